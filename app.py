@@ -1,0 +1,43 @@
+"""ComputeLoop — the compute service portal (算力服务门户).
+
+Navigation by role, the shared sidebar (language, identity) and the demo banner. Every page
+is a file in pages/ listed in ui/navigation.py.
+"""
+
+import streamlit as st
+
+from core import config
+from core.i18n import LANGS
+from ui.i18n import current_lang, language_switch, t
+from ui.identity import current_identity, sidebar_identity
+from ui.navigation import MENUS, PAGES
+
+st.set_page_config(page_title="ComputeLoop", page_icon=":material/memory:", layout="wide")
+
+if st.query_params.get("lang") in LANGS and st.session_state.get("_lang_from_url") != st.query_params["lang"]:
+    st.session_state["lang"] = st.session_state["_lang_from_url"] = st.query_params["lang"]
+current_lang()
+
+identity = current_identity()
+st.session_state["identity"] = identity
+
+st.sidebar.title(t("app.title"))
+language_switch()
+sidebar_identity(identity)
+
+if identity is None:
+    st.info(t("app.sign_in_required"))
+    st.stop()
+
+if config.load().auth_mode == "demo":
+    st.warning(t("app.demo_banner"), icon=":material/science:")
+
+sections = {
+    t(section_key): [
+        st.Page(PAGES[key].script, title=t(PAGES[key].title_key), icon=PAGES[key].icon,
+                url_path=PAGES[key].url_path, default=(key == "home"))
+        for key in keys
+    ]
+    for section_key, keys in MENUS[identity.menu]
+}
+st.navigation(sections).run()

@@ -1,0 +1,1 @@
+"""ComputeLoop core: domain, services and adapters. Never imports streamlit."""

@@ -1,0 +1,84 @@
+"""Every setting of ComputeLoop in one place.
+
+Settings come from environment variables (prefix ``COMPUTELOOP_``) and are read when
+:func:`load` is called, never at import time, so tests and the CLI can change them per run.
+The README's configuration reference is generated from :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented setting: its environment variable, default and meaning."""
+
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "COMPUTELOOP_DATABASE_URL",
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'computeloop.db'}",
+        "SQLAlchemy URL of the portal database (SQLite by default; e.g. "
+        "postgresql+psycopg://user@host:5432/db).",
+    ),
+    Setting(
+        "COMPUTELOOP_DATA_DIR",
+        str(DATA_DIR),
+        "Folder holding the hardware catalog, efficiency table and defaults (YAML, each figure with its source).",
+    ),
+    Setting(
+        "COMPUTELOOP_AUTH",
+        "demo",
+        "'demo' shows a persona switcher and a demo banner; 'oidc' requires sign-in via st.login "
+        "(configure [auth] in .streamlit/secrets.toml).",
+    ),
+    Setting(
+        "COMPUTELOOP_DEFAULT_LANG",
+        "",
+        "Force the UI language ('zh-CN' or 'en'); empty means: follow the browser locale.",
+    ),
+    Setting(
+        "COMPUTELOOP_I18N_STRICT",
+        "0",
+        "'1' makes a missing message key an error instead of showing the key (the tests set it).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings in force for one call."""
+
+    database_url: str
+    data_dir: Path
+    auth_mode: str
+    default_lang: str
+    i18n_strict: bool
+
+
+def _get(name: str) -> str:
+    for s in SETTINGS:
+        if s.env == name:
+            return os.environ.get(name, s.default)
+    raise KeyError(name)
+
+
+def load() -> Config:
+    """Read the settings from the environment now."""
+    return Config(
+        database_url=_get("COMPUTELOOP_DATABASE_URL"),
+        data_dir=Path(_get("COMPUTELOOP_DATA_DIR")),
+        auth_mode=_get("COMPUTELOOP_AUTH").strip().lower() or "demo",
+        default_lang=_get("COMPUTELOOP_DEFAULT_LANG").strip(),
+        i18n_strict=_get("COMPUTELOOP_I18N_STRICT").strip() == "1",
+    )

@@ -1,0 +1,60 @@
+"""Who is acting: personas, roles and the permission checks the services use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.datafiles import load_yaml
+from core.errors import ComputeLoopError
+
+# role -> menu (role group of the navigation)
+ROLE_MENU: dict[str, str] = {
+    "applicant": "user",
+    "prov_ops": "ops",
+    "hq_ops": "ops",
+    "dept_head": "ops",
+    "committee": "executive",
+    "executive": "executive",
+    "admin": "admin",
+}
+OPS_ROLES = frozenset({"prov_ops", "hq_ops", "admin"})
+
+
+class PermissionDenied(ComputeLoopError):
+    """The actor's role may not do this."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The person acting, as the services see them."""
+
+    id: str
+    name: str
+    email: str
+    role: str
+    department: str = ""
+    province: str = "HQ"
+
+    @property
+    def menu(self) -> str:
+        """The navigation menu (role group) of this identity."""
+        return ROLE_MENU.get(self.role, "user")
+
+
+def load_personas() -> list[Identity]:
+    """The demo personas from ``data/personas.yaml``."""
+    raw = load_yaml("personas.yaml") or {}
+    return [Identity(**p) for p in raw.get("personas", [])]
+
+
+def identity_for_email(email: str, name: str) -> Identity:
+    """Identity of a signed-in (OIDC) user: role from ``oidc_roles``, applicant otherwise."""
+    raw = load_yaml("personas.yaml") or {}
+    role = (raw.get("oidc_roles") or {}).get(email.lower(), "applicant")
+    return Identity(id=email.lower(), name=name or email, email=email, role=role)
+
+
+def require(actor: Identity, roles: frozenset[str] | set[str], action: str) -> None:
+    """Raise :class:`PermissionDenied` unless ``actor`` has one of ``roles``."""
+    if actor.role not in roles:
+        raise PermissionDenied("error.permission_denied", action=action, role=actor.role)

@@ -1,0 +1,42 @@
+"""The current identity: demo personas with a switcher, or OIDC sign-in through st.login."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import config
+from core.identity import Identity, identity_for_email, load_personas
+from ui.i18n import t
+
+
+def current_identity() -> Identity | None:
+    """The acting identity, or None when sign-in is required and nobody is signed in."""
+    if config.load().auth_mode == "oidc":
+        if not st.user.is_logged_in:
+            return None
+        return identity_for_email(str(st.user.get("email", "")), str(st.user.get("name", "")))
+    personas = load_personas()
+    by_id = {p.id: p for p in personas}
+    wanted = st.query_params.get("persona")
+    if "persona" not in st.session_state or (wanted in by_id and wanted != st.session_state.get("_persona_from_url")):
+        st.session_state["persona"] = wanted if wanted in by_id else personas[0].id
+        st.session_state["_persona_from_url"] = wanted
+    return by_id.get(st.session_state["persona"], personas[0])
+
+
+def sidebar_identity(identity: Identity | None) -> None:
+    """Sidebar block: who is acting, the persona switcher in demo mode, sign-in/out with OIDC."""
+    if config.load().auth_mode == "oidc":
+        if identity is None:
+            st.sidebar.button(t("sidebar.sign_in"), on_click=st.login)
+        else:
+            st.sidebar.caption(t("sidebar.signed_in_as", name=identity.name, role=t(f"role.{identity.role}")))
+            st.sidebar.button(t("sidebar.sign_out"), on_click=st.logout)
+        return
+    personas = {p.id: p for p in load_personas()}
+    st.sidebar.selectbox(
+        t("sidebar.persona"), list(personas), key="persona",
+        format_func=lambda pid: f"{personas[pid].name} · {t('role.' + personas[pid].role)}",
+    )
+    if identity is not None:
+        st.sidebar.caption(t("sidebar.department", department=identity.department))
