@@ -42,6 +42,23 @@ class TrainingInput:
     pue: float | None = None
     layout: Layout | None = None
 
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-safe) from which :meth:`from_dict` rebuilds the same input."""
+        return {
+            "model": dict(self.model.__dict__), "tokens": self.tokens, "gpu": self.gpu, "gpus": self.gpus,
+            "precision": self.precision, "workload": self.workload, "efficiency": self.efficiency,
+            "correction_factor": self.correction_factor, "pue": self.pue,
+            "layout": dict(self.layout.__dict__) if self.layout else None,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "TrainingInput":
+        """Rebuild an input saved with :meth:`to_dict`."""
+        values = dict(raw)
+        values["model"] = ModelSpec(**values["model"])
+        values["layout"] = Layout(**values["layout"]) if values.get("layout") else None
+        return cls(**values)
+
     def validate(self) -> "TrainingInput":
         """Raise :class:`InputError` naming the field on absurd values; returns self."""
         self.model.validate()
