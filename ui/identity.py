@@ -33,10 +33,8 @@ def sidebar_identity(identity: Identity | None) -> None:
             st.sidebar.caption(t("sidebar.signed_in_as", name=identity.name, role=t(f"role.{identity.role}")))
             st.sidebar.button(t("sidebar.sign_out"), on_click=st.logout)
         return
-    personas = {p.id: p for p in load_personas()}
-    st.sidebar.selectbox(
-        t("sidebar.persona"), list(personas), key="persona",
-        format_func=lambda pid: f"{personas[pid].name} · {t('role.' + personas[pid].role)}",
-    )
+    # Labels are computed now: a format_func runs outside the script too (e.g. in AppTest).
+    labels = {p.id: f"{p.name} · {t('role.' + p.role)}" for p in load_personas()}
+    st.sidebar.selectbox(t("sidebar.persona"), list(labels), key="persona", format_func=labels.get)
     if identity is not None:
         st.sidebar.caption(t("sidebar.department", department=identity.department))

@@ -1,0 +1,35 @@
+"""AppTest helpers: run the real app.py with a persona, a language and a page."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_database(tmp_path, monkeypatch):
+    """Each AppTest gets its own SQLite database (migrated by the app on first use)."""
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("COMPUTELOOP_AUTH", "demo")
+    monkeypatch.setenv("COMPUTELOOP_I18N_STRICT", "1")
+
+
+def open_page(page: str, *, persona: str = "zhang.wei", lang: str = "en", timeout: float = 60) -> AppTest:
+    """Run app.py as ``persona`` in ``lang`` and switch to ``page`` (e.g. 'pages/estimate.py')."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.query_params["persona"] = persona
+    at.query_params["lang"] = lang
+    at.run()
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def no_exceptions(at: AppTest) -> None:
+    """Fail with the exception texts when the page showed any."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e for e in at.error if "unexpected" in (e.value or "").lower()], [e.value for e in at.error]

@@ -1,0 +1,97 @@
+"""Views of the saved estimates: the list, one estimate, reopening it, recording an outcome."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.services import estimates as estimates_svc
+from ui.context import ctx, me
+from ui.errors import guarded
+from ui.i18n import t
+
+
+def estimates_table() -> pd.DataFrame | None:
+    """The estimates the current identity may see, or None when there are none."""
+    rows = estimates_svc.list_estimates(sessions=ctx().sessions, actor=me())
+    if not rows:
+        return None
+    return pd.DataFrame([{
+        t("saved.col.id"): r["id"], t("saved.col.title"): r["title"], t("saved.col.kind"): t(f"saved.kind.{r['kind']}"),
+        t("saved.col.gpu"): r["gpu_id"], t("saved.col.gpu_hours"): round(r["estimated_gpu_hours"] or 0),
+        t("saved.col.by"): r["created_by"], t("saved.col.department"): r["department"],
+        t("saved.col.at"): r["created_at"].strftime("%Y-%m-%d %H:%M"), t("saved.col.outcomes"): len(r["outcomes"]),
+    } for r in rows])
+
+
+def estimate_detail(estimate_id: int) -> None:
+    """The saved outputs of one estimate and its recorded outcomes."""
+    est = estimates_svc.get_estimate(sessions=ctx().sessions, actor=me(), estimate_id=estimate_id)
+    st.subheader(est["title"])
+    outputs = est["outputs"]
+    scalars = {k: v for k, v in outputs.items() if not isinstance(v, (dict, list))}
+    st.dataframe(pd.DataFrame({t("saved.col.item"): list(scalars), t("saved.col.value"): [str(v) for v in scalars.values()]}),
+                 hide_index=True, width="stretch")
+    if est["outcomes"]:
+        st.caption(t("saved.outcomes"))
+        st.dataframe(pd.DataFrame(est["outcomes"]), hide_index=True, width="stretch")
+
+
+def _reopen(estimate_id: int) -> None:
+    est = estimates_svc.get_estimate(sessions=ctx().sessions, actor=me(), estimate_id=estimate_id)
+    st.session_state["estimate_prefill"] = est["inputs"]
+    st.session_state.pop("tr_result", None)
+
+
+def reopen_button(estimate_id: int) -> None:
+    """Open a saved training estimate in the calculator with its inputs filled in."""
+    est = estimates_svc.get_estimate(sessions=ctx().sessions, actor=me(), estimate_id=estimate_id)
+    if est["kind"] != "training":
+        return
+    if st.button(t("saved.reopen"), on_click=_reopen, args=(estimate_id,)):
+        st.switch_page("pages/estimate.py")
+
+
+def _record() -> None:
+    s = st.session_state
+    try:
+        estimates_svc.record_outcome(sessions=ctx().sessions, actor=me(), estimate_id=int(s["cal_estimate"]),
+                                     actual_gpu_hours=s["cal_gpu_hours"], actual_wall_clock_hours=s["cal_wall_hours"],
+                                     note=s["cal_note"])
+        s["cal_done"] = True
+    except Exception as exc:  # noqa: BLE001 - shown by the page through ui.errors
+        s["cal_error"] = exc
+
+
+def outcome_form() -> None:
+    """Pick a finished job's estimate and record its actual GPU-hours and wall-clock."""
+    rows = [r for r in estimates_svc.list_estimates(sessions=ctx().sessions, actor=me()) if r["kind"] == "training"]
+    if not rows:
+        st.info(t("calibration.no_estimates"))
+        return
+    labels = {r["id"]: f"#{r['id']} {r['title']} · {r['gpu_id']} · {r['estimated_gpu_hours'] or 0:,.0f} GPU·h" for r in rows}
+    with st.form("outcome_form"):
+        st.selectbox(t("calibration.estimate"), list(labels), format_func=labels.get, key="cal_estimate")
+        c1, c2 = st.columns(2)
+        c1.number_input(t("calibration.actual_gpu_hours"), min_value=0.0, max_value=1e9, value=0.0, key="cal_gpu_hours")
+        c2.number_input(t("calibration.actual_wall_hours"), min_value=0.0, max_value=1e9, value=0.0, key="cal_wall_hours")
+        st.text_input(t("calibration.note"), key="cal_note", max_chars=500)
+        st.form_submit_button(t("calibration.submit"), on_click=_record)
+    if "cal_error" in st.session_state:
+        with guarded():
+            raise st.session_state.pop("cal_error")
+    elif st.session_state.pop("cal_done", False):
+        st.success(t("calibration.recorded"))
+
+
+def corrections_table() -> pd.DataFrame | None:
+    """Fitted corrections per (GPU, workload) with the runs behind them and their errors."""
+    rows = estimates_svc.corrections(sessions=ctx().sessions)
+    if not rows:
+        return None
+    return pd.DataFrame([{
+        t("calibration.col.gpu"): c.gpu_id, t("calibration.col.workload"): t(f"training.workload.{c.workload}"),
+        t("calibration.col.factor"): round(c.factor, 3), t("calibration.col.runs"): c.runs,
+        t("calibration.col.error_before"): f"{c.error_before:.0%}",
+        t("calibration.col.error_after"): f"{c.error_after:.0%}" if c.error_after is not None else "-",
+    } for c in rows])
