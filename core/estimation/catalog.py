@@ -48,6 +48,12 @@ class GPU:
         return {"bf16": self.bf16_tflops, "fp16": self.fp16_tflops, "fp8": self.fp8_tflops}[precision]
 
     @property
+    def memory_bytes(self) -> float:
+        """Device memory in bytes. Vendors' "GB" for HBM/GDDR boards is binary (an "80 GB" A100
+        reports 81,920 MiB), so this is memory_gb × 2^30."""
+        return self.memory_gb * 2**30
+
+    @property
     def has_fast_interconnect(self) -> bool:
         """True for NVLink/HCCS-class links (>= 200 GB/s), the kind tensor parallelism needs."""
         return self.interconnect_gbps >= 200

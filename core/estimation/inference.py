@@ -430,8 +430,7 @@ def size_llm(
     kv_total = per_token * tokens
     overhead_b = overhead * (weights + kv_total)
     total = weights + kv_total + overhead_b
-    # memory_gb is the vendor's figure; taken as 1e9 bytes (the conservative reading of "80 GB").
-    gpu_mem = gpu.memory_gb * 1e9
+    gpu_mem = gpu.memory_bytes
     sizes = sorted(int(s) for s in defaults["tensor_parallel_sizes"])
     tp = next((s for s in sizes if total / s <= gpu_mem), None)
     if tp is None:

@@ -35,7 +35,6 @@ from core.estimation.model import ModelSpec
 from core.i18n import Msg
 
 GB = 1e9
-GIB = 2**30
 
 OPTIMIZER_BYTES = {"adamw": 12.0, "adam8bit": 6.0, "sgd": 8.0}
 """K: optimizer bytes per trainable parameter (fp32 master weights included).
@@ -220,7 +219,7 @@ def estimate_memory(model: ModelSpec, layout: Layout, gpu: GPU, d: dict | None =
     return MemoryEstimate(
         weights_gb=weights / GB, gradients_gb=gradients / GB, optimizer_gb=optimizer / GB,
         activations_gb=activations / GB, overhead_gb=overhead / GB,
-        capacity_gb=gpu.memory_gb * GIB / GB, trainable_params=trainable, assumptions=tuple(notes),
+        capacity_gb=gpu.memory_bytes / GB, trainable_params=trainable, assumptions=tuple(notes),
     )
 
 
