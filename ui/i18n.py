@@ -31,10 +31,18 @@ def render(msg: Msg | dict) -> str:
     return msg.render(current_lang())
 
 
+def _language_chosen() -> None:
+    st.session_state["lang"] = st.session_state["_lang_choice"]
+
+
 def language_switch() -> None:
-    """The sidebar language switch (中文 / English)."""
-    current_lang()
+    """The sidebar language switch (中文 / English).
+
+    The choice is kept under a plain session key: a widget's own key is dropped when the page
+    changes, and the language must survive navigation.
+    """
+    lang = current_lang()
     st.sidebar.radio(
-        t("sidebar.language"), LANGS, key="lang", horizontal=True,
-        format_func=lambda code: {"zh-CN": "中文", "en": "English"}[code],
+        t("sidebar.language"), LANGS, index=LANGS.index(lang), key="_lang_choice", horizontal=True,
+        on_change=_language_chosen, format_func={"zh-CN": "中文", "en": "English"}.get,
     )

@@ -12,7 +12,8 @@ from ui.i18n import t
 def current_identity() -> Identity | None:
     """The acting identity, or None when sign-in is required and nobody is signed in."""
     if config.load().auth_mode == "oidc":
-        if not st.user.is_logged_in:
+        # st.user has no is_logged_in until an [auth] section exists in secrets.toml.
+        if not getattr(st.user, "is_logged_in", False):
             return None
         return identity_for_email(str(st.user.get("email", "")), str(st.user.get("name", "")))
     personas = load_personas()
@@ -24,10 +25,24 @@ def current_identity() -> Identity | None:
     return by_id.get(st.session_state["persona"], personas[0])
 
 
+def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml has the [auth] section st.login needs."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all
+        return False
+
+
+def _persona_chosen() -> None:
+    st.session_state["persona"] = st.session_state["_persona_choice"]
+
+
 def sidebar_identity(identity: Identity | None) -> None:
     """Sidebar block: who is acting, the persona switcher in demo mode, sign-in/out with OIDC."""
     if config.load().auth_mode == "oidc":
-        if identity is None:
+        if identity is None and not oidc_configured():
+            st.sidebar.error(t("sidebar.oidc_not_configured"))
+        elif identity is None:
             st.sidebar.button(t("sidebar.sign_in"), on_click=st.login)
         else:
             st.sidebar.caption(t("sidebar.signed_in_as", name=identity.name, role=t(f"role.{identity.role}")))
@@ -35,6 +50,10 @@ def sidebar_identity(identity: Identity | None) -> None:
         return
     # Labels are computed now: a format_func runs outside the script too (e.g. in AppTest).
     labels = {p.id: f"{p.name} · {t('role.' + p.role)}" for p in load_personas()}
-    st.sidebar.selectbox(t("sidebar.persona"), list(labels), key="persona", format_func=labels.get)
+    ids = list(labels)
+    current = st.session_state.get("persona", ids[0])
+    # The choice lives under a plain key; a widget's own key is dropped when the page changes.
+    st.sidebar.selectbox(t("sidebar.persona"), ids, index=ids.index(current) if current in ids else 0,
+                         key="_persona_choice", format_func=labels.get, on_change=_persona_chosen)
     if identity is not None:
         st.sidebar.caption(t("sidebar.department", department=identity.department))

@@ -1,0 +1,17 @@
+"""AppTest: the home page says which stages exist and which are not built yet."""
+
+from tests.app.conftest import no_exceptions, open_page
+
+
+def test_home_lists_the_five_stages_and_marks_unbuilt_ones():
+    at = open_page("pages/home.py")
+    no_exceptions(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert text.count("not built yet") == 4
+    assert "1. Intake and estimation" in text and "available" in text
+
+
+def test_home_in_chinese():
+    at = open_page("pages/home.py", lang="zh-CN")
+    no_exceptions(at)
+    assert " ".join(m.value for m in at.markdown).count("尚未建设") == 4
