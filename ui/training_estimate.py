@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.estimation import defaults
 from core.estimation.catalog import PRECISIONS, load_catalog
 from core.estimation.export import to_excel_bytes, to_json_bytes
 from core.estimation.memory import OPTIMIZER_BYTES, RECOMPUTE, Layout
@@ -184,6 +185,20 @@ def _metric_row(est: TrainingEstimate) -> None:
                 help=t("training.out.cost_placeholder") if est.gpu.price_is_placeholder else None)
 
 
+def _calibration_caption(est: TrainingEstimate) -> None:
+    """How many recorded runs back this GPU/workload, their error, and whether a correction applies."""
+    fitted = [c for c in estimates_svc.corrections(sessions=ctx().sessions)
+              if c.gpu_id == est.gpu.id and c.workload == est.inputs.workload]
+    if not fitted:
+        st.caption(t("training.calibration_none", gpu=est.gpu.id))
+        return
+    c = fitted[0]
+    key = "training.calibration_applied" if est.calibration else "training.calibration_pending"
+    st.caption(t(key, runs=c.runs, factor=f"{c.factor:.2f}", before=f"{c.error_before:.0%}",
+                 after=f"{c.error_after:.0%}" if c.error_after is not None else "-",
+                 minimum=int(defaults.value("calibration_min_runs"))))
+
+
 def _memory_chart(est: TrainingEstimate) -> alt.Chart:
     frame = pd.DataFrame([{"term": t(f"memory.term.{k}"), "gb": v} for k, v in est.memory.terms().items()])
     bars = alt.Chart(frame).mark_bar().encode(
@@ -208,6 +223,7 @@ def training_result() -> None:
     lang = current_lang()
     st.subheader(t("training.result", gpus=est.inputs.gpus, gpu=est.gpu.id))
     _metric_row(est)
+    _calibration_caption(est)
     with st.expander(t("training.formulas")):
         st.dataframe(pd.DataFrame([{t("training.col.output"): t(f"training.line.{line.name}"),
                                     t("training.col.value"): f"{line.value:.4g} {line.unit}",

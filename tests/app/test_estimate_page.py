@@ -95,3 +95,16 @@ def test_page_speaks_the_chosen_language(lang, title, button):
     no_exceptions(at)
     assert at.title[0].value == title
     _button(at, button)
+
+
+def test_reopening_a_saved_estimate_fills_the_form():
+    inputs = TrainingInput(model=ModelSpec(params=13e9, layers=40, hidden=5120, heads=40), tokens=3e11,
+                           gpu="H100-SXM", gpus=32, precision="fp8", workload="finetune").to_dict()
+    at = open_page("pages/home.py")
+    at.session_state["estimate_prefill"] = inputs
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    assert at.number_input(key="tr_gpus").value == 32
+    assert at.selectbox(key="tr_gpu").value == "H100-SXM"
+    assert at.selectbox(key="tr_precision").value == "fp8"
+    assert at.number_input(key="tr_layers").value == 40
