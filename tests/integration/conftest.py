@@ -49,7 +49,9 @@ def db_url(request, tmp_path):
         url = request.getfixturevalue("pg_schema_url")
         engine = create_engine(url)
         with engine.begin() as conn:
-            for table in ("estimate_outcomes", "estimates", "audit_events", "alembic_version"):
+            # A fresh schema each time: every table of every migration goes.
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars().all()
+            for table in tables:
                 conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
         engine.dispose()
     engine = make_engine(url)
