@@ -15,7 +15,7 @@ from core.errors import InputError
 PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp8")
 
 _REQUIRED = (
-    "id", "vendor", "family", "form_factor", "fp16_tflops", "memory_gb", "memory_bandwidth_gbps",
+    "id", "vendor", "family", "form_factor", "bf16_tflops", "fp16_tflops", "fp8_tflops", "memory_gb", "memory_bandwidth_gbps",
     "interconnect", "interconnect_gbps", "tdp_w", "price_cny_per_gpu_hour", "price_is_placeholder",
     "source",
 )
@@ -94,6 +94,9 @@ class Catalog:
 
 
 def _parse_entry(raw: dict, position: int, filename: str) -> GPU:
+    if not isinstance(raw, dict):
+        raise InputError("error.catalog_entry_invalid", field=filename, entry=f"#{position + 1}",
+                         detail="each entry must be a mapping of field: value")
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise InputError(
@@ -103,18 +106,30 @@ def _parse_entry(raw: dict, position: int, filename: str) -> GPU:
     values = {k: raw.get(k) for k in GPU.__dataclass_fields__ if k in raw}
     values["aliases"] = tuple(str(a) for a in raw.get("aliases") or ())
     values["unpublished"] = tuple(raw.get("unpublished") or ())
-    for key in ("fp16_tflops", "memory_gb", "memory_bandwidth_gbps", "interconnect_gbps", "tdp_w"):
+    optional = ("bf16_tflops", "fp8_tflops")
+    for key in ("fp16_tflops", "memory_gb", "memory_bandwidth_gbps", "interconnect_gbps", "tdp_w", *optional):
         value = values[key]
-        if not isinstance(value, (int, float)) or value <= 0:
+        if value is None and key in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise InputError(
                 "error.catalog_entry_invalid", field=filename, entry=raw["id"],
                 detail=f"{key} must be a positive number, not {value!r}",
             )
+    price = values["price_cny_per_gpu_hour"]
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or price < 0:
+        raise InputError("error.catalog_entry_invalid", field=filename, entry=raw["id"],
+                         detail=f"price_cny_per_gpu_hour must be a number >= 0, not {price!r}")
     return GPU(**values)
 
 
 def _build(raw: dict | None) -> Catalog:
+    if raw is not None and not isinstance(raw, dict):
+        raise InputError("error.catalog_entry_invalid", field="gpus.yaml", entry="*",
+                         detail="the file must be a mapping with a 'gpus:' list")
     entries = (raw or {}).get("gpus") or []
+    if not isinstance(entries, list):
+        raise InputError("error.catalog_entry_invalid", field="gpus.yaml", entry="gpus", detail="'gpus' must be a list")
     gpus = tuple(_parse_entry(e, i, "gpus.yaml") for i, e in enumerate(entries))
     ids = [_norm(g.id) for g in gpus]
     if len(ids) != len(set(ids)):

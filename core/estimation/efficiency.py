@@ -4,10 +4,10 @@
 MFU, source). For a job, the default is the inverse-distance-weighted mean of the k nearest
 runs in (log10 parameters, log10 GPUs), searched in tiers:
 
-1. same GPU family and precision;
-2. same family, other precision — the run's absolute model TFLOP/s is kept and divided by the
-   job's peak (conservative for FP8: it assumes no FP8 speed-up where none was measured);
-3. any family, same precision — flagged low confidence.
+1. same GPU family and form factor (SXM/OAM module vs PCIe card) and precision class;
+2. same family and form factor, other precision — converted conservatively (see
+   :func:`_efficiency_for_job`);
+3. anything else, same precision class first — flagged low confidence.
 
 Runs reported as hardware FLOPs utilisation (``measure: hfu``, which counts recomputed forward
 passes) are converted to model FLOPs by dividing by the full-recompute factor (8ND / 6ND).
@@ -103,27 +103,36 @@ def _build_runs(raw: dict | None) -> list[MeasuredRun]:
     return runs
 
 
-def _efficiency_for_job(run: MeasuredRun, catalog: Catalog, precision: str, job_gpu: GPU, same_precision: bool) -> float | None:
-    """The run's efficiency relative to the job's peak at ``precision``."""
+def form_class(gpu: GPU) -> str:
+    """'pcie' for PCIe cards, 'module' for SXM/OAM boards: they differ in power, clocks and links."""
+    return "pcie" if gpu.form_factor.lower().startswith("pcie") else "module"
+
+
+def _efficiency_for_job(run: MeasuredRun, catalog: Catalog, precision: str, job_gpu: GPU) -> float | None:
+    """The run's efficiency re-expressed for a job at ``precision`` on ``job_gpu``.
+
+    Within one precision class the utilisation fraction carries over. Across precisions two
+    readings exist — the same fraction of the new peak, or the same absolute throughput — and
+    the smaller is taken, so FP8 gains are never assumed and FP8 runs never inflate BF16 jobs.
+    """
     try:
         run_gpu = catalog.get(run.gpu)
     except InputError:
         return None
     basis_peak = run_gpu.peak_tflops(run.peak_basis)
-    if not basis_peak:
+    own_peak = run_gpu.peak_tflops(run.precision) or basis_peak
+    if not basis_peak or not own_peak:
         return None
-    achieved_tflops = run.mfu * basis_peak
-    own_peak = job_gpu.peak_tflops(precision) if same_precision and run_gpu.family == job_gpu.family else None
-    if same_precision and own_peak and run_gpu.peak_tflops(run.precision):
-        # Same family and precision class: the run's utilisation carries over as a fraction.
-        return achieved_tflops / run_gpu.peak_tflops(run.precision)
+    achieved = run.mfu * basis_peak
+    fraction = achieved / own_peak
+    if precision_class(run.precision) == precision_class(precision):
+        return fraction
     job_peak = job_gpu.peak_tflops(precision)
-    # Another precision or family: keep the absolute throughput scaled by the peak ratio of the
-    # two GPUs at the run's precision, then express it against the job's peak.
-    run_peak_same = run_gpu.peak_tflops(run.precision) or basis_peak
-    job_peak_same = job_gpu.peak_tflops(run.precision) or job_gpu.fp16_tflops
-    scaled = achieved_tflops * job_peak_same / run_peak_same
-    return scaled / job_peak if job_peak else None
+    job_peak_at_run_precision = job_gpu.peak_tflops(run.precision)
+    if not job_peak or not job_peak_at_run_precision:
+        return fraction
+    same_throughput = achieved * (job_peak_at_run_precision / own_peak) / job_peak
+    return min(fraction, same_throughput)
 
 
 def default_efficiency(
@@ -132,20 +141,30 @@ def default_efficiency(
     """The default efficiency for training ``params`` (active) on ``gpus`` × ``gpu`` at ``precision``."""
     if workload not in WORKLOADS:
         raise InputError("error.choice", field="workload", value=workload, choices=", ".join(WORKLOADS))
+    if not gpu.peak_tflops(precision):
+        raise InputError("error.precision_unsupported", field="precision", gpu=gpu.id, precision=precision)
     runs = load_runs()
     k = int(defaults.value("efficiency_neighbours"))
+    def same_kind(run: MeasuredRun) -> bool:
+        try:
+            run_gpu = catalog.get(run.gpu)
+        except InputError:
+            return False
+        return run_gpu.family == gpu.family and form_class(run_gpu) == form_class(gpu)
+
+    same_precision = lambda r: precision_class(r.precision) == precision_class(precision)  # noqa: E731
     tiers = (
-        (1, lambda r: r.gpu_family == gpu.family and precision_class(r.precision) == precision_class(precision), True),
-        (2, lambda r: r.gpu_family == gpu.family, False),
-        (3, lambda r: precision_class(r.precision) == precision_class(precision), False),
-        (3, lambda r: True, False),
+        (1, lambda r: same_kind(r) and same_precision(r)),
+        (2, same_kind),
+        (3, same_precision),
+        (3, lambda r: True),
     )
-    for tier, accept, same_precision in tiers:
+    for tier, accept in tiers:
         scored = []
         for run in runs:
             if not accept(run):
                 continue
-            eff = _efficiency_for_job(run, catalog, precision, gpu, same_precision and run.gpu_family == gpu.family)
+            eff = _efficiency_for_job(run, catalog, precision, gpu)
             if eff is None or not 0 < eff <= 1:
                 continue
             dist = math.hypot(

@@ -45,7 +45,9 @@ def candidate_layouts(model: ModelSpec, gpu: GPU, gpus: int, base: Layout, d: di
                     continue
                 if gpus // (tp * pp) > dp_cap:
                     continue
-                for zero in zeros:
+                # Pipeline stages pair with ZeRO-1 only (DeepSpeed refuses ZeRO-2/3 with its pipeline engine;
+                # Megatron's distributed optimizer is ZeRO-1).
+                for zero in (zeros if pp == 1 else tuple(z for z in zeros if z <= 1)):
                     if gpus // (tp * pp) == 1 and zero > 0 and base.lora_rank is None:
                         zero = 0  # nothing to shard over; ZeRO is a no-op at data-parallel degree 1
                     yield replace(base, gpus=gpus, tp=tp, pp=pp, zero=zero, recompute=recompute, offload=False)

@@ -143,6 +143,14 @@ class MemoryEstimate:
         }
 
 
+def largest_layer_params(model: ModelSpec) -> float:
+    """Parameters of the biggest single module ZeRO-3 gathers at once: a transformer block or
+    the embedding (or output) matrix, whichever is larger."""
+    embedding = model.vocab * model.hidden
+    block = max(0.0, model.params - 2 * embedding) / model.layers
+    return max(block, float(embedding))
+
+
 def lora_adapter_params(model: ModelSpec, rank: int) -> float:
     """Trainable parameters of LoRA adapters on q, k, v and o of every layer."""
     d, kv_dim = model.hidden, (model.kv_heads or model.heads) * model.head_dim
@@ -198,13 +206,12 @@ def estimate_memory(model: ModelSpec, layout: Layout, gpu: GPU, d: dict | None =
         if layout.zero == 3:
             weights /= dp
             # ZeRO-3 gathers one layer's full 16-bit weights (and gradients) at a time.
-            largest_layer = (model.params - 2 * model.vocab * model.hidden) / model.layers / t
-            weights += 4.0 * largest_layer
+            weights += 4.0 * largest_layer_params(model) / t
             notes.append(Msg("assume.zero3_gather", {}))
     if layout.offload:
         optimizer = 0.0
         if layout.zero == 3 and layout.lora_rank is None:
-            weights = 4.0 * (model.params - 2 * model.vocab * model.hidden) / model.layers / t
+            weights = 4.0 * largest_layer_params(model) / t
         notes.append(Msg("assume.offload", {"stage": layout.zero}))
     if layout.precision == "fp8":
         notes.append(Msg("assume.fp8_master", {}))

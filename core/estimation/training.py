@@ -19,7 +19,7 @@ from core.errors import InputError
 from core.estimation import defaults
 from core.estimation.calibration import Correction
 from core.estimation.catalog import GPU, PRECISIONS, load_catalog
-from core.estimation.efficiency import EfficiencyDefault, default_efficiency
+from core.estimation.efficiency import WORKLOADS, EfficiencyDefault, default_efficiency
 from core.estimation.flops import FlopsBreakdown, detailed_training_flops, simple_training_flops
 from core.estimation.layouts import first_fitting_layout, smallest_footprint_layout
 from core.estimation.memory import Layout, MemoryEstimate, estimate_memory, what_would_fit
@@ -66,6 +66,8 @@ class TrainingInput:
             raise InputError("error.out_of_range", field="tokens", value=self.tokens, low="1", high="1e15")
         if not 1 <= self.gpus <= 1_000_000 or int(self.gpus) != self.gpus:
             raise InputError("error.out_of_range", field="gpus", value=self.gpus, low="1", high="1000000")
+        if self.workload not in WORKLOADS:
+            raise InputError("error.choice", field="workload", value=self.workload, choices=", ".join(WORKLOADS))
         if self.precision not in PRECISIONS:
             raise InputError("error.choice", field="precision", value=self.precision, choices=", ".join(PRECISIONS))
         if self.efficiency is not None and not 0.01 <= self.efficiency <= 1.0:
