@@ -47,6 +47,12 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Force the UI language ('zh-CN' or 'en'); empty means: follow the browser locale.",
     ),
+    Setting("COMPUTELOOP_SMTP_HOST", "", "SMTP server for notices; empty = in-app inbox only."),
+    Setting("COMPUTELOOP_SMTP_PORT", "587", "SMTP port."),
+    Setting("COMPUTELOOP_SMTP_FROM", "computeloop@localhost", "Sender address of notices."),
+    Setting("COMPUTELOOP_SMTP_STARTTLS", "1", "'1' upgrades the SMTP connection with STARTTLS."),
+    Setting("COMPUTELOOP_SMTP_USER", "", "SMTP login user; empty = no login."),
+    Setting("COMPUTELOOP_SMTP_PASSWORD", "", "SMTP login password."),
     Setting(
         "COMPUTELOOP_I18N_STRICT",
         "0",

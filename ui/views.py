@@ -41,9 +41,12 @@ def catalog_table() -> pd.DataFrame:
 
 
 def settings_table() -> pd.DataFrame:
-    """Every setting: its variable, the value in force and what it does."""
+    """Every setting: its variable, the value in force (secrets masked) and what it does."""
+    def shown(env: str, value: str) -> str:
+        return "••••••" if value and ("PASSWORD" in env or "SECRET" in env) else value
+
     return pd.DataFrame([
-        {t("settings.col.env"): s.env, t("settings.col.value"): os.environ.get(s.env, s.default),
+        {t("settings.col.env"): s.env, t("settings.col.value"): shown(s.env, os.environ.get(s.env, s.default)),
          t("settings.col.help"): t(f"setting.{s.env}")}
         for s in config.SETTINGS
     ])

@@ -1,0 +1,101 @@
+"""Notice templates: subject and plain-text body per template and language, from the catalogs.
+
+Each template ``<name>`` has the catalog keys ``notify.<name>.subject`` and
+``notify.<name>.body`` (files ``core/i18n/catalogs/notify.*.po``), filled with the named
+parameters stored on the outbox row. The parameters each template needs are listed in
+:data:`TEMPLATES`; :func:`check` validates them when a notice is queued, so a bad notice fails
+the change that causes it rather than the sender hours later.
+
+Parameter types: ids, titles, names, dates are strings (dates already formatted ISO
+``YYYY-MM-DD``); ``days_left`` and ``gpus`` are integers; ``gpu_util`` and ``mem_util`` are
+ratios 0–1 (rendered as percentages); ``level`` is ``yellow`` or ``orange`` and is itself
+translated (黄色预警 / 橙色预警).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from core.i18n import catalog, normalize_lang, placeholders
+
+# template -> parameters it needs (the catalog texts use exactly these placeholders)
+TEMPLATES: dict[str, frozenset[str]] = {
+    "request_submitted": frozenset({"request_id", "title"}),
+    "request_approved": frozenset({"request_id", "title"}),
+    "request_rejected": frozenset({"request_id", "title", "reason"}),
+    "request_needs_review": frozenset({"request_id", "title", "applicant"}),
+    "allocation_ready": frozenset({"request_id", "namespace", "gpus", "gpu_model", "expires_on"}),
+    "expiry_notice": frozenset({"namespace", "days_left", "expires_on"}),
+    "reclaim_done": frozenset({"namespace", "gpus", "gpu_model"}),
+    "warning_raised": frozenset({"level", "target", "month", "gpu_util", "mem_util"}),
+}
+
+# Parameters whose value is a code that is itself translated before it enters the text.
+_CODED_PARAMS: dict[str, tuple[str, frozenset[str]]] = {
+    "level": ("notify.level.{}", frozenset({"yellow", "orange"})),
+}
+
+
+class TemplateError(ValueError):
+    """A notice names an unknown template or lacks (or mistypes) a parameter: a programming error."""
+
+
+@dataclass(frozen=True)
+class RenderedNotice:
+    """A notice as a person reads it: one-line subject and plain-text body, in one language."""
+
+    lang: str
+    subject: str
+    body: str
+
+
+def check(template: str, params: Mapping[str, Any]) -> None:
+    """Raise :class:`TemplateError` unless ``template`` exists and ``params`` render in every language."""
+    if template not in TEMPLATES:
+        raise TemplateError(f"unknown notice template {template!r}; known: {sorted(TEMPLATES)}")
+    missing = sorted(TEMPLATES[template] - set(params))
+    if missing:
+        raise TemplateError(f"notice {template!r} lacks parameters {missing}")
+    try:
+        json.dumps(dict(params))
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"notice {template!r}: parameters must be JSON values ({exc})") from exc
+    for lang in ("zh-CN", "en"):
+        render(template, lang, params)
+
+
+def render(template: str, lang: str, params: Mapping[str, Any]) -> RenderedNotice:
+    """Subject and body of ``template`` in ``lang`` (any locale spelling) with ``params`` filled in.
+
+    Raises:
+        TemplateError: unknown template, a missing parameter or a value of the wrong type.
+    """
+    lang = normalize_lang(lang)
+    if template not in TEMPLATES:
+        raise TemplateError(f"unknown notice template {template!r}")
+    texts = catalog(lang)
+    values = dict(params)
+    for name, (key_pattern, codes) in _CODED_PARAMS.items():
+        if name in values:
+            if values[name] not in codes:
+                raise TemplateError(f"notice {template!r}: {name} must be one of {sorted(codes)}, not {values[name]!r}")
+            values[name] = texts[key_pattern.format(values[name])]
+    out = []
+    for part in ("subject", "body"):
+        key = f"notify.{template}.{part}"
+        text = texts.get(key)
+        if not text:
+            raise TemplateError(f"{key!r} is not in the {lang} catalog")
+        missing = placeholders(text) - set(values)
+        if missing:
+            raise TemplateError(f"{key!r} needs parameters {sorted(missing)}")
+        try:
+            out.append(text.format(**values))
+        except (ValueError, TypeError) as exc:
+            raise TemplateError(f"{key!r} in {lang}: bad parameter value ({exc})") from exc
+    subject, body = out
+    # A subject is one header line: never let a parameter (a title, a reason) fold it.
+    subject = " ".join(subject.split())
+    return RenderedNotice(lang=lang, subject=subject, body=f"{body.rstrip()}\n\n{texts['notify.footer']}\n")
