@@ -70,6 +70,7 @@ class ClusterSettings:
     token_max_seconds: int
     servers: Mapping[str, str]
     ca_data: Mapping[str, str] = field(default_factory=dict)
+    gpu_resources_by_vendor: Mapping[str, str] = field(default_factory=dict)
 
     def label(self, name: str) -> str:
         """A label or annotation key under the project's prefix."""
@@ -90,6 +91,7 @@ def _build_settings(raw: Any) -> ClusterSettings:
             pool_label=raw["pool_label"],
             gpu_resource=raw["gpu_resource"],
             gpu_product_label=raw["gpu_product_label"],
+            gpu_resources_by_vendor=dict(raw.get("gpu_resources_by_vendor") or {}),
             allow_from_namespaces=tuple(dict(s) for s in raw["network"]["allow_from_namespaces"]),
             default_request={k: str(v) for k, v in raw["limit_range"]["default_request"].items()},
             default_limit={k: str(v) for k, v in raw["limit_range"]["default_limit"].items()},
@@ -203,6 +205,7 @@ class AllocationSpec:
     pvcs: tuple[PvcSpec, ...] = ()
     storage_type: str = ""
     jupyter_url: str | None = None
+    gpu_resource: str | None = None  # None: the settings' default (nvidia.com/gpu)
 
     @property
     def namespace(self) -> str:
@@ -226,11 +229,15 @@ def allocation_spec(org: Any, *, allocation_id: str, project: str, pool: str, gp
     if project not in org.projects:
         raise InputError("error.choice", field="project", value=project, choices=", ".join(org.projects))
     dept = org.departments[org.projects[project].department]
+    from core.estimation.catalog import load_catalog
+
+    vendor = load_catalog().get(p.gpu).vendor
+    resource = load_cluster_settings().gpu_resources_by_vendor.get(vendor)
     return AllocationSpec(
         allocation_id=allocation_id, department=dept.id, project=project, unit=dept.unit, pool=p.id,
         cluster=p.cluster, gpus=gpus, cpu=cpu, memory_gi=memory_gi, expires_at=expires_at, user=user,
         pvcs=tuple(v if isinstance(v, PvcSpec) else PvcSpec(*v) for v in pvcs),
-        storage_type=p.storage, jupyter_url=jupyter_url)
+        storage_type=p.storage, jupyter_url=jupyter_url, gpu_resource=resource)
 
 
 # --- manifests -----------------------------------------------------------------------------------
@@ -290,7 +297,7 @@ def render(spec: AllocationSpec, settings: ClusterSettings) -> list[dict[str, An
          "metadata": _meta(spec, settings, ns, namespaced=False, annotations=ns_annotations)},
         {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(spec, settings, "allocation"),
          "spec": {"hard": {
-             f"requests.{settings.gpu_resource}": str(spec.gpus),
+             f"requests.{spec.gpu_resource or settings.gpu_resource}": str(spec.gpus),
              "requests.cpu": _quantity_cpu(spec.cpu),
              "requests.memory": f"{spec.memory_gi}Gi",
              "persistentvolumeclaims": str(len(spec.pvcs)),

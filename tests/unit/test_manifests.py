@@ -186,3 +186,16 @@ def test_fake_inventory_matches_pool_sizes():
     assert sum(n.gpus for n in nodes) == org.pools["sd-pool"].gpus
     assert len(nodes) == org.pools["sd-pool"].nodes and {n.pool for n in nodes} == {"sd-pool"}
     assert {n.gpu_product for n in nodes} == {"A30"}
+
+
+def test_ascend_pools_get_the_ascend_resource_in_their_quota():
+    from datetime import datetime, timezone
+
+    from core.cluster.manifests import allocation_spec, load_cluster_settings, render
+    from core.org import load_org
+
+    spec = allocation_spec(load_org(), allocation_id="A1", project="P-JS-06", pool="zj-pool", gpus=8, cpu=32,
+                           memory_gi=256, expires_at=datetime(2027, 1, 1, tzinfo=timezone.utc), user="zhang.wei")
+    quota = next(m for m in render(spec, load_cluster_settings()) if m["kind"] == "ResourceQuota")
+    assert quota["spec"]["hard"]["requests.huawei.com/Ascend910"] == "8"
+    assert not any("nvidia.com" in key for key in quota["spec"]["hard"])
