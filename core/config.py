@@ -47,6 +47,13 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Force the UI language ('zh-CN' or 'en'); empty means: follow the browser locale.",
     ),
+    Setting(
+        "COMPUTELOOP_CLUSTER_BACKEND",
+        "plan",
+        "'plan' renders the Kubernetes manifests of each allocation (stored, downloadable as YAML for GitOps); "
+        "'live' applies them through the official client, one kubeconfig context per cluster.",
+    ),
+    Setting("COMPUTELOOP_KUBECONFIG", "", "kubeconfig file for the live backend; empty = the client's default (~/.kube/config)."),
     Setting("COMPUTELOOP_SMTP_HOST", "", "SMTP server for notices; empty = in-app inbox only."),
     Setting("COMPUTELOOP_SMTP_PORT", "587", "SMTP port."),
     Setting("COMPUTELOOP_SMTP_FROM", "computeloop@localhost", "Sender address of notices."),
@@ -70,6 +77,8 @@ class Config:
     auth_mode: str
     default_lang: str
     i18n_strict: bool
+    cluster_backend: str
+    kubeconfig: str
 
 
 def _get(name: str) -> str:
@@ -87,4 +96,6 @@ def load() -> Config:
         auth_mode=_get("COMPUTELOOP_AUTH").strip().lower() or "demo",
         default_lang=_get("COMPUTELOOP_DEFAULT_LANG").strip(),
         i18n_strict=_get("COMPUTELOOP_I18N_STRICT").strip() == "1",
+        cluster_backend=_get("COMPUTELOOP_CLUSTER_BACKEND").strip().lower() or "plan",
+        kubeconfig=_get("COMPUTELOOP_KUBECONFIG").strip(),
     )
