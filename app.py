@@ -1,7 +1,7 @@
 """ComputeLoop — the compute service portal (算力服务门户).
 
 Navigation by role, the shared sidebar (language, identity) and the demo banner. Every page
-is a file in pages/ listed in ui/navigation.py.
+is a file in app_pages/ listed in ui/navigation.py.
 """
 
 import streamlit as st

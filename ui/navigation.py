@@ -1,5 +1,9 @@
 """Which pages exist and which menu (role group) sees which.
 
+Page scripts live in ``app_pages/``, not ``pages/``: with a folder named ``pages`` beside
+``app.py``, Streamlit serves a deep link's first visit after a restart straight from that folder,
+skipping app.py (identity, menus, language). tests/browser/test_smoke.py pins this.
+
 The browser smoke test and the AppTest suite read this table too, so a new page is added here
 once and is then covered by them.
 """
@@ -23,12 +27,12 @@ class PageSpec:
 PAGES: dict[str, PageSpec] = {
     spec.key: spec
     for spec in (
-        PageSpec("home", "pages/home.py", "home", "nav.home", ":material/home:"),
-        PageSpec("estimate", "pages/estimate.py", "estimate", "nav.estimate", ":material/calculate:"),
-        PageSpec("estimates", "pages/saved_estimates.py", "saved-estimates", "nav.saved_estimates", ":material/bookmarks:"),
-        PageSpec("calibration", "pages/calibration.py", "calibration", "nav.calibration", ":material/tune:"),
-        PageSpec("catalog", "pages/hardware_catalog.py", "hardware", "nav.catalog", ":material/memory:"),
-        PageSpec("settings", "pages/settings.py", "settings", "nav.settings", ":material/settings:"),
+        PageSpec("home", "app_pages/home.py", "home", "nav.home", ":material/home:"),
+        PageSpec("estimate", "app_pages/estimate.py", "estimate", "nav.estimate", ":material/calculate:"),
+        PageSpec("estimates", "app_pages/saved_estimates.py", "saved-estimates", "nav.saved_estimates", ":material/bookmarks:"),
+        PageSpec("calibration", "app_pages/calibration.py", "calibration", "nav.calibration", ":material/tune:"),
+        PageSpec("catalog", "app_pages/hardware_catalog.py", "hardware", "nav.catalog", ":material/memory:"),
+        PageSpec("settings", "app_pages/settings.py", "settings", "nav.settings", ":material/settings:"),
     )
 }
 

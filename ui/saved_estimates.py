@@ -49,7 +49,7 @@ def reopen_button(estimate_id: int) -> None:
     if est["kind"] != "training":
         return
     if st.button(t("saved.reopen"), on_click=_reopen, args=(estimate_id,)):
-        st.switch_page("pages/estimate.py")
+        st.switch_page("app_pages/estimate.py")
 
 
 def _record() -> None:

@@ -19,7 +19,7 @@ def test_recording_an_outcome_updates_the_correction_table():
     est = estimate_training(TrainingInput(model=ModelSpec(params=7e9), tokens=1e11, gpu="A100", gpus=8, efficiency=0.4))
     save_training_estimate(sessions=build(url).sessions, actor=applicant, title="finished job", estimate=est)
 
-    at = open_page("pages/calibration.py", persona="li.na")
+    at = open_page("app_pages/calibration.py", persona="li.na")
     no_exceptions(at)
     assert any("No outcomes recorded yet" in i.value for i in at.info)
     at.number_input(key="cal_gpu_hours").set_value(round(est.gpu_hours * 1.5, 3))
@@ -38,7 +38,7 @@ def test_zero_hours_are_refused_with_the_field_named():
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     est = estimate_training(TrainingInput(model=ModelSpec(params=7e9), tokens=1e11, gpu="A100", gpus=8))
     save_training_estimate(sessions=build(url).sessions, actor=applicant, title="job", estimate=est)
-    at = open_page("pages/calibration.py", persona="li.na")
+    at = open_page("app_pages/calibration.py", persona="li.na")
     [b for b in at.button if b.label == "Record"][0].click().run()
     assert not at.exception
     assert any("[actual_gpu_hours]" in e.value for e in at.error), [e.value for e in at.error]

@@ -8,7 +8,7 @@ from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
 from tests.app.conftest import no_exceptions, open_page
 
-PAGE = "pages/estimate.py"
+PAGE = "app_pages/estimate.py"
 
 
 def _button(at, label):
@@ -67,7 +67,7 @@ def test_saved_estimate_appears_in_the_list():
     _button(at, "Save estimate").click().run()
     no_exceptions(at)
     assert any("Saved as estimate #1" in s.value for s in at.success), [s.value for s in at.success]
-    at.switch_page("pages/saved_estimates.py").run()
+    at.switch_page("app_pages/saved_estimates.py").run()
     no_exceptions(at)
     assert "Llama 2 7B pre-training" in at.dataframe[0].value.to_string()
 
@@ -100,7 +100,7 @@ def test_page_speaks_the_chosen_language(lang, title, button):
 def test_reopening_a_saved_estimate_fills_the_form():
     inputs = TrainingInput(model=ModelSpec(params=13e9, layers=40, hidden=5120, heads=40), tokens=3e11,
                            gpu="H100-SXM", gpus=32, precision="fp8", workload="finetune").to_dict()
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     at.session_state["estimate_prefill"] = inputs
     at.switch_page(PAGE).run()
     no_exceptions(at)

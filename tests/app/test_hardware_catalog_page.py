@@ -5,7 +5,7 @@ from tests.app.conftest import no_exceptions, open_page
 
 
 def test_catalog_lists_every_gpu_with_source_and_marks():
-    at = open_page("pages/hardware_catalog.py", persona="wang.qiang")
+    at = open_page("app_pages/hardware_catalog.py", persona="wang.qiang")
     no_exceptions(at)
     table = at.dataframe[0].value
     assert list(table["Model"]) == load_catalog().ids()
@@ -15,6 +15,6 @@ def test_catalog_lists_every_gpu_with_source_and_marks():
 
 
 def test_catalog_in_chinese_has_chinese_headers():
-    at = open_page("pages/hardware_catalog.py", lang="zh-CN")
+    at = open_page("app_pages/hardware_catalog.py", lang="zh-CN")
     no_exceptions(at)
     assert "型号" in at.dataframe[0].value.columns

@@ -4,7 +4,7 @@ from tests.app.conftest import no_exceptions, open_page
 
 
 def test_home_lists_the_five_stages_and_marks_unbuilt_ones():
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     no_exceptions(at)
     text = " ".join(m.value for m in at.markdown)
     assert text.count("not built yet") == 4
@@ -12,6 +12,6 @@ def test_home_lists_the_five_stages_and_marks_unbuilt_ones():
 
 
 def test_home_in_chinese():
-    at = open_page("pages/home.py", lang="zh-CN")
+    at = open_page("app_pages/home.py", lang="zh-CN")
     no_exceptions(at)
     assert " ".join(m.value for m in at.markdown).count("尚未建设") == 4

@@ -27,9 +27,9 @@ def test_each_role_sees_exactly_its_menu(persona):
         if spec.script in allowed:
             at.switch_page(spec.script).run()
             no_exceptions(at)
-    assert ("pages/settings.py" in allowed) == (role == "admin")
-    assert ("pages/calibration.py" in allowed) == (role in {"hq_ops", "prov_ops", "admin"})
-    assert ("pages/estimate.py" in allowed) != (role == "executive")
+    assert ("app_pages/settings.py" in allowed) == (role == "admin")
+    assert ("app_pages/calibration.py" in allowed) == (role in {"hq_ops", "prov_ops", "admin"})
+    assert ("app_pages/estimate.py" in allowed) != (role == "executive")
 
 
 def test_demo_mode_shows_a_banner_and_the_persona_switcher():

@@ -20,7 +20,7 @@ def _save_as(persona_id: str, title: str, monkeypatch_url: str) -> None:
 
 
 def test_empty_list_explains_how_to_add_one():
-    at = open_page("pages/saved_estimates.py")
+    at = open_page("app_pages/saved_estimates.py")
     no_exceptions(at)
     assert any("No saved estimates yet" in i.value for i in at.info)
 
@@ -31,8 +31,8 @@ def test_applicant_sees_own_department_and_ops_see_everything(tmp_path, monkeypa
     url = os.environ["COMPUTELOOP_DATABASE_URL"]
     _save_as("zhang.wei", "applicant's estimate", url)
     _save_as("li.na", "ops estimate", url)
-    mine = open_page("pages/saved_estimates.py", persona="zhang.wei")
+    mine = open_page("app_pages/saved_estimates.py", persona="zhang.wei")
     no_exceptions(mine)
     assert list(mine.dataframe[0].value["Title"]) == ["applicant's estimate"]
-    ops = open_page("pages/saved_estimates.py", persona="li.na")
+    ops = open_page("app_pages/saved_estimates.py", persona="li.na")
     assert sorted(ops.dataframe[0].value["Title"]) == ["applicant's estimate", "ops estimate"]

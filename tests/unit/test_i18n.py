@@ -11,7 +11,7 @@ import pytest
 from core.config import PROJECT_ROOT
 from core.i18n import LANGS, MissingMessage, catalog, normalize_lang, placeholders, translate
 
-UI_FILES = sorted([PROJECT_ROOT / "app.py", *(PROJECT_ROOT / "pages").glob("*.py"), *(PROJECT_ROOT / "ui").glob("*.py")])
+UI_FILES = sorted([PROJECT_ROOT / "app.py", *(PROJECT_ROOT / "app_pages").glob("*.py"), *(PROJECT_ROOT / "ui").glob("*.py")])
 CORE_FILES = sorted((PROJECT_ROOT / "core").rglob("*.py"))
 STATIC_KEY = re.compile(r"""\b(?:t|translate|Msg|InputError|ComputeLoopError|NotFound|PermissionDenied|DatabaseNotReady)\(\s*["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
 
