@@ -1,14 +1,15 @@
 """Table mappings of the lifecycle: requests, their approval steps, allocations, pool capacity.
 
 Declared on :class:`core.db.models.Base` (one metadata); the schema itself is built by
-``migrations/versions/0003_lifecycle.py``. Domain modules never import this file.
+``migrations/versions/0003_lifecycle.py`` and ``0004_provisioning.py`` (provisioning results on
+allocations, green-channel fields on requests). Domain modules never import this file.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db.models import Base
@@ -51,6 +52,14 @@ class RequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    # green channel (绿色通道): category of data/green_channel.yaml, the justification, the plan the
+    # approval executed, and the post-emergency review
+    emergency_category: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    justification: Mapped[str] = mapped_column(Text, default="")
+    emergency_plan: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    review_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     # one timestamp per status
     draft_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -100,7 +109,8 @@ class ApprovalStepRow(Base):
 
 
 class AllocationRow(Base):
-    """GPUs of a pool granted to a request (holding while approved, provisioning or active)."""
+    """GPUs of a pool granted to a request (holding while approved, provisioning, failed or active),
+    and what provisioning put on the cluster (the allocation sheet, 算力资源分配清单)."""
 
     __tablename__ = "allocations"
 
@@ -108,12 +118,31 @@ class AllocationRow(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), unique=True)
     pool_id: Mapped[str] = mapped_column(String(64), index=True)
     gpus: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # approved|provisioning|active|released
+    status: Mapped[str] = mapped_column(String(16), index=True)  # approved|provisioning|failed|active|released
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     starts_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # provisioning (written by core.lifecycle.provisioning)
+    namespace: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    cluster: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    backend: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    gpu_model: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cpu: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_gi: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    storage_gi: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pvcs: Mapped[list | None] = mapped_column(JSON, nullable=True)  # [{"name", "size_gi"}]
+    jupyter_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    manifests_yaml: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kubeconfig: Mapped[str | None] = mapped_column(Text, nullable=True)
+    steps: Mapped[list | None] = mapped_column(JSON, nullable=True)  # [{"step", "status", "error"}]
+    failed_step: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"key", "params"}
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provisioned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the green-channel request whose approval preempted this allocation
+    preempted_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PoolCapacityRow(Base):
@@ -126,4 +155,6 @@ class PoolCapacityRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
-HOLDING_ALLOCATION = ("approved", "provisioning", "active")
+# Allocation statuses that hold GPUs of their pool. A failed provisioning keeps them: the approval
+# stands and a retry finishes the job.
+HOLDING_ALLOCATION = ("approved", "provisioning", "failed", "active")

@@ -10,8 +10,17 @@ Capacity is race-safe: granting GPUs updates the pool's ``pool_capacity`` row un
 so two approvers racing for a pool's last GPUs can never over-commit it.
 
 Reasons of transitions the system makes come from a closed set — ``submitted``, ``claimed``,
-``capacity_short`` (queued), ``tier:<tier id>`` (auto-approval); a person's decision or
+``capacity_short`` (queued), ``tier:<tier id>`` (auto-approval), ``provision`` / ``retry`` /
+``provisioned`` / ``provisioning_failed`` (core.lifecycle.provisioning), ``preempted`` (a
+green-channel emergency took the GPUs, core.lifecycle.green_channel); a person's decision or
 cancellation carries the reason they typed (required).
+
+Approvals provision automatically: once :func:`decide` (or an auto-approval in :func:`submit`)
+has committed, :func:`core.lifecycle.provisioning.provision_after_approval` runs for the
+request. The returned view keeps the decision's status (approved/adjusted) and adds
+``provisioning`` — what the automatic provisioning did (``status`` active or
+provisioning_failed, ``failed_step``). A failure leaves the request visibly provisioning_failed
+and never undoes the approval.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.db.models import AuditEventRow, EstimateRow, OutboxRow
+from core.db.models import AuditEventRow, EstimateRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
@@ -39,6 +48,7 @@ from core.lifecycle.rules import (
     ops_role_for, request_number, route,
 )
 from core.lifecycle.states import OPEN, STATUSES, InvalidTransition, RequestState, timestamp_field, transition
+from core.notifications.outbox import OUTBOX, insert_once
 from core.org import Org, load_org
 
 APPLY_ROLES = frozenset({"applicant", "prov_ops", "hq_ops", "dept_head", "admin"})
@@ -101,9 +111,15 @@ def _move(s: Session, row: RequestRow, to: str, actor: Identity, reason: str, at
            after={"status": event.after}, at=at)
 
 
+def _title(row: RequestRow) -> str:
+    project = load_org().projects.get(row.project)
+    return f"{row.number or row.id} {project.name_zh if project else row.project}".strip()
+
+
 def _notice_params(row: RequestRow, **extra: Any) -> dict[str, Any]:
     params = {
-        "request_id": row.id, "number": row.number or "", "pool": row.pool_id,
+        "request_id": row.id, "number": row.number or "", "title": _title(row), "applicant": row.created_by,
+        "pool": row.pool_id,
         "gpus": row.approved_gpus or row.requested_gpus, "days": row.approved_days or row.duration_days,
         "tier": row.tier, "status": row.status,
     }
@@ -113,9 +129,11 @@ def _notice_params(row: RequestRow, **extra: Any) -> dict[str, Any]:
 
 def _notify(s: Session, *, dedup_key: str, recipient_id: str, recipient_email: str, template: str,
             params: dict[str, Any]) -> None:
-    s.add(OutboxRow(dedup_key=dedup_key, recipient_id=recipient_id, recipient_email=recipient_email,
-                    lang=NOTICE_LANG, template=template, params=params, created_at=_now(), status="pending",
-                    attempts=0, last_error=""))
+    # exactly-once by dedup_key: a key queued before is skipped, never an error that undoes the change
+    insert_once(s, OUTBOX, {"dedup_key": dedup_key, "recipient_id": recipient_id, "recipient_email": recipient_email,
+                            "lang": NOTICE_LANG, "template": template, "params": params, "created_at": _now(),
+                            "status": "pending", "attempts": 0, "next_attempt_at": None, "sent_at": None,
+                            "last_error": ""}, "dedup_key")
 
 
 def _applicant_email(row: RequestRow) -> str:
@@ -271,11 +289,15 @@ def _view(row: RequestRow) -> dict[str, Any]:
         "steps": [{"seq": st.seq, "role": st.role, "status": st.status, "decided_by": st.decided_by,
                    "decided_at": _aware(st.decided_at), "reason": st.reason, "adjusted_gpus": st.adjusted_gpus,
                    "adjusted_days": st.adjusted_days} for st in row.steps],
+        "emergency": row.emergency_category is not None, "emergency_category": row.emergency_category,
+        "justification": row.justification or "", "emergency_plan": row.emergency_plan,
+        "review_due": row.review_due.isoformat() if row.review_due else None, "reviewed_at": _aware(row.reviewed_at),
     }
 
 
-def _check_refs(form: IntakeForm, actor: Identity, org: Org) -> None:
-    """References of a complete form exist and belong together; the dynamic reserve is refused."""
+def _check_refs(form: IntakeForm, actor: Identity, org: Org, *, allow_dynamic_reserve: bool = False) -> None:
+    """References of a complete form exist and belong together; the dynamic reserve is refused
+    (only the green channel passes ``allow_dynamic_reserve``)."""
     if form.department not in org.departments:
         raise InputError("error.choice", field="department", value=form.department,
                          choices=", ".join(org.departments))
@@ -288,7 +310,7 @@ def _check_refs(form: IntakeForm, actor: Identity, org: Org) -> None:
     if actor.role == "applicant" and form.department != _dept_of(actor, org):
         raise InputError("lifecycle.department_not_yours", field="department", department=form.department)
     pool = org.pool(form.pool or "")
-    if pool.kind == "dynamic_reserve":
+    if pool.kind == "dynamic_reserve" and not allow_dynamic_reserve:
         raise InputError("lifecycle.pool_not_offered", field="pool", pool=pool.id)
     for other in form.extra_pools:
         org.pool(other)
@@ -327,7 +349,8 @@ def precheck(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeFo
     f = facts(form, org)
     out["flags"] = [fl.as_dict() for fl in check_compliance(f)]
     routing = route(f)
-    out["tier"] = {"id": routing.tier, "key": routing.msg.key, "steps": list(routing.steps),
+    out["tier"] = {"id": routing.tier, "key": routing.msg.key, "params": dict(routing.msg.params),
+                   "steps": list(routing.steps),
                    "expected_review_working_days": routing.expected_review_working_days}
     with unit_of_work(sessions) as s:
         out["capacity"] = capacity_check(pool, form.requested_gpus, _free_by_pool(s, org), org).as_dict()
@@ -460,9 +483,19 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
                 s.flush()
                 _notify_reviewers(s, row, row.steps[0], org)
             s.flush()
-            return _view(row)
+            view = _view(row)
     except StaleDataError:
         raise ComputeLoopError("lifecycle.concurrent_update", id=request_id or 0) from None
+    return _after_approval(sessions, view)
+
+
+def _after_approval(sessions: sessionmaker[Session], view: dict[str, Any]) -> dict[str, Any]:
+    """Provision a request whose approval has just committed; the outcome goes under ``provisioning``."""
+    if view["status"] in ("approved", "adjusted"):
+        from core.lifecycle.provisioning import provision_after_approval
+
+        view["provisioning"] = provision_after_approval(sessions=sessions, request_id=view["id"])
+    return view
 
 
 def _submitted_row(s: Session, actor: Identity, form: IntakeForm, org: Org, request_id: int | None,
@@ -489,11 +522,27 @@ def _grant(s: Session, row: RequestRow, org: Org, actor: Identity, *, reason: st
     row.approved_gpus, row.approved_days = gpus, days
     _reserve(s, org, row.pool_id, gpus)
     start = row.start_date
-    s.add(AllocationRow(request_id=row.id, pool_id=row.pool_id, gpus=gpus, status="approved",
-                        priority=row.priority, starts_on=start,
-                        ends_on=start + timedelta(days=days) if start else None, created_at=_now()))
+    previous = s.scalars(select(AllocationRow).where(AllocationRow.request_id == row.id)).first()
+    event = "approved"
+    if previous is None:
+        s.add(AllocationRow(request_id=row.id, pool_id=row.pool_id, gpus=gpus, status="approved",
+                            priority=row.priority, starts_on=start,
+                            ends_on=start + timedelta(days=days) if start else None, created_at=_now(),
+                            attempts=0))
+    else:
+        # a requeued (preempted) request granted again: its released allocation row comes back,
+        # keeping its namespace (state saved in its volumes) for the idempotent re-provisioning
+        if previous.status in HOLDING_ALLOCATION:
+            raise ComputeLoopError("lifecycle.concurrent_update", id=row.id)
+        today = _now().date()
+        start = max(start, today) if start else today
+        event = f"approved:{int(_aware(previous.released_at or _now()).timestamp())}"
+        previous.pool_id, previous.gpus, previous.status, previous.priority = row.pool_id, gpus, "approved", row.priority
+        previous.starts_on, previous.ends_on = start, start + timedelta(days=days)
+        previous.released_at, previous.preempted_by = None, None
+        previous.failed_step, previous.error = None, None
     _move(s, row, final, actor, reason)
-    _notify_applicant(s, row, "approved", "request_approved", reason=row.decision_reason or reason,
+    _notify_applicant(s, row, event, "request_approved", reason=row.decision_reason or reason,
                       adjusted=final == "adjusted")
 
 
@@ -628,7 +677,8 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
     """Take the current approval step of a request: approve, approve with adjustments, or reject.
 
     The last approving step grants the GPUs race-safely (status approved, or adjusted when any
-    step changed the GPU count or duration) and creates the allocation.
+    step changed the GPU count or duration) and creates the allocation; once that has committed
+    the request is provisioned automatically (outcome under ``provisioning`` in the result).
 
     Args:
         decision: approve | approve_adjusted | reject.
@@ -695,9 +745,10 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
                     final = "adjusted" if any(st.status == "adjusted" for st in row.steps) else "approved"
                     _grant(s, row, org, actor, reason=reason, final=final)
             s.flush()
-            return _view(row)
+            view = _view(row)
     except StaleDataError:
         raise ComputeLoopError("lifecycle.concurrent_update", id=request_id) from None
+    return _after_approval(sessions, view)
 
 
 def cancel(*, sessions: sessionmaker[Session], actor: Identity, request_id: int, reason: str) -> dict[str, Any]:

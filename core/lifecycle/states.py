@@ -48,9 +48,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "adjusted": frozenset({"provisioning", "cancelled"}),
     "provisioning": frozenset({"active", "provisioning_failed"}),
     "provisioning_failed": frozenset({"provisioning", "cancelled"}),
-    "active": frozenset({"expiring", "returned", "reclaimed"}),
-    "expiring": frozenset({"extended", "returned", "reclaimed"}),
-    "extended": frozenset({"expiring", "returned", "reclaimed"}),
+    # running work may be preempted by a green-channel emergency (reason "preempted"): its GPUs
+    # go back to the pool and the request waits in the queue for ops to take it up again
+    "active": frozenset({"expiring", "returned", "reclaimed", "queued"}),
+    "expiring": frozenset({"extended", "returned", "reclaimed", "queued"}),
+    "extended": frozenset({"expiring", "returned", "reclaimed", "queued"}),
     "rejected": frozenset(),
     "reclaimed": frozenset(),
     "returned": frozenset(),
@@ -59,7 +61,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 TERMINAL: frozenset[str] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 # Statuses whose allocation holds GPUs of its pool.
-HOLDING: frozenset[str] = frozenset({"approved", "adjusted", "provisioning", "active", "expiring", "extended"})
+HOLDING: frozenset[str] = frozenset({"approved", "adjusted", "provisioning", "provisioning_failed", "active",
+                                     "expiring", "extended"})
+# Statuses of running work a green-channel emergency may preempt.
+PREEMPTIBLE: frozenset[str] = frozenset({"active", "expiring", "extended"})
 # Statuses that still wait for a decision.
 OPEN: frozenset[str] = frozenset({"submitted", "in_review", "queued"})
 

@@ -29,6 +29,8 @@ TEMPLATES: dict[str, frozenset[str]] = {
     "allocation_ready": frozenset({"request_id", "namespace", "gpus", "gpu_model", "expires_on"}),
     "expiry_notice": frozenset({"namespace", "days_left", "expires_on"}),
     "reclaim_done": frozenset({"namespace", "gpus", "gpu_model"}),
+    # green channel: the owner's running allocation was preempted for an emergency and requeued
+    "preempted": frozenset({"request_id", "title", "namespace", "gpus", "gpu_model", "emergency"}),
     "warning_raised": frozenset({"level", "target", "month", "gpu_util", "mem_util"}),
 }
 

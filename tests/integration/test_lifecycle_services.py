@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 
 from core.db.models import AuditEventRow, OutboxRow
 from core.errors import InputError, NotFound
-from core.identity import ROLE_MENU, Identity, PermissionDenied
+from core.identity import ROLE_MENU, Identity, PermissionDenied, load_personas
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import AllocationRow, ApprovalStepRow, PoolCapacityRow, RequestRow
 from core.lifecycle.rules import add_working_days
 from core.lifecycle.states import InvalidTransition
+from core.org import load_org
 from tests.unit.test_lifecycle_rules import INFERENCE, TRAINING
 
 APPLICANT = Identity("zhang.wei", "张伟", "zhang.wei@example.com", "applicant", department="数字化部")
@@ -73,6 +74,12 @@ def _submit(ctx, form, actor=APPLICANT, **kw):
     return svc.submit(sessions=ctx.sessions, actor=actor, form=form, **kw)
 
 
+@pytest.fixture
+def no_auto_provision(monkeypatch):
+    """Approvals stop at approved (no automatic provisioning): for what happens before provisioning."""
+    monkeypatch.setattr(svc, "_after_approval", lambda sessions, view: view)
+
+
 # ----------------------------------------------------------------- submission
 
 
@@ -81,12 +88,16 @@ def test_standard_small_request_is_approved_at_once_by_the_system(ctx):
     assert r["status"] == "approved" and r["tier"] == "standard_auto"
     assert r["number"] == f"CR-{r['created_at'].year}-{r['id']:06d}"
     assert r["tier_message"]["key"] == "tier.standard_auto" and r["steps"] == []
-    assert _transitions(ctx, r["id"]) == [("draft", "submitted", "zhang.wei"), ("submitted", "approved", "system")]
+    # the approval committed, then the system provisioned it (plan backend by default)
+    assert r["provisioning"]["status"] == "active"
+    assert _transitions(ctx, r["id"]) == [("draft", "submitted", "zhang.wei"), ("submitted", "approved", "system"),
+                                          ("approved", "provisioning", "system"), ("provisioning", "active", "system")]
     assert set(r["timestamps"]) == {"draft", "submitted", "approved"}
     assert _allocated(ctx, "hq-ft") == 4
     assert [(o.template, o.recipient_id, o.dedup_key) for o in _outbox(ctx)] == [
         ("request_submitted", "zhang.wei", f"request:{r['id']}:submitted"),
-        ("request_approved", "zhang.wei", f"request:{r['id']}:approved")]
+        ("request_approved", "zhang.wei", f"request:{r['id']}:approved"),
+        ("allocation_ready", "zhang.wei", f"request:{r['id']}:allocation_ready:1")]
     assert _outbox(ctx)[0].recipient_email == "zhang.wei@example.com"
 
 
@@ -131,7 +142,8 @@ def test_medium_request_goes_to_hq_ops_with_a_claim_deadline_and_a_review_notice
     done = svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"], decision="approve", reason="资源充足")
     assert done["status"] == "approved" and done["steps"][0]["decided_by"] == "li.na"
     assert _transitions(ctx, r["id"]) == [("draft", "submitted", "zhang.wei"), ("submitted", "in_review", "li.na"),
-                                          ("in_review", "approved", "li.na")]
+                                          ("in_review", "approved", "li.na"), ("approved", "provisioning", "system"),
+                                          ("provisioning", "active", "system")]
     assert _allocated(ctx, "hq-ft") == 16
     assert svc.pending_approvals(sessions=ctx.sessions, actor=HQ_OPS) == []
 
@@ -244,7 +256,7 @@ def _fill_pool(ctx, pool="hq-sci", gpus=64):
     return big
 
 
-def test_short_capacity_says_so_suggests_a_shape_and_pools_or_queues(ctx):
+def test_short_capacity_says_so_suggests_a_shape_and_pools_or_queues(ctx, no_auto_provision):
     big = _fill_pool(ctx, gpus=60)
     with pytest.raises(InputError) as err:
         _submit(ctx, {**MEDIUM, "pool": "hq-sci", "requested_gpus": 8})
@@ -308,7 +320,7 @@ def test_an_attached_estimate_feeds_the_feasibility_check(ctx):
     assert err.value.field == "estimate_id"
 
 
-def test_cancel_releases_the_allocation_and_a_rejected_request_cannot_be_cancelled(ctx):
+def test_cancel_releases_the_allocation_and_a_rejected_request_cannot_be_cancelled(ctx, no_auto_provision):
     r = _submit(ctx, SMALL)
     assert _allocated(ctx, "hq-ft") == 4
     with pytest.raises(InputError):
@@ -331,14 +343,17 @@ def test_every_transition_has_one_audit_row_and_every_notice_one_outbox_row(ctx)
         view = svc.get_request(sessions=ctx.sessions, actor=APPLICANT, request_id=r["id"])
         moves = _transitions(ctx, r["id"])
         # one audit row per status entered after draft, chained before → after
-        assert [m[1] for m in moves] == [s for s in ("submitted", "in_review", "approved", "rejected")
-                                         if s in view["timestamps"]]
+        assert [m[1] for m in moves] == [s for s in ("submitted", "in_review", "approved", "rejected",
+                                                     "provisioning", "active") if s in view["timestamps"]]
         assert all(a[1] == b[0] for a, b in zip(moves, moves[1:]))
     keys = Counter(o.dedup_key for o in _outbox(ctx))
     assert keys and max(keys.values()) == 1
     templates = Counter(o.template for o in _outbox(ctx))
+    org = load_org()
+    digital_heads = [p for p in load_personas() if p.role == "dept_head" and svc._dept_of(p, org) == "digital"]
     assert templates == {"request_submitted": 3, "request_approved": 2, "request_rejected": 1,
-                         "request_needs_review": 2}  # li.na for MEDIUM and LARGE; no dept_head persona
+                         # li.na for MEDIUM and LARGE, then LARGE's department heads among the personas
+                         "request_needs_review": 2 + len(digital_heads), "allocation_ready": 2}
 
 
 def test_timeline_lists_who_did_what_when_and_why(ctx):
@@ -442,9 +457,10 @@ def test_cli_submits_lists_shows_and_decides(ctx, db_url, tmp_path, monkeypatch,
     assert main(["requests", "list", "--as", "li.na"]) == 0
     assert submitted["number"] in capsys.readouterr().out
     assert main(["requests", "decide", rid, "--decision", "approve", "--reason", "ok", "--as", "li.na", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "approved"
+    decided = json.loads(capsys.readouterr().out)
+    assert decided["status"] == "approved" and decided["provisioning"]["status"] == "active"
     assert main(["requests", "show", rid, "--as", "zhang.wei", "--lang", "zh-CN"]) == 0
-    assert "已批准" in capsys.readouterr().out
+    assert "使用中" in capsys.readouterr().out  # approved, then provisioned automatically
 
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")

@@ -79,3 +79,12 @@ def test_a_full_life_keeps_one_timestamp_per_state():
         transition(entity, to, actor="x", reason="", at=AT.replace(minute=i))
     assert entity.status == "returned"
     assert entity.timestamps["expiring"] == AT.replace(minute=7)  # the latest entry wins
+
+
+@pytest.mark.parametrize("running", ["active", "expiring", "extended"])
+def test_running_work_can_be_preempted_back_to_the_queue_and_taken_up_again(running):
+    entity = RequestState(running, {})
+    event = transition(entity, "queued", actor="li.na", reason="preempted", at=AT)
+    assert (event.before, event.after, event.reason) == (running, "queued", "preempted")
+    transition(entity, "in_review", actor="li.na", reason="claimed", at=AT)
+    assert entity.status == "in_review"
