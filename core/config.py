@@ -54,6 +54,19 @@ SETTINGS: tuple[Setting, ...] = (
         "'live' applies them through the official client, one kubeconfig context per cluster.",
     ),
     Setting("COMPUTELOOP_KUBECONFIG", "", "kubeconfig file for the live backend; empty = the client's default (~/.kube/config)."),
+    Setting(
+        "COMPUTELOOP_PROMETHEUS_URLS",
+        "",
+        "Prometheus-compatible servers as cluster=url pairs separated by commas (a bare URL is cluster "
+        "'default'); empty = the offline sample files.",
+    ),
+    Setting("COMPUTELOOP_PROMETHEUS_TIMEOUT_S", "10", "Timeout of one Prometheus query, seconds."),
+    Setting("COMPUTELOOP_PROMETHEUS_RETRIES", "1", "Connection retries per Prometheus query."),
+    Setting(
+        "COMPUTELOOP_PROMETHEUS_EXPORTER_NAMESPACES",
+        "gpu-operator,nvidia-gpu-operator",
+        "Namespaces of dcgm-exporter itself: a GPU labelled only with these is idle.",
+    ),
     Setting("COMPUTELOOP_SMTP_HOST", "", "SMTP server for notices; empty = in-app inbox only."),
     Setting("COMPUTELOOP_SMTP_PORT", "587", "SMTP port."),
     Setting("COMPUTELOOP_SMTP_FROM", "computeloop@localhost", "Sender address of notices."),
