@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.datafiles import load_yaml
 from core.errors import ComputeLoopError
+from core.i18n import Msg
 
 # role -> menu (role group of the navigation)
 ROLE_MENU: dict[str, str] = {
@@ -21,7 +23,23 @@ OPS_ROLES = frozenset({"prov_ops", "hq_ops", "admin"})
 
 
 class PermissionDenied(ComputeLoopError):
-    """The actor's role may not do this."""
+    """The actor's role may not do this.
+
+    ``action`` is an English phrase ("save an estimate"); it is shown through the catalog key
+    ``action.<phrase with underscores>`` so the message is whole in either language.
+    """
+
+    def __init__(self, key: str, **params: object) -> None:
+        if isinstance(params.get("action"), str):
+            params["action"] = Msg(action_key(params["action"]))
+        if params.get("role") in ROLE_MENU:
+            params["role"] = Msg(f"role.{params['role']}")
+        super().__init__(key, **params)
+
+
+def action_key(action: str) -> str:
+    """The catalog key of an action phrase: 'save an estimate' → 'action.save_an_estimate'."""
+    return "action." + re.sub(r"[^a-z0-9]+", "_", action.lower()).strip("_")
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ def translate(key: str, lang: str, **params: Any) -> str:
     key itself, so a gap is visible but never crashes a page.
     """
     text = catalog(lang).get(key)
+    # A parameter may itself be a message (e.g. the action in a permission error): same language.
+    params = {k: (v.render(lang) if isinstance(v, Msg) else v) for k, v in params.items()}
     if text is None or text == "":
         if _strict():
             raise MissingMessage(f"{key!r} is not in the {lang} catalog")

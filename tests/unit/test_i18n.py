@@ -94,3 +94,17 @@ def test_missing_key_raises_in_strict_mode_and_shows_the_key_otherwise(monkeypat
 def test_browser_locale_maps_to_a_ui_language(browser, expected):
     assert normalize_lang(browser) == expected
     assert expected in LANGS
+
+
+def test_every_permission_action_has_a_message_in_both_languages():
+    from core.identity import action_key
+
+    phrases = set()
+    for path in CORE_FILES:
+        text = path.read_text(encoding="utf-8")
+        phrases |= set(re.findall(r'require\([^)]*?,\s*"([^"]+)"\)', text))
+        phrases |= set(re.findall(r'PermissionDenied\([^)]*action="([^"]+)"', text))
+        phrases |= set(re.findall(r'_own_row\(s, actor, inbox_id, "([^"]+)"\)', text))
+    assert len(phrases) > 10
+    missing = sorted(action_key(p) for p in phrases if action_key(p) not in catalog("en"))
+    assert missing == []
