@@ -1,0 +1,79 @@
+"""``python -m core jobs``: the daily rollup job and the demo sample generator.
+
+* ``jobs rollup --day YYYY-MM-DD [--source offline --root DIR] [--step 60]`` — roll one UTC day of
+  raw samples up into ``gpu_daily_rollups`` (re-running a day replaces it; idempotent).
+* ``jobs fleet --start YYYY-MM-DD --days N [--root DIR] [--scale 1] [--seed 7] [--step 60]`` — write
+  the demo fleet's samples (Parquet, one partition per day) and its manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+from pathlib import Path
+
+from core.cli import add_json_flag, emit, positive_float, positive_int
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add the ``jobs`` group."""
+    from core.metrics.offline import DEFAULT_ROOT
+
+    jobs = groups.add_parser("jobs", help="scheduled jobs (daily rollups) and demo samples", description="Jobs.")
+    sub = jobs.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    roll = sub.add_parser("rollup", help="roll one UTC day of raw GPU samples up into gpu_daily_rollups")
+    roll.add_argument("--day", type=_day, required=True, help="UTC day, YYYY-MM-DD")
+    roll.add_argument("--source", choices=["offline"], default="offline", help="metrics source (default offline files)")
+    roll.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"offline samples folder (default {DEFAULT_ROOT})")
+    roll.add_argument("--step", type=positive_int, default=60, help="scrape step in seconds (default 60)")
+    add_json_flag(roll)
+    roll.set_defaults(handler=_rollup)
+
+    fleet = sub.add_parser("fleet", help="generate demo GPU samples (Parquet, one folder per day) and the fleet manifest")
+    fleet.add_argument("--start", type=_day, required=True, help="first UTC day, YYYY-MM-DD")
+    fleet.add_argument("--days", type=positive_int, default=1, help="number of days (default 1)")
+    fleet.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"output folder (default {DEFAULT_ROOT})")
+    fleet.add_argument("--scale", type=positive_float, default=1.0, help="GPUs per pool × scale (1 ≈ 1,000 GPUs, 10 ≈ 10,000)")
+    fleet.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    fleet.add_argument("--step", type=positive_int, default=60, help="sample step in seconds (default 60)")
+    add_json_flag(fleet)
+    fleet.set_defaults(handler=_fleet)
+
+
+def _rollup(args: argparse.Namespace) -> int:
+    from core import context
+    from core.metrics.offline import OfflineSource
+    from core.metrics.persistence import rollup_and_store
+
+    ctx = context.build()
+    try:
+        started = time.perf_counter()
+        result = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(args.root), day=args.day, step_s=args.step)
+        result["seconds"] = round(time.perf_counter() - started, 3)
+    finally:
+        ctx.engine.dispose()
+    emit(args, result, lambda: (f"{result['day']}: {result['rows']} rows ({result['gpus']} GPUs, "
+                                f"{result['namespaces']} namespaces, mean coverage {result['coverage']:.3f}); "
+                                f"replaced {result['deleted']}, inserted {result['inserted']} in {result['seconds']} s"))
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from core.metrics.fleet import write_samples
+
+    started = time.perf_counter()
+    result = write_samples(args.root, start=args.start, days=args.days, step_s=args.step, seed=args.seed, scale=args.scale)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    result.pop("files")
+    emit(args, result, lambda: (f"{result['rows']} samples of {result['gpus']} GPUs over {result['days']} days "
+                                f"written to {result['root']} in {result['seconds']} s"))
+    return 0

@@ -1,0 +1,222 @@
+"""The offline metrics source: raw samples in Parquet or CSV files, read with polars lazy scans.
+
+Layout (what :func:`core.metrics.fleet.write_samples` writes; any exporter can produce it)::
+
+    <root>/day=YYYY-MM-DD/<name>.parquet    samples whose ts falls on that UTC day
+    <root>/day=YYYY-MM-DD/<name>.csv        the same as CSV (header row, comma-separated)
+    <root>/manifest.json                    optional: the demo fleet manifest
+
+Every file holds at least the columns of :data:`core.metrics.schema.SAMPLE_SCHEMA` (more are
+ignored). Parquet columns may use any integer/float type for the numbers, String/Categorical for the
+labels and any Datetime unit for ``ts`` (naive ⇒ UTC). CSV ``ts`` is ISO 8601 (``2026-01-01T00:00:00Z``,
+``+08:00`` offsets are converted, naive ⇒ UTC); an empty number is a missing value.
+
+A file without those columns, with a column of the wrong kind or with a value that does not parse
+raises :class:`InputError` whose field is the file (``path:line`` for a CSV value).
+
+Rows are fastest to roll up when each GPU's samples are contiguous and in time order (a per-series
+export); any order is accepted (see :func:`core.metrics.rollup.rollup_day`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+
+from core.config import PROJECT_ROOT
+from core.errors import InputError
+from core.metrics.rollup import day_bounds, rollup_day
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
+
+DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"
+LABEL_COLUMNS = ("cluster", "hostname", "gpu", "uuid", "model", "namespace", "pod")
+NUMBER_COLUMNS = ("util", "fb_used_mib", "fb_free_mib", "power_w", "energy_mj")
+_POLARS_ERRORS = (pl.exceptions.PolarsError, OSError)
+
+
+def partition_dir(root: Path, day: date) -> Path:
+    """``<root>/day=YYYY-MM-DD``."""
+    return Path(root) / f"day={day.isoformat()}"
+
+
+class OfflineSource:
+    """:class:`core.metrics.schema.MetricsSource` over the Parquet/CSV layout above.
+
+    ``root`` is the folder holding the ``day=YYYY-MM-DD`` partitions. Nothing is read until a
+    method is called; every method scans only the partitions of the days it needs.
+    """
+
+    def __init__(self, root: Path | str = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def days(self) -> list[date]:
+        """The days that have a partition folder, oldest first."""
+        out = []
+        for folder in self.root.glob("day=*"):
+            try:
+                out.append(date.fromisoformat(folder.name[4:]))
+            except ValueError:
+                continue
+        return sorted(out)
+
+    def files(self, day: date) -> list[Path]:
+        """The sample files of ``day`` (Parquet and CSV, sorted by name)."""
+        folder = partition_dir(self.root, day)
+        return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".parquet", ".csv") and p.is_file())
+
+    def scan(self, day: date) -> pl.LazyFrame:
+        """The samples of ``day``'s files as one lazy frame in :data:`SAMPLE_SCHEMA` (validated)."""
+        frames = [scan_file(p) for p in self.files(day)]
+        if not frames:
+            return pl.LazyFrame(schema=SAMPLE_SCHEMA)
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+    def _scan_days(self, first: date, last: date) -> pl.LazyFrame:
+        frames = []
+        d = first
+        while d <= last:
+            frames += [scan_file(p) for p in self.files(d)]
+            d += timedelta(days=1)
+        if not frames:
+            return pl.LazyFrame(schema=SAMPLE_SCHEMA)
+        return pl.concat(frames, how="vertical")
+
+    # -- MetricsSource -------------------------------------------------------------------------
+
+    def daily_gpu_stats(self, day: date, *, step_s: int = 60) -> pl.DataFrame:
+        """Rows of :data:`ROLLUP_SCHEMA` for ``day`` (see :mod:`core.metrics.rollup`); an empty
+        frame when the day has no files. Raises :class:`InputError` naming a malformed file."""
+        files = self.files(day)
+        if not files:
+            return pl.DataFrame(schema=ROLLUP_SCHEMA)
+        lf = self.scan(day)
+        try:
+            return rollup_day(lf, day, step_s=step_s, engine="streaming")
+        except _POLARS_ERRORS as exc:
+            raise InputError("metrics.file_unreadable", field=str(partition_dir(self.root, day)),
+                             reason=_reason(exc)) from None
+
+    def latest(self, at: datetime | None = None) -> pl.DataFrame:
+        """The last sample per GPU at or before ``at`` (default: the newest), looking back over the
+        last two days that have files; columns of :data:`SAMPLE_SCHEMA` minus ``energy_mj``."""
+        columns = [c for c in SAMPLE_SCHEMA if c != "energy_mj"]
+        days = [d for d in self.days() if at is None or d <= _utc(at).date()]
+        if not days:
+            return pl.DataFrame(schema={c: SAMPLE_SCHEMA[c] for c in columns})
+        lf = self._scan_days(days[-2] if len(days) > 1 else days[-1], days[-1])
+        if at is not None:
+            lf = lf.filter(pl.col("ts") <= _utc(at))
+        query = (lf.select(columns).sort("ts").group_by("uuid").agg(pl.all().last())
+                 .select(columns).sort("uuid"))
+        return self._collect(query, days[-1])
+
+    def series(self, start: datetime, end: datetime, *, step_s: int, namespace: str | None = None) -> pl.DataFrame:
+        """Per-GPU means per ``step_s`` bucket between ``start`` (inclusive) and ``end`` (exclusive):
+        columns ts, uuid, hostname, model, namespace, util, mem, power_w; optionally one namespace
+        (compared as a literal value, never interpreted)."""
+        if step_s <= 0:
+            raise InputError("metrics.bad_step", field="step", value=step_s)
+        start, end = _utc(start), _utc(end)
+        lf = self._scan_days(start.date(), (end - timedelta(microseconds=1)).date())
+        lf = lf.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+        if namespace is not None:
+            lf = lf.filter(pl.col("namespace") == pl.lit(namespace, dtype=pl.Utf8))
+        total = pl.col("fb_used_mib") + pl.col("fb_free_mib")
+        query = (
+            lf.with_columns(ts=pl.col("ts").dt.truncate(f"{int(step_s)}s"),
+                            mem=pl.when(total > 0).then(pl.col("fb_used_mib") / total))
+            .group_by("uuid", "ts")
+            .agg(pl.col("hostname").last(), pl.col("model").last(), pl.col("namespace").last(),
+                 pl.col("util").mean(), pl.col("mem").mean(), pl.col("power_w").mean())
+            .select("ts", "uuid", "hostname", "model", "namespace", "util", "mem", "power_w")
+            .sort("uuid", "ts")
+        )
+        return self._collect(query, start.date())
+
+    def _collect(self, query: pl.LazyFrame, day: date) -> pl.DataFrame:
+        try:
+            return query.collect(engine="streaming")
+        except _POLARS_ERRORS as exc:
+            raise InputError("metrics.file_unreadable", field=str(partition_dir(self.root, day)),
+                             reason=_reason(exc)) from None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def scan_file(path: Path) -> pl.LazyFrame:
+    """One sample file as a lazy frame in :data:`SAMPLE_SCHEMA`; :class:`InputError` naming the file
+    (and line, for CSV) when it is malformed."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _scan_parquet(path)
+    if suffix == ".csv":
+        return _read_csv(path).lazy()
+    raise InputError("metrics.file_kind", field=str(path))
+
+
+def _scan_parquet(path: Path) -> pl.LazyFrame:
+    lf = pl.scan_parquet(path, extra_columns="ignore")
+    try:
+        schema = lf.collect_schema()
+    except _POLARS_ERRORS as exc:
+        raise InputError("metrics.file_unreadable", field=str(path), reason=_reason(exc)) from None
+    missing = [c for c in SAMPLE_SCHEMA if c not in schema]
+    if missing:
+        raise InputError("metrics.missing_columns", field=str(path), columns=", ".join(missing))
+    exprs = []
+    for name, want in SAMPLE_SCHEMA.items():
+        have = schema[name]
+        if name == "ts":
+            if not isinstance(have, pl.Datetime):
+                raise InputError("metrics.bad_column_type", field=str(path), column=name, dtype=str(have), expected="Datetime")
+            col = pl.col(name)
+            if have.time_zone is None:
+                col = col.dt.replace_time_zone("UTC")
+            exprs.append(col.cast(want) if have != want else col)
+        elif name in LABEL_COLUMNS:
+            if not (have == pl.Utf8 or isinstance(have, (pl.Categorical, pl.Enum))):
+                raise InputError("metrics.bad_column_type", field=str(path), column=name, dtype=str(have), expected="String")
+            exprs.append(pl.col(name) if have == want else pl.col(name).cast(want))
+        else:
+            if not have.is_numeric():
+                raise InputError("metrics.bad_column_type", field=str(path), column=name, dtype=str(have), expected="Float64")
+            exprs.append(pl.col(name) if have == want else pl.col(name).cast(want))
+    return lf.select(exprs)
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    """Read a CSV file as text, then parse each column, so a bad value can be named by its line."""
+    try:
+        raw = pl.scan_csv(path, infer_schema=False, row_index_name="__row").collect(engine="streaming")
+    except _POLARS_ERRORS as exc:
+        raise InputError("metrics.file_unreadable", field=str(path), reason=_reason(exc)) from None
+    missing = [c for c in SAMPLE_SCHEMA if c not in raw.columns]
+    if missing:
+        raise InputError("metrics.missing_columns", field=f"{path}:1", columns=", ".join(missing))
+    parsed = raw.select(
+        pl.col("__row"),
+        *[pl.col(c).fill_null("") for c in LABEL_COLUMNS],
+        pl.col("ts").str.strip_chars().str.to_datetime(time_zone="UTC", time_unit="us", strict=False).alias("ts"),
+        *[pl.col(c).str.strip_chars().cast(pl.Float64, strict=False).alias(c) for c in NUMBER_COLUMNS],
+    )
+    for name in ("ts", *NUMBER_COLUMNS):
+        given = raw[name].str.strip_chars().fill_null("") != ""
+        bad = parsed.filter(given & parsed[name].is_null())
+        if name == "ts":
+            bad = parsed.filter(parsed[name].is_null())  # a sample needs its time
+        if bad.height:
+            row = int(bad["__row"][0])
+            raise InputError("metrics.bad_value", field=f"{path}:{row + 2}", column=name,
+                             value=str(raw[name][row] or ""))
+    return parsed.select([pl.col(c).cast(t) for c, t in SAMPLE_SCHEMA.items()])

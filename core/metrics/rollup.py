@@ -1,0 +1,203 @@
+"""The daily rollup: raw samples of one UTC day → one row per GPU × namespace (:data:`ROLLUP_SCHEMA`).
+
+Definitions (each row is one GPU and one namespace on one day; ``step`` is the scrape step):
+
+* ``mean_util`` / ``peak_util`` — mean and max of ``util`` over the row's samples.
+* ``mean_mem`` / ``peak_mem`` — the same for memory occupancy ``fb_used / (fb_used + fb_free)``.
+* ``allocated_gpu_hours`` — ``samples × step / 3600`` when the namespace is not empty (0 for "").
+* ``used_gpu_hours`` — ``Σ util × step / 3600`` (utilisation-weighted hours).
+* ``energy_kwh`` — the GPU's energy counter increase between consecutive samples of the day,
+  each interval credited to the namespace of the sample that ends it. A decrease means the counter
+  restarted from 0 (driver reload, reboot), so that interval counts the new value, not a negative
+  delta. The interval before the day's first sample belongs to the previous day. A gap in the
+  samples does not lose energy: the counter kept counting and the next delta holds it.
+* ``samples`` — the row's samples; ``expected_samples`` — ``86400 / step``;
+  ``coverage`` — the GPU's samples of the day in any namespace / ``expected_samples`` (≤ 1 with
+  duplicates removed upstream). A gap lowers coverage; it is never counted as zero use: means are
+  over the samples that exist and hours over the time that was observed.
+
+Two implementations with the same result: :func:`rollup_day` (polars — what the job runs)
+and :func:`rollup_day_pandas` (the reference the tests and the benchmark compare against).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from core.errors import InputError
+from core.metrics.schema import ROLLUP_SCHEMA
+
+MJ_PER_KWH = 3.6e9
+ROLLUP_INPUT_COLUMNS = ("ts", "cluster", "hostname", "uuid", "model", "namespace", "util",
+                        "fb_used_mib", "fb_free_mib", "energy_mj")
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of the UTC day."""
+    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return start, start + timedelta(days=1)
+
+
+def expected_per_day(step_s: int) -> int:
+    """Samples a fully covered UTC day holds at ``step_s``; :class:`InputError` if the step does not
+    divide a day."""
+    if not isinstance(step_s, int) or step_s <= 0 or 86400 % step_s:
+        raise InputError("metrics.bad_step", field="step", value=step_s)
+    return 86400 // step_s
+
+
+def rollup_day(samples: pl.LazyFrame | pl.DataFrame, day: date, *, step_s: int = 60,
+               engine: str = "auto") -> pl.DataFrame:
+    """The rollup of ``day`` from samples in :data:`SAMPLE_SCHEMA` (any row order, duplicates of
+    one GPU and instant counted once; other days are ignored). Returns a frame of
+    :data:`ROLLUP_SCHEMA` sorted by uuid and namespace.
+
+    ``samples`` may be lazy (a scan): only the columns the rollup needs are read and the day filter
+    is pushed into the scan; ``engine`` is polars' collect engine for that read.
+
+    Fast path: when each GPU's rows are contiguous and in time order — what the demo generator and
+    a per-series export of a Prometheus range query produce — runs of equal (GPU, namespace) are
+    reduced in one pass with ``numpy.ufunc.reduceat``, without sorting. Otherwise the rows are
+    sorted by (uuid, ts) and de-duplicated first (same result, several times slower).
+    """
+    expected = expected_per_day(step_s)
+    frame = _day_samples(samples, day).collect(engine=engine)
+    runs = _runs(frame)
+    if runs is None:
+        frame = frame.sort("uuid", "ts").unique(["uuid", "ts"], keep="first", maintain_order=True)
+        runs = _runs(frame, check=False)
+    return _combine(runs, day, step_s, expected)
+
+
+def _day_samples(samples: pl.LazyFrame | pl.DataFrame, day: date) -> pl.LazyFrame:
+    start, end = day_bounds(day)
+    return samples.lazy().select(ROLLUP_INPUT_COLUMNS).filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+
+
+def _float(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """A float column as numpy (nulls → NaN; zero-copy when there are none)."""
+    return frame[name].cast(pl.Float64).to_numpy()
+
+
+def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
+    """Phase 1: one row per run of consecutive rows with the same (uuid, namespace), in row order,
+    with partial sums, counts and maxima. ``None`` when ``check`` finds that some GPU's rows are
+    not contiguous or not strictly increasing in time (the caller then sorts)."""
+    n = frame.height
+    keys = ["uuid", "namespace", "cluster", "hostname", "model"]
+    if n == 0:
+        return pl.DataFrame(schema={**{k: pl.Utf8 for k in keys}, **dict.fromkeys(
+            ["util_sum", "util_n", "peak_util", "mem_sum", "mem_n", "peak_mem", "samples", "energy"], pl.Float64)})
+    flags = frame.select(
+        same=(pl.col("uuid") == pl.col("uuid").shift(1)).fill_null(False),
+        ns_change=(pl.col("namespace") != pl.col("namespace").shift(1)).fill_null(True),
+    )
+    same = flags["same"].to_numpy()
+    starts = np.flatnonzero(~same | flags["ns_change"].to_numpy())
+    if check:
+        ts = frame["ts"].to_physical().to_numpy()
+        if not np.all((ts[1:] > ts[:-1]) | ~same[1:]):
+            return None
+        gpu_starts = np.flatnonzero(~same)
+        if gpu_starts.size != frame["uuid"].gather(gpu_starts).n_unique():
+            return None  # some GPU's rows come in more than one block
+
+    e = _float(frame, "energy_mj")
+    de = np.empty(n)
+    de[0] = 0.0
+    np.subtract(e[1:], e[:-1], out=de[1:])
+    # a drop means the counter restarted at 0: the energy since then is the new value itself
+    reset = de < 0
+    if reset.any():
+        de[reset] = e[reset]
+    de[~same] = 0.0
+    if np.isnan(de).any():
+        de[np.isnan(de)] = 0.0
+
+    util = _float(frame, "util")
+    used = _float(frame, "fb_used_mib")
+    total = used + _float(frame, "fb_free_mib")
+    if (total > 0).all():
+        mem = np.divide(used, total, out=total)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mem = np.where(total > 0, used / total, np.nan)
+    out = {k: frame[k].gather(starts) for k in keys}
+    samples = np.diff(np.append(starts, n)).astype(np.float64)
+    for name, values in (("util", util), ("mem", mem)):
+        missing = np.isnan(values)
+        if missing.any():
+            out[f"{name}_sum"] = np.add.reduceat(np.where(missing, 0.0, values), starts)
+            out[f"{name}_n"] = samples - np.add.reduceat(missing.astype(np.float64), starts)
+        else:
+            out[f"{name}_sum"] = np.add.reduceat(values, starts)
+            out[f"{name}_n"] = samples
+        out[f"peak_{name}"] = np.fmax.reduceat(values, starts)  # NaN only when the run has no value
+    out["samples"] = samples
+    out["energy"] = np.add.reduceat(de, starts)
+    return pl.DataFrame(out).with_columns(pl.col("peak_util", "peak_mem").fill_nan(None))
+
+
+def _combine(runs: pl.DataFrame, day: date, step_s: int, expected: int) -> pl.DataFrame:
+    """Phase 2: runs → one row per (uuid, namespace) (a GPU may leave a namespace and come back)."""
+    hours_per_sample = step_s / 3600.0
+    out = (
+        runs.lazy().group_by("uuid", "namespace")
+        .agg(
+            pl.col("cluster").first(), pl.col("hostname").first(), pl.col("model").first(),
+            pl.col("util_sum").sum(), pl.col("util_n").sum(), pl.col("peak_util").max(),
+            pl.col("mem_sum").sum(), pl.col("mem_n").sum(), pl.col("peak_mem").max(),
+            pl.col("samples").sum(), pl.col("energy").sum(),
+        )
+        .with_columns(
+            day=pl.lit(day, dtype=pl.Date),
+            mean_util=pl.when(pl.col("util_n") > 0).then(pl.col("util_sum") / pl.col("util_n")),
+            mean_mem=pl.when(pl.col("mem_n") > 0).then(pl.col("mem_sum") / pl.col("mem_n")),
+            allocated_gpu_hours=pl.when(pl.col("namespace") != "").then(pl.col("samples") * hours_per_sample).otherwise(0.0),
+            used_gpu_hours=pl.col("util_sum") * hours_per_sample,
+            energy_kwh=pl.col("energy") / MJ_PER_KWH,
+            expected_samples=pl.lit(expected, dtype=pl.Int64),
+            coverage=pl.col("samples").sum().over("uuid") / expected,
+        )
+        .select([pl.col(c).cast(t) for c, t in ROLLUP_SCHEMA.items()])
+        .sort("uuid", "namespace")
+    )
+    return out.collect()
+
+
+def rollup_day_pandas(samples: pd.DataFrame, day: date, *, step_s: int = 60) -> pd.DataFrame:
+    """The same rollup written with pandas (reference implementation; columns of ROLLUP_SCHEMA)."""
+    expected = expected_per_day(step_s)
+    hours_per_sample = step_s / 3600.0
+    start, end = day_bounds(day)
+    df = samples.loc[(samples["ts"] >= pd.Timestamp(start)) & (samples["ts"] < pd.Timestamp(end)), list(ROLLUP_INPUT_COLUMNS)]
+    df = df.sort_values(["uuid", "ts"], kind="stable").drop_duplicates(["uuid", "ts"], keep="first")
+    total = df["fb_used_mib"] + df["fb_free_mib"]
+    mem = (df["fb_used_mib"] / total).where(total > 0)
+    e = df["energy_mj"].to_numpy(dtype=float)
+    uuid = df["uuid"].to_numpy()
+    de = np.zeros(len(df))
+    if len(df) > 1:
+        prev = e[:-1]
+        cur = e[1:]
+        step_delta = np.where(cur >= prev, cur - prev, cur)
+        de[1:] = np.where(uuid[1:] == uuid[:-1], step_delta, 0.0)
+    df = df.assign(mem=mem.to_numpy(), de=de)
+    g = df.groupby(["uuid", "namespace"], sort=True, observed=True)
+    out = g.agg(
+        cluster=("cluster", "first"), hostname=("hostname", "first"), model=("model", "first"),
+        mean_util=("util", "mean"), peak_util=("util", "max"), mean_mem=("mem", "mean"), peak_mem=("mem", "max"),
+        util_sum=("util", "sum"), samples=("util", "size"), energy=("de", "sum"),
+    ).reset_index()
+    out["day"] = day
+    out["allocated_gpu_hours"] = np.where(out["namespace"] != "", out["samples"] * hours_per_sample, 0.0)
+    out["used_gpu_hours"] = out["util_sum"] * hours_per_sample
+    out["energy_kwh"] = out["energy"] / MJ_PER_KWH
+    out["expected_samples"] = expected
+    out["coverage"] = out.groupby("uuid")["samples"].transform("sum") / expected
+    out["samples"] = out["samples"].astype("int64")
+    return out[list(ROLLUP_SCHEMA)].reset_index(drop=True)

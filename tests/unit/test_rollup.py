@@ -1,0 +1,125 @@
+"""Daily rollup: hand-computed figures, gaps as missing coverage, counter resets, both implementations agree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from core.errors import InputError
+from core.metrics.fleet import build_fleet, generate_days
+from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
+
+DAY = date(2026, 3, 1)
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def _samples(rows: list[dict]) -> pl.DataFrame:
+    base = {"cluster": "c1", "hostname": "n1", "gpu": "0", "model": "A800-80GB", "pod": "", "power_w": 300.0}
+    return pl.DataFrame([{**base, **r} for r in rows]).select([pl.col(c).cast(t) for c, t in SAMPLE_SCHEMA.items()])
+
+
+def _row(frame: pl.DataFrame, uuid: str, namespace: str) -> dict:
+    rows = frame.filter((pl.col("uuid") == uuid) & (pl.col("namespace") == namespace)).to_dicts()
+    assert len(rows) == 1
+    return rows[0]
+
+
+@pytest.fixture
+def minute_gpu() -> pl.DataFrame:
+    """Four 1-minute samples of one GPU; the energy counter restarts at 0 before the third."""
+    return _samples([
+        {"ts": T0 + timedelta(minutes=i), "uuid": "GPU-a", "namespace": "team-a", "util": u,
+         "fb_used_mib": used, "fb_free_mib": 100.0 - used, "energy_mj": e}
+        for i, (u, used, e) in enumerate([(0.5, 10.0, 1000.0), (1.0, 20.0, 61000.0), (0.0, 30.0, 1000.0), (0.5, 40.0, 31000.0)])
+    ])
+
+
+def test_hand_computed_means_peaks_hours_and_energy_with_a_counter_reset(minute_gpu):
+    out = rollup_day(minute_gpu, DAY, step_s=60)
+    r = _row(out, "GPU-a", "team-a")
+    assert r["mean_util"] == pytest.approx(0.5)
+    assert r["peak_util"] == pytest.approx(1.0)
+    assert r["mean_mem"] == pytest.approx(0.25)  # fb_used / (fb_used + fb_free): 0.1, 0.2, 0.3, 0.4
+    assert r["peak_mem"] == pytest.approx(0.4)
+    assert r["allocated_gpu_hours"] == pytest.approx(4 * 60 / 3600)
+    assert r["used_gpu_hours"] == pytest.approx(2.0 * 60 / 3600)
+    # deltas 60,000; reset → the new value 1,000 (not -60,000); 30,000
+    assert r["energy_kwh"] == pytest.approx(91_000 / MJ_PER_KWH)
+    assert (r["samples"], r["expected_samples"]) == (4, 1440)
+    assert r["coverage"] == pytest.approx(4 / 1440)
+    assert out.schema == pl.Schema(ROLLUP_SCHEMA)
+
+
+def test_a_gap_lowers_coverage_and_is_not_counted_as_zero_use():
+    hours = [h for h in range(24) if not 10 <= h < 14]  # exporter down 10:00-14:00
+    frame = _samples([{"ts": T0 + timedelta(hours=h), "uuid": "GPU-b", "namespace": "svc", "util": 0.8,
+                       "fb_used_mib": 50.0, "fb_free_mib": 50.0, "energy_mj": 5e9 + h * MJ_PER_KWH} for h in hours])
+    r = _row(rollup_day(frame, DAY, step_s=3600), "GPU-b", "svc")
+    assert r["coverage"] == pytest.approx(20 / 24)
+    assert r["mean_util"] == pytest.approx(0.8)  # not diluted to 0.8 × 20/24 by the gap
+    assert r["used_gpu_hours"] == pytest.approx(16.0)  # observed hours only, no zero hours invented
+    assert r["allocated_gpu_hours"] == pytest.approx(20.0)
+    assert r["energy_kwh"] == pytest.approx(23.0)  # the counter kept counting through the gap
+
+
+def test_a_gpu_that_changes_namespace_gets_one_row_each_and_energy_follows_the_sample():
+    spec = [("a", 0.9)] * 6 + [("", 0.0)] * 6 + [("a", 0.7)] * 6
+    frame = _samples([{"ts": T0 + timedelta(hours=h), "uuid": "GPU-c", "namespace": ns, "util": u,
+                       "fb_used_mib": 10.0, "fb_free_mib": 90.0, "energy_mj": h * MJ_PER_KWH} for h, (ns, u) in enumerate(spec)])
+    out = rollup_day(frame, DAY, step_s=3600)
+    a, idle = _row(out, "GPU-c", "a"), _row(out, "GPU-c", "")
+    assert (a["samples"], idle["samples"]) == (12, 6)
+    assert a["mean_util"] == pytest.approx(0.8)
+    assert idle["allocated_gpu_hours"] == 0.0 and a["allocated_gpu_hours"] == pytest.approx(12.0)
+    assert a["coverage"] == idle["coverage"] == pytest.approx(18 / 24)  # coverage is the GPU's
+    # 17 one-hour intervals: 5 inside the first block + 6 of the second (ending on "a") ; 6 ending on ""
+    assert a["energy_kwh"] == pytest.approx(11.0) and idle["energy_kwh"] == pytest.approx(6.0)
+
+
+def test_row_order_and_duplicates_do_not_change_the_result(minute_gpu):
+    other = minute_gpu.with_columns(pl.lit("GPU-z").alias("uuid"))
+    frame = pl.concat([minute_gpu, other])
+    expected = rollup_day(frame, DAY, step_s=60)
+    shuffled = pl.concat([frame, frame.head(2)]).sample(fraction=1.0, shuffle=True, seed=3)
+    assert_frame_equal(rollup_day(shuffled, DAY, step_s=60), expected)
+
+
+def test_samples_of_other_days_are_ignored_and_an_empty_day_gives_no_rows(minute_gpu):
+    later = minute_gpu.with_columns(pl.col("ts") + timedelta(days=1))
+    assert rollup_day(later, DAY, step_s=60).height == 0
+    assert rollup_day(pl.concat([minute_gpu, later]), DAY, step_s=60)["samples"].to_list() == [4]
+
+
+def test_missing_utilisation_values_are_left_out_of_means_not_taken_as_zero(minute_gpu):
+    frame = minute_gpu.with_columns(pl.when(pl.col("util") == 0.0).then(None).otherwise(pl.col("util")).alias("util"))
+    r = _row(rollup_day(frame, DAY, step_s=60), "GPU-a", "team-a")
+    assert r["mean_util"] == pytest.approx(2.0 / 3)
+    assert r["samples"] == 4
+
+
+@pytest.mark.parametrize("step", [0, 7, -60])
+def test_a_step_that_does_not_divide_a_day_is_refused(minute_gpu, step):
+    with pytest.raises(InputError) as err:
+        rollup_day(minute_gpu, DAY, step_s=step)
+    assert err.value.field == "step"
+
+
+def test_polars_and_pandas_implementations_agree_on_generated_data():
+    fleet = build_fleet(seed=11, scale=0.05)
+    (day, frame), = list(generate_days(fleet, start=DAY, days=1, step_s=300))
+    fast = rollup_day(frame, day, step_s=300)
+    reference = rollup_day_pandas(frame.to_pandas(), day, step_s=300)
+    ref = pl.from_pandas(reference).with_columns(pl.col("day").cast(pl.Date)).cast(dict(fast.schema))
+    assert_frame_equal(fast, ref, check_exact=False, rel_tol=1e-9)
+    assert fast.height >= len(fleet.gpus)
+
+
+def test_pandas_reference_handles_the_hand_computed_fixture(minute_gpu):
+    out = rollup_day_pandas(minute_gpu.to_pandas(), DAY, step_s=60)
+    assert isinstance(out, pd.DataFrame)
+    assert out.loc[0, "energy_kwh"] == pytest.approx(91_000 / MJ_PER_KWH)
