@@ -10,7 +10,7 @@ from core import config
 from core.i18n import LANGS
 from ui.i18n import current_lang, language_switch, t
 from ui.identity import current_identity, sidebar_identity
-from ui.navigation import MENUS, PAGES
+from ui.navigation import sections_for
 
 st.set_page_config(page_title="ComputeLoop", page_icon=":material/memory:", layout="wide")
 
@@ -34,10 +34,9 @@ if config.load().auth_mode == "demo":
 
 sections = {
     t(section_key): [
-        st.Page(PAGES[key].script, title=t(PAGES[key].title_key), icon=PAGES[key].icon,
-                url_path=PAGES[key].url_path, default=(key == "home"))
-        for key in keys
+        st.Page(spec.script, title=t(spec.title_key), icon=spec.icon, url_path=spec.url_path, default=(spec.key == "home"))
+        for spec in specs
     ]
-    for section_key, keys in MENUS[identity.menu]
+    for section_key, specs in sections_for(identity.role)
 }
 st.navigation(sections).run()

@@ -9,9 +9,9 @@ st.markdown(t("home.intro"))
 
 STAGES = (
     ("home.stage.estimate", "available"),
-    ("home.stage.apply", "planned"),
-    ("home.stage.adjust", "planned"),
-    ("home.stage.transparency", "planned"),
+    ("home.stage.apply", "available"),
+    ("home.stage.adjust", "partial"),
+    ("home.stage.transparency", "partial"),
     ("home.stage.reclaim", "planned"),
 )
 for key, status in STAGES:

@@ -98,6 +98,13 @@ class Org:
             raise InputError("error.choice", field="pool", value=pool_id, choices=", ".join(self.pools))
         return self.pools[pool_id]
 
+    def department_id(self, name_or_id: str) -> str:
+        """The department id for an id or a zh/en display name (personas carry the name)."""
+        for d in self.departments.values():
+            if name_or_id in (d.id, d.name_zh, d.name_en):
+                return d.id
+        return name_or_id
+
     def cluster_of(self, pool_id: str) -> Cluster:
         """The cluster a pool lives on."""
         return self.clusters[self.pool(pool_id).cluster]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.identity import OPS_ROLES, ROLE_MENU
+
 
 @dataclass(frozen=True)
 class PageSpec:
@@ -22,6 +24,7 @@ class PageSpec:
     url_path: str
     title_key: str
     icon: str
+    roles: frozenset[str] | None = None  # None: every role of the menu; else only these roles
 
 
 PAGES: dict[str, PageSpec] = {
@@ -30,36 +33,63 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("home", "app_pages/home.py", "home", "nav.home", ":material/home:"),
         PageSpec("estimate", "app_pages/estimate.py", "estimate", "nav.estimate", ":material/calculate:"),
         PageSpec("estimates", "app_pages/saved_estimates.py", "saved-estimates", "nav.saved_estimates", ":material/bookmarks:"),
-        PageSpec("calibration", "app_pages/calibration.py", "calibration", "nav.calibration", ":material/tune:"),
+        PageSpec("calibration", "app_pages/calibration.py", "calibration", "nav.calibration", ":material/tune:", OPS_ROLES),
         PageSpec("catalog", "app_pages/hardware_catalog.py", "hardware", "nav.catalog", ":material/memory:"),
         PageSpec("settings", "app_pages/settings.py", "settings", "nav.settings", ":material/settings:"),
+        PageSpec("apply", "app_pages/apply.py", "apply", "nav.apply", ":material/edit_document:"),
+        PageSpec("my_requests", "app_pages/my_requests.py", "my-requests", "nav.my_requests", ":material/list_alt:"),
+        PageSpec("approvals", "app_pages/approvals.py", "approvals", "nav.approvals", ":material/approval:"),
+        PageSpec("inbox", "app_pages/inbox.py", "inbox", "nav.inbox", ":material/mail:"),
+        PageSpec("allocations", "app_pages/allocations.py", "allocations", "nav.allocations", ":material/dns:"),
+        PageSpec("green_channel", "app_pages/green_channel.py", "green-channel", "nav.green_channel", ":material/emergency:",
+                 OPS_ROLES),
     )
 }
 
 # Menu sections per role group: (section title key, page keys).
 MENUS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "user": (
-        ("nav.section.start", ("home",)),
+        ("nav.section.start", ("home", "inbox")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
+        ("nav.section.apply", ("apply", "my_requests", "allocations")),
     ),
     "ops": (
-        ("nav.section.start", ("home",)),
+        ("nav.section.start", ("home", "inbox")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
-        ("nav.section.ops", ("calibration",)),
+        ("nav.section.apply", ("apply", "my_requests", "allocations")),
+        ("nav.section.ops", ("approvals", "green_channel", "calibration")),
     ),
     "executive": (
-        ("nav.section.start", ("home",)),
+        ("nav.section.start", ("home", "inbox")),
         ("nav.section.estimate", ("catalog",)),
+        ("nav.section.ops", ("approvals",)),
     ),
     "admin": (
-        ("nav.section.start", ("home",)),
+        ("nav.section.start", ("home", "inbox")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
-        ("nav.section.ops", ("calibration",)),
+        ("nav.section.apply", ("apply", "my_requests", "allocations")),
+        ("nav.section.ops", ("approvals", "green_channel", "calibration")),
         ("nav.section.admin", ("settings",)),
     ),
 }
 
 
-def pages_for(menu: str) -> list[PageSpec]:
-    """All pages a role group sees, in menu order."""
-    return [PAGES[key] for _, keys in MENUS[menu] for key in keys]
+def visible(spec: PageSpec, role: str | None) -> bool:
+    """True when ``role`` may open the page (services check permissions again)."""
+    return spec.roles is None or role is None or role in spec.roles
+
+
+def sections_for(role: str) -> list[tuple[str, list[PageSpec]]]:
+    """The menu of ``role``: (section title key, pages), empty sections left out."""
+    menu = ROLE_MENU.get(role, "user")
+    out = []
+    for title_key, keys in MENUS[menu]:
+        pages = [PAGES[k] for k in keys if visible(PAGES[k], role)]
+        if pages:
+            out.append((title_key, pages))
+    return out
+
+
+def pages_for(menu: str, role: str | None = None) -> list[PageSpec]:
+    """All pages a role group (and, if given, the role itself) sees, in menu order."""
+    return [PAGES[key] for _, keys in MENUS[menu] for key in keys if visible(PAGES[key], role)]

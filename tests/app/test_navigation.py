@@ -22,14 +22,15 @@ def test_each_role_sees_exactly_its_menu(persona):
     at = _start(persona, "en")
     no_exceptions(at)
     role = next(p.role for p in load_personas() if p.id == persona)
-    allowed = {spec.script for spec in pages_for(ROLE_MENU[role])}
+    allowed = {spec.script for spec in pages_for(ROLE_MENU[role], role)}
     for spec in pages_for("admin"):
         if spec.script in allowed:
             at.switch_page(spec.script).run()
             no_exceptions(at)
     assert ("app_pages/settings.py" in allowed) == (role == "admin")
     assert ("app_pages/calibration.py" in allowed) == (role in {"hq_ops", "prov_ops", "admin"})
-    assert ("app_pages/estimate.py" in allowed) != (role == "executive")
+    assert ("app_pages/estimate.py" in allowed) != (role in {"executive", "committee"})
+    assert ("app_pages/apply.py" in allowed) == (role in {"applicant", "prov_ops", "hq_ops", "dept_head", "admin"})
 
 
 def test_demo_mode_shows_a_banner_and_the_persona_switcher():
@@ -37,7 +38,8 @@ def test_demo_mode_shows_a_banner_and_the_persona_switcher():
     assert any("Demo mode" in w.value for w in at.warning)
     switcher = at.sidebar.selectbox(key="_persona_choice")
     assert switcher.value == "li.na"
-    assert [o.split(" · ")[1] for o in switcher.options] == ["Applicant", "HQ ops", "Executive", "Administrator"]
+    assert [o.split(" · ")[1] for o in switcher.options] == [
+        "Applicant", "HQ ops", "Provincial ops", "Department head", "Committee", "Executive", "Administrator"]
 
 
 # AppTest drops the entrypoint's sidebar from the element tree on reruns, so the language is

@@ -34,7 +34,7 @@ def _cases() -> list:
     return [
         pytest.param(p["id"], spec, lang, id=f"{lang}-{p['id']}-{spec.key}")
         for p in _personas()
-        for spec in pages_for(ROLE_MENU[p["role"]])
+        for spec in pages_for(ROLE_MENU[p["role"]], p["role"])
         for lang in LANGS
     ]
 
@@ -102,7 +102,7 @@ def test_language_switch_changes_visible_text(open_page, wait_idle) -> None:
     sidebar = page.locator('[data-testid="stSidebar"]')
 
     keys = ["app.title", "sidebar.language", "sidebar.persona"]
-    keys += [spec.title_key for spec in pages_for(ROLE_MENU[persona["role"]])]
+    keys += [spec.title_key for spec in pages_for(ROLE_MENU[persona["role"]], persona["role"])]
     pairs = [(key, _text(key, "zh-CN"), _text(key, "en")) for key in keys]
     differing = [(key, zh, en) for key, zh, en in pairs if zh and en and zh != en]
     assert differing, f"no sidebar text differs between zh-CN and en among {keys}"
@@ -134,7 +134,7 @@ def test_first_visit_after_start_runs_the_app_shell(open_page, fresh_app_url) ->
     role menu or sidebar.
     """
     persona = _personas()[0]
-    spec = next(s for s in pages_for(ROLE_MENU[persona["role"]]) if s.key != DEFAULT_PAGE)
+    spec = next(s for s in pages_for(ROLE_MENU[persona["role"]], persona["role"]) if s.key != DEFAULT_PAGE)
     page = open_page(_path(spec, persona["id"], "en"), "en", base=fresh_app_url)
     assert _runs_in_app_shell(page), (
         f"first visit of /{spec.url_path} after the server started ran {spec.script} without app.py "

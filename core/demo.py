@@ -1,0 +1,104 @@
+"""Demo data for `make run`: saved estimates with recorded outcomes, and resource applications in
+every state, created through the same services people use (so every row has its audit trail and
+notices). Deterministic; does nothing when the database already holds estimates or requests."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.models import EstimateRow
+from core.estimation.model import ModelSpec
+from core.estimation.training import TrainingInput, estimate_training
+from core.identity import Identity, load_personas
+from core.lifecycle import services as lifecycle
+from core.lifecycle.persistence import RequestRow
+from core.services import estimates as estimates_svc
+
+# (title, params, tokens, gpu, gpus, actual / estimated GPU-hours) — finished jobs for calibration.
+FINISHED_JOBS = (
+    ("光明电力大模型 7B 续训", 7e9, 2e11, "A800-80GB", 64, 1.18),
+    ("调度规程问答 13B 预训练", 13e9, 1e11, "A800-80GB", 32, 1.26),
+    ("巡检视觉基础模型 3B", 3e9, 3e11, "A800-80GB", 32, 1.21),
+    ("新能源功率预测 1B", 1e9, 5e10, "H20", 16, 0.92),
+)
+
+
+def _persona(personas: dict[str, Identity], pid: str) -> Identity:
+    return personas[pid]
+
+
+def _training_form(*, project: str, department: str, applicant: str, pool: str, gpus: int, days: int,
+                   subtype: str = "l2_finetune", params: float = 7e9, gpu: str = "H20", priority: str = "normal",
+                   start: date | None = None, background: str = "") -> dict[str, Any]:
+    return {
+        "applicant": applicant, "department": department, "project": project, "contact": "010-6000-0000",
+        "demand_type": "training", "demand_subtype": subtype,
+        "business_background": background or "电力行业大模型能力建设", "expected_value": "提升业务效率",
+        "model_name": "Qwen2.5", "framework": "PyTorch", "parameters": params, "data_size_gb": 200,
+        "data_type": "text", "gpu_model": gpu, "gpus_per_run": gpus, "hours_per_run": 24, "runs_per_period": 1,
+        "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
+        "key_libraries": {"torch": "2.3.1", "deepspeed": "0.14.4"}, "pool": pool, "requested_gpus": gpus,
+        "start_date": (start or date.today() + timedelta(days=1)).isoformat(), "duration_days": days,
+        "priority": priority,
+    }
+
+
+def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
+    """Create the demo data once; returns how many rows of each kind were made (empty if skipped)."""
+    with sessions() as s:
+        if s.scalar(select(func.count()).select_from(EstimateRow)) or s.scalar(select(func.count()).select_from(RequestRow)):
+            return {}
+    people = {p.id: p for p in load_personas()}
+    applicant, ops, head = people["zhang.wei"], people["li.na"], people["zhou.lei"]
+    made = {"estimates": 0, "outcomes": 0, "requests": 0}
+
+    for title, params, tokens, gpu, gpus, ratio in FINISHED_JOBS:
+        est = estimate_training(TrainingInput(model=ModelSpec(params=params), tokens=tokens, gpu=gpu, gpus=gpus))
+        est_id = estimates_svc.save_training_estimate(sessions=sessions, actor=applicant, title=title, estimate=est)
+        estimates_svc.record_outcome(sessions=sessions, actor=ops, estimate_id=est_id,
+                                     actual_gpu_hours=round(est.gpu_hours * ratio, 1),
+                                     actual_wall_clock_hours=round(est.wall_clock_hours * ratio, 1),
+                                     note="demo: finished job")
+        made["estimates"] += 1
+        made["outcomes"] += 1
+
+    dept = "digital"
+    name = applicant.name
+
+    def submit(**kw: Any) -> dict:
+        made["requests"] += 1
+        return lifecycle.submit(sessions=sessions, actor=applicant,
+                                form=_training_form(project="P-LLM-01", department=dept, applicant=name, **kw))
+
+    # approved at once (standard tier) — then provisioned when the provisioning stage exists
+    submit(pool="hq-ft", gpus=4, days=5, background="L2 微调：客服意图识别")
+    # waiting for HQ ops
+    waiting = submit(pool="hq-ft", gpus=16, days=7, background="L2 微调：调度规程问答")
+    # waiting for the department head after ops approved
+    large = submit(pool="hq-lang", gpus=64, days=45, subtype="l1_foundation", params=7e10, gpu="H800-SXM",
+                   background="L1 语义大模型续训")
+    lifecycle.decide(sessions=sessions, actor=ops, request_id=large["id"], decision="approve",
+                     reason="符合语义大模型资源规划")
+    # rejected
+    rejected = submit(pool="hq-ft", gpus=24, days=7, background="L2 微调：重复实验")
+    lifecycle.decide(sessions=sessions, actor=ops, request_id=rejected["id"], decision="reject",
+                     reason="与已批准的同类任务重复，请合并后再申请")
+    # approved with an adjusted shape
+    adjusted = submit(pool="hq-ft", gpus=32, days=7, background="L2 微调：多任务联合")
+    lifecycle.decide(sessions=sessions, actor=ops, request_id=adjusted["id"], decision="approve_adjusted",
+                     reason="先以 16 卡验证效果", adjusted_gpus=16, adjusted_days=7)
+    # cancelled by the applicant
+    cancelled = submit(pool="hq-ft", gpus=8, days=7, background="L2 微调：临时验证")
+    lifecycle.cancel(sessions=sessions, actor=applicant, request_id=cancelled["id"], reason="实验方案调整")
+    # a draft
+    lifecycle.save_draft(sessions=sessions, actor=applicant,
+                         form={"applicant": name, "department": dept, "project": "P-LLM-01",
+                               "demand_type": "inference", "demand_subtype": "online",
+                               "business_background": "智能客服在线推理（草稿）"})
+    made["requests"] += 1
+    del waiting, head
+    return made

@@ -1,0 +1,84 @@
+"""Views of allocations: the list, the allocation sheet (算力资源分配清单), manifests, retry."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.identity import OPS_ROLES
+from core.lifecycle import provisioning
+from ui.context import ctx, me
+from ui.errors import guarded
+from ui.i18n import render, t
+
+
+def allocations() -> list[dict]:
+    """Allocations the current identity may see, newest first."""
+    return provisioning.list_allocations(sessions=ctx().sessions, actor=me())
+
+
+def allocations_frame(rows: list[dict]) -> pd.DataFrame:
+    """The allocation list with translated headers."""
+    return pd.DataFrame([{
+        t("req.col.number"): r["number"], t("req.col.status"): t(f"status.{r['status']}"),
+        t("alloc.col.pool"): r["pool"], t("alloc.col.gpus"): f"{r['gpus']} × {r['gpu_model']}",
+        t("alloc.col.namespace"): r["namespace"] or "-", t("alloc.col.cluster"): r["cluster"] or "-",
+        t("alloc.col.window"): f"{r['start'] or '-'} → {r['end'] or '-'}", t("alloc.col.backend"): r["backend"] or "-",
+        t("alloc.col.failed_step"): r["failed_step"] or "",
+    } for r in rows])
+
+
+def pick(rows: list[dict]) -> int | None:
+    """A picker of the listed allocations by request; the chosen request id."""
+    labels = {None: t("req.pick_none")} | {r["request_id"]: f"{r['number']} · {r['pool']} · {r['gpus']} GPU" for r in rows}
+    return st.selectbox(t("alloc.pick"), list(labels), format_func=labels.get, key="alloc_pick")
+
+
+def _retry(request_id: int) -> None:
+    try:
+        provisioning.retry(sessions=ctx().sessions, actor=me(), request_id=request_id)
+        st.session_state["alloc_done"] = "alloc.retried"
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        st.session_state["alloc_error"] = exc
+
+
+def sheet(request_id: int) -> None:
+    """The allocation sheet: quota, window, access, rules of use, provisioning steps, manifests."""
+    data = provisioning.allocation_sheet(sessions=ctx().sessions, actor=me(), request_id=request_id)
+    quota, window, access, prov = data["quota"], data["window"], data["access"], data["provisioning"]
+    st.subheader(t("alloc.sheet_title", number=data["number"], status=t(f"status.{data['status']}")))
+    c = st.columns(5)
+    c[0].metric(t("alloc.col.gpus"), f"{quota['gpus']} × {quota['gpu_model']}")
+    c[1].metric(t("alloc.cpu"), quota["cpu"] if quota["cpu"] is not None else "-")
+    c[2].metric(t("alloc.memory"), f"{quota['memory_gi']} Gi" if quota["memory_gi"] else "-")
+    c[3].metric(t("alloc.storage"), f"{quota['storage_gi']} Gi" if quota["storage_gi"] else "-")
+    c[4].metric(t("alloc.col.window"), f"{window['start'] or '-'} → {window['end'] or '-'}")
+    st.caption(t("alloc.where", namespace=data["namespace"] or "-", cluster=data["cluster"] or "-",
+                 backend=data["backend"] or "-"))
+    st.markdown(render(data["rules"]))
+    if access["kubeconfig"]:
+        st.download_button(t("alloc.kubeconfig"), access["kubeconfig"], f"{data['namespace']}.kubeconfig", "application/yaml")
+    if access["jupyter_url"]:
+        st.link_button(t("alloc.jupyter"), access["jupyter_url"])
+    if data["backend"] == "plan":
+        st.info(t("alloc.plan_mode"), icon=":material/description:")
+    if prov["failed_step"]:
+        st.error(t("alloc.failed", step=prov["failed_step"], error=(prov["error"] or {}).get("reason", "") if isinstance(prov["error"], dict) else prov["error"] or ""))
+        if me().role in OPS_ROLES:
+            st.button(t("alloc.retry"), on_click=_retry, args=(request_id,))
+    if prov["steps"]:
+        with st.expander(t("alloc.steps", attempts=prov["attempts"])):
+            st.dataframe(pd.DataFrame(prov["steps"]), hide_index=True, width="stretch")
+    try:
+        yaml_text = provisioning.manifests(sessions=ctx().sessions, actor=me(), request_id=request_id)
+    except Exception:  # noqa: BLE001 - not provisioned yet: nothing to download
+        yaml_text = None
+    if yaml_text:
+        st.download_button(t("alloc.manifests"), yaml_text, f"{data['namespace']}.yaml", "application/yaml")
+        with st.expander(t("alloc.manifests_show")):
+            st.code(yaml_text, language="yaml")
+    if "alloc_error" in st.session_state:
+        with guarded():
+            raise st.session_state.pop("alloc_error")
+    elif "alloc_done" in st.session_state:
+        st.success(t(st.session_state.pop("alloc_done")))

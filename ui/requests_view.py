@@ -1,0 +1,166 @@
+"""Views of resource applications: my requests, the approval queue with its claim timer, one
+request's detail (route, steps, flags, timeline), the feasibility checklist and the decision."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+from core.lifecycle import services as lifecycle
+from core.lifecycle.services import DECISIONS
+from ui.context import ctx, me
+from ui.errors import guarded
+from ui.i18n import render, t
+
+STATUS_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def claim_timer(deadline: datetime | None, now: datetime | None = None) -> str:
+    """Time left to claim, or how long it is overdue (ops queue's claim timer)."""
+    if deadline is None:
+        return "-"
+    now = now or datetime.now(timezone.utc)
+    seconds = int((deadline - now).total_seconds())
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    return t("queue.left" if seconds >= 0 else "queue.overdue", hours=hours, minutes=minutes)
+
+
+def requests_frame(rows: list[dict], *, with_timer: bool = False) -> pd.DataFrame:
+    """A table of requests with translated headers and statuses."""
+    return pd.DataFrame([{
+        t("req.col.id"): r["id"], t("req.col.number"): r["number"] or t("req.draft_no_number"),
+        t("req.col.status"): t(f"status.{r['status']}"), t("req.col.project"): r["project"],
+        t("req.col.pool"): r["pool"], t("req.col.gpus"): r["approved_gpus"] or r["requested_gpus"],
+        t("req.col.days"): r["approved_days"] or r["duration_days"], t("req.col.tier"): r["tier"] or "-",
+        t("req.col.created"): _when(r["created_at"]),
+        **({t("req.col.claim"): claim_timer(r["claim_deadline"]) if not r["claimed_by"] else t("queue.claimed_by", who=r["claimed_by"])}
+           if with_timer else {}),
+    } for r in rows])
+
+
+def my_requests() -> list[dict]:
+    """Requests the current identity may see (their own and their department's)."""
+    return lifecycle.list_requests(sessions=ctx().sessions, actor=me())
+
+
+def approval_queue() -> list[dict]:
+    """Requests whose current step waits for the current identity's role."""
+    return lifecycle.pending_approvals(sessions=ctx().sessions, actor=me())
+
+
+def select_request(rows: list[dict], frame: pd.DataFrame, key: str) -> int | None:
+    """Show the table and a picker of its requests; the chosen request id or None."""
+    st.dataframe(frame, hide_index=True, width="stretch")
+    labels = {None: t("req.pick_none")} | {r["id"]: f"{r['number'] or t('req.draft_no_number')} · #{r['id']} · {r['project']}"
+                                           for r in rows}
+    return st.selectbox(t("req.pick"), list(labels), format_func=labels.get, key=key)
+
+
+def request_detail(request_id: int) -> dict:
+    """Number, status, route, approval steps, compliance flags, capacity and the timeline."""
+    view = lifecycle.get_request(sessions=ctx().sessions, actor=me(), request_id=request_id)
+    st.subheader(t("req.detail_title", number=view["number"] or f"#{view['id']}", status=t(f"status.{view['status']}")))
+    if view.get("tier_message"):
+        st.info(t("apply.route", rule=view["tier"], text=render(view["tier_message"]),
+                  days=view["expected_review_working_days"] or 0), icon=":material/alt_route:")
+    for flag in view["flags"]:
+        st.warning(f"[{flag['id']}] " + render(flag))
+    if view["decision_reason"]:
+        st.markdown(t("req.decision", decision=t(f"lifecycle.decision.{view['decision']}") if view["decision"] else "-",
+                      reason=view["decision_reason"]))
+    if view["steps"]:
+        st.dataframe(pd.DataFrame([{
+            t("req.col.step"): s["seq"], t("req.col.role"): t(f"role.{s['role']}"), t("req.col.status"): s["status"],
+            t("req.col.by"): s["decided_by"] or "-", t("req.col.at"): _when(s["decided_at"]), t("req.col.reason"): s["reason"] or "",
+        } for s in view["steps"]]), hide_index=True, width="stretch")
+    with st.expander(t("req.timeline")):
+        events = lifecycle.timeline(sessions=ctx().sessions, actor=me(), request_id=request_id)
+        st.dataframe(pd.DataFrame([{
+            t("req.col.at"): _when(e["at"]), t("req.col.by"): e["actor"], t("req.col.action"): e["action"],
+            t("req.col.reason"): e["reason"], t("req.col.change"): f"{(e['before'] or {}).get('status', '')} → {(e['after'] or {}).get('status', '')}",
+        } for e in events]), hide_index=True, width="stretch")
+    with st.expander(t("req.form")):
+        st.json(view["form"])
+    return view
+
+
+def _cancel(request_id: int) -> None:
+    try:
+        lifecycle.cancel(sessions=ctx().sessions, actor=me(), request_id=request_id,
+                         reason=st.session_state.get("req_cancel_reason", ""))
+        st.session_state["req_done"] = "req.cancelled"
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        st.session_state["req_error"] = exc
+
+
+def _resume(view: dict) -> None:
+    st.session_state["apply_prefill"] = {"form": view["form"], "draft_id": view["id"]}
+
+
+def owner_actions(view: dict) -> None:
+    """Resume a draft in the Apply page, or cancel an open request (with a reason)."""
+    if view["status"] == "draft" and view["created_by"] == me().id:
+        if st.button(t("req.resume"), on_click=_resume, args=(view,)):
+            st.switch_page("app_pages/apply.py")
+    if view["status"] in ("draft", "submitted", "in_review", "queued") and view["created_by"] == me().id:
+        with st.form("cancel_request"):
+            st.text_input(t("req.cancel_reason"), key="req_cancel_reason", max_chars=500)
+            st.form_submit_button(t("req.cancel"), on_click=_cancel, args=(view["id"],))
+
+
+def feedback() -> None:
+    """The outcome of the last action on this page (shown at the top: the request may have left the list)."""
+    if "req_error" in st.session_state:
+        with guarded():
+            raise st.session_state.pop("req_error")
+    elif "req_done" in st.session_state:
+        st.success(t(st.session_state.pop("req_done")))
+
+
+def feasibility_checklist(request_id: int) -> None:
+    """The system-filled feasibility checklist for the reviewer."""
+    items = lifecycle.feasibility(sessions=ctx().sessions, actor=me(), request_id=request_id)
+    st.markdown("**" + t("review.feasibility") + "**")
+    for item in items:
+        st.markdown(f"{STATUS_ICON.get(item['status'], '•')} **{t('feasibility.item.' + item['id'])}** — {render(item)}")
+
+
+def _claim(request_id: int) -> None:
+    try:
+        lifecycle.claim(sessions=ctx().sessions, actor=me(), request_id=request_id)
+        st.session_state["req_done"] = "review.claimed"
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        st.session_state["req_error"] = exc
+
+
+def _decide(request_id: int) -> None:
+    s = st.session_state
+    try:
+        decision = s["rv_decision"]
+        lifecycle.decide(sessions=ctx().sessions, actor=me(), request_id=request_id, decision=decision,
+                         reason=s.get("rv_reason", ""),
+                         adjusted_gpus=int(s["rv_gpus"]) if decision == "approve_adjusted" else None,
+                         adjusted_days=int(s["rv_days"]) if decision == "approve_adjusted" else None)
+        s["req_done"] = "review.decided"
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        s["req_error"] = exc
+
+
+def decision_form(view: dict) -> None:
+    """Claim, then approve / approve with an adjusted shape / reject — always with a reason."""
+    if not view["claimed_by"]:
+        st.button(t("review.claim"), on_click=_claim, args=(view["id"],))
+    decisions = {d: t(f"lifecycle.decision.{d}") for d in DECISIONS}
+    with st.form("decision"):
+        st.radio(t("review.decision"), list(decisions), format_func=decisions.get, key="rv_decision", horizontal=True)
+        c1, c2 = st.columns(2)
+        c1.number_input(t("review.adjusted_gpus"), min_value=1, max_value=100000, value=max(1, view["requested_gpus"] or 1), key="rv_gpus")
+        c2.number_input(t("review.adjusted_days"), min_value=1, max_value=3660, value=max(1, view["duration_days"] or 1), key="rv_days")
+        st.text_area(t("review.reason"), key="rv_reason", max_chars=1000)
+        st.form_submit_button(t("review.submit"), type="primary", on_click=_decide, args=(view["id"],))
