@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.models import EstimateRow
 from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
-from core.identity import Identity, load_personas
+from core.identity import load_personas
 from core.lifecycle import services as lifecycle
 from core.lifecycle.persistence import RequestRow
 from core.services import estimates as estimates_svc
@@ -25,10 +25,6 @@ FINISHED_JOBS = (
     ("巡检视觉基础模型 3B", 3e9, 3e11, "A800-80GB", 32, 1.21),
     ("新能源功率预测 1B", 1e9, 5e10, "H20", 16, 0.92),
 )
-
-
-def _persona(personas: dict[str, Identity], pid: str) -> Identity:
-    return personas[pid]
 
 
 def _training_form(*, project: str, department: str, applicant: str, pool: str, gpus: int, days: int,
@@ -53,7 +49,7 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
         if s.scalar(select(func.count()).select_from(EstimateRow)) or s.scalar(select(func.count()).select_from(RequestRow)):
             return {}
     people = {p.id: p for p in load_personas()}
-    applicant, ops, head = people["zhang.wei"], people["li.na"], people["zhou.lei"]
+    applicant, ops = people["zhang.wei"], people["li.na"]
     made = {"estimates": 0, "outcomes": 0, "requests": 0}
 
     for title, params, tokens, gpu, gpus, ratio in FINISHED_JOBS:
@@ -77,7 +73,7 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
     # approved at once (standard tier) — then provisioned when the provisioning stage exists
     submit(pool="hq-ft", gpus=4, days=5, background="L2 微调：客服意图识别")
     # waiting for HQ ops
-    waiting = submit(pool="hq-ft", gpus=16, days=7, background="L2 微调：调度规程问答")
+    submit(pool="hq-ft", gpus=16, days=7, background="L2 微调：调度规程问答")
     # waiting for the department head after ops approved
     large = submit(pool="hq-lang", gpus=64, days=45, subtype="l1_foundation", params=7e10, gpu="H800-SXM",
                    background="L1 语义大模型续训")
@@ -100,5 +96,4 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
                                "demand_type": "inference", "demand_subtype": "online",
                                "business_background": "智能客服在线推理（草稿）"})
     made["requests"] += 1
-    del waiting, head
     return made
