@@ -1,4 +1,4 @@
-"""``python -m core estimate inference FILE... --slo p99_ms=200 --peak-qps 120``: inference GPU count
+"""``python -m core estimate inference --loadtest FILE [FILE ...] --slo p99_ms=200 --peak-qps 120``: inference GPU count
 from load-test files (any format of :mod:`core.estimation.loadtest_formats`)."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def add_inference_command(estimate_subparsers: argparse._SubParsersAction) -> ar
     from core.estimation.loadtest_formats import LATENCY_KEYS
 
     parser = estimate_subparsers.add_parser("inference", help=HELP, description=DESCRIPTION)
-    parser.add_argument("files", nargs="+", metavar="FILE", help="load-test result files (several make one sweep)")
+    parser.add_argument("--loadtest", dest="files", nargs="+", required=True, metavar="FILE",
+                        help="load-test result files (several make one sweep)")
     parser.add_argument(
         "--slo", type=_slo, action="append", required=True, metavar="KEY=MS",
         help="latency limit in ms, repeatable; KEY is one of " + ", ".join(LATENCY_KEYS),

@@ -169,7 +169,7 @@ def test_cli_writes_the_csv_that_estimate_inference_reads(server, tmp_path, caps
 
     # The same CSV through the wired `estimate inference` command (subprocess, real entry point).
     proc = subprocess.run(
-        [sys.executable, "-m", "core", "estimate", "inference", str(out), "--slo", "p99_ms=5000",
+        [sys.executable, "-m", "core", "estimate", "inference", "--loadtest", str(out), "--slo", "p99_ms=5000",
          "--peak-qps", "100", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COMPUTELOOP_I18N_STRICT": "1"},
     )

@@ -229,3 +229,20 @@ def test_bad_input_exits_2_with_one_stderr_line_naming_the_field(results, name, 
 
 def test_unknown_gpu_error_starts_with_the_field_name(results):
     assert results["bad_gpu"].stderr.startswith("error: gpu: ")
+
+
+def test_estimate_inference_contract_keys_with_the_loadtest_option():
+    files = sorted(str(p) for p in (ROOT / "tests" / "fixtures" / "loadtests").glob("vllm-infqps-*.json"))
+    out = _run(["estimate", "inference", "--loadtest", *files, "--slo", "p99_ms=2000", "--peak-qps", "30", "--json"])
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert {"max_qps_per_replica", "replicas", "gpus", "operating_point", "curve"} <= set(doc)
+    assert doc["replicas"] >= 2 and len(doc["curve"]) == len(files)
+
+
+def test_estimate_inference_with_a_missing_percentile_names_the_file_and_exits_2(tmp_path):
+    bad = tmp_path / "curve.csv"
+    bad.write_text("concurrency,qps,p50_ms\n1,10,50\n2,18,60\n", encoding="utf-8")
+    out = _run(["estimate", "inference", "--loadtest", str(bad), "--slo", "p99_ms=200", "--peak-qps", "30"])
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "curve.csv" in out.stderr
