@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.adjust.persistence import record_adjustment
 from core.datafiles import load_derived
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
@@ -355,6 +356,11 @@ def _preempt(s: Session, emergency: RequestRow, cand: dict[str, Any], org: Org, 
                before={"allocation": alloc.id, "status": "active", "gpus": alloc.gpus, "pool": alloc.pool_id},
                after={"allocation": alloc.id, "status": "released", "requeued": True,
                       "emergency_request": emergency.id}, at=now)
+    record_adjustment(s, actor=actor.id, kind="preemption", subject=f"request:{victim.id}",
+                      reason=f"emergency:{emergency.number or emergency.id}",
+                      before={"allocation": alloc.id, "status": "active", "gpus": alloc.gpus, "pool": alloc.pool_id},
+                      after={"allocation": alloc.id, "status": "released", "requeued": True,
+                             "emergency_request": emergency.id}, at=now)
     email = svc._applicant_email(victim)
     if "@" in (email or ""):
         enqueue(s, dedup_key=f"request:{victim.id}:preempted:{emergency.id}", recipient_id=victim.created_by,
