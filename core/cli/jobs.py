@@ -29,6 +29,9 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     jobs = groups.add_parser("jobs", help="scheduled jobs (daily rollups) and demo samples", description="Jobs.")
     sub = jobs.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from core.cli.reclaim import add_daily
+
+    add_daily(sub)  # `jobs daily`: expiry notices, expiries, warnings, reclaim candidates (cron)
 
     roll = sub.add_parser("rollup", help="roll one UTC day of raw GPU samples up into gpu_daily_rollups")
     roll.add_argument("--day", type=_day, required=True, help="UTC day, YYYY-MM-DD")
