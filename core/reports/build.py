@@ -1,0 +1,498 @@
+"""Building the monthly transparency report (算力资源晾晒报告): a pure function from inputs to a dict.
+
+Inputs are plain values (a rollup frame, allocation and request dicts, the organisation, GPU
+prices, settings), so the numbers can be checked against hand-computed fixtures. Definitions
+(``hours`` of a rollup row = ``samples × 24 / expected_samples``, the time it was observed):
+
+* **water level** — total = GPUs of the scope's pools (data/org.yaml); allocated = GPUs of
+  allocations holding on the month's last day (started on or before it, not released before the
+  end of it); available = total − allocated. Beside it, from the metrics, the mean GPUs busy in a
+  namespace = Σ allocated GPU-hours / (24 × days).
+* **utilisation** — GPU-hour weighted: Σ used GPU-hours / Σ allocated GPU-hours over rows with a
+  namespace (``util_allocated``), and Σ used / Σ observed hours over every GPU (``util_fleet``).
+  Memory: Σ mean_mem × hours / Σ hours (rows with a memory value, with a namespace).
+* **queue wait** — approved (or adjusted) minus submitted, for requests decided in the month;
+  **provisioning time** — active minus approved, for requests active in the month; **incidents**
+  — requests whose provisioning failed in the month.
+* **projects** — rollup namespaces mapped to projects through allocations (several namespaces of
+  one project are summed); an unmapped namespace is shown as itself. Cost = allocated GPU-hours ×
+  the catalog price of the GPU model; cost per useful GPU-hour = cost / used GPU-hours. Requested
+  GPU-hours = requested GPUs × 24 × days of the allocation's window inside the month; without an
+  allocation the gap is allocated − used from the metrics (``requested_source`` says which).
+* **coverage** — Σ over (GPU, day) of the rollup coverage / (GPUs of the scope × days): a missing
+  day or a scrape gap lowers it, and it is shown beside the numbers; it never counts as zero use.
+
+Every ratio whose denominator is zero is ``None`` (shown "—"), never 0.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+import polars as pl
+
+from core.errors import InputError
+from core.metrics.schema import ROLLUP_SCHEMA
+from core.org import Org
+
+SCHEMA_VERSION = 1
+COMPANY = "company"
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def parse_month(text: str) -> tuple[date, date]:
+    """First and last day of ``YYYY-MM``; :class:`InputError` (field "month") otherwise."""
+    m = _MONTH.match(str(text or "").strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InputError("reports.bad_month", field="month", value=text)
+    year, month = int(m.group(1)), int(m.group(2))
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def shift_month(month: str, delta: int) -> str:
+    """``month`` moved by ``delta`` months ('2026-01', -1 → '2025-12')."""
+    first, _ = parse_month(month)
+    index = first.year * 12 + first.month - 1 + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def check_scope(org: Org, scope: str) -> str:
+    """``company`` or a unit id of the organisation (HQ or a province); :class:`InputError` otherwise."""
+    if scope == COMPANY or scope in org.units:
+        return scope
+    raise InputError("error.choice", field="scope", value=scope, choices=", ".join([COMPANY, *org.units]))
+
+
+def scope_clusters(org: Org, scope: str) -> set[str]:
+    """Cluster ids inside ``scope``."""
+    check_scope(org, scope)
+    return {c.id for c in org.clusters.values() if scope == COMPANY or c.unit == scope}
+
+
+def _r(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _hours(start: Any, end: Any) -> float | None:
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        return None
+    return (end - start).total_seconds() / 3600.0
+
+
+def _in_month(value: Any, first: date, last: date) -> bool:
+    return isinstance(value, datetime) and first <= value.date() <= last
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    """count, mean, median, p90 (nearest rank) and max of durations in hours."""
+    xs = sorted(v for v in values if v is not None)
+    if not xs:
+        return {"count": 0, "mean_h": None, "median_h": None, "p90_h": None, "max_h": None}
+    n = len(xs)
+    median = xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+    p90 = xs[max(0, -(-9 * n // 10) - 1)]
+    return {"count": n, "mean_h": _r(sum(xs) / n, 4), "median_h": _r(median, 4), "p90_h": _r(p90, 4), "max_h": _r(xs[-1], 4)}
+
+
+def _with_hours(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        hours=pl.col("samples").cast(pl.Float64) * 24.0 / pl.col("expected_samples").cast(pl.Float64))
+
+
+def _empty_rollups() -> pl.DataFrame:
+    return pl.DataFrame(schema=ROLLUP_SCHEMA)
+
+
+def _price_of(prices: Mapping[str, tuple[float, bool]]) -> pl.Expr:
+    mapping = {k: float(v[0]) for k, v in prices.items()}
+    return pl.col("model").replace_strict(mapping, default=None, return_dtype=pl.Float64)
+
+
+def _coverage(frame: pl.DataFrame, gpus_total: int, days: int) -> dict[str, Any]:
+    per_gpu_day = frame.group_by("uuid", "day").agg(pl.col("coverage").first())
+    expected = gpus_total * days
+    observed = float(per_gpu_day["coverage"].sum()) if per_gpu_day.height else 0.0
+    return {
+        "metrics": _r(min(1.0, observed / expected), 4) if expected else None,
+        "gpu_days_observed": _r(observed, 4), "gpu_days_expected": expected,
+        "days_with_data": int(frame["day"].n_unique()) if frame.height else 0, "days": days,
+        "gpus_seen": int(frame["uuid"].n_unique()) if frame.height else 0,
+    }
+
+
+# --------------------------------------------------------------------------- month summary (trends)
+
+
+def month_summary(rollups: pl.DataFrame, *, month: str, prices: Mapping[str, tuple[float, bool]],
+                  gpus_total: int) -> dict[str, Any] | None:
+    """The headline figures of one month (used by trends and the annual summary); None without data.
+
+    ``rollups`` must already be limited to the month and the scope.
+    """
+    first, last = parse_month(month)
+    frame = rollups.filter(pl.col("day").is_between(first, last))
+    if frame.height == 0:
+        return None
+    frame = _with_hours(frame).with_columns(price=_price_of(prices))
+    alloc = frame.filter(pl.col("namespace") != "")
+    allocated_h = float(alloc["allocated_gpu_hours"].sum())
+    used_alloc = float(alloc["used_gpu_hours"].sum())
+    costed = alloc.filter(pl.col("price").is_not_null())
+    cost = float((costed["allocated_gpu_hours"] * costed["price"]).sum()) if costed.height else None
+    return {
+        "month": month,
+        "gpu_hours_allocated": _r(allocated_h, 4),
+        "gpu_hours_used": _r(float(frame["used_gpu_hours"].sum()), 4),
+        "util_allocated": _r(_div(used_alloc, allocated_h)),
+        "energy_kwh": _r(float(frame["energy_kwh"].sum()), 4),
+        "cost": _r(cost, 2),
+        "coverage": _coverage(frame, gpus_total, (last - first).days + 1)["metrics"],
+    }
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    """Relative change (0.1 = +10 %); None when either side is missing or the base is 0."""
+    if now is None or before is None or before == 0:
+        return None
+    return _r((now - before) / before)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def build_report(
+    *,
+    month: str,
+    scope: str,
+    rollups: pl.DataFrame,
+    allocations: Iterable[Mapping[str, Any]],
+    requests: Iterable[Mapping[str, Any]],
+    org: Org,
+    prices: Mapping[str, tuple[float, bool]],
+    settings: Mapping[str, Any],
+    history: Mapping[str, dict[str, Any] | None] | None = None,
+    people: Mapping[str, str] | None = None,
+    warnings: Mapping[str, Any] | None = None,
+    reclaims: Mapping[str, Any] | None = None,
+    built_at: datetime | None = None,
+    focus: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The report of ``month`` for ``scope`` as a JSON-ready dict (see the module docstring).
+
+    Args:
+        rollups: rows of :data:`ROLLUP_SCHEMA` (other months and clusters are ignored).
+        allocations: dicts with ``request_id, pool, gpus, requested_gpus, namespace, starts_on,
+            ends_on, released_on`` (dates or None), ``project, department, owner, demand_type``.
+        requests: dicts with ``id, number, pool, project, submitted_at, approved_at, active_at,
+            provisioning_failed_at`` (aware datetimes or None).
+        prices: GPU model → (CNY per GPU-hour, is a placeholder).
+        settings: data/report_settings.yaml.
+        history: month → :func:`month_summary` (or None) for the trend months.
+        people: person id → display name (owners of allocations).
+        warnings, reclaims: ``{"available": bool, "items": [...]}`` from the warnings/reclaim
+            tables; when absent the sections say "not available yet".
+        focus: optional drill-down filter: ``{"cluster": id}``, ``{"model": id}`` or
+            ``{"department": id}``.
+
+    Raises:
+        InputError: bad month or scope.
+    """
+    first, last = parse_month(month)
+    days = (last - first).days + 1
+    clusters = scope_clusters(org, scope)
+    focus = dict(focus or {})
+    pools = [p for p in org.pools.values() if p.cluster in clusters]
+    if "cluster" in focus:
+        pools = [p for p in pools if p.cluster == focus["cluster"]]
+    if "model" in focus:
+        pools = [p for p in pools if p.gpu == focus["model"]]
+    pool_ids = {p.id for p in pools}
+    people = dict(people or {})
+    top_n = int(settings.get("top_n", 5))
+    min_hours = float(settings.get("min_gpu_hours_for_ranking", 24))
+    idle_util = float(settings.get("idle_day_util", 0.05))
+
+    allocs = [dict(a) for a in allocations if a.get("pool") in {p.id for p in org.pools.values() if p.cluster in clusters}]
+    if "department" in focus:
+        allocs = [a for a in allocs if a.get("department") == focus["department"]]
+    allocs = [a for a in allocs if a.get("pool") in pool_ids]
+
+    frame = rollups if rollups is not None else _empty_rollups()
+    frame = frame.filter(pl.col("day").is_between(first, last) & pl.col("cluster").is_in(sorted(clusters)))
+    if "cluster" in focus:
+        frame = frame.filter(pl.col("cluster") == focus["cluster"])
+    if "model" in focus:
+        frame = frame.filter(pl.col("model") == focus["model"])
+
+    # namespace → project (latest allocation of the namespace wins)
+    ns_map: dict[str, dict[str, Any]] = {}
+    for a in sorted(allocs, key=lambda a: (a.get("starts_on") or date.min, a.get("request_id") or 0)):
+        if a.get("namespace"):
+            ns_map[a["namespace"]] = a
+    if "department" in focus:
+        frame = frame.filter(pl.col("namespace").is_in(sorted(ns_map)))
+    frame = _with_hours(frame).with_columns(price=_price_of(prices))
+    gpus_total = sum(p.gpus for p in pools)
+    coverage = _coverage(frame, gpus_total, days)
+
+    water = _water_level(pools, allocs, frame, last, days, org)
+    health = _health(frame, requests, pool_ids, first, last, coverage)
+    entities = _entities(frame, ns_map, org, people, allocs, first, last, idle_util)
+    economics = _economics(frame, prices, coverage)
+    ranked = [e for e in entities if (e["gpu_hours_allocated"] or 0) >= min_hours]
+
+    def top(key: str, *, reverse: bool, rows: list[dict] | None = None) -> list[dict]:
+        rows = [e for e in (ranked if rows is None else rows) if e.get(key) is not None]
+        rows.sort(key=lambda e: (-(e[key]) if reverse else e[key], e["id"]))
+        return [e["id"] for e in rows[:top_n]]
+
+    history = dict(history or {})
+    current = month_summary(frame.drop("hours", "price"), month=month, prices=prices, gpus_total=gpus_total)
+    trend_months = [shift_month(month, -k) for k in range(int(settings.get("trend_months", 6)), 0, -1)]
+    last_year = shift_month(month, -12)
+    previous = history.get(shift_month(month, -1))
+    year_ago = history.get(last_year)
+    metrics = ("gpu_hours_used", "gpu_hours_allocated", "util_allocated", "energy_kwh", "cost")
+
+    def deltas(base: dict | None) -> dict[str, float | None]:
+        return {k: _change((current or {}).get(k), (base or {}).get(k)) for k in metrics}
+
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "monthly",
+        "month": month,
+        "scope": scope,
+        "focus": focus or None,
+        "period": {"first": first.isoformat(), "last": last.isoformat(), "days": days},
+        "built_at": built_at.isoformat() if built_at else None,
+        "coverage": coverage,
+        "water_level": water,
+        "health": health,
+        "entities": entities,
+        "red_list": {
+            "highest_util": top("util", reverse=True),
+            "best_cost_per_useful_hour": top("cost_per_useful_gpu_hour", reverse=False),
+        },
+        "black_list": {
+            "lowest_util": top("util", reverse=False),
+            "long_idle": top("idle_days", reverse=True, rows=[e for e in ranked if e["idle_days"] > 0]),
+            "largest_gap": top("gap_gpu_hours", reverse=True, rows=[e for e in ranked if (e["gap_gpu_hours"] or 0) > 0]),
+        },
+        "top": {
+            "gpu_util": top("util", reverse=True),
+            "memory": top("mem", reverse=True),
+            "cpu": {"available": False, "note_key": "reports.cpu_not_collected"},
+        },
+        "economics": economics,
+        "trends": {
+            "current": current,
+            "months": [{"month": m, "summary": history.get(m)} for m in trend_months],
+            "previous_month": previous,
+            "same_month_last_year": year_ago,
+            "last_year_month": last_year,
+            "vs_previous_month": deltas(previous),
+            "vs_last_year": deltas(year_ago),
+        },
+        "warnings": dict(warnings) if warnings else {"available": False, "items": []},
+        "reclaims": dict(reclaims) if reclaims else {"available": False, "items": []},
+        "settings": {"top_n": top_n, "min_gpu_hours_for_ranking": min_hours, "idle_day_util": idle_util},
+        "deidentified": False,
+    }
+
+
+def _held_on(a: Mapping[str, Any], day: date) -> bool:
+    start, released = a.get("starts_on"), a.get("released_on")
+    if start is None or start > day:
+        return False
+    return released is None or released > day
+
+
+def _water_level(pools, allocs, frame: pl.DataFrame, last: date, days: int, org: Org) -> dict[str, Any]:
+    held: dict[str, int] = {}
+    for a in allocs:
+        if _held_on(a, last):
+            held[a["pool"]] = held.get(a["pool"], 0) + int(a.get("gpus") or 0)
+    by_pool = [{"pool": p.id, "kind": p.kind, "cluster": p.cluster, "unit": org.clusters[p.cluster].unit, "model": p.gpu,
+                "total": p.gpus, "allocated": held.get(p.id, 0), "available": p.gpus - held.get(p.id, 0)}
+               for p in pools]
+    busy = {}
+    if frame.height:
+        agg = frame.group_by("model").agg(pl.col("allocated_gpu_hours").sum().alias("h"),
+                                          pl.col("uuid").n_unique().alias("seen"))
+        busy = {r["model"]: r for r in agg.to_dicts()}
+    models: dict[str, dict[str, Any]] = {}
+    for row in by_pool:
+        m = models.setdefault(row["model"], {"model": row["model"], "total": 0, "allocated": 0, "available": 0})
+        for k in ("total", "allocated", "available"):
+            m[k] += row[k]
+    for m in models.values():
+        b = busy.get(m["model"])
+        m["gpus_seen"] = int(b["seen"]) if b else 0
+        m["mean_gpus_in_use"] = _r(b["h"] / (24.0 * days), 4) if b else None
+    total = sum(r["total"] for r in by_pool)
+    allocated = sum(r["allocated"] for r in by_pool)
+    in_use = float(frame["allocated_gpu_hours"].sum()) / (24.0 * days) if frame.height else None
+    return {"total": total, "allocated": allocated, "available": total - allocated,
+            "allocated_share": _r(_div(allocated, total), 4), "mean_gpus_in_use": _r(in_use, 4),
+            "as_of": last.isoformat(), "by_pool": by_pool, "by_model": sorted(models.values(), key=lambda m: m["model"])}
+
+
+def _health(frame: pl.DataFrame, requests, pool_ids: set[str], first: date, last: date,
+            coverage: dict[str, Any]) -> dict[str, Any]:
+    alloc = frame.filter(pl.col("namespace") != "")
+    allocated_h = float(alloc["allocated_gpu_hours"].sum()) if alloc.height else 0.0
+    used_alloc = float(alloc["used_gpu_hours"].sum()) if alloc.height else 0.0
+    observed_h = float(frame["hours"].sum()) if frame.height else 0.0
+    used_all = float(frame["used_gpu_hours"].sum()) if frame.height else 0.0
+    mem_rows = alloc.filter(pl.col("mean_mem").is_not_null())
+    mem = _div(float((mem_rows["mean_mem"] * mem_rows["hours"]).sum()), float(mem_rows["hours"].sum())) if mem_rows.height else None
+    waits, provs, incidents = [], [], []
+    considered = 0
+    for r in requests:
+        if r.get("pool") not in pool_ids:
+            continue
+        considered += 1
+        decided = r.get("approved_at")
+        if _in_month(decided, first, last):
+            waits.append(_hours(r.get("submitted_at"), decided))
+        if _in_month(r.get("active_at"), first, last):
+            provs.append(_hours(decided, r.get("active_at")))
+        if _in_month(r.get("provisioning_failed_at"), first, last):
+            incidents.append({"request_id": r["id"], "number": r.get("number"), "pool": r["pool"],
+                              "at": r["provisioning_failed_at"].isoformat()})
+    return {
+        "util_allocated": _r(_div(used_alloc, allocated_h)),
+        "util_fleet": _r(_div(used_all, observed_h)),
+        "mem_allocated": _r(mem),
+        "queue_wait": _stats([w for w in waits if w is not None]),
+        "provisioning_time": _stats([p for p in provs if p is not None]),
+        "incidents": {"count": len(incidents), "items": incidents},
+        "requests_considered": considered,
+        "coverage": coverage["metrics"],
+    }
+
+
+def _overlap_days(a: Mapping[str, Any], first: date, last: date) -> int:
+    start = a.get("starts_on")
+    if start is None:
+        return 0
+    end = a.get("ends_on") or last + timedelta(days=1)  # ends_on is exclusive (start + days)
+    if a.get("released_on") is not None:
+        end = min(end, a["released_on"])
+    lo, hi = max(start, first), min(end, last + timedelta(days=1))
+    return max(0, (hi - lo).days)
+
+
+def _entities(frame: pl.DataFrame, ns_map: dict, org: Org, people: dict, allocs, first: date, last: date,
+              idle_util: float) -> list[dict[str, Any]]:
+    rows = frame.filter(pl.col("namespace") != "")
+    if rows.height == 0:
+        return []
+    key_of = {ns: a["project"] for ns, a in ns_map.items() if a.get("project")}
+    rows = rows.with_columns(entity=pl.col("namespace").replace_strict(key_of, default=pl.col("namespace")),
+                             mapped=pl.col("namespace").is_in(sorted(key_of)),
+                             cost=pl.col("allocated_gpu_hours") * pl.col("price"),
+                             mem_h=pl.when(pl.col("mean_mem").is_not_null()).then(pl.col("hours")).otherwise(0.0),
+                             mem_x=(pl.col("mean_mem") * pl.col("hours")).fill_null(0.0))
+    agg = rows.group_by("entity").agg(
+        pl.col("mapped").first(), pl.col("namespace").unique().sort().alias("namespaces"),
+        pl.col("uuid").n_unique().alias("gpus"), pl.col("model").unique().sort().alias("models"),
+        pl.col("cluster").unique().sort().alias("clusters"),
+        pl.col("allocated_gpu_hours").sum(), pl.col("used_gpu_hours").sum(), pl.col("energy_kwh").sum(),
+        pl.col("mem_x").sum(), pl.col("mem_h").sum(), pl.col("peak_util").max(), pl.col("peak_mem").max(),
+        pl.col("cost").sum(), pl.col("price").is_null().any().alias("unpriced"),
+        pl.col("day").n_unique().alias("active_days"),
+    )
+    daily = (rows.group_by("entity", "day").agg(pl.col("used_gpu_hours").sum(), pl.col("allocated_gpu_hours").sum())
+             .with_columns(idle=(pl.col("used_gpu_hours") < idle_util * pl.col("allocated_gpu_hours")))
+             .group_by("entity").agg(pl.col("idle").sum().alias("idle_days")))
+    idle = {r["entity"]: int(r["idle_days"]) for r in daily.to_dicts()}
+    cov = (rows.group_by("entity", "uuid", "day").agg(pl.col("coverage").first())
+           .group_by("entity").agg(pl.col("coverage").mean()))
+    covs = {r["entity"]: r["coverage"] for r in cov.to_dicts()}
+    requested: dict[str, float] = {}
+    for a in allocs:
+        key = a.get("project") or a.get("namespace")
+        if key and a.get("namespace"):
+            gpus = a.get("requested_gpus") or a.get("gpus") or 0
+            requested[key] = requested.get(key, 0.0) + gpus * 24.0 * _overlap_days(a, first, last)
+    out = []
+    for r in agg.sort("entity").to_dicts():
+        key, mapped = r["entity"], bool(r["mapped"])
+        project = org.projects.get(key) if mapped else None
+        alloc = next((a for ns, a in ns_map.items() if ns in r["namespaces"]), None) if mapped else None
+        dept = org.departments.get(alloc.get("department")) if alloc else None
+        allocated, used = r["allocated_gpu_hours"], r["used_gpu_hours"]
+        cost = None if r["unpriced"] else r["cost"]
+        req = requested.get(key) if mapped else None
+        gap_base = req if req is not None else allocated
+        owner_id = (alloc or {}).get("owner") or ""
+        out.append({
+            "id": key, "kind": "project" if mapped else "namespace",
+            "name_zh": project.name_zh if project else key, "name_en": project.name_en if project else key,
+            "department": dept.id if dept else None,
+            "department_zh": dept.name_zh if dept else None, "department_en": dept.name_en if dept else None,
+            "owner": people.get(owner_id, owner_id) or None,
+            "namespaces": list(r["namespaces"]), "models": list(r["models"]), "clusters": list(r["clusters"]),
+            "gpus": int(r["gpus"]), "active_days": int(r["active_days"]), "idle_days": idle.get(key, 0),
+            "gpu_hours_allocated": _r(allocated, 4), "gpu_hours_used": _r(used, 4),
+            "util": _r(_div(used, allocated)), "mem": _r(_div(r["mem_x"], r["mem_h"])),
+            "peak_util": _r(r["peak_util"]), "peak_mem": _r(r["peak_mem"]),
+            "energy_kwh": _r(r["energy_kwh"], 4), "cost": _r(cost, 2),
+            "cost_per_useful_gpu_hour": _r(_div(cost, used), 4),
+            "requested_gpu_hours": _r(req, 4), "requested_source": "allocation" if req is not None else "metrics",
+            "gap_gpu_hours": _r(gap_base - used, 4), "coverage": _r(covs.get(key), 4),
+        })
+    return out
+
+
+def _economics(frame: pl.DataFrame, prices: Mapping[str, tuple[float, bool]], coverage: dict) -> dict[str, Any]:
+    alloc = frame.filter(pl.col("namespace") != "")
+    models = sorted(set(frame["model"].to_list())) if frame.height else []
+    by_model = []
+    cost_total, unknown = 0.0, []
+    for m in models:
+        f = frame.filter(pl.col("model") == m)
+        a = alloc.filter(pl.col("model") == m)
+        price = prices.get(m)
+        allocated = float(a["allocated_gpu_hours"].sum())
+        cost = allocated * price[0] if price else None
+        if cost is None:
+            unknown.append(m)
+        else:
+            cost_total += cost
+        used = float(a["used_gpu_hours"].sum())
+        by_model.append({"model": m, "gpu_hours_allocated": _r(allocated, 4), "gpu_hours_used": _r(used, 4),
+                         "energy_kwh": _r(float(f["energy_kwh"].sum()), 4),
+                         "price_cny_per_gpu_hour": price[0] if price else None,
+                         "price_is_placeholder": bool(price[1]) if price else None,
+                         "cost": _r(cost, 2), "cost_per_useful_gpu_hour": _r(_div(cost, used), 4)})
+    allocated_h = float(alloc["allocated_gpu_hours"].sum()) if alloc.height else 0.0
+    used_h = float(alloc["used_gpu_hours"].sum()) if alloc.height else 0.0
+    cost = cost_total if frame.height and not unknown else (cost_total if frame.height else None)
+    return {
+        "gpu_hours_allocated": _r(allocated_h, 4),
+        "gpu_hours_used": _r(used_h, 4),
+        "gpu_hours_observed": _r(float(frame["hours"].sum()) if frame.height else 0.0, 4),
+        "energy_kwh": _r(float(frame["energy_kwh"].sum()) if frame.height else 0.0, 4),
+        "cost": _r(cost, 2),
+        "cost_per_useful_gpu_hour": _r(_div(cost, used_h), 4),
+        "currency": "CNY",
+        "placeholder_prices": any(r["price_is_placeholder"] for r in by_model),
+        "unpriced_models": unknown,
+        "by_model": by_model,
+        "coverage": coverage["metrics"],
+        "quality_note_key": "reports.quality_not_collected",
+    }

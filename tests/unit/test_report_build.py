@@ -1,0 +1,177 @@
+"""The monthly report's numbers against a hand-computed fixture (HQ scope, March 2026)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+
+from core.errors import InputError
+from core.metrics.schema import ROLLUP_SCHEMA
+from core.org import load_org
+from core.reports.build import build_report, month_summary, parse_month, shift_month
+
+PRICES = {"H800-SXM": (30.0, True), "A800-80GB": (15.0, True), "H20": (10.0, False), "A800-80GB-JS": (1.0, True)}
+SETTINGS = {"top_n": 5, "min_gpu_hours_for_ranking": 24, "idle_day_util": 0.05, "trend_months": 2}
+
+
+def _row(day, uuid, cluster, model, ns, util, mem, samples=1440, energy=1.0):
+    hours = samples / 60
+    return {"day": day, "cluster": cluster, "hostname": f"{cluster}-n1", "uuid": uuid, "model": model, "namespace": ns,
+            "mean_util": util, "peak_util": util, "mean_mem": mem, "peak_mem": mem,
+            "allocated_gpu_hours": hours if ns else 0.0, "used_gpu_hours": util * hours, "energy_kwh": energy,
+            "samples": samples, "expected_samples": 1440, "coverage": samples / 1440}
+
+
+D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
+ROWS = pl.DataFrame([
+    _row(D1, "u1", "hq-beijing-1", "H800-SXM", "ns-llm", 0.8, 0.5, energy=10),
+    _row(D2, "u1", "hq-beijing-1", "H800-SXM", "ns-llm", 0.6, 0.7, energy=10),
+    _row(D1, "u2", "hq-beijing-2", "A800-80GB", "ns-orphan", 0.02, 0.1, samples=720, energy=2),
+    _row(D2, "u2", "hq-beijing-2", "A800-80GB", "ns-orphan", 0.03, 0.1, energy=3),
+    _row(D1, "u3", "hq-beijing-2", "H20", "", 0.0, 0.0, energy=1),
+    _row(D1, "j1", "js-nanjing", "A800-80GB", "ns-js", 0.9, 0.9, energy=50),          # other scope
+    _row(date(2026, 2, 10), "u1", "hq-beijing-1", "H800-SXM", "ns-llm", 0.5, 0.5),    # other month
+], schema=ROLLUP_SCHEMA)
+
+ALLOCS = [{"request_id": 1, "pool": "hq-lang", "gpus": 1, "requested_gpus": 2, "namespace": "ns-llm",
+           "starts_on": D1, "ends_on": date(2026, 3, 3), "released_on": None, "project": "P-LLM-01",
+           "department": "digital", "owner": "zhang.wei", "demand_type": "training"}]
+
+
+def _at(d, h=0):
+    return datetime(2026, d[0], d[1], h, tzinfo=timezone.utc)
+
+
+REQUESTS = [
+    {"id": 1, "number": "R1", "pool": "hq-lang", "project": "P-LLM-01", "submitted_at": _at((3, 1)),
+     "approved_at": _at((3, 1), 6), "active_at": _at((3, 1), 7), "provisioning_failed_at": None},
+    {"id": 2, "number": "R2", "pool": "hq-ft", "project": "P-EXP-05", "submitted_at": _at((2, 27)),
+     "approved_at": _at((3, 2)), "active_at": None, "provisioning_failed_at": _at((3, 2), 1)},
+    {"id": 3, "number": "R3", "pool": "js-pool", "project": "P-JS-06", "submitted_at": _at((3, 1)),
+     "approved_at": _at((3, 5)), "active_at": None, "provisioning_failed_at": _at((3, 6))},
+]
+
+
+@pytest.fixture(scope="module")
+def report():
+    org = load_org()
+    hq_gpus = sum(p.gpus for p in org.pools.values() if org.clusters[p.cluster].unit == "HQ")
+    feb = month_summary(ROWS.filter(pl.col("cluster").str.starts_with("hq")), month="2026-02", prices=PRICES,
+                        gpus_total=hq_gpus)
+    return build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=ALLOCS, requests=REQUESTS, org=org,
+                        prices=PRICES, settings=SETTINGS, history={"2026-02": feb, "2025-03": None},
+                        people={"zhang.wei": "张伟"})
+
+
+def _entity(report, key):
+    return next(e for e in report["entities"] if e["id"] == key)
+
+
+def test_gpu_hour_weighted_utilisation_memory_and_fleet_utilisation(report):
+    h = report["health"]
+    assert h["util_allocated"] == pytest.approx(34.56 / 84, abs=1e-6)
+    assert h["util_fleet"] == pytest.approx(34.56 / 108, abs=1e-6)
+    assert h["mem_allocated"] == pytest.approx(32.4 / 84, abs=1e-6)
+
+
+def test_queue_wait_provisioning_time_and_incidents_come_from_request_timestamps_in_scope(report):
+    h = report["health"]
+    assert h["queue_wait"] == {"count": 2, "mean_h": 39.0, "median_h": 39.0, "p90_h": 72.0, "max_h": 72.0}
+    assert h["provisioning_time"]["count"] == 1 and h["provisioning_time"]["mean_h"] == 1.0
+    assert h["incidents"]["count"] == 1 and h["incidents"]["items"][0]["request_id"] == 2
+
+
+def test_namespaces_map_to_projects_through_allocations_else_stay_namespaces(report):
+    llm, orphan = _entity(report, "P-LLM-01"), _entity(report, "ns-orphan")
+    assert llm["kind"] == "project" and llm["owner"] == "张伟" and llm["department"] == "digital"
+    assert orphan["kind"] == "namespace" and orphan["owner"] is None
+    assert {e["id"] for e in report["entities"]} == {"P-LLM-01", "ns-orphan"}  # JS and idle rows left out
+    assert llm["gpu_hours_allocated"] == 48 and llm["gpu_hours_used"] == pytest.approx(33.6)
+    assert llm["util"] == pytest.approx(0.7) and llm["mem"] == pytest.approx(0.6)
+    assert llm["cost"] == 1440 and llm["cost_per_useful_gpu_hour"] == pytest.approx(1440 / 33.6, abs=1e-4)
+    assert llm["requested_gpu_hours"] == 96 and llm["gap_gpu_hours"] == pytest.approx(62.4)
+    assert orphan["util"] == pytest.approx(0.96 / 36, abs=1e-6) and orphan["idle_days"] == 2
+    assert orphan["requested_source"] == "metrics" and orphan["gap_gpu_hours"] == pytest.approx(35.04)
+
+
+def test_red_and_black_lists_rank_projects_by_the_documented_measures(report):
+    assert report["red_list"] == {"highest_util": ["P-LLM-01", "ns-orphan"],
+                                  "best_cost_per_useful_hour": ["P-LLM-01", "ns-orphan"]}
+    assert report["black_list"] == {"lowest_util": ["ns-orphan", "P-LLM-01"], "long_idle": ["ns-orphan"],
+                                    "largest_gap": ["P-LLM-01", "ns-orphan"]}
+    assert report["top"]["memory"] == ["P-LLM-01", "ns-orphan"]
+    assert report["top"]["cpu"]["available"] is False
+
+
+def test_projects_below_the_ranking_minimum_stay_out_of_the_lists():
+    small = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=ALLOCS, requests=[], org=load_org(),
+                         prices=PRICES, settings={**SETTINGS, "min_gpu_hours_for_ranking": 40})
+    assert small["red_list"]["highest_util"] == ["P-LLM-01"]
+    assert small["black_list"]["long_idle"] == []
+
+
+def test_economics_cost_energy_and_placeholder_prices(report):
+    e = report["economics"]
+    assert e["gpu_hours_allocated"] == 84 and e["gpu_hours_used"] == pytest.approx(34.56)
+    assert e["energy_kwh"] == 26 and e["cost"] == 1980
+    assert e["cost_per_useful_gpu_hour"] == pytest.approx(1980 / 34.56, abs=1e-4)
+    assert e["placeholder_prices"] is True
+    assert {m["model"]: m["cost"] for m in e["by_model"]} == {"A800-80GB": 540, "H20": 0, "H800-SXM": 1440}
+
+
+def test_water_level_counts_allocations_holding_on_the_last_day(report):
+    w = report["water_level"]
+    assert w["total"] == 736 and w["allocated"] == 1 and w["available"] == 735
+    assert next(p for p in w["by_pool"] if p["pool"] == "hq-lang")["allocated"] == 1
+    released = [{**ALLOCS[0], "released_on": date(2026, 3, 20)}]
+    again = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=released, requests=[], org=load_org(),
+                         prices=PRICES, settings=SETTINGS)
+    assert again["water_level"]["allocated"] == 0
+
+
+def test_coverage_counts_observed_gpu_days_against_the_scope_inventory(report):
+    c = report["coverage"]
+    assert c["gpu_days_observed"] == 4.5 and c["gpu_days_expected"] == 736 * 31 and c["days_with_data"] == 2
+
+
+def test_trends_compare_with_the_previous_month_and_are_null_without_last_year(report):
+    t = report["trends"]
+    assert t["previous_month"]["gpu_hours_used"] == 12
+    assert t["vs_previous_month"]["gpu_hours_used"] == pytest.approx((34.56 - 12) / 12, abs=1e-6)
+    assert t["same_month_last_year"] is None and all(v is None for v in t["vs_last_year"].values())
+    assert [m["month"] for m in t["months"]] == ["2026-01", "2026-02"]
+    assert t["months"][0]["summary"] is None
+
+
+def test_missing_warnings_say_not_available():
+    r = build_report(month="2026-03", scope="company", rollups=ROWS, allocations=[], requests=[], org=load_org(),
+                     prices=PRICES, settings=SETTINGS)
+    assert r["warnings"] == {"available": False, "items": []}
+    assert {e["id"] for e in r["entities"]} == {"ns-llm", "ns-orphan", "ns-js"}
+
+
+def test_drill_down_on_a_gpu_model_keeps_only_its_rows():
+    r = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=ALLOCS, requests=[], org=load_org(),
+                     prices=PRICES, settings=SETTINGS, focus={"model": "A800-80GB"})
+    assert [e["id"] for e in r["entities"]] == ["ns-orphan"]
+    assert r["water_level"]["total"] == 128 + 64 + 32
+
+
+@pytest.mark.parametrize("bad", ["2026-13", "2026-3", "march", ""])
+def test_a_bad_month_names_the_field(bad):
+    with pytest.raises(InputError) as err:
+        parse_month(bad)
+    assert err.value.field == "month"
+
+
+def test_a_bad_scope_names_the_field():
+    with pytest.raises(InputError) as err:
+        build_report(month="2026-03", scope="XX", rollups=ROWS, allocations=[], requests=[], org=load_org(),
+                     prices=PRICES, settings=SETTINGS)
+    assert err.value.field == "scope"
+
+
+def test_shift_month_crosses_years():
+    assert shift_month("2026-01", -1) == "2025-12" and shift_month("2026-03", -12) == "2025-03"
