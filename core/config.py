@@ -60,6 +60,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Prometheus-compatible servers as cluster=url pairs separated by commas (a bare URL is cluster "
         "'default'); empty = the offline sample files.",
     ),
+    Setting(
+        "COMPUTELOOP_METRICS_DIR",
+        "",
+        "Folder of offline GPU samples (day=YYYY-MM-DD partitions); empty = var/metrics/samples. "
+        "Used when COMPUTELOOP_PROMETHEUS_URLS is empty.",
+    ),
     Setting("COMPUTELOOP_PROMETHEUS_TIMEOUT_S", "10", "Timeout of one Prometheus query, seconds."),
     Setting("COMPUTELOOP_PROMETHEUS_RETRIES", "1", "Connection retries per Prometheus query."),
     Setting(

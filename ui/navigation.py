@@ -43,32 +43,44 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("allocations", "app_pages/allocations.py", "allocations", "nav.allocations", ":material/dns:"),
         PageSpec("green_channel", "app_pages/green_channel.py", "green-channel", "nav.green_channel", ":material/emergency:",
                  OPS_ROLES),
+        PageSpec("queue", "app_pages/queue.py", "queue", "nav.queue", ":material/format_list_numbered:", OPS_ROLES),
+        PageSpec("scaling", "app_pages/scaling.py", "scaling", "nav.scaling", ":material/trending_up:", OPS_ROLES),
+        PageSpec("adjustments", "app_pages/adjustments.py", "adjustments", "nav.adjustments", ":material/history:", OPS_ROLES),
+        PageSpec("pools", "app_pages/pools.py", "pools", "nav.pools", ":material/water:", OPS_ROLES | {"executive", "committee"}),
+        PageSpec("usage", "app_pages/usage.py", "usage", "nav.usage", ":material/monitoring:", OPS_ROLES),
+        PageSpec("board", "app_pages/board.py", "board", "nav.board", ":material/leaderboard:"),
+        PageSpec("report_builder", "app_pages/report_builder.py", "report-builder", "nav.report_builder",
+                 ":material/summarize:", OPS_ROLES),
+        PageSpec("warnings", "app_pages/warnings.py", "warnings", "nav.warnings", ":material/warning:",
+                 OPS_ROLES | {"applicant", "dept_head"}),
+        PageSpec("reclaim", "app_pages/reclaim.py", "reclaim", "nav.reclaim", ":material/recycling:",
+                 OPS_ROLES | {"applicant", "dept_head"}),
     )
 }
 
 # Menu sections per role group: (section title key, page keys).
 MENUS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "user": (
-        ("nav.section.start", ("home", "inbox")),
+        ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
-        ("nav.section.apply", ("apply", "my_requests", "allocations")),
+        ("nav.section.apply", ("apply", "my_requests", "allocations", "warnings", "reclaim")),
     ),
     "ops": (
-        ("nav.section.start", ("home", "inbox")),
+        ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
         ("nav.section.apply", ("apply", "my_requests", "allocations")),
-        ("nav.section.ops", ("approvals", "green_channel", "calibration")),
+        ("nav.section.ops", ("approvals", "green_channel", "calibration", "queue", "scaling", "adjustments", "pools", "usage", "report_builder", "warnings", "reclaim")),
     ),
     "executive": (
-        ("nav.section.start", ("home", "inbox")),
+        ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("catalog",)),
-        ("nav.section.ops", ("approvals",)),
+        ("nav.section.ops", ("approvals", "pools")),
     ),
     "admin": (
-        ("nav.section.start", ("home", "inbox")),
+        ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
         ("nav.section.apply", ("apply", "my_requests", "allocations")),
-        ("nav.section.ops", ("approvals", "green_channel", "calibration")),
+        ("nav.section.ops", ("approvals", "green_channel", "calibration", "queue", "scaling", "adjustments", "pools", "usage", "report_builder", "warnings", "reclaim")),
         ("nav.section.admin", ("settings",)),
     ),
 }

@@ -66,11 +66,11 @@ def emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every command group registered."""
-    from core.cli import allocations, db, demo, estimate, jobs, loadtest, notify, requests
+    from core.cli import allocations, db, demo, estimate, jobs, loadtest, notify, reclaim, report, requests
 
     parser = OneLineParser(prog="python -m core", description="ComputeLoop command line.")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP", parser_class=OneLineParser)
-    for module in (estimate, db, demo, loadtest, notify, requests, allocations, jobs):
+    for module in (estimate, db, demo, loadtest, notify, requests, allocations, jobs, reclaim, report):
         module.register(groups)
     return parser
 

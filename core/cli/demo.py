@@ -1,11 +1,12 @@
-"""``python -m core demo seed``: fill an empty database with the demo estimates and applications."""
+"""``python -m core demo seed``: fill an empty database with the demo estimates and applications.
+``python -m core demo metrics [--days N]``: the demo GPU samples and their daily rollups, made once."""
 
 from __future__ import annotations
 
 import argparse
 
 from core import context
-from core.cli import add_json_flag, emit
+from core.cli import add_json_flag, emit, positive_int
 from core.demo import seed
 
 
@@ -16,10 +17,29 @@ def register(groups: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser("seed", help="create demo estimates and applications once (no-op when data exists)")
     add_json_flag(cmd)
     cmd.set_defaults(handler=_seed)
+    metrics = sub.add_parser("metrics", help="write demo GPU samples (when the metrics folder is empty) and roll "
+                                             "up every day without a stored rollup (no-op when done)")
+    metrics.add_argument("--days", type=positive_int, default=7, help="days of samples ending yesterday (default 7)")
+    add_json_flag(metrics)
+    metrics.set_defaults(handler=_metrics)
 
 
 def _seed(args: argparse.Namespace) -> int:
     ctx = context.build()
     made = seed(ctx.sessions)
     emit(args, made, lambda: ", ".join(f"{k}: {v}" for k, v in made.items()) if made else "database not empty: nothing to do")
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from core.metrics.demo_metrics import ensure_demo_metrics
+
+    ctx = context.build()
+    try:
+        made = ensure_demo_metrics(ctx.sessions, days=args.days)
+    finally:
+        ctx.engine.dispose()
+    emit(args, made, lambda: (f"{made['generated_days']} days of samples written, {made['rolled_up_days']} days rolled up "
+                              f"({made['rows']} rows) in {made['root']}" if made["generated_days"] or made["rolled_up_days"]
+                              else "demo metrics already in place: nothing to do"))
     return 0

@@ -32,11 +32,17 @@ TEMPLATES: dict[str, frozenset[str]] = {
     # green channel: the owner's running allocation was preempted for an emergency and requeued
     "preempted": frozenset({"request_id", "title", "namespace", "gpus", "gpu_model", "emergency"}),
     "warning_raised": frozenset({"level", "target", "month", "gpu_util", "mem_util"}),
+    # warnings and reclaim (core.reclaim): ops contact the owner about a warning; an extension decided
+    "warning_contact": frozenset({"level", "target", "month", "note"}),
+    "extension_decided": frozenset({"namespace", "decision", "expires_on", "reason"}),
+    # the monthly report's draft is ready for ops to preview and publish (core/reports/service.py)
+    "report_draft_ready": frozenset({"month", "scope", "version", "report_id"}),
 }
 
 # Parameters whose value is a code that is itself translated before it enters the text.
 _CODED_PARAMS: dict[str, tuple[str, frozenset[str]]] = {
     "level": ("notify.level.{}", frozenset({"yellow", "orange"})),
+    "decision": ("notify.decision.{}", frozenset({"approved", "refused"})),
 }
 
 

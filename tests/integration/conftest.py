@@ -49,10 +49,10 @@ def db_url(request, tmp_path):
         url = request.getfixturevalue("pg_schema_url")
         engine = create_engine(url)
         with engine.begin() as conn:
-            # A fresh schema each time: every table of every migration goes.
-            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars().all()
-            for table in tables:
-                conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+            # A fresh schema for every test: tables, functions and triggers of every migration go.
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
     engine = make_engine(url)
     upgrade(engine)

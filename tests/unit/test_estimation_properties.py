@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.estimation.catalog import load_catalog
 from core.estimation.flops import detailed_training_flops, simple_training_flops
-from core.estimation.memory import Layout, activation_bytes_per_layer, estimate_memory
+from core.estimation.memory import largest_layer_params, Layout, activation_bytes_per_layer, estimate_memory
 from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
 
@@ -73,10 +73,13 @@ def test_more_gpus_never_take_longer_at_fixed_efficiency(params, tokens, gpu, gp
 @FAST
 @given(model_and_layout())
 def test_higher_zero_stage_never_needs_more_memory_per_gpu(case):
-    # pp = 1 and ≥ 4 layers: ZeRO-3 saves 2Ψ(1 − 1/dp)/t ≥ Ψ/t bytes of weights and adds a 4-byte
-    # buffer of one layer (≤ 4Ψ/(L·t)), so it never costs more. (With ≤ 3 layers per pipeline
-    # stage the one-layer gather buffer can outweigh sharding at dp = 2; see the report.)
+    # ZeRO-3 saves 2Ψ(1 − 1/dp)/t bytes of weights and adds a 4-byte buffer of the largest module
+    # (a block or the embedding). That buffer can outweigh the saving for a tiny model whose
+    # embedding is a large share of it (DeepSpeed's estimator shows the same), so the property is
+    # stated where the saving is larger than the buffer.
     model, layout = case
+    dp = layout.gpus // (layout.tp * layout.pp)
+    assume(2 * model.params * (1 - 1 / dp) > 4 * largest_layer_params(model))
     gpu = load_catalog().get("H200")
     totals = [estimate_memory(model, replace(layout, zero=z), gpu).total_gb for z in (0, 1, 2, 3)]
     for lower, higher in zip(totals, totals[1:]):

@@ -1,0 +1,34 @@
+"""Water level (资源水位): live totals by cluster / pool / GPU model, the GPU heat map and fragments of a
+pool (refreshed every minute), then the trend from the daily rollups."""
+
+import streamlit as st
+
+from ui.errors import guarded
+from ui.i18n import t
+from ui.pools_view import fragments, freshness, headline, heat_map, levels, pick_pool, refresh_seconds, trend_section, water_level
+
+st.title(t("pools.title"))
+st.caption(t("pools.caption"))
+
+
+@st.fragment(run_every=refresh_seconds())
+def live() -> None:
+    with guarded():
+        snap = water_level()
+        freshness(snap)
+        headline(snap)
+        levels(snap)
+        st.subheader(t("pools.heat_title"))
+        pool = pick_pool(snap)
+        if pool is None:
+            st.info(t("pools.no_heat"), icon=":material/grid_off:")
+        else:
+            heat_map(snap, pool)
+            st.subheader(t("pools.fragments_title"))
+            fragments(snap, pool)
+
+
+live()
+st.subheader(t("pools.trend_title"))
+with guarded():
+    trend_section()

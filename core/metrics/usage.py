@@ -1,0 +1,328 @@
+"""Usage sheets: the training usage sheet (训练算力资源使用情况表) of one training run and the
+inference usage sheet (推理算力资源使用情况表) of one month.
+
+Training: a run is a namespace over a time window. Its curves are the minute-level utilisation,
+memory occupancy and power of every GPU (one :meth:`MetricsSource.series` call), and bottleneck
+hints are computed from those samples with the thresholds of ``data/metrics_thresholds.yaml``
+(section ``training_hints``, with the rationale of each figure):
+
+* ``low_util_high_memory`` — the job's mean utilisation is below ``util_below`` while its mean
+  memory occupancy is above ``memory_above`` (resident model, starved kernels).
+* ``idle_gpus`` — in a job of two or more GPUs, some GPUs average below ``idle_below`` while
+  others average at least ``busy_above``.
+* ``input_bound`` — at least ``min_gpu_share`` of the GPUs spend ``min_share_each`` of their samples
+  high (≥ ``high_above``) and as much near zero (≤ ``low_below``), switching between the two at
+  least ``min_switches_per_hour`` times an hour.
+
+Inference: one row per service namespace for a month from ``gpu_daily_rollups`` (one read): mean
+and peak utilisation and memory, GPU-hours allocated and used, energy, cost (allocated GPU-hours ×
+the catalog price of the GPU model) and coverage. QPS and latency are not in the GPU samples; no
+source exports them yet, so their columns are None and ``qps_exported`` is False — pages say "not
+exported" rather than invent a figure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.session import unit_of_work
+from core.errors import InputError
+from core.i18n import Msg
+from core.identity import OPS_ROLES, Identity, require
+from core.metrics.water_level import load_thresholds
+
+USAGE_ROLES = OPS_ROLES
+MAX_WINDOW = timedelta(days=14)  # Prometheus keeps 15 days of raw samples by default
+SERIES_COLUMNS = {"ts": pl.Datetime("us", "UTC"), "uuid": pl.Utf8, "hostname": pl.Utf8, "model": pl.Utf8,
+                  "namespace": pl.Utf8, "util": pl.Float64, "mem": pl.Float64, "power_w": pl.Float64}
+CURVE_SCHEMA = {"ts": pl.Datetime("us", "UTC"), "gpus": pl.Int64, "util": pl.Float64, "mem": pl.Float64,
+                "power_w": pl.Float64}
+GPU_SCHEMA = {"uuid": pl.Utf8, "hostname": pl.Utf8, "model": pl.Utf8, "samples": pl.Int64, "mean_util": pl.Float64,
+              "peak_util": pl.Float64, "mean_mem": pl.Float64, "mean_power_w": pl.Float64}
+INFERENCE_SCHEMA = {
+    "namespace": pl.Utf8, "kind": pl.Utf8, "clusters": pl.Utf8, "models": pl.Utf8, "gpus": pl.Int64, "days": pl.Int64,
+    "mean_util": pl.Float64, "peak_util": pl.Float64, "mean_mem": pl.Float64, "peak_mem": pl.Float64,
+    "allocated_gpu_hours": pl.Float64, "used_gpu_hours": pl.Float64, "energy_kwh": pl.Float64, "cost": pl.Float64,
+    "coverage": pl.Float64, "qps_mean": pl.Float64, "qps_peak": pl.Float64, "latency_p99_ms": pl.Float64,
+}
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+# --------------------------------------------------------------------------- training: pure functions
+
+
+def _normalise(series: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in SERIES_COLUMNS if c not in series.columns]
+    for c in missing:
+        series = series.with_columns(pl.lit(None, dtype=SERIES_COLUMNS[c]).alias(c))
+    return series.select([pl.col(c).cast(t) for c, t in SERIES_COLUMNS.items()]).sort("uuid", "ts")
+
+
+def job_curves(series: pl.DataFrame) -> pl.DataFrame:
+    """Per instant: GPUs reporting, mean utilisation, mean memory occupancy, total power (W)."""
+    if series.height == 0:
+        return pl.DataFrame(schema=CURVE_SCHEMA)
+    return (series.group_by("ts").agg(pl.col("uuid").n_unique().cast(pl.Int64).alias("gpus"), pl.col("util").mean(),
+                                      pl.col("mem").mean(), pl.col("power_w").sum())
+            .select(list(CURVE_SCHEMA)).sort("ts"))
+
+
+def gpu_stats(series: pl.DataFrame) -> pl.DataFrame:
+    """Per GPU: samples, mean and peak utilisation, mean memory occupancy, mean power."""
+    if series.height == 0:
+        return pl.DataFrame(schema=GPU_SCHEMA)
+    return (series.group_by("uuid")
+            .agg(pl.col("hostname").last(), pl.col("model").last(), pl.len().cast(pl.Int64).alias("samples"),
+                 pl.col("util").mean().alias("mean_util"), pl.col("util").max().alias("peak_util"),
+                 pl.col("mem").mean().alias("mean_mem"), pl.col("power_w").mean().alias("mean_power_w"))
+            .select(list(GPU_SCHEMA)).sort("hostname", "uuid"))
+
+
+def _switches_per_hour(util: np.ndarray, ts: np.ndarray, high: float, low: float) -> float:
+    """High↔low changes per hour, ignoring samples in between."""
+    states = np.where(util >= high, 1, np.where(util <= low, -1, 0))
+    states = states[states != 0]
+    changes = int(np.count_nonzero(np.diff(states))) if states.size > 1 else 0
+    if ts.size < 2:
+        return 0.0
+    span_h = (ts[-1] - ts[0]).astype("timedelta64[s]").astype(float) / 3600.0
+    step_h = span_h / (ts.size - 1)
+    return changes / max(span_h + step_h, 1e-9)
+
+
+def bottleneck_hints(series: pl.DataFrame, cfg: dict | None = None) -> list[Msg]:
+    """The bottleneck hints that the samples of one run support (see the module docstring);
+    ``cfg`` is the ``training_hints`` section (default: ``data/metrics_thresholds.yaml``)."""
+    cfg = cfg or load_thresholds()["training_hints"]
+    series = series.drop_nulls("util")
+    if series.height == 0:
+        return []
+    per_gpu = gpu_stats(series).filter(pl.col("samples") >= int(cfg["min_samples"]))
+    if per_gpu.height == 0:
+        return []
+    series = series.filter(pl.col("uuid").is_in(per_gpu["uuid"].implode()))
+    hints: list[Msg] = []
+
+    c = cfg["low_util_high_memory"]
+    util, mem = series["util"].mean(), series["mem"].mean()
+    if util is not None and mem is not None and util < c["util_below"] and mem > c["memory_above"]:
+        hints.append(Msg("usage.hint.low_util_high_memory", {
+            "util": round(util * 100, 1), "memory": round(mem * 100, 1),
+            "util_below": round(c["util_below"] * 100), "memory_above": round(c["memory_above"] * 100)}))
+
+    c = cfg["idle_gpus"]
+    if per_gpu.height >= 2:
+        idle = per_gpu.filter(pl.col("mean_util") < c["idle_below"])
+        busy = per_gpu.filter(pl.col("mean_util") >= c["busy_above"])
+        if idle.height and busy.height:
+            which = ", ".join(f"{h}/{u[:12]}" for h, u in idle.select("hostname", "uuid").iter_rows())
+            hints.append(Msg("usage.hint.idle_gpus", {
+                "idle": idle.height, "gpus": per_gpu.height, "idle_below": round(c["idle_below"] * 100),
+                "busy": busy.height, "busy_above": round(c["busy_above"] * 100), "which": which}))
+
+    c = cfg["input_bound"]
+    flagged, rates = 0, []
+    for _, part in series.sort("uuid", "ts").group_by("uuid", maintain_order=True):
+        u = part["util"].to_numpy()
+        high, low = float(np.mean(u >= c["high_above"])), float(np.mean(u <= c["low_below"]))
+        if high < c["min_share_each"] or low < c["min_share_each"]:
+            continue
+        rate = _switches_per_hour(u, part["ts"].dt.replace_time_zone(None).to_numpy(), c["high_above"], c["low_below"])
+        if rate >= c["min_switches_per_hour"]:
+            flagged += 1
+            rates.append(rate)
+    if flagged and flagged / per_gpu.height >= c["min_gpu_share"]:
+        hints.append(Msg("usage.hint.input_bound", {
+            "gpus": flagged, "of": per_gpu.height, "switches": round(float(np.median(rates)), 1),
+            "high": round(c["high_above"] * 100), "low": round(c["low_below"] * 100)}))
+    return hints
+
+
+# --------------------------------------------------------------------------- training: service
+
+
+@dataclass(frozen=True)
+class TrainingSheet:
+    """The training usage sheet of one namespace over one window."""
+
+    namespace: str
+    start: datetime
+    end: datetime
+    step_s: int
+    series: pl.DataFrame
+    curves: pl.DataFrame
+    gpus: pl.DataFrame
+    hints: list[Msg] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` stripped, or :class:`InputError` (field "namespace") unless it is a Kubernetes
+    namespace name (lower-case letters, digits and '-', at most 63 characters)."""
+    value = (namespace or "").strip()
+    if not _NAMESPACE.match(value):
+        raise InputError("usage.bad_namespace", field="namespace", value=value[:80])
+    return value
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def training_sheet(*, actor: Identity, source: Any, namespace: str, start: datetime, end: datetime,
+                   step_s: int = 60) -> TrainingSheet:
+    """The training usage sheet: one ``source.series(...)`` call for the namespace, then curves,
+    per-GPU figures and bottleneck hints.
+
+    Raises PermissionDenied for roles other than ops and admin; :class:`InputError` for a bad
+    namespace (field "namespace") or a window that is empty or longer than 14 days (field "window");
+    whatever the source raises (MetricsUnavailable, InputError naming a file).
+    """
+    require(actor, USAGE_ROLES, "read usage sheets")
+    namespace = check_namespace(namespace)
+    start, end = _aware(start), _aware(end)
+    if not start < end or end - start > MAX_WINDOW:
+        raise InputError("usage.bad_window", field="window", start=start.strftime("%Y-%m-%d %H:%M"),
+                         end=end.strftime("%Y-%m-%d %H:%M"), days=MAX_WINDOW.days)
+    series = _normalise(source.series(start, end, step_s=step_s, namespace=namespace))
+    gpus = gpu_stats(series)
+    summary = {
+        "gpus": gpus.height, "samples": series.height,
+        "mean_util": series["util"].mean() if series.height else None,
+        "mean_mem": series["mem"].mean() if series.height else None,
+        "peak_power_w": job_curves(series)["power_w"].max() if series.height else None,
+        "gpu_hours": round(gpus["samples"].sum() * step_s / 3600.0, 3) if gpus.height else 0.0,
+    }
+    return TrainingSheet(namespace, start, end, step_s, series, job_curves(series), gpus,
+                         bottleneck_hints(series), summary)
+
+
+# --------------------------------------------------------------------------- namespaces and kinds
+
+
+def namespace_kinds(*, sessions: sessionmaker[Session], source: Any = None) -> dict[str, str]:
+    """Namespace → "training" or "inference": from allocations (their request's demand type) and,
+    beside offline samples, from the demo fleet manifest (training/burst vs services)."""
+    from core.lifecycle.persistence import AllocationRow, RequestRow
+
+    kinds: dict[str, str] = {}
+    root = getattr(source, "root", None)
+    if root is not None:
+        from core.metrics.fleet import load_manifest
+
+        try:
+            for ns, kind in load_manifest(root).namespaces().items():
+                kinds[ns] = "inference" if kind in ("inference", "idle_service") else "training"
+        except InputError:
+            pass
+    with unit_of_work(sessions) as s:
+        rows = s.execute(select(AllocationRow.namespace, RequestRow.demand_type)
+                         .join(RequestRow, RequestRow.id == AllocationRow.request_id)
+                         .where(AllocationRow.namespace.is_not(None))).all()
+    for ns, demand in rows:
+        if ns and demand in ("training", "inference"):
+            kinds[ns] = demand
+    return kinds
+
+
+def namespaces_seen(*, sessions: sessionmaker[Session], actor: Identity, first: date, last: date) -> pl.DataFrame:
+    """Namespaces with rollup rows between ``first`` and ``last``: namespace, gpus, first_day,
+    last_day, allocated_gpu_hours (most GPU-hours first) — what the training sheet's picker offers."""
+    from core.metrics.persistence import read_days
+
+    require(actor, USAGE_ROLES, "read usage sheets")
+    with unit_of_work(sessions) as s:
+        rows = read_days(s, first, last)
+    schema = {"namespace": pl.Utf8, "gpus": pl.Int64, "first_day": pl.Date, "last_day": pl.Date,
+              "allocated_gpu_hours": pl.Float64}
+    if rows.height == 0:
+        return pl.DataFrame(schema=schema)
+    return (rows.filter(pl.col("namespace") != "").group_by("namespace")
+            .agg(pl.col("uuid").n_unique().cast(pl.Int64).alias("gpus"), pl.col("day").min().alias("first_day"),
+                 pl.col("day").max().alias("last_day"), pl.col("allocated_gpu_hours").sum())
+            .select(list(schema)).sort(["allocated_gpu_hours", "namespace"], descending=[True, False]))
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def month_bounds(month: date) -> tuple[date, date]:
+    """First and last day of ``month``'s calendar month."""
+    first = month.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first, nxt - timedelta(days=1)
+
+
+def _price(model: str) -> float | None:
+    from core.estimation.catalog import load_catalog
+
+    try:
+        return float(load_catalog().get(model).price_cny_per_gpu_hour)
+    except Exception:  # noqa: BLE001 - an unknown model has no price; the cost is then left empty
+        return None
+
+
+def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None) -> pl.DataFrame:
+    """The inference usage sheet from daily rollup rows (:data:`INFERENCE_SCHEMA`): one row per
+    namespace whose kind is "inference" or unknown (training namespaces and idle GPUs are left out)."""
+    kinds = kinds or {}
+    rows = rollups.filter(pl.col("namespace") != "")
+    rows = rows.filter(~pl.col("namespace").is_in([ns for ns, k in kinds.items() if k == "training"]))
+    if rows.height == 0:
+        return pl.DataFrame(schema=INFERENCE_SCHEMA)
+    prices = {m: _price(m) for m in rows["model"].unique().to_list()}
+    rows = rows.with_columns(
+        _price=pl.col("model").replace_strict(prices, default=None, return_dtype=pl.Float64),
+        _n_util=pl.when(pl.col("mean_util").is_not_null()).then(pl.col("samples")).otherwise(0),
+        _n_mem=pl.when(pl.col("mean_mem").is_not_null()).then(pl.col("samples")).otherwise(0),
+    )
+    out = (rows.group_by("namespace").agg(
+        pl.col("cluster").unique().sort().str.join(", ").alias("clusters"),
+        pl.col("model").unique().sort().str.join(", ").alias("models"),
+        pl.col("uuid").n_unique().cast(pl.Int64).alias("gpus"), pl.col("day").n_unique().cast(pl.Int64).alias("days"),
+        ((pl.col("mean_util").fill_null(0.0) * pl.col("_n_util")).sum() / pl.col("_n_util").sum()).alias("mean_util"),
+        pl.col("peak_util").max(),
+        ((pl.col("mean_mem").fill_null(0.0) * pl.col("_n_mem")).sum() / pl.col("_n_mem").sum()).alias("mean_mem"),
+        pl.col("peak_mem").max(),
+        pl.col("allocated_gpu_hours").sum(), pl.col("used_gpu_hours").sum(), pl.col("energy_kwh").sum(),
+        pl.when(pl.col("_price").is_null().any()).then(None)
+          .otherwise((pl.col("allocated_gpu_hours") * pl.col("_price")).sum()).alias("cost"),
+        pl.col("coverage").mean(),
+    ).with_columns(
+        kind=pl.col("namespace").replace_strict(kinds, default="unknown", return_dtype=pl.Utf8),
+        qps_mean=pl.lit(None, dtype=pl.Float64), qps_peak=pl.lit(None, dtype=pl.Float64),
+        latency_p99_ms=pl.lit(None, dtype=pl.Float64),
+    ))
+    return out.select([pl.col(c).cast(t) for c, t in INFERENCE_SCHEMA.items()]).sort("namespace")
+
+
+@dataclass(frozen=True)
+class InferenceSheet:
+    """The inference usage sheet of one month."""
+
+    first: date
+    last: date
+    rows: pl.DataFrame
+    qps_exported: bool = False
+
+
+def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: date,
+                    kinds: dict[str, str] | None = None) -> InferenceSheet:
+    """The inference usage sheet of ``month`` (one rollup read); ``kinds`` (see
+    :func:`namespace_kinds`) keeps training namespaces out. PermissionDenied for roles other than
+    ops and admin."""
+    from core.metrics.persistence import read_days
+
+    require(actor, USAGE_ROLES, "read usage sheets")
+    first, last = month_bounds(month)
+    with unit_of_work(sessions) as s:
+        rollups = read_days(s, first, last)
+    return InferenceSheet(first, last, inference_rows(rollups, kinds))

@@ -1,0 +1,282 @@
+"""The water level (资源水位): totals, allocation, use, free fragments and trends of the GPU pools.
+
+Definitions (per pool; clusters and GPU models are sums of their pools):
+
+* ``total`` — GPUs of the pool's inventory nodes (``data/org.yaml``'s size when no node carries
+  the pool).
+* ``allocated`` — GPUs held by allocations in states approved, provisioning or active.
+* ``in_use`` — GPUs whose latest utilisation is at least ``water_level.in_use_util`` of
+  ``data/metrics_thresholds.yaml`` (from one :meth:`MetricsSource.latest` call).
+* ``available`` — ``total − allocated``, never below 0.
+* ``reserved`` — the GPUs of the strategic and dynamic reserve pools (``total`` of those pools, 0
+  elsewhere): capacity that ordinary requests never get.
+
+The heat map is one cell per node × GPU slot coloured by the latest utilisation, with its status
+``busy`` / ``idle`` (allocated, below the in-use threshold) / ``unallocated`` (no workload on the
+GPU) / ``no_data`` (no sample). Fragmentation counts, per pool and request shape (1, 2, 4, 8 GPUs),
+how many such requests fit now on the free slots of each node (a request never straddles nodes):
+``Σ_nodes ⌊free / shape⌋``; the free GPUs that fit no request of that shape are ``stranded``.
+Free slots are the sampled GPUs with no workload (dcgm-exporter reports no pod on them); a slot
+without a sample is not counted free.
+
+Trends come from the daily rollups (one read): per pool and day (or month) the allocated and used
+GPU-hours and the mean utilisation (sample-weighted over every GPU of the pool).
+
+The pure functions take frames and return frames; :func:`snapshot` and :func:`trend` are the
+services pages call (one ``latest()`` call and one rollup read per page, whatever the fleet size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Iterable, MutableMapping, Sequence
+
+import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.cluster.inventory import GpuNode
+from core.datafiles import load_yaml
+from core.db.session import unit_of_work
+from core.errors import InputError
+from core.i18n import Msg
+from core.identity import OPS_ROLES, Identity, require
+from core.org import Org, load_org
+
+WATER_LEVEL_ROLES = OPS_ROLES | {"executive", "committee"}
+ALLOCATED_STATES = ("approved", "provisioning", "active")
+HEAT_STATUSES = ("busy", "idle", "unallocated", "no_data")
+LEVEL_COLUMNS = ("total", "allocated", "in_use", "available", "reserved")
+
+NODE_SCHEMA = {"cluster": pl.Utf8, "pool": pl.Utf8, "hostname": pl.Utf8, "gpus": pl.Int64}
+LEVEL_SCHEMA = {"cluster": pl.Utf8, "pool": pl.Utf8, "kind": pl.Utf8, "model": pl.Utf8,
+                **{c: pl.Int64 for c in LEVEL_COLUMNS}}
+HEAT_SCHEMA = {"cluster": pl.Utf8, "pool": pl.Utf8, "hostname": pl.Utf8, "slot": pl.Int64, "uuid": pl.Utf8,
+               "namespace": pl.Utf8, "util": pl.Float64, "status": pl.Utf8}
+FREE_SCHEMA = {"pool": pl.Utf8, "hostname": pl.Utf8, "gpus": pl.Int64, "free": pl.Int64}
+FRAG_SCHEMA = {"pool": pl.Utf8, "shape": pl.Int64, "fits": pl.Int64, "free_gpus": pl.Int64, "stranded": pl.Int64}
+TREND_SCHEMA = {"pool": pl.Utf8, "period": pl.Date, "allocated_gpu_hours": pl.Float64,
+                "used_gpu_hours": pl.Float64, "mean_util": pl.Float64}
+
+# Last good ``latest()`` frame per source, for the stale banner when the source fails.
+_LAST_GOOD: dict[str, tuple[pl.DataFrame, datetime]] = {}
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def load_thresholds() -> dict[str, Any]:
+    """``data/metrics_thresholds.yaml`` (checked: the water-level and hint sections exist)."""
+    raw = load_yaml("metrics_thresholds.yaml") or {}
+    for section in ("water_level", "training_hints"):
+        if not isinstance(raw.get(section), dict):
+            raise InputError("error.data_entry_invalid", field="metrics_thresholds.yaml", entry=section)
+    shapes = raw["water_level"].get("request_shapes")
+    if not shapes or not all(isinstance(s, int) and s > 0 for s in shapes):
+        raise InputError("error.data_entry_invalid", field="metrics_thresholds.yaml", entry="water_level.request_shapes")
+    return raw
+
+
+# --------------------------------------------------------------------------- pure functions
+
+
+def nodes_frame(nodes: Iterable[GpuNode]) -> pl.DataFrame:
+    """Inventory nodes as a frame: cluster, pool ("" when unlabelled), hostname, gpus."""
+    rows = [(n.cluster, n.pool or "", n.name, int(n.gpus)) for n in nodes]
+    return pl.DataFrame(rows, schema=NODE_SCHEMA, orient="row")
+
+
+def pool_totals(org: Org, nodes: pl.DataFrame) -> pl.DataFrame:
+    """cluster, pool, kind, model, total for every pool of ``org``: the GPUs of the nodes labelled
+    with the pool, or the org's pool size when no node carries it."""
+    on_nodes = dict(nodes.group_by("pool").agg(pl.col("gpus").sum()).iter_rows()) if nodes.height else {}
+    rows = [(p.cluster, p.id, p.kind, p.gpu, int(on_nodes.get(p.id, p.gpus))) for p in org.pools.values()]
+    return pl.DataFrame(rows, schema={"cluster": pl.Utf8, "pool": pl.Utf8, "kind": pl.Utf8, "model": pl.Utf8,
+                                      "total": pl.Int64}, orient="row")
+
+
+def in_use_by_pool(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float) -> dict[str, int]:
+    """GPUs per pool whose latest ``util`` ≥ ``threshold`` (GPUs on nodes of no known pool are left out)."""
+    if latest.height == 0:
+        return {}
+    busy = (latest.filter(pl.col("util") >= threshold).select("hostname", "uuid")
+            .join(nodes.select("hostname", "pool"), on="hostname", how="inner")
+            .filter(pl.col("pool") != "").group_by("pool").agg(pl.col("uuid").n_unique().alias("n")))
+    return {p: int(n) for p, n in busy.iter_rows()}
+
+
+def pool_levels(totals: pl.DataFrame, allocated: dict[str, int], in_use: dict[str, int],
+                reserve_kinds: Iterable[str] = ("strategic_reserve", "dynamic_reserve")) -> pl.DataFrame:
+    """One row per pool with :data:`LEVEL_COLUMNS` (see the module docstring)."""
+    reserve = set(reserve_kinds)
+    rows = []
+    for cluster, pool, kind, model, total in totals.iter_rows():
+        held = int(allocated.get(pool, 0))
+        rows.append((cluster, pool, kind, model, total, held, int(in_use.get(pool, 0)), max(total - held, 0),
+                     total if kind in reserve else 0))
+    return pl.DataFrame(rows, schema=LEVEL_SCHEMA, orient="row")
+
+
+def levels_by(levels: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Pool levels summed by ``key`` ("cluster" or "model"), sorted by it."""
+    return levels.group_by(key).agg(*[pl.col(c).sum() for c in LEVEL_COLUMNS]).sort(key)
+
+
+def level_totals(levels: pl.DataFrame) -> dict[str, int]:
+    """The whole fleet's :data:`LEVEL_COLUMNS`."""
+    return {c: int(levels[c].sum()) for c in LEVEL_COLUMNS}
+
+
+def heat_map(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """One row per node × GPU slot (:data:`HEAT_SCHEMA`): the inventory's slots joined with the
+    latest samples (a sampled GPU beyond the node's slot count is kept)."""
+    slots = (nodes.with_columns(slot=pl.int_ranges(0, pl.col("gpus"))).explode("slot")
+             .drop_nulls("slot").select("cluster", "pool", "hostname", pl.col("slot").cast(pl.Int64)))
+    samples = (latest.filter(pl.col("hostname").is_in(nodes["hostname"].implode()))
+               .with_columns(slot=pl.col("gpu").cast(pl.Int64, strict=False))
+               .drop_nulls("slot").select("hostname", "slot", "uuid", "namespace", "util"))
+    joined = slots.join(samples, on=["hostname", "slot"], how="full", coalesce=True)
+    node_info = nodes.select("hostname", pl.col("cluster").alias("_c"), pl.col("pool").alias("_p"))
+    joined = (joined.join(node_info, on="hostname", how="left")
+              .with_columns(cluster=pl.coalesce("cluster", "_c"), pool=pl.coalesce("pool", "_p")).drop("_c", "_p"))
+    status = (pl.when(pl.col("util").is_null() & pl.col("uuid").is_null()).then(pl.lit("no_data"))
+              .when(pl.col("namespace").fill_null("") == "").then(pl.lit("unallocated"))
+              .when(pl.col("util").fill_null(0.0) < threshold).then(pl.lit("idle"))
+              .otherwise(pl.lit("busy")))
+    return (joined.with_columns(status=status, namespace=pl.col("namespace").fill_null(""))
+            .select([pl.col(c).cast(t) for c, t in HEAT_SCHEMA.items()]).sort("cluster", "pool", "hostname", "slot"))
+
+
+def free_per_node(heat: pl.DataFrame) -> pl.DataFrame:
+    """pool, hostname, gpus (slots), free (sampled GPUs with no workload) per node."""
+    if heat.height == 0:
+        return pl.DataFrame(schema=FREE_SCHEMA)
+    return (heat.group_by("pool", "hostname")
+            .agg(pl.len().cast(pl.Int64).alias("gpus"),
+                 (pl.col("status") == "unallocated").sum().cast(pl.Int64).alias("free"))
+            .select(list(FREE_SCHEMA)).sort("pool", "hostname"))
+
+
+def fragmentation(free: pl.DataFrame, shapes: Sequence[int]) -> pl.DataFrame:
+    """Per pool and request shape: how many requests of ``shape`` GPUs fit now
+    (``Σ_nodes ⌊free / shape⌋``), the pool's free GPUs and the free GPUs stranded for that shape."""
+    rows = []
+    for pool in sorted(set(free["pool"].to_list())):
+        per_node = free.filter(pl.col("pool") == pool)["free"].to_list()
+        total = int(sum(per_node))
+        for shape in shapes:
+            fits = int(sum(f // shape for f in per_node))
+            rows.append((pool, int(shape), fits, total, total - fits * shape))
+    return pl.DataFrame(rows, schema=FRAG_SCHEMA, orient="row")
+
+
+def trends(rollups: pl.DataFrame, nodes: pl.DataFrame, *, period: str = "day") -> pl.DataFrame:
+    """Per pool and day (``period="day"``) or month (first day of the month): allocated and used
+    GPU-hours and the sample-weighted mean utilisation, from daily rollup rows (:data:`ROLLUP_SCHEMA`)."""
+    if period not in ("day", "month"):
+        raise InputError("error.choice", field="period", value=period, choices="day, month")
+    if rollups.height == 0:
+        return pl.DataFrame(schema=TREND_SCHEMA)
+    key = pl.col("day") if period == "day" else pl.col("day").dt.truncate("1mo")
+    weighted = pl.col("mean_util").fill_null(0.0) * pl.col("samples")
+    n = pl.when(pl.col("mean_util").is_not_null()).then(pl.col("samples")).otherwise(0)
+    return (rollups.join(nodes.select("hostname", "pool"), on="hostname", how="inner")
+            .filter(pl.col("pool") != "")
+            .with_columns(period=key, _w=weighted, _n=n)
+            .group_by("pool", "period")
+            .agg(pl.col("allocated_gpu_hours").sum(), pl.col("used_gpu_hours").sum(),
+                 (pl.col("_w").sum() / pl.col("_n").sum()).alias("mean_util"))
+            .select([pl.col(c).cast(t) for c, t in TREND_SCHEMA.items()]).sort("pool", "period"))
+
+
+# --------------------------------------------------------------------------- services
+
+
+def allocated_by_pool(session: Session) -> dict[str, int]:
+    """GPUs held per pool by allocations in :data:`ALLOCATED_STATES` (one grouped query)."""
+    from core.lifecycle.persistence import AllocationRow
+
+    rows = session.execute(select(AllocationRow.pool_id, func.sum(AllocationRow.gpus))
+                           .where(AllocationRow.status.in_(ALLOCATED_STATES)).group_by(AllocationRow.pool_id)).all()
+    return {pool: int(total or 0) for pool, total in rows}
+
+
+@dataclass(frozen=True)
+class WaterLevel:
+    """One water-level reading: frames for the page and how fresh they are."""
+
+    pools: pl.DataFrame
+    clusters: pl.DataFrame
+    models: pl.DataFrame
+    totals: dict[str, int]
+    heat: pl.DataFrame
+    free: pl.DataFrame
+    fragments: pl.DataFrame
+    fetched_at: datetime
+    data_as_of: datetime | None
+    stale: bool
+    banner: Msg | None = field(default=None, compare=False)
+    shapes: tuple[int, ...] = (1, 2, 4, 8)
+    in_use_util: float = 0.1
+
+
+def _source_key(source: Any) -> str:
+    """A key that stays the same for a source rebuilt from the same settings (folder or servers)."""
+    where = getattr(source, "root", None) or sorted((getattr(source, "servers", None) or {}).items()) or id(source)
+    return f"latest:{type(source).__name__}:{where}"
+
+
+def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, nodes: Sequence[GpuNode],
+             at: datetime | None = None, now: datetime | None = None,
+             cache: MutableMapping[str, tuple[pl.DataFrame, datetime]] | None = None) -> WaterLevel:
+    """The live water level: one ``source.latest(at)`` call (the last good frame, marked stale, when
+    the source is unavailable — see :func:`core.metrics.prometheus.with_last_good`) and one grouped
+    allocation query.
+
+    Raises :class:`~core.identity.PermissionDenied` for roles other than ops, admin and executives,
+    :class:`~core.metrics.prometheus.MetricsUnavailable` when the source fails with no good frame yet,
+    and whatever the source raises for malformed data (:class:`InputError` naming the file).
+    """
+    from core.metrics.prometheus import with_last_good
+
+    require(actor, WATER_LEVEL_ROLES, "read the water level")
+    cfg = load_thresholds()["water_level"]
+    threshold = float(cfg["in_use_util"])
+    shapes = tuple(int(s) for s in cfg["request_shapes"])
+    fetched = with_last_good(lambda: source.latest(at), _LAST_GOOD if cache is None else cache,
+                             key=_source_key(source), now=now)
+    latest = fetched.frame
+    with unit_of_work(sessions) as s:
+        allocated = allocated_by_pool(s)
+    nf = nodes_frame(nodes)
+    levels = pool_levels(pool_totals(load_org(), nf), allocated, in_use_by_pool(latest, nf, threshold))
+    heat = heat_map(latest, nf, threshold)
+    free = free_per_node(heat)
+    data_as_of = latest["ts"].max() if latest.height and "ts" in latest.columns else None
+    return WaterLevel(
+        pools=levels.sort("cluster", "pool"), clusters=levels_by(levels, "cluster"), models=levels_by(levels, "model"),
+        totals=level_totals(levels), heat=heat, free=free, fragments=fragmentation(free, shapes),
+        fetched_at=fetched.as_of, data_as_of=data_as_of, stale=fetched.stale, banner=fetched.banner(),
+        shapes=shapes, in_use_util=threshold,
+    )
+
+
+def trend(*, sessions: sessionmaker[Session], actor: Identity, nodes: Sequence[GpuNode], first: date, last: date,
+          period: str = "day") -> pl.DataFrame:
+    """Per pool and day or month between ``first`` and ``last``: allocated/used GPU-hours and mean
+    utilisation from ``gpu_daily_rollups`` (one read). :class:`InputError` (field "first") when
+    ``first`` is after ``last``; PermissionDenied as :func:`snapshot`."""
+    from core.metrics.persistence import read_days
+
+    require(actor, WATER_LEVEL_ROLES, "read the water level")
+    if first > last:
+        raise InputError("pools.bad_range", field="first", first=first.isoformat(), last=last.isoformat())
+    with unit_of_work(sessions) as s:
+        rows = read_days(s, first, last)
+    return trends(rows, nodes_frame(nodes), period=period)
+
+
+def utc_now() -> datetime:
+    """Now, UTC (a seam for tests)."""
+    return datetime.now(timezone.utc)

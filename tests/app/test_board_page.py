@@ -1,0 +1,37 @@
+"""AppTest: the board shows published reports to everyone, executives included."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from core.context import build
+from core.db.migrate import upgrade
+from core.db.session import make_engine
+from core.identity import load_personas
+from core.reports import service as reports
+from tests.app.conftest import no_exceptions, open_page
+
+
+def _ctx():
+    url = os.environ["COMPUTELOOP_DATABASE_URL"]
+    upgrade(make_engine(url))
+    return build(url)
+
+
+def test_the_board_says_nothing_is_published_yet():
+    at = open_page("app_pages/board.py", persona="wang.qiang")
+    no_exceptions(at)
+    assert any("No report has been published" in i.value for i in at.info)
+
+
+def test_an_executive_reads_the_published_report_but_not_a_draft():
+    ctx = _ctx()
+    ops = next(p for p in load_personas() if p.id == "li.na")
+    draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-03", scope="HQ")
+    reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
+    reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-04", scope="HQ")
+    at = open_page("app_pages/board.py", persona="wang.qiang", lang="zh-CN")
+    no_exceptions(at)
+    assert at.selectbox[0].options == ["2026-03"]
+    assert any("GPU 总量" in m.label for m in at.metric)

@@ -1,0 +1,42 @@
+"""AppTest: ops build, preview and publish a report on the report builder page."""
+
+from __future__ import annotations
+
+import os
+
+from core.context import build
+from core.reports import service as reports
+from core.identity import load_personas
+from tests.app.conftest import no_exceptions, open_page
+
+
+def test_ops_build_a_draft_and_publish_it():
+    at = open_page("app_pages/report_builder.py", persona="li.na")
+    no_exceptions(at)
+    at.text_input(key="rb_month").set_value("2026-03").run()
+    at.button(key="rb_build_btn").click().run()
+    no_exceptions(at)
+    assert any("Draft version 1" in s.value for s in at.success)
+    at.button(key="rb_pub_1").click().run()
+    no_exceptions(at)
+    assert any("published" in s.value for s in at.success)
+    ctx = build(os.environ["COMPUTELOOP_DATABASE_URL"])
+    exec_ = next(p for p in load_personas() if p.id == "wang.qiang")
+    assert [r["status"] for r in reports.list_reports(sessions=ctx.sessions, actor=exec_)] == ["published"]
+
+
+def test_a_bad_month_is_named_without_a_traceback():
+    at = open_page("app_pages/report_builder.py", persona="li.na", lang="zh-CN")
+    at.text_input(key="rb_month").set_value("2026-3").run()
+    at.button(key="rb_preview_btn").click().run()
+    no_exceptions(at)
+    assert any("YYYY-MM" in e.value for e in at.error)
+
+
+def test_the_analysis_tab_runs_a_drill_down():
+    at = open_page("app_pages/report_builder.py", persona="zhao.min")
+    at.text_input(key="rb_month").set_value("2026-03").run()
+    at.selectbox(key="rb_dim").set_value("model").run()
+    at.button(key="rb_analysis_btn").click().run()
+    no_exceptions(at)
+    assert any("Annual summary 2026" in m.value for m in at.markdown)

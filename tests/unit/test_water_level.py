@@ -1,0 +1,175 @@
+"""Water level: totals, allocated vs in use, available, reserve, heat map, fragmentation and trends
+on hand-computed fixtures; the live snapshot's one metrics call and its stale fallback."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import polars as pl
+import pytest
+
+from core.cluster.inventory import GpuNode
+from core.identity import PermissionDenied, load_personas
+from core.metrics import water_level as wl
+from core.metrics.prometheus import MetricsUnavailable
+from core.org import Org, Pool
+
+TS = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+
+
+def _org() -> Org:
+    pools = {
+        "a": Pool("a", "training_language", "c1", "A800-80GB", 8, "parallel_fs", gpus_per_node=4),
+        "r": Pool("r", "strategic_reserve", "c1", "H800-SXM", 8, "parallel_fs"),
+        "d": Pool("d", "dynamic_reserve", "c2", "A800-80GB", 4, "parallel_fs"),
+        "x": Pool("x", "inference", "c2", "L20", 16, "object"),  # no node carries it
+    }
+    return Org(units={}, departments={}, projects={}, clusters={}, pools=pools)
+
+
+def _nodes() -> pl.DataFrame:
+    return wl.nodes_frame([
+        GpuNode("c1", "a-0", "a", "A800-80GB", 4), GpuNode("c1", "a-1", "a", "A800-80GB", 4),
+        GpuNode("c1", "r-0", "r", "H800-SXM", 8), GpuNode("c2", "d-0", "d", "A800-80GB", 4),
+    ])
+
+
+def _latest(rows: list[tuple[str, str, str, float]]) -> pl.DataFrame:
+    """(hostname, gpu slot, namespace, util) → a latest() frame."""
+    return pl.DataFrame({
+        "ts": [TS] * len(rows), "hostname": [r[0] for r in rows], "gpu": [r[1] for r in rows],
+        "uuid": [f"{r[0]}-{r[1]}" for r in rows], "namespace": [r[2] for r in rows], "util": [r[3] for r in rows],
+    })
+
+
+LATEST = _latest([
+    ("a-0", "0", "job", 0.95), ("a-0", "1", "job", 0.10), ("a-0", "2", "job", 0.05), ("a-0", "3", "", 0.0),
+    ("a-1", "0", "", 0.0), ("a-1", "1", "", 0.0), ("a-1", "2", "", 0.0), ("a-1", "3", "", 0.0),
+    ("r-0", "0", "emergency", 0.50),
+])
+
+
+def test_totals_come_from_the_inventory_nodes_and_fall_back_to_the_org_size():
+    totals = dict(wl.pool_totals(_org(), _nodes()).select("pool", "total").iter_rows())
+    assert totals == {"a": 8, "r": 8, "d": 4, "x": 16}
+
+
+def test_in_use_counts_gpus_at_or_above_the_threshold_not_allocations():
+    # a-0: 0.95 and 0.10 reach 0.10; 0.05 does not; r-0 at 0.50 counts for the reserve pool
+    assert wl.in_use_by_pool(LATEST, _nodes(), 0.10) == {"a": 2, "r": 1}
+    levels = wl.pool_levels(wl.pool_totals(_org(), _nodes()), {"a": 6}, {"a": 2, "r": 1})
+    a = levels.filter(pl.col("pool") == "a").row(0, named=True)
+    assert (a["allocated"], a["in_use"], a["available"]) == (6, 2, 2)
+
+
+def test_available_is_never_negative_when_allocations_exceed_the_pool():
+    levels = wl.pool_levels(wl.pool_totals(_org(), _nodes()), {"d": 9}, {})
+    d = levels.filter(pl.col("pool") == "d").row(0, named=True)
+    assert d["allocated"] == 9 and d["available"] == 0
+
+
+def test_reserve_pools_count_as_reserved_and_sum_by_cluster_and_model():
+    levels = wl.pool_levels(wl.pool_totals(_org(), _nodes()), {"a": 3}, {"a": 2, "r": 1})
+    reserved = dict(levels.select("pool", "reserved").iter_rows())
+    assert reserved == {"a": 0, "r": 8, "d": 4, "x": 0}
+    totals = wl.level_totals(levels)
+    assert totals == {"total": 36, "allocated": 3, "in_use": 3, "available": 33, "reserved": 12}
+    by_cluster = {r["cluster"]: r for r in wl.levels_by(levels, "cluster").iter_rows(named=True)}
+    assert by_cluster["c1"]["total"] == 16 and by_cluster["c2"]["reserved"] == 4
+    by_model = {r["model"]: r for r in wl.levels_by(levels, "model").iter_rows(named=True)}
+    assert by_model["A800-80GB"]["total"] == 12
+
+
+def test_heat_map_marks_busy_idle_unallocated_and_missing_slots():
+    heat = wl.heat_map(LATEST, _nodes(), 0.10)
+    status = {(h, s): st for h, s, st in heat.select("hostname", "slot", "status").iter_rows()}
+    assert status[("a-0", 0)] == "busy" and status[("a-0", 1)] == "busy"
+    assert status[("a-0", 2)] == "idle" and status[("a-0", 3)] == "unallocated"
+    assert status[("r-0", 0)] == "busy" and status[("r-0", 7)] == "no_data"
+    assert status[("d-0", 0)] == "no_data"
+    assert heat.height == 20  # every slot of every node
+
+
+def test_fragmentation_counts_whole_requests_per_node():
+    free = pl.DataFrame({"pool": ["p"] * 4, "hostname": ["n0", "n1", "n2", "n3"], "gpus": [8] * 4,
+                         "free": [3, 2, 8, 0]}, schema=wl.FREE_SCHEMA)
+    frag = {s: (f, st) for _, s, f, _, st in wl.fragmentation(free, [1, 2, 4, 8]).iter_rows()}
+    # 1: 3+2+8 = 13; 2: 1+1+4 = 6; 4: 0+0+2 = 2; 8: 1 (5 GPUs stranded)
+    assert frag == {1: (13, 0), 2: (6, 1), 4: (2, 5), 8: (1, 5)}
+
+
+def test_free_slots_are_the_sampled_gpus_without_a_workload():
+    free = wl.free_per_node(wl.heat_map(LATEST, _nodes(), 0.10))
+    assert dict(free.select("hostname", "free").iter_rows()) == {"a-0": 1, "a-1": 4, "r-0": 0, "d-0": 0}
+    frag = wl.fragmentation(free, [4]).filter(pl.col("pool") == "a").row(0, named=True)
+    assert (frag["fits"], frag["free_gpus"], frag["stranded"]) == (1, 5, 1)
+
+
+def _rollup(day: date, host: str, ns: str, mean: float, samples: int, alloc: float, used: float) -> dict:
+    return {"day": day, "cluster": "c1", "hostname": host, "uuid": f"{host}-u", "model": "A800-80GB", "namespace": ns,
+            "mean_util": mean, "peak_util": mean, "mean_mem": 0.5, "peak_mem": 0.5, "allocated_gpu_hours": alloc,
+            "used_gpu_hours": used, "energy_kwh": 1.0, "samples": samples, "expected_samples": 1440, "coverage": 1.0}
+
+
+def test_trends_sum_hours_and_weight_utilisation_by_samples_per_day_and_month():
+    from core.metrics.schema import ROLLUP_SCHEMA
+
+    d1, d2 = date(2026, 1, 1), date(2026, 1, 2)
+    rows = pl.DataFrame([
+        _rollup(d1, "a-0", "job", 0.8, 1440, 24.0, 19.2),
+        _rollup(d1, "a-1", "", 0.0, 720, 0.0, 0.0),
+        _rollup(d2, "a-0", "job", 0.5, 1440, 24.0, 12.0),
+        _rollup(d2, "zz", "job", 0.9, 1440, 24.0, 21.6),  # a node of no known pool
+    ], schema=ROLLUP_SCHEMA)
+    daily = {r["period"]: r for r in wl.trends(rows, _nodes()).iter_rows(named=True)}
+    assert daily[d1]["allocated_gpu_hours"] == 24.0 and daily[d1]["used_gpu_hours"] == pytest.approx(19.2)
+    assert daily[d1]["mean_util"] == pytest.approx(0.8 * 1440 / 2160)
+    monthly = wl.trends(rows, _nodes(), period="month").row(0, named=True)
+    assert monthly["period"] == d1 and monthly["allocated_gpu_hours"] == 48.0
+
+
+class _CountingSource:
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame, self.calls, self.fail = frame, 0, False
+
+    def latest(self, at=None):
+        self.calls += 1
+        if self.fail:
+            raise MetricsUnavailable("prometheus.unreachable", cluster="c1", url="http://x", reason="down")
+        return self.frame
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    from core.context import build
+    from core.db.migrate import upgrade
+    from core.db.session import make_engine
+
+    url = f"sqlite:///{tmp_path / 'wl.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    context = build(url)
+    yield context.sessions
+    context.engine.dispose()
+
+
+def _who(pid: str):
+    return next(p for p in load_personas() if p.id == pid)
+
+
+def test_snapshot_reads_the_metrics_once_and_falls_back_to_the_last_good_frame(sessions):
+    source, cache = _CountingSource(LATEST), {}
+    nodes = [GpuNode("hq-beijing-1", "a-0", "hq-lang", "H800-SXM", 4)]
+    first = wl.snapshot(sessions=sessions, actor=_who("li.na"), source=source, nodes=nodes, cache=cache)
+    assert source.calls == 1 and not first.stale and first.banner is None
+    assert first.data_as_of == TS
+    source.fail = True
+    later = wl.snapshot(sessions=sessions, actor=_who("wang.qiang"), source=source, nodes=nodes, cache=cache)
+    assert source.calls == 2 and later.stale and later.banner.key == "prometheus.stale"
+    assert later.totals == first.totals
+
+
+def test_applicants_may_not_read_the_water_level(sessions):
+    with pytest.raises(PermissionDenied):
+        wl.snapshot(sessions=sessions, actor=_who("zhang.wei"), source=_CountingSource(LATEST), nodes=[], cache={})

@@ -1,0 +1,57 @@
+"""Views of the adjustment record page (调整记录): filters and the table."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta, timezone
+
+import pandas as pd
+import streamlit as st
+
+from core.adjust import services as adjust
+from core.adjust.persistence import KINDS
+from ui.context import ctx, me
+from ui.i18n import t
+
+ALL = "all"
+
+
+def filters() -> dict:
+    """Kind, actor, date range and automatic/manual; the service's keyword arguments."""
+    kinds = {ALL: t("adjust.all")} | {k: t(f"adjust.kind.{k}") for k in KINDS}
+    modes = {ALL: t("adjust.all"), "auto": t("adjust.automatic"), "manual": t("adjust.manual")}
+    c1, c2, c3, c4 = st.columns(4)
+    kind = c1.selectbox(t("adjust.filter.kind"), list(kinds), format_func=kinds.get, key="adj_kind")
+    by = c2.text_input(t("adjust.filter.actor"), key="adj_actor", max_chars=120)
+    today = date.today()
+    span = c3.date_input(t("adjust.filter.dates"), value=(today - timedelta(days=30), today), key="adj_dates")
+    mode = c4.selectbox(t("adjust.filter.automatic"), list(modes), format_func=modes.get, key="adj_mode")
+    out: dict = {"kind": None if kind == ALL else kind, "by": by.strip() or None,
+                 "automatic": None if mode == ALL else mode == "auto"}
+    if isinstance(span, (tuple, list)) and len(span) == 2:
+        out["since"] = datetime.combine(span[0], time(0), tzinfo=timezone.utc)
+        out["until"] = datetime.combine(span[1] + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    return out
+
+
+def records(chosen: dict) -> list[dict]:
+    """The records matching the filters."""
+    return adjust.list_adjustments(sessions=ctx().sessions, actor=me(), **chosen)
+
+
+def _short(value: dict | None) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str) if value else "-"
+
+
+def table(rows: list[dict]) -> None:
+    """Time, who, kind, subject, reason, before, after."""
+    if not rows:
+        st.info(t("adjust.empty"), icon=":material/history:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("adjust.col.at"): r["at"].strftime("%Y-%m-%d %H:%M"), t("adjust.col.actor"): r["actor"],
+        t("adjust.col.kind"): t(f"adjust.kind.{r['kind']}"),
+        t("adjust.col.automatic"): t("adjust.automatic") if r["automatic"] else t("adjust.manual"),
+        t("adjust.col.subject"): r["subject"], t("adjust.col.reason"): r["reason"],
+        t("adjust.col.before"): _short(r["before"]), t("adjust.col.after"): _short(r["after"]),
+    } for r in rows]), hide_index=True, width="stretch")

@@ -1,0 +1,141 @@
+"""Views of the published board (晾晒榜单): choosing a report, big numbers, simple charts, the red
+and black lists, the tables and the downloads. Reused by the report builder's preview."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.reports import charts, export
+from core.reports import service as reports
+from core.reports.tables import RANKINGS, entity_name, fmt, headline, tables
+from ui.context import ctx, me
+from ui.i18n import current_lang, t
+
+
+def report_list() -> list[dict[str, Any]]:
+    """Reports the current identity may read (published only, unless ops)."""
+    return reports.list_reports(sessions=ctx().sessions, actor=me())
+
+
+def scope_label(scope: str) -> str:
+    """'company' translated; unit ids as they are."""
+    return t("reports.scope.company") if scope == "company" else scope
+
+
+def choose_report(rows: list[dict[str, Any]], *, key: str) -> dict[str, Any] | None:
+    """Month, scope and version selectors; the chosen report with its snapshot."""
+    months = sorted({r["month"] for r in rows}, reverse=True)
+    c1, c2, c3 = st.columns(3)
+    month = c1.selectbox(t("board.month"), months, key=f"{key}_month")
+    scopes = sorted({r["scope"] for r in rows if r["month"] == month})
+    scope_labels = {s: scope_label(s) for s in scopes}
+    scope = c2.selectbox(t("board.scope"), scopes, format_func=scope_labels.get, key=f"{key}_scope")
+    versions = [r for r in rows if r["month"] == month and r["scope"] == scope]
+    labels = {r["id"]: t("board.version_label", version=r["version"], status=t(f"reports.status.{r['status']}"))
+              for r in versions}
+    chosen = c3.selectbox(t("board.version"), list(labels), format_func=labels.get, key=f"{key}_version")
+    if chosen is None:
+        return None
+    return reports.get_report(sessions=ctx().sessions, actor=me(), report_id=chosen)
+
+
+def report_header(view: dict[str, Any]) -> None:
+    """Title, status, publication, correction reason and data coverage."""
+    snap = view["snapshot"]
+    st.subheader(export._title(snap, current_lang()))
+    when = view["published_at"].strftime("%Y-%m-%d %H:%M") if view.get("published_at") else "-"
+    st.caption(t("board.published_line", version=view["version"], status=t(f"reports.status.{view['status']}"),
+                 when=when, coverage=fmt(snap["coverage"]["metrics"], "pct"),
+                 days=snap["coverage"]["days_with_data"], total=snap["coverage"]["days"]))
+    if view.get("correction_reason"):
+        st.info(t("board.correction", reason=view["correction_reason"], supersedes=view["supersedes"] or "-"),
+                icon=":material/edit_note:")
+    if snap.get("deidentified"):
+        st.caption(t("reports.deidentified_note"))
+
+
+def big_numbers(snap: dict[str, Any]) -> None:
+    """The headline numbers in rows of four (two columns wrap on a phone)."""
+    items = headline(snap)
+    for start in range(0, len(items), 4):
+        cols = st.columns(4)
+        for col, (k, v, kind) in zip(cols, items[start:start + 4]):
+            col.metric(t(f"reports.metric.{k}"), fmt(v, kind), border=True)
+    if snap["economics"]["placeholder_prices"]:
+        st.caption(t("reports.placeholder_prices"))
+
+
+def board_charts(snap: dict[str, Any]) -> None:
+    """Water level, utilisation per project and the trend."""
+    lang = current_lang()
+    fonts = reports.settings().get("fonts")
+    st.altair_chart(charts.water_chart(snap, lang, fonts), width="stretch")
+    if snap.get("entities"):
+        st.altair_chart(charts.util_chart(snap, lang, fonts), width="stretch")
+    st.altair_chart(charts.trend_chart(snap, lang, fonts), width="stretch")
+
+
+def red_black_lists(snap: dict[str, Any]) -> None:
+    """Red list (表扬) and black list (点名预警) side by side."""
+    lang = current_lang()
+    by_id = {e["id"]: e for e in snap.get("entities", [])}
+    red, black = st.columns(2)
+    for col, section, title in ((red, "red_list", "board.red_list"), (black, "black_list", "board.black_list")):
+        col.markdown(f"### {t(title)}")
+        for sec, name in RANKINGS:
+            if sec != section:
+                continue
+            ids = snap[section][name]
+            col.markdown(f"**{t(f'reports.list.{name}')}**")
+            if not ids:
+                col.caption(t("reports.empty_table"))
+            for i, key in enumerate(ids, 1):
+                e = by_id.get(key, {"id": key})
+                col.markdown(t("board.rank_line", rank=i, name=entity_name(e, lang), util=fmt(e.get("util"), "pct"),
+                               hours=fmt(e.get("gpu_hours_allocated"), "num")))
+    st.caption(t("reports.cpu_not_collected"))
+    for section in ("warnings", "reclaims"):
+        if not snap[section]["available"]:
+            st.caption(t(f"reports.{section}_not_available"))
+
+
+def report_tables(snap: dict[str, Any]) -> None:
+    """Every table in an expander each."""
+    lang = current_lang()
+    for table in tables(snap, lang):
+        with st.expander(table.title(lang), expanded=table.key == "projects"):
+            frame = pd.DataFrame([[fmt(r.get(c), kind) for c, kind in table.columns] for r in table.rows],
+                                 columns=table.headers(lang))
+            st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def downloads(view: dict[str, Any], *, key: str) -> None:
+    """HTML, PDF, Excel and CSV of the report in the page's language (made when clicked)."""
+    snap, lang = view["snapshot"], current_lang()
+    stem = f"report-{snap['month']}-{snap['scope']}-v{view['version']}-{lang}"
+    kw = {"version": view["version"], "status": view["status"]}
+    c1, c2, c3, c4 = st.columns(4)
+    c1.download_button(t("board.download_html"), partial(export.to_html, snap, lang, **kw), f"{stem}.html", "text/html",
+                       key=f"{key}_html", on_click="ignore")
+    c2.download_button(t("board.download_pdf"), partial(export.to_pdf, snap, lang, **kw), f"{stem}.pdf",
+                       "application/pdf", key=f"{key}_pdf", on_click="ignore")
+    c3.download_button(t("board.download_excel"), partial(export.to_excel, snap, lang), f"{stem}.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key=f"{key}_xlsx",
+                       on_click="ignore")
+    c4.download_button(t("board.download_csv"), partial(export.to_csv, snap, lang, "projects"), f"{stem}-projects.csv",
+                       "text/csv", key=f"{key}_csv", on_click="ignore")
+
+
+def show_report(view: dict[str, Any], *, key: str) -> None:
+    """The whole report: header, big numbers, charts, lists, downloads, tables."""
+    snap = view["snapshot"]
+    report_header(view)
+    big_numbers(snap)
+    board_charts(snap)
+    red_black_lists(snap)
+    downloads(view, key=key)
+    report_tables(snap)

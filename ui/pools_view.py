@@ -1,0 +1,180 @@
+"""Views of the water level (资源水位): headline figures, the table and bars by cluster / pool / GPU
+model, the GPU heat map of a pool, its fragmentation against the request shapes, and the trend.
+
+Reads go through ``st.cache_data(ttl=60)``; the live part is re-run by the page's fragment."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+
+import altair as alt
+import pandas as pd
+import polars as pl
+import streamlit as st
+
+from core import config
+from core.identity import Identity
+from core.metrics import water_level as wl
+from core.metrics.sources import inventory_nodes, metrics_dir, metrics_source
+from ui.context import ctx, me
+from ui.i18n import render, t
+
+LEVEL_KEYS = ("total", "allocated", "in_use", "available", "reserved")
+GROUPINGS = ("cluster", "pool", "model")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _snapshot(url: str, actor: Identity) -> wl.WaterLevel:
+    source = metrics_source()
+    return wl.snapshot(sessions=ctx().sessions, actor=actor, source=source, nodes=inventory_nodes(source))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _trend(url: str, actor: Identity, first: date, last: date, period: str) -> pl.DataFrame:
+    return wl.trend(sessions=ctx().sessions, actor=actor, nodes=inventory_nodes(metrics_source()),
+                    first=first, last=last, period=period)
+
+
+def refresh_seconds() -> int:
+    """How often the live part refreshes (``data/metrics_thresholds.yaml``)."""
+    return int(wl.load_thresholds()["water_level"]["refresh_seconds"])
+
+
+def _url() -> str:
+    """The cache key of where the data comes from: database, metrics folder and Prometheus servers."""
+    return f"{config.load().database_url}|{metrics_dir()}|{os.environ.get('COMPUTELOOP_PROMETHEUS_URLS', '')}"
+
+
+def water_level() -> wl.WaterLevel:
+    """The current water level (cached for a minute)."""
+    return _snapshot(_url(), me())
+
+
+def freshness(snap: wl.WaterLevel) -> None:
+    """The "as of" line, and the stale banner when the metrics source failed."""
+    if snap.banner is not None:
+        st.warning(render(snap.banner), icon=":material/history:")
+    data = snap.data_as_of.strftime("%Y-%m-%d %H:%M UTC") if snap.data_as_of else t("pools.no_samples")
+    st.caption(t("pools.as_of", data=data, fetched=snap.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                 threshold=round(snap.in_use_util * 100)))
+
+
+def headline(snap: wl.WaterLevel) -> None:
+    """The fleet's total, allocated, in use, available and reserved GPUs."""
+    for col, key in zip(st.columns(len(LEVEL_KEYS)), LEVEL_KEYS):
+        col.metric(t(f"pools.level.{key}"), f"{snap.totals[key]:,}")
+
+
+def _level_table(frame: pl.DataFrame, by: str) -> pd.DataFrame:
+    cols = {by: t(f"pools.col.{by}")}
+    if by == "pool":
+        cols |= {"cluster": t("pools.col.cluster"), "model": t("pools.col.model")}
+    cols |= {k: t(f"pools.level.{k}") for k in LEVEL_KEYS}
+    return frame.select(list(cols)).to_pandas().rename(columns=cols)
+
+
+def _level_chart(frame: pl.DataFrame, by: str) -> alt.Chart:
+    parts = {"in_use": t("pools.level.in_use"), "allocated": t("pools.level.allocated"),
+             "available": t("pools.level.available")}
+    long = (frame.select(by, "allocated", "in_use", "available").to_pandas()
+            .melt(id_vars=[by], var_name="measure", value_name="gpus"))
+    long["measure"] = long["measure"].map(parts)
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y(f"{by}:N", title=t(f"pools.col.{by}")),
+        x=alt.X("gpus:Q", title=t("pools.axis.gpus")),
+        yOffset=alt.YOffset("measure:N", sort=list(parts.values())),
+        color=alt.Color("measure:N", title="", sort=list(parts.values())),
+        tooltip=[alt.Tooltip(f"{by}:N", title=t(f"pools.col.{by}")), alt.Tooltip("measure:N", title=""),
+                 alt.Tooltip("gpus:Q", title=t("pools.axis.gpus"))],
+    )
+
+
+def levels(snap: wl.WaterLevel) -> None:
+    """Table and bar chart of the levels grouped by cluster, pool or GPU model (a choice)."""
+    labels = {g: t(f"pools.group.{g}") for g in GROUPINGS}
+    by = st.radio(t("pools.group_by"), list(labels), format_func=labels.get, horizontal=True, key="pools_group")
+    frame = {"cluster": snap.clusters, "pool": snap.pools, "model": snap.models}[by]
+    left, right = st.columns([3, 2])
+    left.dataframe(_level_table(frame, by), hide_index=True, width="stretch")
+    right.altair_chart(_level_chart(frame, by), width="stretch")
+
+
+def pick_pool(snap: wl.WaterLevel) -> str | None:
+    """A picker of the pools that have nodes on the heat map (the largest first by default)."""
+    pools = [p for p in snap.pools.sort("total", descending=True)["pool"].to_list()
+             if p in set(snap.heat["pool"].to_list())]
+    if not pools:
+        return None
+    labels = {p: p for p in pools}
+    return st.selectbox(t("pools.pick_pool"), pools, format_func=labels.get, key="pools_pool")
+
+
+def heat_map(snap: wl.WaterLevel, pool: str) -> None:
+    """Node × GPU slot of one pool: colour = latest utilisation; unallocated and no-data slots grey."""
+    cells = snap.heat.filter(pl.col("pool") == pool).to_pandas()
+    status = {s: t(f"pools.status.{s}") for s in wl.HEAT_STATUSES}
+    cells["state"] = cells["status"].map(status)
+    cells["util_pct"] = (cells["util"] * 100).round(1)
+    base = alt.Chart(cells).encode(
+        x=alt.X("slot:O", title=t("pools.axis.slot")), y=alt.Y("hostname:N", title=t("pools.axis.node")),
+        tooltip=[alt.Tooltip("hostname:N", title=t("pools.axis.node")), alt.Tooltip("slot:O", title=t("pools.axis.slot")),
+                 alt.Tooltip("state:N", title=t("pools.axis.status")), alt.Tooltip("util_pct:Q", title=t("pools.axis.util")),
+                 alt.Tooltip("namespace:N", title=t("pools.axis.namespace"))],
+    )
+    allocated = base.transform_filter(alt.FieldOneOfPredicate(field="status", oneOf=["busy", "idle"])).mark_rect().encode(
+        color=alt.Color("util_pct:Q", title=t("pools.axis.util"), scale=alt.Scale(domain=[0, 100], scheme="viridis")))
+    other = base.transform_filter(alt.FieldOneOfPredicate(field="status", oneOf=["unallocated", "no_data"])).mark_rect(
+        color="#d9d9d9")
+    idle = base.transform_filter(alt.FieldEqualPredicate(field="status", equal="idle")).mark_text(
+        text="○", color="white", fontSize=12)
+    height = max(120, 18 * cells["hostname"].nunique())
+    st.altair_chart((allocated + other + idle).properties(height=height), width="stretch")
+    counts = cells["status"].value_counts()
+    st.caption(t("pools.heat_legend", busy=int(counts.get("busy", 0)), idle=int(counts.get("idle", 0)),
+                 unallocated=int(counts.get("unallocated", 0)), no_data=int(counts.get("no_data", 0)),
+                 threshold=round(snap.in_use_util * 100)))
+
+
+def fragments(snap: wl.WaterLevel, pool: str) -> None:
+    """How many requests of each shape fit now in the pool, and the fit of every pool."""
+    mine = snap.fragments.filter(pl.col("pool") == pool)
+    if mine.height:
+        st.markdown(t("pools.fragments_of", pool=pool, free=int(mine["free_gpus"][0]), nodes=snap.free.filter(
+            (pl.col("pool") == pool) & (pl.col("free") > 0)).height))
+    wide = snap.fragments.pivot(on="shape", index=["pool", "free_gpus"], values="fits").to_pandas()
+    wide = wide.rename(columns={"pool": t("pools.col.pool"), "free_gpus": t("pools.col.free_gpus"),
+                                **{str(s): t("pools.col.fits", shape=s) for s in snap.shapes}})
+    st.dataframe(wide, hide_index=True, width="stretch")
+
+
+def trend_section(first: date | None = None) -> None:
+    """Allocated vs used GPU-hours and mean utilisation per pool over days or months (daily rollups)."""
+    labels = {"day": t("pools.period.day"), "month": t("pools.period.month")}
+    period = st.radio(t("pools.period"), list(labels), format_func=labels.get, horizontal=True, key="pools_period")
+    days = int(wl.load_thresholds()["water_level"]["trend_days"])
+    last = date.today()
+    first = first or (last - timedelta(days=days if period == "day" else 365))
+    frame = _trend(_url(), me(), first, last, period)
+    if frame.height == 0:
+        st.info(t("pools.no_trend"), icon=":material/insights:")
+        return
+    data = frame.to_pandas()
+    data["util_pct"] = (data["mean_util"] * 100).round(1)
+    util = alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("period:T", title=t("pools.axis.period")), y=alt.Y("util_pct:Q", title=t("pools.axis.mean_util")),
+        color=alt.Color("pool:N", title=t("pools.col.pool")),
+        tooltip=[alt.Tooltip("pool:N", title=t("pools.col.pool")), alt.Tooltip("period:T", title=t("pools.axis.period")),
+                 alt.Tooltip("util_pct:Q", title=t("pools.axis.mean_util"))])
+    hours = {"allocated_gpu_hours": t("pools.trend.allocated_hours"), "used_gpu_hours": t("pools.trend.used_hours")}
+    totals = (frame.group_by("period").agg(pl.col(list(hours)).sum()).sort("period").to_pandas()
+              .melt(id_vars=["period"], var_name="measure", value_name="hours"))
+    totals["measure"] = totals["measure"].map(hours)
+    bars = alt.Chart(totals).mark_bar().encode(
+        x=alt.X("period:T", title=t("pools.axis.period")), y=alt.Y("hours:Q", title=t("pools.axis.gpu_hours")),
+        xOffset=alt.XOffset("measure:N"), color=alt.Color("measure:N", title=""),
+        tooltip=[alt.Tooltip("period:T", title=t("pools.axis.period")), alt.Tooltip("measure:N", title=""),
+                 alt.Tooltip("hours:Q", title=t("pools.axis.gpu_hours"), format=",.0f")])
+    left, right = st.columns(2)
+    left.altair_chart(util, width="stretch")
+    right.altair_chart(bars, width="stretch")

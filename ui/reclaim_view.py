@@ -1,0 +1,201 @@
+"""Views of reclaim (资源回收): expiring allocations, extension requests with the pool's pressure,
+reclaim candidates, reclaim records (dry run → approval → execute), and the owner's
+return / extension section."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.identity import OPS_ROLES
+from core.reclaim import services as svc
+from core.reclaim.states import CANDIDATE, PLANS
+from ui.context import ctx, me
+from ui.errors import guarded
+from ui.i18n import t
+
+
+def is_ops() -> bool:
+    """True for ops leads and admins."""
+    return me().role in OPS_ROLES
+
+
+def _done(key: str) -> None:
+    st.session_state["reclaim_done"] = key
+
+
+def feedback() -> None:
+    """The confirmation of the last action."""
+    key = st.session_state.pop("reclaim_done", None)
+    if key:
+        st.success(t(key))
+
+
+def expiring() -> None:
+    """Allocations ending within two weeks: days left, extension deadline, pool pressure."""
+    rows = svc.expiring_allocations(sessions=ctx().sessions, actor=me())
+    if not rows:
+        st.info(t("reclaim.expiring_empty"), icon=":material/event_available:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("reclaim.col.number"): r["number"], t("reclaim.col.owner"): r["owner"], t("reclaim.col.namespace"): r["namespace"],
+        t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.ends_on"): r["ends_on"], t("reclaim.col.days_left"): r["days_left"],
+        t("reclaim.col.deadline"): r["extension_deadline"], t("reclaim.col.free"): r["free"],
+        t("reclaim.col.queue"): r["queue_length"],
+    } for r in rows]), hide_index=True, width="stretch")
+
+
+def _decide(extension_id: int, approve: bool) -> None:
+    with guarded():
+        svc.decide_extension(sessions=ctx().sessions, actor=me(), extension_id=extension_id, approve=approve,
+                             reason=st.session_state.get("ext_reason", ""))
+        _done("reclaim.saved")
+
+
+def extensions() -> None:
+    """Extension requests with the pool's free GPUs and queue; ops decide the pending ones."""
+    rows = svc.list_extensions(sessions=ctx().sessions, actor=me())
+    if not rows:
+        st.info(t("reclaim.extensions_empty"), icon=":material/more_time:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("reclaim.col.id"): r["id"], t("reclaim.col.owner"): r["requested_by"], t("reclaim.col.days"): r["days"],
+        t("reclaim.col.reason"): r["reason"], t("reclaim.col.status"): t(f"reclaim.ext.{r['status']}"),
+        t("reclaim.col.ends_on"): r["ends_on_after"] or r["ends_on_before"], t("reclaim.col.free"): r["pressure_now"]["free"],
+        t("reclaim.col.queue"): r["pressure_now"]["queue_length"],
+    } for r in rows]), hide_index=True, width="stretch")
+    pending = [r for r in rows if r["status"] == "pending"]
+    if is_ops() and pending:
+        labels = {r["id"]: f"#{r['id']} · {r['requested_by']} · +{r['days']}" for r in pending}
+        with st.form("ext_decide"):
+            chosen = st.selectbox(t("reclaim.pick_extension"), list(labels), format_func=labels.get, key="ext_pick")
+            st.text_input(t("reclaim.decision_reason"), key="ext_reason")
+            c1, c2 = st.columns(2)
+            c1.form_submit_button(t("reclaim.approve"), on_click=lambda: _decide(st.session_state["ext_pick"], True))
+            c2.form_submit_button(t("reclaim.refuse"), on_click=lambda: _decide(st.session_state["ext_pick"], False))
+            _ = chosen
+
+
+def _move(candidate_id: int) -> None:
+    with guarded():
+        plan = st.session_state.get("cand_plan")
+        svc.move_candidate(sessions=ctx().sessions, actor=me(), candidate_id=candidate_id, to=st.session_state["cand_to"],
+                           note=st.session_state.get("cand_note", ""), plan=plan,
+                           plan_gpus=st.session_state.get("cand_gpus") if plan == "scale_down" else None)
+        _done("reclaim.saved")
+
+
+def _plan_candidate(candidate_id: int) -> None:
+    with guarded():
+        svc.plan_candidate(sessions=ctx().sessions, actor=me(), candidate_id=candidate_id)
+        _done("reclaim.planned")
+
+
+def candidates() -> None:
+    """Inference reclaim candidates; ops move them along review → contact → plan → execute."""
+    rows = svc.list_candidates(sessions=ctx().sessions, actor=me())
+    if not rows:
+        st.info(t("reclaim.candidates_empty"), icon=":material/recycling:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("reclaim.col.id"): r["id"], t("reclaim.col.month"): r["month"], t("reclaim.col.namespace"): r["namespace"],
+        t("reclaim.col.owner"): r["owner"], t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.days_counted"): r["days_counted"],
+        t("reclaim.col.peak_util"): f"{(r['max_peak_util'] or 0):.0%}", t("reclaim.col.peak_mem"): f"{(r['max_peak_mem'] or 0):.0%}",
+        t("reclaim.col.status"): t(f"reclaim.cand.{r['status']}"), t("reclaim.col.plan"): t(f"reclaim.plan.{r['plan']}") if r["plan"] else "-",
+    } for r in rows]), hide_index=True, width="stretch")
+    if not is_ops():
+        return
+    open_rows = {r["id"]: r for r in rows if CANDIDATE[r["status"]]}
+    if not open_rows:
+        return
+    labels = {i: f"#{i} · {r['namespace']}" for i, r in open_rows.items()}
+    chosen = st.selectbox(t("reclaim.pick_candidate"), list(labels), format_func=labels.get, key="cand_pick")
+    row = open_rows[chosen]
+    nexts = [s for s in sorted(CANDIDATE[row["status"]]) if s != "executed"]
+    if nexts:
+        with st.form("cand_move"):
+            to_labels = {s: t(f"reclaim.cand.{s}") for s in nexts}
+            plan_labels = {p: t(f"reclaim.plan.{p}") for p in PLANS}
+            st.selectbox(t("reclaim.next"), list(to_labels), format_func=to_labels.get, key="cand_to")
+            st.selectbox(t("reclaim.col.plan"), list(plan_labels), format_func=plan_labels.get, key="cand_plan")
+            st.number_input(t("reclaim.release_gpus"), min_value=1, value=1, step=1, key="cand_gpus")
+            st.text_input(t("reclaim.note"), key="cand_note")
+            st.form_submit_button(t("reclaim.apply"), on_click=_move, args=(chosen,))
+    if row["status"] == "plan_agreed" and not row["reclaim_record_id"]:
+        st.button(t("reclaim.dry_run"), on_click=_plan_candidate, args=(chosen,))
+
+
+def _approve(record_id: int) -> None:
+    with guarded():
+        svc.approve_reclaim(sessions=ctx().sessions, actor=me(), record_id=record_id,
+                            note=st.session_state.get("rec_note", ""))
+        _done("reclaim.saved")
+
+
+def _execute(record_id: int) -> None:
+    with guarded():
+        svc.execute_reclaim(sessions=ctx().sessions, actor=me(), record_id=record_id)
+        _done("reclaim.executed")
+
+
+def records() -> None:
+    """Reclaim records (回收清单); a planned one shows its dry run, approvals and the execute button."""
+    rows = svc.list_records(sessions=ctx().sessions, actor=me())
+    if not rows:
+        st.info(t("reclaim.records_empty"), icon=":material/inventory:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("reclaim.col.id"): r["id"], t("reclaim.col.kind"): t(f"reclaim.kind.{r['kind']}"),
+        t("reclaim.col.namespace"): r["namespace"], t("reclaim.col.owner"): r["owner"],
+        t("reclaim.col.gpus"): r["release_gpus"], t("reclaim.col.status"): t(f"reclaim.rec.{r['status']}"),
+        t("reclaim.col.reason"): r["reason"], t("reclaim.col.voluntary"): "✓" if r["voluntary"] else "",
+        t("reclaim.col.approvals"): ", ".join(a["actor"] for a in r["approvals"]),
+        t("reclaim.col.created"): f"{r['created_at']:%Y-%m-%d}",
+    } for r in rows]), hide_index=True, width="stretch")
+    labels = {r["id"]: f"#{r['id']} · {r['namespace']}" for r in rows}
+    chosen = st.selectbox(t("reclaim.pick_record"), list(labels), format_func=labels.get, key="rec_pick")
+    rec = next(r for r in rows if r["id"] == chosen)
+    st.markdown(t("reclaim.deleted_now"))
+    st.dataframe(pd.DataFrame(rec["deleted"] or rec["planned"]), hide_index=True, width="stretch")
+    if rec["data_planned"]:
+        st.markdown(t("reclaim.deleted_later", due=rec["data_due_on"] or "-"))
+        st.dataframe(pd.DataFrame(rec["data_deleted"] or rec["data_planned"]), hide_index=True, width="stretch")
+    if is_ops() and rec["status"] == "planned":
+        st.text_input(t("reclaim.note"), key="rec_note")
+        c1, c2 = st.columns(2)
+        c1.button(t("reclaim.approve"), on_click=_approve, args=(chosen,))
+        c2.button(t("reclaim.execute"), on_click=_execute, args=(chosen,), type="primary")
+
+
+def _extend(request_id: int) -> None:
+    with guarded():
+        svc.request_extension(sessions=ctx().sessions, actor=me(), request_id=request_id,
+                              days=int(st.session_state.get("own_days", 1)), reason=st.session_state.get("own_reason", ""))
+        _done("reclaim.extension_filed")
+
+
+def _return(request_id: int) -> None:
+    with guarded():
+        svc.return_allocation(sessions=ctx().sessions, actor=me(), request_id=request_id,
+                              reason=st.session_state.get("own_reason", ""))
+        _done("reclaim.returned")
+
+
+def owner_section() -> None:
+    """The owner's own active allocations: request an extension, or return them (退订)."""
+    from core.lifecycle import provisioning
+
+    mine = [r for r in provisioning.list_allocations(sessions=ctx().sessions, actor=me(), status="active")
+            if r["created_by"] == me().id]
+    if not mine:
+        st.info(t("reclaim.own_empty"), icon=":material/inventory_2:")
+        return
+    labels = {r["request_id"]: f"{r['number']} · {r['namespace']} · {r['gpus']} GPU · → {r['end']}" for r in mine}
+    with st.form("own_form"):
+        chosen = st.selectbox(t("reclaim.pick_own"), list(labels), format_func=labels.get, key="own_pick")
+        st.number_input(t("reclaim.col.days"), min_value=1, max_value=7, value=3, step=1, key="own_days")
+        st.text_area(t("reclaim.col.reason"), key="own_reason")
+        c1, c2 = st.columns(2)
+        c1.form_submit_button(t("reclaim.request_extension"), on_click=lambda: _extend(st.session_state["own_pick"]))
+        c2.form_submit_button(t("reclaim.return"), on_click=lambda: _return(st.session_state["own_pick"]))
+        _ = chosen

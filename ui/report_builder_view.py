@@ -1,0 +1,150 @@
+"""Views of the report builder (ops): choose month and scope, preview, build the draft, publish
+with or without de-identification, correct a published version with a reason, and the analysis
+report's drill-downs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.org import load_org
+from core.reports import analysis
+from core.reports import service as reports
+from core.reports.build import shift_month
+from core.reports.tables import fmt
+from ui.board_view import scope_label, show_report
+from ui.context import ctx, me
+from ui.i18n import current_lang, t
+
+
+def _default_month() -> str:
+    return shift_month(date.today().strftime("%Y-%m"), -1)
+
+
+def scopes_for_me() -> list[str]:
+    """Scopes the current identity may build: a provincial lead only their province."""
+    actor = me()
+    if actor.role == "prov_ops":
+        return [actor.province]
+    return ["company", *load_org().units]
+
+
+def feedback() -> None:
+    """The message left by the last action."""
+    msg = st.session_state.pop("rb_feedback", None)
+    if msg:
+        st.success(t(msg[0], **msg[1]), icon=":material/check_circle:")
+
+
+def month_and_scope() -> tuple[str, str, bool]:
+    """Month, scope and the de-identification choice."""
+    c1, c2, c3 = st.columns(3)
+    month = c1.text_input(t("builder.month"), value=_default_month(), key="rb_month", help=t("builder.month_help"))
+    options = scopes_for_me()
+    labels = {s: scope_label(s) for s in options}
+    scope = c2.selectbox(t("board.scope"), options, format_func=labels.get, key="rb_scope")
+    deid = c3.checkbox(t("builder.deidentify"), value=bool(reports.settings().get("deidentify_by_default", True)),
+                       key="rb_deid", help=t("builder.deidentify_help"))
+    return month.strip(), scope, deid
+
+
+def build_actions(month: str, scope: str, deid: bool) -> None:
+    """Preview (nothing saved) and build the draft (saved, ops notified)."""
+    c1, c2 = st.columns(2)
+    if c1.button(t("builder.preview"), icon=":material/visibility:", key="rb_preview_btn"):
+        st.session_state["rb_preview"] = reports.preview(sessions=ctx().sessions, actor=me(), month=month, scope=scope)
+    if c2.button(t("builder.build_draft"), icon=":material/draft:", type="primary", key="rb_build_btn"):
+        view = reports.build_draft(sessions=ctx().sessions, actor=me(), month=month, scope=scope,
+                                   deidentify_on_publish=deid)
+        st.session_state.pop("rb_preview", None)
+        st.session_state["rb_feedback"] = ("builder.built", {"version": view["version"], "id": view["id"]})
+        st.rerun()
+
+
+def preview_panel() -> None:
+    """The last preview, if any (not saved)."""
+    snap = st.session_state.get("rb_preview")
+    if snap:
+        st.info(t("builder.preview_note"), icon=":material/visibility:")
+        show_report({"id": 0, "version": 0, "status": "draft", "snapshot": snap, "published_at": None,
+                     "correction_reason": "", "supersedes": None}, key="rb_prev")
+
+
+def versions_table(rows: list[dict[str, Any]]) -> None:
+    """Every version of every month and scope with its status."""
+    st.dataframe(pd.DataFrame([{
+        t("builder.col.id"): r["id"], t("reports.col.month"): r["month"], t("board.scope"): scope_label(r["scope"]),
+        t("board.version"): r["version"], t("builder.col.status"): t(f"reports.status.{r['status']}"),
+        t("builder.col.deidentified"): "✓" if r["deidentified"] else "", t("reports.col.coverage"): fmt(r["coverage"], "pct"),
+        t("builder.col.reason"): r["correction_reason"] or "",
+    } for r in rows]), hide_index=True, width="stretch")
+
+
+def publish_or_correct(view: dict[str, Any]) -> None:
+    """Publish a draft; or correct a published version (new version with the reason)."""
+    if view["status"] == "draft":
+        deid = st.checkbox(t("builder.deidentify"), value=view["deidentified"], key=f"rb_pub_deid_{view['id']}")
+        if st.button(t("builder.publish"), type="primary", icon=":material/publish:", key=f"rb_pub_{view['id']}"):
+            done = reports.publish(sessions=ctx().sessions, actor=me(), report_id=view["id"], deidentified=deid)
+            st.session_state["rb_feedback"] = ("builder.published", {"version": done["version"], "id": done["id"]})
+            st.rerun()
+        return
+    with st.form(f"rb_correct_{view['id']}"):
+        reason = st.text_area(t("builder.correction_reason"), key=f"rb_reason_{view['id']}")
+        if st.form_submit_button(t("builder.correct"), icon=":material/edit_note:"):
+            done = reports.correct(sessions=ctx().sessions, actor=me(), report_id=view["id"], reason=reason)
+            st.session_state["rb_feedback"] = ("builder.corrected", {"version": done["version"], "id": done["id"]})
+            st.rerun()
+
+
+def analysis_panel(month: str, scope: str) -> None:
+    """The analysis report: trend table, warnings of the month, a drill-down, the annual summary."""
+    org, lang = load_org(), current_lang()
+    dims = {"": t("builder.drill_none"), **{d: t(f"builder.drill.{d}") for d in analysis.DRILL_DIMENSIONS}}
+    c1, c2, c3 = st.columns(3)
+    dim = c1.selectbox(t("builder.drill_dimension"), list(dims), format_func=dims.get, key="rb_dim")
+    values = {"cluster": sorted(org.clusters), "model": sorted({p.gpu for p in org.pools.values()}),
+              "department": sorted(org.departments)}.get(dim, [])
+    value_labels = {v: (org.departments[v].name_en if lang == "en" else org.departments[v].name_zh)
+                    if dim == "department" else v for v in values}
+    value = c2.selectbox(t("builder.drill_value"), values, format_func=value_labels.get, key="rb_dim_value",
+                         disabled=not values)
+    year = c3.number_input(t("builder.year"), min_value=2000, max_value=2100, value=int(month[:4]) if month[:4].isdigit() else date.today().year,
+                           step=1, key="rb_year")
+    if not st.button(t("builder.run_analysis"), icon=":material/analytics:", key="rb_analysis_btn"):
+        return
+    result = analysis.analysis_report(sessions=ctx().sessions, actor=me(), month=month, scope=scope,
+                                      drill={dim: value} if dim and value else None, year=int(year))
+    st.markdown(f"#### {t('builder.trend')}")
+    st.dataframe(pd.DataFrame([{
+        t("builder.col.metric"): t(f"reports.col.{r['metric']}"), t("builder.col.current"): fmt(r["current"], "num"),
+        t("builder.col.previous"): fmt(r["previous"], "num"), t("builder.col.last_year"): fmt(r["last_year"], "num"),
+        t("builder.col.vs_previous"): fmt(r["vs_previous"], "pct"), t("builder.col.vs_last_year"): fmt(r["vs_last_year"], "pct"),
+    } for r in result["trend"]]), hide_index=True, width="stretch")
+    st.markdown(f"#### {t('builder.warnings')}")
+    if not result["warnings"]["available"]:
+        st.caption(t("reports.warnings_not_available"))
+    else:
+        st.dataframe(pd.DataFrame(result["warnings"]["items"]), hide_index=True, width="stretch")
+    if result["drill_down"] is not None:
+        d = result["drill_down"]
+        st.markdown(f"#### {t('builder.drill_title', dimension=dims[dim], value=value_labels.get(value, value))}")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric(t("reports.metric.gpus_total"), fmt(d["water_level"]["total"], "int"), border=True)
+        c2.metric(t("reports.metric.util_allocated"), fmt(d["health"]["util_allocated"], "pct"), border=True)
+        c3.metric(t("reports.metric.gpu_hours_used"), fmt(d["economics"]["gpu_hours_used"], "num"), border=True)
+        c4.metric(t("reports.metric.coverage"), fmt(d["coverage"]["metrics"], "pct"), border=True)
+    a = result["annual"]
+    st.markdown(f"#### {t('builder.annual', year=a['year'])}")
+    st.caption(t("builder.annual_line", months=a["months_with_data"], util=fmt(a["util_allocated"], "pct"),
+                 hours=fmt(a["gpu_hours_used"], "num"), energy=fmt(a["energy_kwh"], "num"), cost=fmt(a["cost"], "num"),
+                 best=a["best_month"] or "—", worst=a["worst_month"] or "—"))
+    st.dataframe(pd.DataFrame([{
+        t("reports.col.month"): m["month"], t("reports.col.gpu_hours_used"): fmt((m["summary"] or {}).get("gpu_hours_used"), "num"),
+        t("reports.col.util_allocated"): fmt((m["summary"] or {}).get("util_allocated"), "pct"),
+        t("reports.col.energy_kwh"): fmt((m["summary"] or {}).get("energy_kwh"), "num"),
+        t("reports.col.cost"): fmt((m["summary"] or {}).get("cost"), "num"),
+    } for m in a["months"]]), hide_index=True, width="stretch")

@@ -1,0 +1,106 @@
+"""Views of warnings (预警): the filtered list, one warning's evidence (altair chart, numbers,
+coverage), its notes and replies, the triage actions (ops) and the owner's reply."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.identity import OPS_ROLES
+from core.reclaim import warning_service as svc
+from core.reclaim.states import TRIAGE_STATUSES
+from core.reclaim.warnings import LEVELS
+from ui.context import ctx, me
+from ui.errors import guarded
+from ui.i18n import t
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def filters() -> dict:
+    """Level and status filters; the chosen values (None = all)."""
+    c1, c2 = st.columns(2)
+    levels = {None: t("warn.all")} | {lv: t(f"warn.level.{lv}") for lv in LEVELS}
+    statuses = {None: t("warn.all")} | {s: t(f"warn.status.{s}") for s in TRIAGE_STATUSES}
+    level = c1.selectbox(t("warn.filter_level"), list(levels), format_func=levels.get, key="warn_level")
+    status = c2.selectbox(t("warn.filter_status"), list(statuses), format_func=statuses.get, key="warn_status")
+    return {"level": level, "status": status}
+
+
+def warnings_list(level: str | None, status: str | None) -> list[dict]:
+    """Warnings the current identity may read."""
+    return svc.list_warnings(sessions=ctx().sessions, actor=me(), level=level, status=status)
+
+
+def warnings_frame(rows: list[dict]) -> pd.DataFrame:
+    """The list with translated headers."""
+    return pd.DataFrame([{
+        t("warn.col.id"): r["id"], t("warn.col.month"): r["month"], t("warn.col.level"): t(f"warn.level.{r['level']}"),
+        t("warn.col.resource"): r["resource"], t("warn.col.owner"): r["owner"] or "-",
+        t("warn.col.util"): _pct(r["util"]), t("warn.col.mem"): _pct(r["mem"]), t("warn.col.coverage"): _pct(r["coverage"]),
+        t("warn.col.status"): t(f"warn.status.{r['status']}"),
+    } for r in rows])
+
+
+def pick(rows: list[dict]) -> int | None:
+    """A picker of the listed warnings; the chosen id."""
+    labels = {None: t("warn.pick_none")} | {r["id"]: f"#{r['id']} · {r['month']} · {r['resource']}" for r in rows}
+    return st.selectbox(t("warn.pick"), list(labels), format_func=labels.get, key="warn_pick")
+
+
+def evidence(warning_id: int) -> dict:
+    """The numbers, the coverage and the daily series chart of one warning, and its notes."""
+    w = svc.get_warning(sessions=ctx().sessions, actor=me(), warning_id=warning_id)
+    st.subheader(t("warn.detail", level=t(f"warn.level.{w['level']}"), resource=w["resource"], month=w["month"]))
+    c = st.columns(4)
+    c[0].metric(t("warn.col.util"), _pct(w["util"]))
+    c[1].metric(t("warn.col.mem"), _pct(w["mem"]))
+    c[2].metric(t("warn.gpu_hours"), f"{w['gpu_hours']:.0f}")
+    c[3].metric(t("warn.col.coverage"), _pct(w["coverage"]))
+    st.caption(t("warn.coverage_note", observed=w["days_observed"], days=w["days_in_scope"]))
+    if w["series"]:
+        frame = pd.DataFrame(w["series"])
+        long = pd.concat([
+            pd.DataFrame({"day": frame["day"], "value": frame["util"], "series": t("warn.col.util")}),
+            pd.DataFrame({"day": frame["day"], "value": frame["mem"], "series": t("warn.col.mem")}),
+        ])
+        chart = alt.Chart(long).mark_line(point=True).encode(
+            x=alt.X("day:T", title=t("warn.day")), y=alt.Y("value:Q", title=t("warn.ratio"), axis=alt.Axis(format="%")),
+            color=alt.Color("series:N", title=None))
+        st.altair_chart(chart, width="stretch")
+    for n in w.get("notes", []):
+        kind = t(f"warn.status.{n['after']}") if n["kind"] == "transition" else t("warn.reply")
+        st.markdown(f"**{n['actor']}** · {kind} · {n['at']:%Y-%m-%d %H:%M}  \n{n['text']}")
+    return w
+
+
+def _triage(warning_id: int) -> None:
+    with guarded():
+        svc.triage(sessions=ctx().sessions, actor=me(), warning_id=warning_id, to=st.session_state["warn_to"],
+                   note=st.session_state.get("warn_note", ""))
+        st.session_state["warn_done"] = True
+
+
+def _reply(warning_id: int) -> None:
+    with guarded():
+        svc.reply(sessions=ctx().sessions, actor=me(), warning_id=warning_id, text=st.session_state.get("warn_reply", ""))
+        st.session_state["warn_done"] = True
+
+
+def actions(w: dict) -> None:
+    """Ops: the next triage step with a note. The owner: a reply."""
+    if me().role in OPS_ROLES and w["next"]:
+        with st.form("warn_triage"):
+            labels = {s: t(f"warn.status.{s}") for s in w["next"]}
+            st.selectbox(t("warn.next"), list(labels), format_func=labels.get, key="warn_to")
+            st.text_area(t("warn.note"), key="warn_note")
+            st.form_submit_button(t("warn.apply"), on_click=_triage, args=(w["id"],), key="warn_apply")
+    if me().id == w["owner"] or me().role == "dept_head":
+        with st.form("warn_reply_form"):
+            st.text_area(t("warn.reply"), key="warn_reply")
+            st.form_submit_button(t("warn.send_reply"), on_click=_reply, args=(w["id"],), key="warn_send")
+    if st.session_state.pop("warn_done", False):
+        st.success(t("warn.saved"))
