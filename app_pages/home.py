@@ -12,7 +12,7 @@ STAGES = (
     ("home.stage.apply", "available"),
     ("home.stage.adjust", "partial"),
     ("home.stage.transparency", "partial"),
-    ("home.stage.reclaim", "planned"),
+    ("home.stage.reclaim", "partial"),
 )
 for key, status in STAGES:
     with st.container(border=True):
