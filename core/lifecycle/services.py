@@ -79,10 +79,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _dept_of(actor: Identity, org: Org) -> str:
     """The org department id of ``actor`` (personas carry the department's name)."""
-    for d in org.departments.values():
-        if actor.department in (d.id, d.name_zh, d.name_en):
-            return d.id
-    return actor.department
+    return org.department_id(actor.department)
 
 
 def _depts_of_unit(unit: str, org: Org) -> set[str]:
