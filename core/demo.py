@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.models import EstimateRow
 from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
-from core.identity import load_personas
+from core.identity import Identity, load_personas
 from core.lifecycle import services as lifecycle
 from core.lifecycle.persistence import RequestRow
 from core.services import estimates as estimates_svc
@@ -41,6 +41,30 @@ def _training_form(*, project: str, department: str, applicant: str, pool: str, 
         "start_date": (start or date.today() + timedelta(days=1)).isoformat(), "duration_days": days,
         "priority": priority,
     }
+
+
+def _lifecycle_after_grant(sessions: sessionmaker[Session], applicant: Identity, ops: Identity, dept: str, name: str,
+                           made: dict[str, int]) -> None:
+    """Allocations further along: returned (退订), expiring then extended (延期), and reclaimed at expiry."""
+    from core.reclaim import services as reclaim
+
+    def small(background: str, start: date, days: int) -> dict:
+        made["requests"] += 1
+        return lifecycle.submit(sessions=sessions, actor=applicant, form=_training_form(
+            project="P-LLM-01", department=dept, applicant=name, pool="hq-ft", gpus=2, days=days, start=start,
+            background=background))
+
+    today = date.today()
+    returned = small("L2 微调：已完成的小实验", today + timedelta(days=1), 5)
+    reclaim.return_allocation(sessions=sessions, actor=applicant, request_id=returned["id"], reason="实验已完成，主动退订")
+    expiring = small("L2 微调：即将到期的任务", today, 7)
+    reclaim.send_expiry_notices(sessions=sessions, today=today)  # 7 days left: the first notice; now expiring
+    extension = reclaim.request_extension(sessions=sessions, actor=applicant, request_id=expiring["id"], days=3,
+                                          reason="评测集扩充，需要再训练三天", today=today)
+    reclaim.decide_extension(sessions=sessions, actor=ops, extension_id=extension["id"], approve=True,
+                             reason="资源池余量充足，同意延期")
+    small("L2 微调：已到期的任务", today - timedelta(days=9), 7)
+    reclaim.reclaim_expired(sessions=sessions, today=today)
 
 
 def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
@@ -90,6 +114,12 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
     # cancelled by the applicant
     cancelled = submit(pool="hq-ft", gpus=8, days=7, background="L2 微调：临时验证")
     lifecycle.cancel(sessions=sessions, actor=applicant, request_id=cancelled["id"], reason="实验方案调整")
+    # queued: more GPUs than the pool has free, the applicant accepts the queue
+    made["requests"] += 1
+    lifecycle.submit(sessions=sessions, actor=applicant, queue_if_short=True,
+                     form=_training_form(project="P-LLM-01", department=dept, applicant=name, pool="hq-ft", gpus=90,
+                                         days=7, background="L2 微调：全量指令数据"))
+    _lifecycle_after_grant(sessions, applicant, ops, dept, name, made)
     # a draft
     lifecycle.save_draft(sessions=sessions, actor=applicant,
                          form={"applicant": name, "department": dept, "project": "P-LLM-01",

@@ -10,10 +10,11 @@ from core.services import estimates as estimates_svc
 
 def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     made = seed(ctx.sessions)
-    assert made == {"estimates": 4, "outcomes": 4, "requests": 7}
+    assert made == {"estimates": 4, "outcomes": 4, "requests": 11}
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     states = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=applicant))
-    assert {"draft", "active", "submitted", "in_review", "rejected", "cancelled"} <= set(states), states
+    assert {"draft", "active", "submitted", "in_review", "queued", "expiring", "extended", "returned", "reclaimed",
+            "rejected", "cancelled"} <= set(states), states
     assert len(estimates_svc.corrections(sessions=ctx.sessions)) >= 2
     assert any(r["status"] == "in_review" for r in lifecycle.pending_approvals(
         sessions=ctx.sessions, actor=next(p for p in load_personas() if p.id == "zhou.lei")))
