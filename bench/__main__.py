@@ -1,9 +1,16 @@
 """Run every benchmark and print a Markdown table (copied into the README).
 
-`python -m bench` runs all; `python -m bench estimation` or `python -m bench rollup` one group.
-Estimation targets are for one core, so that group is pinned to one CPU; the rollup targets are
-for this 2-core machine, so it runs on all cores. Every row is (name, value, target), lower is
-better, the unit in the name.
+`python -m bench` runs all; `python -m bench <group>` one (estimation, rollup, pages, prometheus).
+Estimation targets are for one core, so that group is pinned to one CPU; the rollup, page and
+Prometheus targets are for this 2-core machine, so they run on all cores. Every row is (name,
+value, target), lower is better, the unit in the name.
+
+* estimation — one estimate / recommendation (bench/estimation.py);
+* rollup — a month of the demo fleet rolled up, polars vs pandas (bench/rollup.py);
+* pages — server-side render time of every page with AppTest, demo fleet and a 10,000-GPU fleet
+  (bench/pages.py, about 1.5 min);
+* prometheus — queries per page and per rollup day at 100 and 1,000 allocations against a real
+  Prometheus (bench/prometheus_queries.py, about 30 s; needs `prometheus` and `promtool`).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import os
 import platform
 import sys
 
-from bench import estimation, rollup
+from bench import estimation, pages, prometheus_queries, rollup
 
 
 def _estimation_rows() -> list[tuple[str, float, float]]:
@@ -26,7 +33,8 @@ def _estimation_rows() -> list[tuple[str, float, float]]:
             os.sched_setaffinity(0, allowed)
 
 
-GROUPS = {"estimation": _estimation_rows, "rollup": rollup.run}
+GROUPS = {"estimation": _estimation_rows, "rollup": rollup.run, "pages": pages.run,
+          "prometheus": prometheus_queries.run}
 
 
 def main(argv: list[str]) -> int:

@@ -110,8 +110,9 @@ class OfflineSource:
         lf = self._scan_days(days[-2] if len(days) > 1 else days[-1], days[-1])
         if at is not None:
             lf = lf.filter(pl.col("ts") <= _utc(at))
-        query = (lf.select(columns).sort("ts").group_by("uuid").agg(pl.all().last())
-                 .select(columns).sort("uuid"))
+        # The newest sample per GPU without sorting millions of rows: keep rows at the GPU's own max ts.
+        query = (lf.select(columns).filter(pl.col("ts") == pl.col("ts").max().over("uuid"))
+                 .unique("uuid", keep="last", maintain_order=True).select(columns).sort("uuid"))
         return self._collect(query, days[-1])
 
     def series(self, start: datetime, end: datetime, *, step_s: int, namespace: str | None = None) -> pl.DataFrame:
