@@ -1,26 +1,29 @@
-"""Reclaim (资源回收): expiring allocations, extension requests, reclaim candidates, reclaim records
-(dry run → approval → execute) and the owner's return / extension section."""
+"""Reclaim (资源回收): the owner's return / extension section, expiring allocations, extension
+requests, reclaim candidates, reclaim records (dry run → approval → execute) and, for ops, the
+monthly L1 pool review. A section switcher renders (and loads) only the chosen section."""
 
 import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.reclaim_view import candidates, expiring, extensions, feedback, is_ops, owner_section, records
+from ui.reclaim_view import (
+    candidates, expiring, extensions, feedback, owner_section, pool_review_section, records, section_picker,
+)
 
 st.title(t("reclaim.title"))
 st.caption(t("reclaim.caption"))
 with guarded():
     feedback()
-    tabs = st.tabs([t("reclaim.tab.own"), t("reclaim.tab.expiring"), t("reclaim.tab.extensions"),
-                    t("reclaim.tab.candidates"), t("reclaim.tab.records")])
-    with tabs[0]:
+    section = section_picker()
+    if section == "own":
         owner_section()
-    with tabs[1]:
+    elif section == "expiring":
         expiring()
-    with tabs[2]:
+    elif section == "extensions":
         extensions()
-    with tabs[3]:
+    elif section == "candidates":
         candidates()
-    with tabs[4]:
+    elif section == "records":
         records()
-    _ = is_ops
+    elif section == "pool_review":
+        pool_review_section()

@@ -1,6 +1,8 @@
-"""Views of reclaim (资源回收): expiring allocations, extension requests with the pool's pressure,
-reclaim candidates, reclaim records (dry run → approval → execute), and the owner's
-return / extension section."""
+"""Views of reclaim (资源回收): the section switcher, expiring allocations, extension requests with
+the pool's pressure, reclaim candidates, reclaim records (dry run → approval → execute), the L1
+pool review (ops), and the owner's return / extension section.
+
+Only the chosen section is rendered, so only its data is read on a run (no work in hidden tabs)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from core.identity import OPS_ROLES
+from core.org import load_org
 from core.reclaim import services as svc
+from core.reclaim.services import REVIEW_KINDS
 from core.reclaim.states import CANDIDATE, PLANS
+from core.reclaim.warnings import month_bounds, previous_month
 from ui.context import ctx, me
 from ui.errors import guarded
 from ui.i18n import t
@@ -22,6 +27,26 @@ def is_ops() -> bool:
 
 def _done(key: str) -> None:
     st.session_state["reclaim_done"] = key
+
+
+SECTIONS: tuple[str, ...] = ("own", "expiring", "extensions", "candidates", "records", "pool_review")
+OPS_ONLY = frozenset({"pool_review"})
+
+
+def sections() -> list[str]:
+    """The sections the current identity may open, in order (the pool review is for ops)."""
+    return [k for k in SECTIONS if k not in OPS_ONLY or is_ops()]
+
+
+def section_picker() -> str:
+    """The section switcher; the chosen section (default: the first)."""
+    keys = sections()
+    if st.session_state.get("reclaim_section") not in keys:
+        st.session_state.pop("reclaim_section", None)  # e.g. ops-only section after a persona switch
+    labels = {k: t(f"reclaim.tab.{k}") for k in keys}
+    chosen = st.segmented_control(t("reclaim.section"), keys, format_func=labels.get, default=keys[0],
+                                  selection_mode="single", key="reclaim_section", label_visibility="collapsed")
+    return chosen if chosen in keys else keys[0]
 
 
 def feedback() -> None:
@@ -199,3 +224,88 @@ def owner_section() -> None:
         c1.form_submit_button(t("reclaim.request_extension"), on_click=lambda: _extend(st.session_state["own_pick"]))
         c2.form_submit_button(t("reclaim.return"), on_click=lambda: _return(st.session_state["own_pick"]))
         _ = chosen
+
+
+# --------------------------------------------------------------------------- L1 pool review (ops)
+
+
+def _months(today=None, count: int = 12) -> list[str]:
+    """The last ``count`` complete months, newest first."""
+    from datetime import date
+
+    day = today or date.today()
+    out = []
+    for _ in range(count):
+        month = previous_month(day)
+        out.append(month)
+        day = month_bounds(month)[0]
+    return out
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _add_review(pool_id: str, month: str) -> None:
+    with guarded():
+        kind = st.session_state.get("pr_kind", "note")
+        svc.add_pool_review(sessions=ctx().sessions, actor=me(), pool_id=pool_id, month=month, kind=kind,
+                            text=st.session_state.get("pr_text", ""),
+                            request_id=st.session_state.get("pr_request") if kind != "note" else None,
+                            gpus=int(st.session_state.get("pr_gpus") or 0) if kind != "note" else None,
+                            target_pool=st.session_state.get("pr_target") if kind == "transfer" else None)
+        _done("reclaim.saved")
+
+
+def pool_review_section() -> None:
+    """Monthly review per L1 model-family pool: allocated vs used GPU-hours (daily rollups), the
+    allocations behind them, the month's notes and proposals, and a form to add one."""
+    months = _months()
+    month = st.selectbox(t("reclaim.review.month"), months, key="pr_month")
+    pools = svc.pool_review(sessions=ctx().sessions, actor=me(), month=month)
+    if not pools:
+        st.info(t("reclaim.review.empty"), icon=":material/hub:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("reclaim.review.pool"): p["pool"], t("reclaim.review.kind"): t(f"pool_kind.{p['kind']}"),
+        t("reclaim.review.size"): p["gpus"], t("reclaim.review.held"): p["held"],
+        t("reclaim.review.allocated_h"): round(p["allocated_gpu_hours"], 1),
+        t("reclaim.review.used_h"): round(p["used_gpu_hours"], 1), t("reclaim.review.ratio"): _ratio(p["use_ratio"]),
+        t("reclaim.review.entries"): len(p["entries"]),
+    } for p in pools]), hide_index=True, width="stretch")
+    kind_of = {p["pool"]: t(f"pool_kind.{p['kind']}") for p in pools}
+    labels = {pool_id: f"{pool_id} · {kind}" for pool_id, kind in kind_of.items()}
+    chosen = st.selectbox(t("reclaim.review.pick_pool"), list(labels), format_func=labels.get, key="pr_pool")
+    pool = next(p for p in pools if p["pool"] == chosen)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(t("reclaim.review.allocated_h"), f"{pool['allocated_gpu_hours']:,.0f}")
+    c2.metric(t("reclaim.review.used_h"), f"{pool['used_gpu_hours']:,.0f}")
+    c3.metric(t("reclaim.review.ratio"), _ratio(pool["use_ratio"]))
+    if pool["allocations"]:
+        st.dataframe(pd.DataFrame([{
+            t("reclaim.col.number"): a["number"], t("reclaim.col.namespace"): a["namespace"],
+            t("reclaim.review.project"): a["project"], t("reclaim.col.owner"): a["owner"], t("reclaim.col.gpus"): a["gpus"],
+            t("reclaim.review.allocated_h"): round(a["allocated_gpu_hours"], 1),
+            t("reclaim.review.used_h"): round(a["used_gpu_hours"], 1), t("reclaim.review.ratio"): _ratio(a["use_ratio"]),
+        } for a in pool["allocations"]]), hide_index=True, width="stretch")
+    else:
+        st.caption(t("reclaim.review.no_allocations"))
+    st.markdown(t("reclaim.review.log"))
+    if pool["entries"]:
+        st.dataframe(pd.DataFrame([{
+            t("reclaim.review.entry_kind"): t(f"reclaim.review.kind_{e['kind']}"), t("reclaim.col.gpus"): e["gpus"] or "",
+            t("reclaim.review.target"): e["target_pool"] or "", t("reclaim.note"): e["text"],
+            t("reclaim.col.owner"): e["actor"], t("reclaim.col.created"): f"{e['at']:%Y-%m-%d}",
+        } for e in pool["entries"]]), hide_index=True, width="stretch")
+    else:
+        st.caption(t("reclaim.review.no_entries"))
+    kinds = {k: t(f"reclaim.review.kind_{k}") for k in REVIEW_KINDS}
+    requests = {a["request_id"]: f"{a['number']} · {a['namespace']} · {a['gpus']} GPU" for a in pool["allocations"]}
+    targets = {pool_id: pool_id for pool_id in load_org().pools if pool_id != chosen}
+    with st.form("pool_review_form"):
+        st.radio(t("reclaim.review.entry_kind"), list(kinds), format_func=kinds.get, horizontal=True, key="pr_kind")
+        st.selectbox(t("reclaim.review.request"), list(requests), format_func=requests.get, index=None, key="pr_request")
+        st.number_input(t("reclaim.release_gpus"), min_value=0, value=0, step=1, key="pr_gpus")
+        st.selectbox(t("reclaim.review.target"), list(targets), format_func=targets.get, index=None, key="pr_target")
+        st.text_area(t("reclaim.review.text"), key="pr_text")
+        st.form_submit_button(t("reclaim.review.add"), on_click=_add_review, args=(chosen, month))

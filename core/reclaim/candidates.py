@@ -47,7 +47,8 @@ def check_services(frame: pl.DataFrame, month: str, namespaces: Iterable[str], p
         series, busy = [], []
         for (day,), d in sorted(part.group_by(["day"]), key=lambda kv: kv[0][0]):
             pu, pm = d["peak_util"].max(), d["peak_mem"].max()
-            cov = min(float(d["coverage"].mean()), 1.0)
+            # rounded like the warnings' coverage: a day at exactly the threshold counts
+            cov = round(min(float(d["coverage"].mean()), 1.0), 6)
             counted = cov >= policy.candidate_min_day_coverage and pu is not None and pm is not None
             day_iso = day.isoformat() if isinstance(day, date) else str(day)
             if counted and not (pu < policy.candidate_peak_below and pm < policy.candidate_peak_below):

@@ -124,13 +124,15 @@ def assess(frame: pl.DataFrame, month: str, thresholds: Thresholds,
                            "mem": _weighted(d["mean_mem"], d["allocated_gpu_hours"]),
                            "gpu_hours": float(d["allocated_gpu_hours"].sum()),
                            "coverage": min(float(d["coverage"].mean()), 1.0)})
-        coverage = min(sum(s["coverage"] for s in series) / days, 1.0) if days else 0.0
+        # Rounded before the comparison: the decision must agree with the figure shown as evidence
+        # (30 days at 0.62 over 31 days sums to 0.5999… in floating point, shown as 60 %).
+        coverage = round(min(sum(s["coverage"] for s in series) / days, 1.0), 6) if days else 0.0
         util = _weighted(part["mean_util"], part["allocated_gpu_hours"])
         mem = _weighted(part["mean_mem"], part["allocated_gpu_hours"])
         level = level_of(util, mem, thresholds)
         insufficient = coverage < thresholds.min_coverage
         out.append(Assessment(resource=namespace, month=month, util=util, mem=mem,
-                              gpu_hours=float(part["allocated_gpu_hours"].sum()), coverage=round(coverage, 6),
+                              gpu_hours=float(part["allocated_gpu_hours"].sum()), coverage=coverage,
                               days_in_scope=days, days_observed=len(series),
                               level=None if insufficient else level, insufficient=insufficient, series=series))
     return out

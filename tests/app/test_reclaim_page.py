@@ -1,18 +1,60 @@
-"""AppTest: the Reclaim page opens for an owner and for ops in both languages, and the owner returns an allocation."""
+"""AppTest: the Reclaim page — a section switcher that loads only the chosen section, the owner's
+return, and the ops-only monthly L1 pool review (allocated vs used GPU-hours, notes, proposals)."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import polars as pl
 import pytest
 
 from tests.app.conftest import no_exceptions, open_page
 from tests.app.test_allocation_pages import _ctx, _form, _people
 
+PAGE = "app_pages/reclaim.py"
+ALL_SECTIONS = ["own", "expiring", "extensions", "candidates", "records", "pool_review"]
+LOADERS = ("expiring_allocations", "list_extensions", "list_candidates", "list_records", "pool_review")
 
-@pytest.mark.parametrize("persona,lang", [("zhang.wei", "en"), ("li.na", "zh-CN"), ("zhao.min", "en")])
-def test_the_reclaim_page_opens_without_errors(persona, lang):
-    at = open_page("app_pages/reclaim.py", persona=persona, lang=lang)
+
+@pytest.mark.parametrize("persona,lang,sections", [
+    ("zhang.wei", "en", ALL_SECTIONS[:-1]),   # applicants: no pool review
+    ("li.na", "zh-CN", ALL_SECTIONS),
+    ("zhao.min", "en", ALL_SECTIONS),
+])
+def test_the_reclaim_page_opens_on_the_first_section_with_the_sections_of_the_role(persona, lang, sections):
+    at = open_page(PAGE, persona=persona, lang=lang)
     no_exceptions(at)
-    assert len(at.tabs) == 5
+    assert not at.tabs
+    switcher = at.segmented_control(key="reclaim_section")
+    assert len(switcher.options) == len(sections)
+    assert switcher.value == "own"
+
+
+@pytest.mark.parametrize("persona", ["li.na", "zhang.wei"])
+def test_every_section_opens_without_errors(persona):
+    at = open_page(PAGE, persona=persona)
+    keys = ALL_SECTIONS if persona == "li.na" else ALL_SECTIONS[:-1]
+    for key in keys:
+        at.segmented_control(key="reclaim_section").set_value(key).run()
+        no_exceptions(at)
+
+
+def test_only_the_chosen_section_reads_its_data(monkeypatch):
+    from core.reclaim import services
+
+    calls: list[str] = []
+    for name in LOADERS:
+        real = getattr(services, name)
+        monkeypatch.setattr(services, name, lambda *a, _n=name, _r=real, **kw: (calls.append(_n), _r(*a, **kw))[1])
+    at = open_page(PAGE, persona="li.na")
+    no_exceptions(at)
+    assert calls == []  # the first section (return / extend) reads none of the others' data
+    at.segmented_control(key="reclaim_section").set_value("records").run()
+    no_exceptions(at)
+    assert calls == ["list_records"]
+    calls.clear()
+    at.segmented_control(key="reclaim_section").set_value("pool_review").run()
+    assert calls == ["pool_review"]
 
 
 def test_the_owner_returns_an_allocation_and_sees_the_record():
@@ -20,9 +62,82 @@ def test_the_owner_returns_an_allocation_and_sees_the_record():
 
     ctx = _ctx()
     lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(4))
-    at = open_page("app_pages/reclaim.py", persona="zhang.wei")
+    at = open_page(PAGE, persona="zhang.wei")
     no_exceptions(at)
     at.text_area(key="own_reason").input("任务提前完成")
     at.button[1].click().run()  # the form's second button: return
     no_exceptions(at)
     assert any("returned" in s.value for s in at.success)
+    at.segmented_control(key="reclaim_section").set_value("records").run()
+    no_exceptions(at)
+    records = at.dataframe[0].value
+    assert len(records) == 1 and list(records["Voluntary"]) == ["✓"]
+
+
+def _l1_allocation_with_usage(ctx, month: str) -> tuple[int, str]:
+    """An active allocation moved into the L1 language pool, with 2 days of rollups in ``month``:
+    2 GPUs x 24 h = 48 allocated GPU-h a day at util 0.25 → 96 allocated, 24 used GPU-h."""
+    from sqlalchemy import select
+
+    from core.db.session import unit_of_work
+    from core.lifecycle import services as lifecycle
+    from core.lifecycle.persistence import AllocationRow
+    from core.metrics.persistence import replace_day
+    from core.metrics.schema import ROLLUP_SCHEMA
+    from core.reclaim.warnings import month_bounds
+
+    view = lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(2))
+    with unit_of_work(ctx.sessions) as s:
+        alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == view["id"])).one()
+        alloc.pool_id = "hq-lang"  # L1 pools go through committee approval; the review only reads
+        namespace = alloc.namespace
+    first, _ = month_bounds(month)
+    for day in (first, first.replace(day=2)):
+        rows = [{"day": day, "cluster": "hq-beijing-1", "hostname": "n1", "uuid": f"GPU-{g}", "model": "H800-SXM",
+                 "namespace": namespace, "mean_util": 0.25, "peak_util": 0.5, "mean_mem": 0.3, "peak_mem": 0.4,
+                 "allocated_gpu_hours": 24.0, "used_gpu_hours": 6.0, "energy_kwh": 5.0, "samples": 1440,
+                 "expected_samples": 1440, "coverage": 1.0} for g in range(2)]
+        with unit_of_work(ctx.sessions) as s:
+            replace_day(s, day, pl.DataFrame(rows, schema=ROLLUP_SCHEMA))
+    return view["id"], namespace
+
+
+def test_ops_review_an_l1_pool_see_allocated_vs_used_and_record_a_partial_reclaim_proposal():
+    from core.reclaim import services
+    from core.reclaim.warnings import previous_month
+
+    ctx = _ctx()
+    month = previous_month(date.today())
+    request_id, namespace = _l1_allocation_with_usage(ctx, month)
+    at = open_page(PAGE, persona="li.na", lang="en")
+    at.segmented_control(key="reclaim_section").set_value("pool_review").run()
+    no_exceptions(at)
+    assert at.selectbox(key="pr_month").value == month  # the last complete month by default
+    at.selectbox(key="pr_pool").set_value("hq-lang").run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    # 2 days x 2 GPUs x 24 h = 96 allocated GPU-h; 2 x 2 x 6 = 24 used → 25 %
+    assert (metrics["Allocated GPU-hours"], metrics["Used GPU-hours"], metrics["Used / allocated"]) == ("96", "24", "25%")
+    allocations = at.dataframe[1].value
+    assert namespace in set(allocations["Namespace"])
+    at.radio(key="pr_kind").set_value("partial_reclaim")
+    at.selectbox(key="pr_request").set_value(request_id)
+    at.number_input(key="pr_gpus").set_value(1)
+    at.text_area(key="pr_text").input("进展缓慢，建议收回 1 卡转给多模态组")
+    at.button(key="FormSubmitter:pool_review_form-Record").click().run()
+    no_exceptions(at)
+    assert any("Saved" in s.value for s in at.success)
+    [pool] = [p for p in services.pool_review(sessions=ctx.sessions, actor=_people()["li.na"], month=month)
+              if p["pool"] == "hq-lang"]
+    [entry] = pool["entries"]
+    assert (entry["kind"], entry["request_id"], entry["gpus"], entry["actor"]) == ("partial_reclaim", request_id, 1, "li.na")
+
+
+def test_a_proposal_without_an_allocation_shows_the_error_not_a_traceback():
+    at = open_page(PAGE, persona="li.na", lang="en")
+    at.segmented_control(key="reclaim_section").set_value("pool_review").run()
+    at.radio(key="pr_kind").set_value("transfer")
+    at.text_area(key="pr_text").input("move")
+    at.button(key="FormSubmitter:pool_review_form-Record").click().run()
+    no_exceptions(at)
+    assert at.error and not at.success
