@@ -205,8 +205,7 @@ def _loadtest_wired() -> bool:
 
 
 def test_cli_through_python_m_core(server, tmp_path):
-    if not _loadtest_wired():
-        pytest.skip("core.cli.build_parser does not register core.cli.loadtest yet (the lead wires it)")
+    assert _loadtest_wired(), "python -m core loadtest is part of the CLI contract"
     out = tmp_path / "curve.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "core", "loadtest", f"{server}/predict", "--concurrency", "1,2",

@@ -133,10 +133,8 @@ def test_daily_stats_equal_the_offline_rollup_on_the_parquet(fx, source, samples
 
 
 def test_daily_stats_equal_the_offline_source(fx, source, samples, tmp_path):
-    try:
-        from core.metrics.offline import OfflineSource
-    except ImportError:
-        pytest.skip("offline source not written yet")
+    from core.metrics.offline import OfflineSource
+
     root = tmp_path / "offline"
     for day in (fx.day_before, fx.day_after):
         start = datetime.combine(day, dtime(0), tzinfo=timezone.utc)
