@@ -2,6 +2,9 @@
 
 * ``jobs rollup --day YYYY-MM-DD [--source offline --root DIR] [--step 60]`` — roll one UTC day of
   raw samples up into ``gpu_daily_rollups`` (re-running a day replaces it; idempotent).
+* ``jobs rollup --from YYYY-MM-DD [--to YYYY-MM-DD] [--workers N] [...]`` — a backfill: the days are
+  rolled up concurrently (:func:`core.metrics.rollup.rollup_days`), then stored day by day as above;
+  days without samples are skipped.
 * ``jobs fleet --start YYYY-MM-DD --days N [--root DIR] [--scale 1] [--seed 7] [--step 60]`` — write
   the demo fleet's samples (Parquet, one partition per day) and its manifest.
 """
@@ -33,13 +36,19 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     add_daily(sub)  # `jobs daily`: expiry notices, expiries, warnings, reclaim candidates (cron)
 
-    roll = sub.add_parser("rollup", help="roll one UTC day of raw GPU samples up into gpu_daily_rollups")
-    roll.add_argument("--day", type=_day, required=True, help="UTC day, YYYY-MM-DD")
+    roll = sub.add_parser("rollup", help="roll one UTC day (--day) or a range of days (--from/--to, a backfill) "
+                                         "of raw GPU samples up into gpu_daily_rollups")
+    when = roll.add_mutually_exclusive_group(required=True)
+    when.add_argument("--day", type=_day, help="UTC day, YYYY-MM-DD")
+    when.add_argument("--from", dest="first", type=_day, help="first UTC day of a backfill, YYYY-MM-DD")
+    roll.add_argument("--to", dest="last", type=_day, help="last UTC day of a backfill, inclusive (default: --from)")
+    roll.add_argument("--workers", type=positive_int, default=None,
+                      help="days of a backfill rolled up at once (default: one per CPU)")
     roll.add_argument("--source", choices=["offline"], default="offline", help="metrics source (default offline files)")
     roll.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"offline samples folder (default {DEFAULT_ROOT})")
     roll.add_argument("--step", type=positive_int, default=60, help="scrape step in seconds (default 60)")
     add_json_flag(roll)
-    roll.set_defaults(handler=_rollup)
+    roll.set_defaults(handler=_rollup, parser=roll)
 
     fleet = sub.add_parser("fleet", help="generate demo GPU samples (Parquet, one folder per day) and the fleet manifest")
     fleet.add_argument("--start", type=_day, required=True, help="first UTC day, YYYY-MM-DD")
@@ -53,6 +62,10 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _rollup(args: argparse.Namespace) -> int:
+    if args.day is not None and args.last is not None:
+        args.parser.error("--to goes with --from, not with --day")
+    if args.day is None:
+        return _backfill(args)
     from core import context
     from core.metrics.offline import OfflineSource
     from core.metrics.persistence import rollup_and_store
@@ -67,6 +80,52 @@ def _rollup(args: argparse.Namespace) -> int:
     emit(args, result, lambda: (f"{result['day']}: {result['rows']} rows ({result['gpus']} GPUs, "
                                 f"{result['namespaces']} namespaces, mean coverage {result['coverage']:.3f}); "
                                 f"replaced {result['deleted']}, inserted {result['inserted']} in {result['seconds']} s"))
+    return 0
+
+
+class _Computed:
+    """A metrics source that hands back one day's rollup computed beforehand (by the backfill)."""
+
+    def __init__(self, rows) -> None:
+        self.rows = rows
+
+    def daily_gpu_stats(self, day: date, *, step_s: int = 60):
+        return self.rows
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    """``--from/--to``: the days rolled up concurrently (``rollup_days``), then each day stored as the
+    daily job stores it (one transaction per day). Days without samples are skipped and their stored
+    rows left alone; :class:`InputError` (field "from") when no day of the range has samples."""
+    from core import context
+    from core.errors import InputError
+    from core.metrics.offline import OfflineSource
+    from core.metrics.persistence import rollup_and_store
+    from core.metrics.rollup import rollup_days
+
+    first, last = args.first, args.last or args.first
+    started = time.perf_counter()
+    computed = rollup_days(OfflineSource(args.root), first, last, step_s=args.step, workers=args.workers)
+    rolled_up = round(time.perf_counter() - started, 3)
+    if not any(rows.height for rows in computed.values()):
+        raise InputError("metrics.no_samples", field="from", day=f"{first.isoformat()} – {last.isoformat()}")
+    ctx = context.build()
+    try:
+        stored = [rollup_and_store(sessions=ctx.sessions, source=_Computed(rows), day=day, step_s=args.step)
+                  for day, rows in computed.items() if rows.height]
+    finally:
+        ctx.engine.dispose()
+    result = {
+        "from": first.isoformat(), "to": last.isoformat(), "days": stored,
+        "skipped": [d.isoformat() for d, rows in computed.items() if not rows.height],
+        "rows": sum(r["rows"] for r in stored), "deleted": sum(r["deleted"] for r in stored),
+        "inserted": sum(r["inserted"] for r in stored),
+        "rollup_seconds": rolled_up, "seconds": round(time.perf_counter() - started, 3),
+    }
+    emit(args, result, lambda: (f"{result['from']} – {result['to']}: {len(stored)} days, {result['rows']} rows "
+                                f"(rolled up in {result['rollup_seconds']} s); replaced {result['deleted']}, inserted "
+                                f"{result['inserted']} in {result['seconds']} s"
+                                + (f"; no samples on {', '.join(result['skipped'])}" if result["skipped"] else "")))
     return 0
 
 

@@ -18,11 +18,15 @@ Definitions (each row is one GPU and one namespace on one day; ``step`` is the s
 
 Two implementations with the same result: :func:`rollup_day` (polars — what the job runs)
 and :func:`rollup_day_pandas` (the reference the tests and the benchmark compare against).
+:func:`rollup_range` rolls several days up concurrently (backfills, a month for the benchmark).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,8 +77,68 @@ def rollup_day(samples: pl.LazyFrame | pl.DataFrame, day: date, *, step_s: int =
     return _combine(runs, day, step_s, expected)
 
 
+def rollup_range(source_or_root, first: date, last: date, *, step_s: int = 60,
+                 workers: int | None = None) -> pl.DataFrame:
+    """The rollups of the days ``first`` … ``last`` (inclusive), in one :data:`ROLLUP_SCHEMA` frame
+    sorted by day, uuid and namespace — the same rows as :func:`rollup_day` day by day; a day without
+    samples contributes no rows.
+
+    ``source_or_root`` is a :class:`core.metrics.schema.MetricsSource` (its ``daily_gpu_stats`` is
+    called once per day), the folder of an offline layout (read with
+    :class:`core.metrics.offline.OfflineSource`) or a frame of samples. Days are rolled up by
+    ``workers`` threads (default: one per CPU, at most one per day): polars and numpy release the
+    GIL, so one day's numpy phase overlaps another day's Parquet read. Peak memory grows with
+    ``workers`` (about one day of samples each). Raises :class:`InputError` when ``last`` is before
+    ``first`` (field "to") or on a bad ``step_s``, ``ValueError`` on a bad ``workers``, and whatever
+    the source raises.
+    """
+    frames = [f.select([pl.col(c).cast(t) for c, t in ROLLUP_SCHEMA.items()])
+              for f in rollup_days(source_or_root, first, last, step_s=step_s, workers=workers).values() if f.height]
+    return pl.concat(frames, how="vertical", rechunk=True) if frames else pl.DataFrame(schema=ROLLUP_SCHEMA)
+
+
+def rollup_days(source_or_root, first: date, last: date, *, step_s: int = 60,
+                workers: int | None = None) -> dict[date, pl.DataFrame]:
+    """Day → that day's rollup (possibly empty) for ``first`` … ``last``, computed as
+    :func:`rollup_range` describes (what a backfill stores day by day)."""
+    expected_per_day(step_s)
+    if last < first:
+        raise InputError("metrics.bad_days", field="to", value=(last - first).days + 1)
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    if isinstance(source_or_root, (str, Path)):
+        from core.metrics.offline import OfflineSource  # offline imports this module
+
+        source_or_root = OfflineSource(source_or_root)
+    if isinstance(source_or_root, (pl.DataFrame, pl.LazyFrame)):
+        samples = source_or_root
+
+        def one(day: date) -> pl.DataFrame:
+            return rollup_day(samples, day, step_s=step_s)
+    else:
+        source = source_or_root
+
+        def one(day: date) -> pl.DataFrame:
+            return source.daily_gpu_stats(day, step_s=step_s)
+    workers = min(workers or _cpus(), len(days))
+    if workers == 1:
+        return {d: one(d) for d in days}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollup") as pool:
+        return dict(zip(days, pool.map(one, days)))  # in day order; the first error is raised
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _day_samples(samples: pl.LazyFrame | pl.DataFrame, day: date) -> pl.LazyFrame:
     start, end = day_bounds(day)
+    if isinstance(samples, pl.DataFrame) and samples.height and getattr(samples.schema["ts"], "time_zone", None):
+        ts = samples["ts"]
+        if ts.null_count() == 0 and ts.min() >= start and ts.max() < end:
+            return samples.lazy().select(ROLLUP_INPUT_COLUMNS)  # all of the day: no filter to copy rows through
     return samples.lazy().select(ROLLUP_INPUT_COLUMNS).filter((pl.col("ts") >= start) & (pl.col("ts") < end))
 
 
@@ -92,17 +156,20 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     if n == 0:
         return pl.DataFrame(schema={**{k: pl.Utf8 for k in keys}, **dict.fromkeys(
             ["util_sum", "util_n", "peak_util", "mem_sum", "mem_n", "peak_mem", "samples", "energy"], pl.Float64)})
+    # Boundaries: string comparisons in one polars pass (both columns in parallel); every numpy step
+    # below is one pass over the day without temporaries where a reduction can decide instead
+    # (a NaN or a counter drop is rare: it is looked for only when a run's sum or minimum shows one).
     flags = frame.select(
-        same=(pl.col("uuid") == pl.col("uuid").shift(1)).fill_null(False),
+        new_gpu=(pl.col("uuid") != pl.col("uuid").shift(1)).fill_null(True),
         ns_change=(pl.col("namespace") != pl.col("namespace").shift(1)).fill_null(True),
     )
-    same = flags["same"].to_numpy()
-    starts = np.flatnonzero(~same | flags["ns_change"].to_numpy())
+    new_gpu = flags["new_gpu"].to_numpy()
+    gpu_starts = np.flatnonzero(new_gpu)
+    starts = np.flatnonzero(new_gpu | flags["ns_change"].to_numpy())
     if check:
         ts = frame["ts"].to_physical().to_numpy()
-        if not np.all((ts[1:] > ts[:-1]) | ~same[1:]):
+        if not np.all((ts[1:] > ts[:-1]) | new_gpu[1:]):
             return None
-        gpu_starts = np.flatnonzero(~same)
         if gpu_starts.size != frame["uuid"].gather(gpu_starts).n_unique():
             return None  # some GPU's rows come in more than one block
 
@@ -111,17 +178,19 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     de[0] = 0.0
     np.subtract(e[1:], e[:-1], out=de[1:])
     # a drop means the counter restarted at 0: the energy since then is the new value itself
-    reset = de < 0
-    if reset.any():
+    if np.fmin.reduce(de) < 0:
+        reset = de < 0
         de[reset] = e[reset]
-    de[~same] = 0.0
-    if np.isnan(de).any():
+    de[gpu_starts] = 0.0  # the interval before a GPU's first sample of the day is another day's
+    energy = np.add.reduceat(de, starts)
+    if np.isnan(energy).any():  # a missing counter value: its intervals count 0
         de[np.isnan(de)] = 0.0
+        energy = np.add.reduceat(de, starts)
 
     util = _float(frame, "util")
     used = _float(frame, "fb_used_mib")
     total = used + _float(frame, "fb_free_mib")
-    if (total > 0).all():
+    if np.min(total) > 0:  # False with a NaN or a non-positive total
         mem = np.divide(used, total, out=total)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -129,16 +198,17 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     out = {k: frame[k].gather(starts) for k in keys}
     samples = np.diff(np.append(starts, n)).astype(np.float64)
     for name, values in (("util", util), ("mem", mem)):
-        missing = np.isnan(values)
-        if missing.any():
+        sums = np.add.reduceat(values, starts)
+        if np.isnan(sums).any():  # some values are missing: left out of sums and counts
+            missing = np.isnan(values)
             out[f"{name}_sum"] = np.add.reduceat(np.where(missing, 0.0, values), starts)
             out[f"{name}_n"] = samples - np.add.reduceat(missing.astype(np.float64), starts)
         else:
-            out[f"{name}_sum"] = np.add.reduceat(values, starts)
+            out[f"{name}_sum"] = sums
             out[f"{name}_n"] = samples
         out[f"peak_{name}"] = np.fmax.reduceat(values, starts)  # NaN only when the run has no value
     out["samples"] = samples
-    out["energy"] = np.add.reduceat(de, starts)
+    out["energy"] = energy
     return pl.DataFrame(out).with_columns(pl.col("peak_util", "peak_mem").fill_nan(None))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from core.cli import OneLineParser, build_parser
+from core.cli import OneLineParser
 from core.cli.jobs import register
 from core.config import PROJECT_ROOT
 from core.db.session import unit_of_work
@@ -91,12 +91,6 @@ def test_cli_rejects_a_bad_day_with_one_line_and_exit_2(capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-def _wired() -> bool:
-    groups = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    return any("jobs" in g.choices for g in groups)
-
-
-@pytest.mark.skipif(not _wired(), reason="core/cli/__init__.py does not register core.cli.jobs yet")
 def test_cli_subprocess_rollup_and_missing_day(db_url, samples_root):
     env = {**os.environ, "COMPUTELOOP_DATABASE_URL": db_url}
     base = [sys.executable, "-m", "core", "jobs", "rollup", "--root", str(samples_root), "--step", str(STEP), "--json"]
@@ -105,3 +99,40 @@ def test_cli_subprocess_rollup_and_missing_day(db_url, samples_root):
     missing = subprocess.run([*base, "--day", "2020-01-01"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert missing.stderr.startswith("error: day:")
+
+
+def test_cli_backfill_from_to_stores_each_day_as_the_daily_job_does_and_skips_empty_days(ctx, db_url, samples_root,
+                                                                                       monkeypatch, capsys):
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", db_url)
+    source = OfflineSource(samples_root)
+    argv = ["jobs", "rollup", "--from", "2026-03-01", "--to", DAY2.isoformat(), "--root", str(samples_root),
+            "--step", str(STEP), "--workers", "2", "--json"]
+    for _ in range(2):  # a re-run replaces the same rows
+        args = _parser().parse_args(argv)
+        assert args.handler(args) == 0
+    out, docs, at = capsys.readouterr().out, [], 0
+    while out[at:].strip():
+        doc, at = json.JSONDecoder().raw_decode(out, len(out) - len(out[at:].lstrip()))
+        docs.append(doc)
+    assert len(docs) == 2
+    last = docs[-1]
+    assert last["skipped"] == ["2026-03-01"] and [d["day"] for d in last["days"]] == [DAY1.isoformat(), DAY2.isoformat()]
+    assert last["deleted"] == last["inserted"] == last["rows"] > 0
+    stored = _stored(ctx)
+    expected = pl.concat([source.daily_gpu_stats(DAY1, step_s=STEP), source.daily_gpu_stats(DAY2, step_s=STEP)])
+    assert_frame_equal(stored, expected, check_exact=False, rel_tol=1e-12)
+
+
+def test_cli_backfill_refuses_to_without_from_and_a_range_without_samples(ctx, db_url, samples_root, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        args = _parser().parse_args(["jobs", "rollup", "--day", DAY1.isoformat(), "--to", DAY2.isoformat()])
+        args.handler(args)
+    assert exit_.value.code == 2
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", db_url)
+    args = _parser().parse_args(["jobs", "rollup", "--from", "2020-01-01", "--to", "2020-01-02",
+                                 "--root", str(samples_root), "--step", str(STEP)])
+    with pytest.raises(InputError) as err:
+        args.handler(args)
+    assert err.value.field == "from"
+    with unit_of_work(ctx.sessions) as s:
+        assert count_rows(s) == 0

@@ -11,7 +11,9 @@ from polars.testing import assert_frame_equal
 
 from core.errors import InputError
 from core.metrics.fleet import build_fleet, generate_days
-from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas
+from core.metrics.fleet import write_samples
+from core.metrics.offline import OfflineSource
+from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas, rollup_days, rollup_range
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 
 DAY = date(2026, 3, 1)
@@ -123,3 +125,49 @@ def test_pandas_reference_handles_the_hand_computed_fixture(minute_gpu):
     out = rollup_day_pandas(minute_gpu.to_pandas(), DAY, step_s=60)
     assert isinstance(out, pd.DataFrame)
     assert out.loc[0, "energy_kwh"] == pytest.approx(91_000 / MJ_PER_KWH)
+
+
+@pytest.fixture(scope="module")
+def three_days(tmp_path_factory):
+    """Three generated days written in the offline layout (with a day before and after missing)."""
+    root = tmp_path_factory.mktemp("range")
+    write_samples(root, start=DAY, days=3, step_s=600, seed=5, scale=0.03)
+    return root
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_rollup_range_equals_rollup_day_day_by_day_whatever_the_workers(three_days, workers):
+    source = OfflineSource(three_days)
+    first, last = DAY - timedelta(days=1), DAY + timedelta(days=3)  # one empty day at each end
+    expected = pl.concat([rollup_day(source.scan(DAY + timedelta(days=i)), DAY + timedelta(days=i), step_s=600)
+                          for i in range(3)])
+    out = rollup_range(three_days, first, last, step_s=600, workers=workers)
+    assert_frame_equal(out, expected)
+    assert out["day"].unique().sort().to_list() == [DAY + timedelta(days=i) for i in range(3)]
+    by_day = rollup_days(source, first, last, step_s=600, workers=workers)
+    assert list(by_day) == [first + timedelta(days=i) for i in range(5)]
+    assert by_day[first].height == by_day[last].height == 0
+    assert_frame_equal(by_day[DAY + timedelta(days=1)], expected.filter(pl.col("day") == DAY + timedelta(days=1)))
+
+
+def test_rollup_range_over_a_frame_of_several_days_matches_each_day(three_days):
+    frame = pl.concat([OfflineSource(three_days).scan(DAY + timedelta(days=i)) for i in range(3)]).collect()
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=1)
+    expected = pl.concat([rollup_day(frame, DAY + timedelta(days=i), step_s=600) for i in range(3)])
+    assert_frame_equal(rollup_range(shuffled, DAY, DAY + timedelta(days=2), step_s=600, workers=2), expected)
+
+
+def test_rollup_range_of_days_without_samples_is_empty_with_the_rollup_schema(three_days):
+    out = rollup_range(three_days, date(2020, 1, 1), date(2020, 1, 2), step_s=600)
+    assert out.height == 0 and out.schema == pl.Schema(ROLLUP_SCHEMA)
+
+
+def test_rollup_range_refuses_a_range_that_ends_before_it_starts_and_a_bad_step(three_days):
+    with pytest.raises(InputError) as err:
+        rollup_range(three_days, DAY, DAY - timedelta(days=1), step_s=600)
+    assert err.value.field == "to"
+    with pytest.raises(InputError) as err:
+        rollup_range(three_days, DAY, DAY, step_s=7)
+    assert err.value.field == "step"
+    with pytest.raises(ValueError):
+        rollup_range(three_days, DAY, DAY, step_s=600, workers=0)
