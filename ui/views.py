@@ -12,7 +12,7 @@ from core import config
 from core.db.migrate import current_revision, head_revision
 from core.estimation.catalog import load_catalog
 from ui.context import ctx
-from ui.i18n import current_lang, t
+from ui.i18n import t
 
 
 def catalog_table() -> pd.DataFrame:
@@ -61,8 +61,3 @@ def _revisions(url: str) -> dict:
 def database_status() -> dict:
     """Schema revision in force and the newest available."""
     return _revisions(config.load().database_url)
-
-
-def lang() -> str:
-    """Shortcut for the session's language (for core renderers)."""
-    return current_lang()
