@@ -39,7 +39,8 @@ $(DEV_STAMP): requirements-dev.txt requirements.txt | $(PY)
 run: $(RUNTIME_STAMP)
 	$(PY) -m core db upgrade
 	$(PY) -m core demo seed
-	$(PY) -m core demo metrics
+	$(PY) -m core demo metrics --days 62 --step 900
+	$(PY) -m core demo board
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # No `-` prefix and no `|| true`: pytest's non-zero exit (1 failures, 2 interrupted,

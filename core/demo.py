@@ -127,3 +127,20 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
                                "business_background": "智能客服在线推理（草稿）"})
     made["requests"] += 1
     return made
+
+
+def publish_demo_board(sessions: sessionmaker[Session], today: date | None = None) -> dict[str, Any]:
+    """Run the daily job for ``today`` (warnings and reclaim candidates of last month) and publish
+    last month's company report, de-identified, as the demo HQ ops lead — once."""
+    from core.reclaim.daily import run_daily
+    from core.reports import service as reports
+
+    today = today or date.today()
+    month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    ops = {p.id: p for p in load_personas()}["li.na"]
+    if reports.latest_published(sessions=sessions, actor=ops, month=month, scope="company"):
+        return {"month": month, "status": "already published"}
+    run_daily(sessions=sessions, today=today)
+    draft = reports.build_draft(sessions=sessions, actor=ops, month=month, scope="company")
+    reports.publish(sessions=sessions, actor=ops, report_id=draft["id"], deidentified=True)
+    return {"month": month, "status": "published"}

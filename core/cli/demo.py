@@ -20,7 +20,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     metrics = sub.add_parser("metrics", help="write demo GPU samples (when the metrics folder is empty) and roll "
                                              "up every day without a stored rollup (no-op when done)")
     metrics.add_argument("--days", type=positive_int, default=7, help="days of samples ending yesterday (default 7)")
+    metrics.add_argument("--step", type=positive_int, default=300, help="seconds between samples (default 300)")
     add_json_flag(metrics)
+    board = sub.add_parser("board", help="run the daily job and publish last month's report from the demo rollups "
+                                         "(no-op when it is published)")
+    add_json_flag(board)
+    board.set_defaults(handler=_board)
     metrics.set_defaults(handler=_metrics)
 
 
@@ -36,10 +41,22 @@ def _metrics(args: argparse.Namespace) -> int:
 
     ctx = context.build()
     try:
-        made = ensure_demo_metrics(ctx.sessions, days=args.days)
+        made = ensure_demo_metrics(ctx.sessions, days=args.days, step_s=args.step)
     finally:
         ctx.engine.dispose()
     emit(args, made, lambda: (f"{made['generated_days']} days of samples written, {made['rolled_up_days']} days rolled up "
                               f"({made['rows']} rows) in {made['root']}" if made["generated_days"] or made["rolled_up_days"]
                               else "demo metrics already in place: nothing to do"))
+    return 0
+
+
+def _board(args: argparse.Namespace) -> int:
+    from core.demo import publish_demo_board
+
+    ctx = context.build()
+    try:
+        made = publish_demo_board(ctx.sessions)
+    finally:
+        ctx.engine.dispose()
+    emit(args, made, lambda: f"report {made['month']}: {made['status']}")
     return 0

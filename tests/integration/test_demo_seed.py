@@ -19,3 +19,17 @@ def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     assert any(r["status"] == "in_review" for r in lifecycle.pending_approvals(
         sessions=ctx.sessions, actor=next(p for p in load_personas() if p.id == "zhou.lei")))
     assert seed(ctx.sessions) == {}
+
+
+def test_the_demo_board_publishes_last_months_report_once(ctx):
+    from datetime import date
+
+    from core.demo import publish_demo_board
+    from core.reports import service as reports
+
+    seed(ctx.sessions)
+    assert publish_demo_board(ctx.sessions, today=date(2026, 11, 29)) == {"month": "2026-10", "status": "published"}
+    assert publish_demo_board(ctx.sessions, today=date(2026, 11, 29))["status"] == "already published"
+    executive = next(p for p in load_personas() if p.id == "wang.qiang")
+    published = reports.latest_published(sessions=ctx.sessions, actor=executive, month="2026-10", scope="company")
+    assert published is not None and published["deidentified"] is True
