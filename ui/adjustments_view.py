@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
 
+from core.clock import utc_today
 from core.adjust import services as adjust
 from core.adjust.persistence import KINDS
 from ui.context import ctx, me
@@ -23,7 +24,7 @@ def filters() -> dict:
     c1, c2, c3, c4 = st.columns(4)
     kind = c1.selectbox(t("adjust.filter.kind"), list(kinds), format_func=kinds.get, key="adj_kind")
     by = c2.text_input(t("adjust.filter.actor"), key="adj_actor", max_chars=120)
-    today = date.today()
+    today = utc_today()
     span = c3.date_input(t("adjust.filter.dates"), value=(today - timedelta(days=30), today), key="adj_dates")
     mode = c4.selectbox(t("adjust.filter.automatic"), list(modes), format_func=modes.get, key="adj_mode")
     out: dict = {"kind": None if kind == ALL else kind, "by": by.strip() or None,

@@ -58,6 +58,8 @@ def sheet(request_id: int) -> None:
     st.markdown(render(data["rules"]))
     if access["kubeconfig"]:
         st.download_button(t("alloc.kubeconfig"), access["kubeconfig"], f"{data['namespace']}.kubeconfig", "application/yaml")
+    elif access.get("kubeconfig_withheld"):
+        st.caption(t("alloc.kubeconfig_withheld"))
     if access["jupyter_url"]:
         st.link_button(t("alloc.jupyter"), access["jupyter_url"])
     if data["backend"] == "plan":

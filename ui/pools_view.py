@@ -13,6 +13,7 @@ import pandas as pd
 import polars as pl
 import streamlit as st
 
+from core.clock import utc_today
 from core import config
 from core.identity import Identity
 from core.metrics import water_level as wl
@@ -153,7 +154,7 @@ def trend_section(first: date | None = None) -> None:
     labels = {"day": t("pools.period.day"), "month": t("pools.period.month")}
     period = st.radio(t("pools.period"), list(labels), format_func=labels.get, horizontal=True, key="pools_period")
     days = int(wl.load_thresholds()["water_level"]["trend_days"])
-    last = date.today()
+    last = utc_today()
     first = first or (last - timedelta(days=days if period == "day" else 365))
     frame = _trend(_url(), me(), first, last, period)
     if frame.height == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.clock import utc_today
 from core.identity import OPS_ROLES
 from core.org import load_org
 from core.reclaim import services as svc
@@ -231,9 +232,7 @@ def owner_section() -> None:
 
 def _months(today=None, count: int = 12) -> list[str]:
     """The last ``count`` complete months, newest first."""
-    from datetime import date
-
-    day = today or date.today()
+    day = today or utc_today()
     out = []
     for _ in range(count):
         month = previous_month(day)

@@ -4,12 +4,12 @@ report's drill-downs."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.clock import utc_today
 from core.org import load_org
 from core.reports import analysis
 from core.reports import service as reports
@@ -21,7 +21,7 @@ from ui.i18n import current_lang, t
 
 
 def _default_month() -> str:
-    return shift_month(date.today().strftime("%Y-%m"), -1)
+    return shift_month(utc_today().strftime("%Y-%m"), -1)
 
 
 def scopes_for_me() -> list[str]:
@@ -112,7 +112,7 @@ def analysis_panel(month: str, scope: str) -> None:
                     if dim == "department" else v for v in values}
     value = c2.selectbox(t("builder.drill_value"), values, format_func=value_labels.get, key="rb_dim_value",
                          disabled=not values)
-    year = c3.number_input(t("builder.year"), min_value=2000, max_value=2100, value=int(month[:4]) if month[:4].isdigit() else date.today().year,
+    year = c3.number_input(t("builder.year"), min_value=2000, max_value=2100, value=int(month[:4]) if month[:4].isdigit() else utc_today().year,
                            step=1, key="rb_year")
     if not st.button(t("builder.run_analysis"), icon=":material/analytics:", key="rb_analysis_btn"):
         return

@@ -11,6 +11,7 @@ import pandas as pd
 import polars as pl
 import streamlit as st
 
+from core.clock import utc_today
 from core import config
 from core.identity import Identity
 from core.metrics import usage
@@ -58,7 +59,7 @@ def _pct(value: float | None) -> str:
 
 def training_runs() -> pl.DataFrame:
     """Training (or unclassified) namespaces with rollups in the last two weeks, most GPU-hours first."""
-    last = date.today()
+    last = utc_today()
     seen = _namespaces(_url(), me(), last - timedelta(days=LOOKBACK_DAYS), last)
     kinds = _kinds(_url())
     return seen.filter(~pl.col("namespace").is_in([ns for ns, k in kinds.items() if k == "inference"]))
@@ -153,7 +154,7 @@ def gpu_table(sheet: usage.TrainingSheet) -> None:
 
 def pick_month() -> date:
     """The month of the inference sheet: one of the last twelve (default: the month of yesterday)."""
-    anchor = (date.today() - timedelta(days=1)).replace(day=1)
+    anchor = (utc_today() - timedelta(days=1)).replace(day=1)
     months = []
     for _ in range(12):
         months.append(anchor)

@@ -186,7 +186,6 @@ def find_operating_point(points: tuple[CurvePoint, ...] | list[CurvePoint], slos
     the best feasible point of a segment is one of its ends or a point where some latency
     crosses its SLO; those are the only candidates.
     """
-    keys = set(slos)
     candidates: list[OperatingPoint] = []
     for p in points:
         if _meets(p.latency_ms, slos):

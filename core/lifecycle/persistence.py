@@ -78,8 +78,9 @@ class RequestRow(Base):
     returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    # selectin: lists of requests load every request's steps in one extra query, not one per request.
     steps: Mapped[list["ApprovalStepRow"]] = relationship(
-        back_populates="request", cascade="all, delete-orphan", order_by="ApprovalStepRow.seq")
+        back_populates="request", cascade="all, delete-orphan", order_by="ApprovalStepRow.seq", lazy="selectin")
 
     # A concurrent update of the same request fails (StaleDataError) instead of overwriting.
     __mapper_args__ = {"version_id_col": version}

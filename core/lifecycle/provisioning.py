@@ -391,7 +391,16 @@ def allocation_sheet(*, sessions: sessionmaker[Session], actor: Identity, reques
         alloc = _allocation(s, row.id)
         if alloc is None:
             raise NotFound("error.not_found", what="allocation", id=request_id)
-        return _sheet(row, alloc, org)
+        sheet = _sheet(row, alloc, org)
+        if not may_hold_credentials(actor, row):
+            # The kubeconfig carries a live token: only its owner and ops get it, not colleagues or approvers.
+            sheet["access"] = {**sheet["access"], "kubeconfig": None, "kubeconfig_withheld": True}
+        return sheet
+
+
+def may_hold_credentials(actor: Identity, row: RequestRow) -> bool:
+    """True for the applicant and for ops/admins: the only people who receive a namespace's kubeconfig."""
+    return actor.id == row.created_by or actor.role in OPS_ROLES or actor.role == "system"
 
 
 def manifests(*, sessions: sessionmaker[Session], actor: Identity, request_id: int) -> str:

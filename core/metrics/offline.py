@@ -27,7 +27,7 @@ import polars as pl
 
 from core.config import PROJECT_ROOT
 from core.errors import InputError
-from core.metrics.rollup import day_bounds, rollup_day
+from core.metrics.rollup import rollup_day
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 
 DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"

@@ -34,7 +34,6 @@ from core.identity import OPS_ROLES, Identity, PermissionDenied, require
 from core.lifecycle import provisioning
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
-from core.lifecycle.rules import add_working_days
 from core.lifecycle.states import InvalidTransition
 from core.metrics.persistence import read_days
 from core.notifications.outbox import enqueue

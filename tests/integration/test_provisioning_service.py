@@ -316,3 +316,28 @@ def test_cli_lists_shows_provisions_retries_and_prints_manifests(ctx, db_url, mo
     assert exit_.value.code == 2
     with ctx.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AllocationRow)) == 1
+
+
+def test_only_the_owner_and_ops_receive_the_kubeconfig_of_an_allocation(ctx):
+    from core.identity import Identity, load_personas
+    from core.lifecycle import provisioning, services
+
+    people = {p.id: p for p in load_personas()}
+    owner = people["zhang.wei"]
+    colleague = Identity("wu.fan", "吴凡", "wu.fan@example.com", "applicant", department=owner.department)
+    form = {
+        "applicant": owner.name, "department": "digital", "project": "P-LLM-01", "contact": "010-1",
+        "demand_type": "training", "demand_subtype": "l2_finetune", "business_background": "微调",
+        "expected_value": "效率", "model_name": "Qwen2.5-7B", "framework": "PyTorch", "parameters": 7.6e9,
+        "data_size_gb": 50, "data_type": "text", "gpu_model": "H20", "gpus_per_run": 2, "hours_per_run": 10,
+        "runs_per_period": 1, "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
+        "key_libraries": {"torch": "2.3.1"}, "pool": "hq-ft", "requested_gpus": 2,
+        "start_date": "2099-01-01", "duration_days": 5,
+    }
+    request_id = services.submit(sessions=ctx.sessions, actor=owner, form=form)["id"]
+    mine = provisioning.allocation_sheet(sessions=ctx.sessions, actor=owner, request_id=request_id)
+    theirs = provisioning.allocation_sheet(sessions=ctx.sessions, actor=colleague, request_id=request_id)
+    ops = provisioning.allocation_sheet(sessions=ctx.sessions, actor=people["li.na"], request_id=request_id)
+    assert mine["access"]["kubeconfig"] and ops["access"]["kubeconfig"]
+    assert theirs["access"]["kubeconfig"] is None and theirs["access"]["kubeconfig_withheld"] is True
+    assert theirs["quota"] == mine["quota"]
