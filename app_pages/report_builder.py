@@ -14,22 +14,23 @@ st.caption(t("builder.caption"))
 with guarded():
     feedback()
     month, scope, deid = month_and_scope()
-    monthly, versions, analysis = st.tabs([t("builder.tab_monthly"), t("builder.tab_versions"), t("builder.tab_analysis")])
-    with monthly:
-        with guarded():
-            build_actions(month, scope, deid)
-            preview_panel()
-    with versions:
-        with guarded():
-            rows = report_list()
-            if not rows:
-                st.info(t("builder.no_reports"), icon=":material/draft:")
-            else:
-                versions_table(rows)
-                view = choose_report(rows, key="rbv")
-                if view is not None:
-                    publish_or_correct(view)
-                    show_report(view, key="rb_show")
-    with analysis:
-        with guarded():
-            analysis_panel(month, scope)
+    # One section at a time: only the chosen one reads and renders its data.
+    sections = {"monthly": t("builder.tab_monthly"), "versions": t("builder.tab_versions"),
+                "analysis": t("builder.tab_analysis")}
+    section = st.segmented_control(t("builder.section"), list(sections), format_func=sections.get,
+                                   default="monthly", key="rb_section") or "monthly"
+    if section == "monthly":
+        build_actions(month, scope, deid)
+        preview_panel()
+    elif section == "versions":
+        rows = report_list()
+        if not rows:
+            st.info(t("builder.no_reports"), icon=":material/draft:")
+        else:
+            versions_table(rows)
+            view = choose_report(rows, key="rbv")
+            if view is not None:
+                publish_or_correct(view)
+                show_report(view, key="rb_show")
+    else:
+        analysis_panel(month, scope)

@@ -34,6 +34,7 @@ class ReclaimPolicy:
     candidate_min_days: int
     inference_pool_kinds: tuple[str, ...]
     l1_pool_kinds: tuple[str, ...]
+    expiring_window_days: int
 
 
 def _ratio(raw: dict, name: str) -> float:
@@ -63,6 +64,7 @@ def _build_policy(raw: Any) -> ReclaimPolicy:
             candidate_min_days=int(raw["candidate_min_days"]),
             inference_pool_kinds=tuple(raw["inference_pool_kinds"]),
             l1_pool_kinds=tuple(raw["l1_pool_kinds"]),
+            expiring_window_days=int(raw["expiring_window_days"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError("error.data_entry_invalid", field="reclaim_policy.yaml", entry=str(exc)) from None

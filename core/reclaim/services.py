@@ -195,27 +195,35 @@ def send_expiry_notices(*, sessions: sessionmaker[Session], today: date) -> dict
 
 
 def expiring_allocations(*, sessions: sessionmaker[Session], actor: Identity, today: date | None = None,
-                         within_days: int = 14) -> list[dict[str, Any]]:
-    """Expiring allocations (expiry-managed pools) ending within ``within_days`` that ``actor`` may
-    see, with days left, the extension deadline, pending extensions and the pool's pressure."""
+                         within_days: int | None = None) -> list[dict[str, Any]]:
+    """Expiring allocations (expiry-managed pools) ending within ``within_days`` (default: the
+    policy's window) that ``actor`` may see, with days left, the extension deadline, pending
+    extensions and the pool's pressure — a fixed number of queries whatever the number of rows."""
     require(actor, common.READ_ROLES, "read warnings and reclaim")
     today = today or common.now().date()
     policy = load_policy()
+    within_days = policy.expiring_window_days if within_days is None else within_days
     org = load_org()
-    out = []
     with unit_of_work(sessions) as s:
-        for alloc, row in s.execute(_expiring_query(policy)):
-            if (alloc.ends_on - today).days > within_days or not common.may_see(actor, org, row.department, row.created_by):
-                continue
-            pending = s.scalars(select(ExtensionRequestRow).where(ExtensionRequestRow.request_id == row.id,
-                                                                  ExtensionRequestRow.status == "pending")).first()
-            out.append({"request_id": row.id, "number": row.number, "status": row.status, "owner": row.created_by,
-                        "department": row.department, "allocation_id": alloc.id, "namespace": alloc.namespace,
-                        "pool": alloc.pool_id, "gpus": alloc.gpus, "ends_on": alloc.ends_on.isoformat(),
-                        "days_left": (alloc.ends_on - today).days,
-                        "extension_deadline": extension_deadline(alloc.ends_on, policy.extension_min_working_days).isoformat(),
-                        "pending_extension": pending.id if pending else None, **_pool_pressure(s, org, alloc.pool_id)})
-    return out
+        rows = [(alloc, row) for alloc, row in s.execute(_expiring_query(policy))
+                if (alloc.ends_on - today).days <= within_days
+                and common.may_see(actor, org, row.department, row.created_by)]
+        if not rows:
+            return []
+        free = svc._free_by_pool(s, org)
+        queued = dict(s.execute(select(RequestRow.pool_id, func.count()).where(RequestRow.status == "queued")
+                                .group_by(RequestRow.pool_id)).all())
+        pending = {e.request_id: e.id for e in s.scalars(
+            select(ExtensionRequestRow).where(ExtensionRequestRow.request_id.in_([row.id for _, row in rows]),
+                                              ExtensionRequestRow.status == "pending"))}
+        return [{"request_id": row.id, "number": row.number, "status": row.status, "owner": row.created_by,
+                 "department": row.department, "allocation_id": alloc.id, "namespace": alloc.namespace,
+                 "pool": alloc.pool_id, "gpus": alloc.gpus, "ends_on": alloc.ends_on.isoformat(),
+                 "days_left": (alloc.ends_on - today).days,
+                 "extension_deadline": extension_deadline(alloc.ends_on, policy.extension_min_working_days).isoformat(),
+                 "pending_extension": pending.get(row.id), "free": int(free.get(alloc.pool_id, 0)),
+                 "queue_length": int(queued.get(alloc.pool_id, 0))}
+                for alloc, row in rows]
 
 
 def extension_deadline(ends_on: date, working_days: int) -> date:

@@ -37,6 +37,7 @@ def test_every_section_opens_without_errors(persona):
     for key in keys:
         at.segmented_control(key="reclaim_section").set_value(key).run()
         no_exceptions(at)
+        assert not at.error, (key, [e.value for e in at.error])  # no permission or input error either
 
 
 def test_only_the_chosen_section_reads_its_data(monkeypatch):

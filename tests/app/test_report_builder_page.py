@@ -17,6 +17,7 @@ def test_ops_build_a_draft_and_publish_it():
     at.button(key="rb_build_btn").click().run()
     no_exceptions(at)
     assert any("Draft version 1" in s.value for s in at.success)
+    at.segmented_control(key="rb_section").set_value("versions").run()
     at.button(key="rb_pub_1").click().run()
     no_exceptions(at)
     assert any("published" in s.value for s in at.success)
@@ -36,7 +37,19 @@ def test_a_bad_month_is_named_without_a_traceback():
 def test_the_analysis_tab_runs_a_drill_down():
     at = open_page("app_pages/report_builder.py", persona="zhao.min")
     at.text_input(key="rb_month").set_value("2026-03").run()
+    at.segmented_control(key="rb_section").set_value("analysis").run()
     at.selectbox(key="rb_dim").set_value("model").run()
     at.button(key="rb_analysis_btn").click().run()
     no_exceptions(at)
     assert any("Annual summary 2026" in m.value for m in at.markdown)
+
+
+def test_only_the_chosen_section_is_rendered():
+    at = open_page("app_pages/report_builder.py", persona="li.na")
+    no_exceptions(at)
+    assert "rb_build_btn" in [b.key for b in at.button]
+    assert "rbv" not in [w.key for w in at.selectbox]
+    at.segmented_control(key="rb_section").set_value("versions").run()
+    no_exceptions(at)
+    assert "rb_build_btn" not in [b.key for b in at.button]
+    assert any("report" in i.value.lower() for i in at.info)
