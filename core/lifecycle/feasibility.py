@@ -20,21 +20,30 @@ from core.org import Org, Pool
 OK, WARN, FAIL = "ok", "warn", "fail"
 ITEMS = ("gpu_fit", "storage_fit", "network_domain", "software", "conflict")
 
-# Mixed-precision AdamW holds 16–18 bytes per parameter before sharding (DESIGN.md, Facts):
-# the low end is used, assuming ZeRO-3-style sharding over every requested GPU.
-TRAINING_BYTES_PER_PARAM = 16
-# Inference holds the BF16/FP16 weights: 2 bytes per parameter, before KV cache.
-INFERENCE_BYTES_PER_PARAM = 2
-# Share of device memory usable for the model (the rest: CUDA context, allocator, activations).
-USABLE_MEMORY_SHARE = 0.8
-# Training sets above 1 TiB read through local disks or object storage stall the GPUs; a parallel
-# file system is the storage type built for them (seed: 高性能并行文件系统、SSD本地盘、对象存储).
-LARGE_DATASET_GB = 1024
-# High-priority allocations holding at least this share of a pool make contention (network,
-# storage IO) likely for a newcomer: warn; the request would push their share above the second
-# threshold: fail.
-CONFLICT_WARN_SHARE = 0.5
-CONFLICT_FAIL_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class FeasibilityFigures:
+    """The checklist's figures from ``data/feasibility.yaml`` (each with its rationale there)."""
+
+    training_bytes_per_param: float
+    inference_bytes_per_param: float
+    usable_memory_share: float
+    large_dataset_gb: float
+    conflict_warn_share: float
+    conflict_fail_share: float
+
+
+def _build_figures(raw: Any) -> FeasibilityFigures:
+    try:
+        return FeasibilityFigures(**{k: float(raw[k]) for k in FeasibilityFigures.__dataclass_fields__})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError("error.data_entry_invalid", field="feasibility.yaml", entry=str(exc)) from None
+
+
+def figures() -> FeasibilityFigures:
+    """The figures in force (rebuilt when the file changes)."""
+    return load_derived("feasibility.yaml", _build_figures)
 
 
 @dataclass(frozen=True)
@@ -110,9 +119,9 @@ def gpu_fit(form: IntakeForm, pool: Pool, gpu: GPU, estimate: Mapping[str, Any] 
         return CheckItem("gpu_fit", OK, Msg("feasibility.gpu_estimate_fits", {"gpu": gpu.id, "tp": tp}))
     if not form.parameters:
         return CheckItem("gpu_fit", WARN, Msg("feasibility.gpu_no_size", {"gpu": gpu.id}))
-    usable = gpu.memory_bytes * USABLE_MEMORY_SHARE
+    usable = gpu.memory_bytes * figures().usable_memory_share
     if form.is_inference:
-        need_one = form.parameters * INFERENCE_BYTES_PER_PARAM
+        need_one = form.parameters * figures().inference_bytes_per_param
         replicas_gpus = gpus
         if need_one > usable * replicas_gpus:
             return CheckItem("gpu_fit", FAIL, Msg("feasibility.gpu_memory_short",
@@ -126,12 +135,12 @@ def gpu_fit(form: IntakeForm, pool: Pool, gpu: GPU, estimate: Mapping[str, Any] 
             return CheckItem("gpu_fit", WARN, Msg("feasibility.gpu_oversized_for_inference",
                                                   {"gpu": gpu.id, "params": _fmt_params(form.parameters)}))
         return CheckItem("gpu_fit", OK, Msg("feasibility.gpu_fits_compute", {"gpu": gpu.id}))
-    need_total = form.parameters * TRAINING_BYTES_PER_PARAM
+    need_total = form.parameters * figures().training_bytes_per_param
     if need_total > usable * gpus:
         return CheckItem("gpu_fit", FAIL, Msg("feasibility.gpu_memory_short",
                                               {"gpu": gpu.id, "gpus": gpus, "params": _fmt_params(form.parameters)}))
     memory_bound = need_total > usable  # sharded over several GPUs
-    weights_exceed_one = form.parameters * INFERENCE_BYTES_PER_PARAM > usable  # tensor parallelism needed
+    weights_exceed_one = form.parameters * figures().inference_bytes_per_param > usable  # tensor parallelism needed
     if weights_exceed_one and not gpu.has_fast_interconnect:
         return CheckItem("gpu_fit", FAIL, Msg("feasibility.gpu_tp_needs_nvlink",
                                               {"gpu": gpu.id, "tp": -(-int(form.parameters * 2) // int(usable)),
@@ -149,7 +158,7 @@ def storage_fit(form: IntakeForm, pool: Pool) -> CheckItem:
     multi_node = (form.requested_gpus or 0) > pool.gpus_per_node
     params = {"storage": pool.storage, "size": f"{size:g}", "pool": pool.id}
     if form.is_training:
-        if size > LARGE_DATASET_GB and pool.storage != "parallel_fs":
+        if size > figures().large_dataset_gb and pool.storage != "parallel_fs":
             return CheckItem("storage_fit", WARN, Msg("feasibility.storage_large_dataset", params))
         if multi_node and pool.storage == "local_ssd":
             return CheckItem("storage_fit", WARN, Msg("feasibility.storage_local_multinode", params))
@@ -204,9 +213,9 @@ def conflict(form: IntakeForm, pool: Pool, high_priority_gpus: int) -> CheckItem
     share = high_priority_gpus / pool.gpus if pool.gpus else 0.0
     after = (high_priority_gpus + (form.requested_gpus or 0)) / pool.gpus if pool.gpus else 0.0
     params = {"pool": pool.id, "held": high_priority_gpus, "gpus": pool.gpus, "share": f"{share:.0%}"}
-    if form.priority in ("high", "critical") and after > CONFLICT_FAIL_SHARE:
+    if form.priority in ("high", "critical") and after > figures().conflict_fail_share:
         return CheckItem("conflict", FAIL, Msg("feasibility.conflict_high_share", params))
-    if share >= CONFLICT_WARN_SHARE:
+    if share >= figures().conflict_warn_share:
         return CheckItem("conflict", WARN, Msg("feasibility.conflict_contention", params))
     return CheckItem("conflict", OK, Msg("feasibility.conflict_ok", params))
 
