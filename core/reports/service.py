@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,12 +117,15 @@ def summaries(session: Session, months: Iterable[str], scope: str, org: Org) -> 
     clusters = scope_clusters(org, scope)
     gpus_total = sum(p.gpus for p in org.pools.values() if p.cluster in clusters)
     price = prices()
-    out = {}
-    for m in months:
-        first, last = parse_month(m)
-        out[m] = month_summary(_scoped(read_days(session, first, last), clusters), month=m, prices=price,
-                               gpus_total=gpus_total)
-    return out
+    months = list(months)
+    if not months:
+        return {}
+    bounds = {m: parse_month(m) for m in months}
+    # One read of the whole span, split by month: a year's summary is one query, not twelve.
+    frame = _scoped(read_days(session, min(b[0] for b in bounds.values()), max(b[1] for b in bounds.values())), clusters)
+    return {m: month_summary(frame.filter((pl.col("day") >= first) & (pl.col("day") <= last)), month=m, prices=price,
+                             gpus_total=gpus_total)
+            for m, (first, last) in bounds.items()}
 
 
 def _allocations(session: Session) -> list[dict[str, Any]]:
