@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -77,21 +77,28 @@ def load_defaults() -> ScalingDefaults:
     return load_derived("autoscaling_defaults.yaml", _build)
 
 
+def _from_data(name: str) -> Any:
+    """A dataclass field whose default is ``name`` of ``data/autoscaling_defaults.yaml``, read when
+    a policy is built (so the file is the only place the figure is written)."""
+    return field(default_factory=lambda: getattr(load_defaults(), name))
+
+
 @dataclass(frozen=True)
 class ScalingPolicy:
-    """One deployment's dual-threshold policy."""
+    """One deployment's dual-threshold policy; every field left out takes its figure from
+    ``data/autoscaling_defaults.yaml``."""
 
     namespace: str
     deployment: str
-    min_replicas: int
-    max_replicas: int
-    util_high: float = 0.8
-    util_low: float = 0.3
-    mem_high: float = 0.9
-    sustain_s: int = 300
-    scale_up_window_s: int = 300
-    scale_down_window_s: int = 600
-    gpus_per_replica: int = 1
+    min_replicas: int = _from_data("min_replicas")
+    max_replicas: int = _from_data("max_replicas")
+    util_high: float = _from_data("util_high")
+    util_low: float = _from_data("util_low")
+    mem_high: float = _from_data("mem_high")
+    sustain_s: int = _from_data("sustain_s")
+    scale_up_window_s: int = _from_data("scale_up_window_s")
+    scale_down_window_s: int = _from_data("scale_down_window_s")
+    gpus_per_replica: int = _from_data("gpus_per_replica")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict form."""
@@ -100,9 +107,7 @@ class ScalingPolicy:
 
 def default_policy(namespace: str, deployment: str) -> ScalingPolicy:
     """A policy with the defaults of ``data/autoscaling_defaults.yaml``."""
-    d = load_defaults()
-    return ScalingPolicy(namespace, deployment, d.min_replicas, d.max_replicas, d.util_high, d.util_low, d.mem_high,
-                         d.sustain_s, d.scale_up_window_s, d.scale_down_window_s, d.gpus_per_replica)
+    return ScalingPolicy(namespace, deployment)
 
 
 def validate(policy: ScalingPolicy) -> ScalingPolicy:

@@ -78,6 +78,16 @@ def load_thresholds() -> dict[str, Any]:
     return raw
 
 
+def request_shapes() -> tuple[int, ...]:
+    """The request shapes checked for fragmentation (``water_level.request_shapes``)."""
+    return tuple(int(x) for x in load_thresholds()["water_level"]["request_shapes"])
+
+
+def in_use_threshold() -> float:
+    """The utilisation from which a GPU counts as in use (``water_level.in_use_util``)."""
+    return float(load_thresholds()["water_level"]["in_use_util"])
+
+
 # --------------------------------------------------------------------------- pure functions
 
 
@@ -217,8 +227,8 @@ class WaterLevel:
     data_as_of: datetime | None
     stale: bool
     banner: Msg | None = field(default=None, compare=False)
-    shapes: tuple[int, ...] = (1, 2, 4, 8)
-    in_use_util: float = 0.1
+    shapes: tuple[int, ...] = field(default_factory=lambda: request_shapes())
+    in_use_util: float = field(default_factory=lambda: in_use_threshold())
 
 
 def _source_key(source: Any) -> str:
@@ -241,9 +251,7 @@ def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, n
     from core.metrics.prometheus import with_last_good
 
     require(actor, WATER_LEVEL_ROLES, "read the water level")
-    cfg = load_thresholds()["water_level"]
-    threshold = float(cfg["in_use_util"])
-    shapes = tuple(int(s) for s in cfg["request_shapes"])
+    threshold, shapes = in_use_threshold(), request_shapes()
     fetched = with_last_good(lambda: source.latest(at), _LAST_GOOD if cache is None else cache,
                              key=_source_key(source), now=now)
     latest = fetched.frame

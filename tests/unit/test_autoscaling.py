@@ -110,9 +110,45 @@ def test_replay_counts_gpu_hours_saved_against_a_fixed_maximum():
     assert result["saved_gpu_hours"] == pytest.approx(8)
 
 
+POLICY_FIGURES = ("min_replicas", "max_replicas", "util_high", "util_low", "mem_high", "sustain_s",
+                  "scale_up_window_s", "scale_down_window_s", "gpus_per_replica")
+
+
 def test_defaults_come_from_the_data_file():
-    p = a.default_policy("ns", "dep")
-    assert (p.util_high, p.util_low, p.mem_high, p.sustain_s) == (0.8, 0.3, 0.9, 300)
+    import yaml
+
+    from core.config import DATA_DIR
+
+    raw = yaml.safe_load((DATA_DIR / "autoscaling_defaults.yaml").read_text(encoding="utf-8"))
+    loaded = a.load_defaults()
+    assert {f: getattr(loaded, f) for f in a.ScalingDefaults.__dataclass_fields__} == {
+        f: raw[f] for f in a.ScalingDefaults.__dataclass_fields__}
+    bare = a.ScalingPolicy("ns", "dep")
+    assert {f: getattr(bare, f) for f in POLICY_FIGURES} == {f: raw[f] for f in POLICY_FIGURES}
+    assert a.default_policy("ns", "dep") == bare
+    assert (bare.util_high, bare.util_low, bare.mem_high, bare.sustain_s) == (0.8, 0.3, 0.9, 300)  # the seed's figures
+    # a figure given explicitly wins over the file
+    assert a.ScalingPolicy("ns", "dep", max_replicas=3).max_replicas == 3
+
+
+def test_a_policy_built_without_figures_follows_a_changed_data_file(tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    from core.config import DATA_DIR
+
+    raw = yaml.safe_load((DATA_DIR / "autoscaling_defaults.yaml").read_text(encoding="utf-8"))
+    changed = {**raw, "util_high": 0.7, "util_low": 0.2, "mem_high": 0.85, "sustain_s": 120, "min_replicas": 3,
+               "max_replicas": 12, "scale_up_window_s": 60, "scale_down_window_s": 900, "gpus_per_replica": 2}
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    (tmp_path / "data" / "autoscaling_defaults.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
+    monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(tmp_path / "data"))
+    bare = a.ScalingPolicy("ns", "dep")
+    assert {f: getattr(bare, f) for f in POLICY_FIGURES} == {f: changed[f] for f in POLICY_FIGURES}
+    hpa = a.render_hpa(bare)
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 900
+    assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "700m"
 
 
 def test_a_metrics_series_becomes_mean_utilisation_and_replicas_per_timestamp():

@@ -173,3 +173,33 @@ def test_snapshot_reads_the_metrics_once_and_falls_back_to_the_last_good_frame(s
 def test_applicants_may_not_read_the_water_level(sessions):
     with pytest.raises(PermissionDenied):
         wl.snapshot(sessions=sessions, actor=_who("zhang.wei"), source=_CountingSource(LATEST), nodes=[], cache={})
+
+
+def test_threshold_and_shapes_come_from_the_data_file_only(sessions, tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    from core.config import DATA_DIR
+
+    raw = yaml.safe_load((DATA_DIR / "metrics_thresholds.yaml").read_text(encoding="utf-8"))["water_level"]
+    assert wl.in_use_threshold() == raw["in_use_util"] and wl.request_shapes() == tuple(raw["request_shapes"])
+    nodes = [GpuNode("hq-beijing-1", "a-0", "hq-lang", "H800-SXM", 4)]
+    snap = wl.snapshot(sessions=sessions, actor=_who("li.na"), source=_CountingSource(LATEST), nodes=nodes, cache={})
+    assert (snap.in_use_util, snap.shapes) == (raw["in_use_util"], tuple(raw["request_shapes"]))
+    # a reading built without those figures takes them from the file too
+    bare = wl.WaterLevel(*(getattr(snap, f) for f in ("pools", "clusters", "models", "totals", "heat", "free",
+                                                       "fragments", "fetched_at", "data_as_of", "stale")))
+    assert (bare.in_use_util, bare.shapes) == (snap.in_use_util, snap.shapes)
+
+    # change the file: the snapshot follows (a literal copy in the code would not)
+    doc = yaml.safe_load((DATA_DIR / "metrics_thresholds.yaml").read_text(encoding="utf-8"))
+    doc["water_level"] |= {"in_use_util": 0.5, "request_shapes": [1, 3]}
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    (tmp_path / "data" / "metrics_thresholds.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(tmp_path / "data"))
+    changed = wl.snapshot(sessions=sessions, actor=_who("li.na"), source=_CountingSource(LATEST), nodes=nodes, cache={})
+    assert (changed.in_use_util, changed.shapes) == (0.5, (1, 3))
+    assert sorted(set(changed.fragments["shape"].to_list())) == [1, 3]
+    assert wl.WaterLevel(*(getattr(snap, f) for f in ("pools", "clusters", "models", "totals", "heat", "free",
+                                                       "fragments", "fetched_at", "data_as_of", "stale"))).shapes == (1, 3)
