@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.adjust import autoscaling as scaling
@@ -112,18 +112,60 @@ def _releases(s: Session, now: datetime) -> list[q.Release]:
     return out
 
 
-def _placed(s: Session, pool_id: str) -> list[sim.Placed]:
-    rows = s.execute(select(AllocationRow, RequestRow.number).join(RequestRow, RequestRow.id == AllocationRow.request_id)
-                     .where(AllocationRow.pool_id == pool_id).order_by(AllocationRow.id))
-    return [sim.Placed(a.id, number or f"#{a.request_id}", a.gpus, _aware(a.provisioned_at or a.created_at),
-                       _aware(a.released_at) if a.status == "released" else None, a.priority) for a, number in rows]
+def _granted():
+    return func.coalesce(AllocationRow.provisioned_at, AllocationRow.created_at)
+
+
+def _last_empty_moment(pools: Sequence[str]):
+    """Per pool, the last time nothing was held (a subquery: pool, t). At that moment every node is
+    free, so allocations released at or before it cannot change today's layout.
+
+    A sweep over grant (+1) and release (−1) events in time order (releases first at equal times,
+    as :func:`core.adjust.simulation.layout`); the running count is 0 right after the pool empties."""
+    a, granted = AllocationRow, _granted()
+    timed = a.released_at > granted  # a release without a time, or not after the grant, placed nothing
+    released = a.status == "released"
+    grants = select(a.pool_id.label("pool"), granted.label("t"), literal(1).label("delta"), a.id.label("aid")).where(
+        a.pool_id.in_(pools), or_(~released, timed))
+    releases = select(a.pool_id, a.released_at, literal(-1), a.id).where(a.pool_id.in_(pools), released, timed)
+    events = union_all(grants, releases).subquery()
+    running = select(events.c.pool, events.c.t, func.sum(events.c.delta).over(
+        partition_by=events.c.pool, order_by=(events.c.t, events.c.delta, events.c.aid), rows=(None, 0)).label("held")
+    ).subquery()
+    return select(running.c.pool, func.max(running.c.t).label("t")).where(running.c.held == 0).group_by(
+        running.c.pool).subquery()
+
+
+def _placed_by_pool(s: Session, pool_ids: Sequence[str]) -> dict[str, list[sim.Placed]]:
+    """The allocations that shape each pool's node layout today, in one query for all pools: every
+    holder, and the released ones whose release came after the pool was last empty (the holes
+    they left are the fragmentation); older releases are left out (see :func:`_last_empty_moment`)."""
+    pools = sorted(set(pool_ids))
+    out: dict[str, list[sim.Placed]] = {p: [] for p in pools}
+    if not pools:
+        return out
+    a, granted = AllocationRow, _granted()
+    empty = _last_empty_moment(pools)
+    released = a.status == "released"
+    rows = s.execute(
+        select(a, RequestRow.number).join(RequestRow, RequestRow.id == a.request_id)
+        .outerjoin(empty, empty.c.pool == a.pool_id)
+        .where(a.pool_id.in_(pools),
+               or_(~released, and_(a.released_at > granted, or_(empty.c.t.is_(None), a.released_at > empty.c.t))))
+        .order_by(a.pool_id, a.id))
+    for alloc, number in rows:
+        out[alloc.pool_id].append(sim.Placed(
+            alloc.id, number or f"#{alloc.request_id}", alloc.gpus, _aware(alloc.provisioned_at or alloc.created_at),
+            _aware(alloc.released_at) if alloc.status == "released" else None, alloc.priority))
+    return out
 
 
 def _free_per_node(s: Session, org: Org, pool_ids: Sequence[str]) -> dict[str, list[int]]:
+    placed = _placed_by_pool(s, pool_ids)
     out = {}
     for pid in pool_ids:
         pool = org.pool(pid)
-        free, _ = sim.layout(sim.node_sizes(pool.gpus, pool.gpus_per_node), _placed(s, pid), pool.gpus_per_node)
+        free, _ = sim.layout(sim.node_sizes(pool.gpus, pool.gpus_per_node), placed[pid], pool.gpus_per_node)
         out[pid] = free
     return out
 
@@ -167,7 +209,7 @@ def _pool_inputs(s: Session, org: Org, pool_id: str, now: datetime) -> tuple[Any
     waiting = [w for w in _waiting(s) if w.pool == pool_id]
     ordered = {e.request_id: e.position for e in q.order(waiting, now, q.load_policy())}
     waiting.sort(key=lambda w: ordered[w.request_id])
-    return pool, sizes, _placed(s, pool_id), waiting
+    return pool, sizes, _placed_by_pool(s, [pool_id])[pool_id], waiting
 
 
 def simulate_preemption(*, sessions: sessionmaker[Session], actor: Identity, pool: str,
