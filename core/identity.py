@@ -52,6 +52,9 @@ class Identity:
     role: str
     department: str = ""
     province: str = "HQ"
+    # provincial ops work in two levels (seed: 省侧L1/L2): L1 claims and does the initial review,
+    # L2 also does the in-depth feasibility assessment. Empty for every other role.
+    level: str = ""
 
     @property
     def menu(self) -> str:

@@ -37,6 +37,12 @@ def _persona_chosen() -> None:
     st.session_state["persona"] = st.session_state["_persona_choice"]
 
 
+def role_label(identity: Identity) -> str:
+    """The role in words, with the provincial ops level (L1/L2) when there is one."""
+    role = t(f"role.{identity.role}")
+    return t("persona.level", role=role, level=identity.level) if identity.level else role
+
+
 def sidebar_identity(identity: Identity | None) -> None:
     """Sidebar block: who is acting, the persona switcher in demo mode, sign-in/out with OIDC."""
     if config.load().auth_mode == "oidc":
@@ -45,11 +51,11 @@ def sidebar_identity(identity: Identity | None) -> None:
         elif identity is None:
             st.sidebar.button(t("sidebar.sign_in"), on_click=st.login)
         else:
-            st.sidebar.caption(t("sidebar.signed_in_as", name=identity.name, role=t(f"role.{identity.role}")))
+            st.sidebar.caption(t("sidebar.signed_in_as", name=identity.name, role=role_label(identity)))
             st.sidebar.button(t("sidebar.sign_out"), on_click=st.logout)
         return
     # Labels are computed now: a format_func runs outside the script too (e.g. in AppTest).
-    labels = {p.id: f"{p.name} · {t('role.' + p.role)}" for p in load_personas()}
+    labels = {p.id: f"{p.name} · {role_label(p)}" for p in load_personas()}
     ids = list(labels)
     current = st.session_state.get("persona", ids[0])
     # The choice lives under a plain key; a widget's own key is dropped when the page changes.

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 from core.datafiles import load_derived
 from core.errors import InputError
 from core.i18n import Msg
+from core.identity import Identity
 from core.lifecycle.forms import HIGH_PRIORITIES, IntakeForm, answered
 from core.org import Org, Pool
 
@@ -264,7 +265,18 @@ class Routing:
         return not self.steps
 
 
-STEP_ROLES = frozenset({"prov_ops", "hq_ops", "dept_head", "committee", "executive"})
+# Approval steps are named by the role (and, for provincial ops, the level) that takes them.
+STEP_ROLES = frozenset({"prov_ops_l1", "prov_ops_l2", "hq_ops", "dept_head", "committee", "executive"})
+# The persona roles that take some step (what the review pages and services admit).
+REVIEWER_ROLES = frozenset({"prov_ops", "hq_ops", "dept_head", "committee", "executive"})
+
+
+def steps_taken_by(actor: Identity) -> frozenset[str]:
+    """The approval steps ``actor`` may take: an L2 provincial operator may also do the L1 initial
+    review (the seed's "省侧L1/L2" claim and review); everyone else takes the step named by their role."""
+    if actor.role == "prov_ops":
+        return frozenset({"prov_ops_l1", "prov_ops_l2"}) if actor.level == "L2" else frozenset({"prov_ops_l1"})
+    return frozenset({actor.role}) & STEP_ROLES
 
 
 def _build_tiers(raw: Any) -> Tiers:
@@ -281,6 +293,9 @@ def _build_tiers(raw: Any) -> Tiers:
                           steps, int(entry.get("expected_review_working_days", 0))))
     if not tiers:
         raise InputError("error.data_entry_invalid", field="approval_tiers.yaml", entry="tiers")
+    if any(s not in STEP_ROLES for s in settings.get("provincial_ops_steps") or ()):
+        raise InputError("error.data_entry_invalid", field="approval_tiers.yaml",
+                         entry="settings.provincial_ops_steps")
     return Tiers(tuple(tiers), settings)
 
 
@@ -289,21 +304,30 @@ def load_tiers() -> Tiers:
     return load_derived("approval_tiers.yaml", _build_tiers)
 
 
+def _ops_steps(f: Mapping[str, Any], tiers: Tiers) -> tuple[str, ...]:
+    """What the "ops" step of a tier means for this pool: the provincial L1 review then the L2
+    assessment (``provincial_ops_steps`` in the settings), or HQ ops."""
+    if f.get("pool_level") == "province":
+        return tuple(tiers.settings.get("provincial_ops_steps") or ("prov_ops_l1", "prov_ops_l2"))
+    return ("hq_ops",)
+
+
 def route(f: Mapping[str, Any], tiers: Tiers | None = None) -> Routing:
-    """The first tier whose condition holds for the facts ``f``; "ops" becomes prov_ops or hq_ops."""
+    """The first tier whose condition holds for the facts ``f``; "ops" becomes the pool's ops steps."""
     tiers = load_tiers() if tiers is None else tiers
-    ops = "prov_ops" if f.get("pool_level") == "province" else "hq_ops"
+    ops = _ops_steps(f, tiers)
     for tier in tiers.tiers:
         if tier.condition.holds(f):
-            steps = tuple(ops if s == "ops" else s for s in tier.steps)
+            steps = tuple(step for s in tier.steps for step in (ops if s == "ops" else (s,)))
             return Routing(tier.id, Msg(tier.message, _msg_params(f)), steps, tier.expected_review_working_days)
     # The last tier of the shipped file has an empty condition; a file without one routes to ops.
-    return Routing("fallback", Msg("tier.standard_ops", _msg_params(f)), (ops,), 2)
+    return Routing("fallback", Msg("tier.standard_ops", _msg_params(f)), ops, 2)
 
 
 def ops_role_for(f: Mapping[str, Any]) -> str:
-    """The ops role that handles a request on this pool (provincial or HQ)."""
-    return "prov_ops" if f.get("pool_level") == "province" else "hq_ops"
+    """The single ops step of a routine re-grant on this pool (a queued request, a preempted one):
+    first-line provincial ops (L1, which L2 may also take) or HQ ops."""
+    return "prov_ops_l1" if f.get("pool_level") == "province" else "hq_ops"
 
 
 # --------------------------------------------------------------------------- capacity

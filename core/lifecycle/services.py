@@ -44,15 +44,15 @@ from core.lifecycle.persistence import (
     HOLDING_ALLOCATION, AllocationRow, ApprovalStepRow, PoolCapacityRow, RequestRow,
 )
 from core.lifecycle.rules import (
-    STEP_ROLES, add_working_days, capacity_check, check_compliance, facts, load_tiers, missing_fields,
-    ops_role_for, request_number, route,
+    REVIEWER_ROLES, add_working_days, capacity_check, check_compliance, facts, load_tiers, missing_fields,
+    ops_role_for, request_number, route, steps_taken_by,
 )
 from core.lifecycle.states import OPEN, STATUSES, InvalidTransition, RequestState, timestamp_field, transition
 from core.notifications.outbox import OUTBOX, insert_once
 from core.org import Org, load_org
 
 APPLY_ROLES = frozenset({"applicant", "prov_ops", "hq_ops", "dept_head", "admin"})
-REVIEW_ROLES = STEP_ROLES | {"admin"}
+REVIEW_ROLES = REVIEWER_ROLES | {"admin"}
 DECISIONS = ("approve", "approve_adjusted", "reject")
 SYSTEM = Identity(id="system", name="ComputeLoop", email="", role="system")
 NOTICE_LANG = "zh-CN"
@@ -149,9 +149,9 @@ def _approvers(role: str, row: RequestRow, org: Org) -> list[Identity]:
     """Personas who may take the step ``role`` of ``row`` (never its applicant)."""
     out = []
     for p in load_personas():
-        if p.role != role or p.id == row.created_by:
+        if role not in steps_taken_by(p) or p.id == row.created_by:
             continue
-        if role == "prov_ops" and p.province != row.unit:
+        if p.role == "prov_ops" and p.province != row.unit:
             continue
         if role == "dept_head" and _dept_of(p, org) != row.department:
             continue
@@ -247,7 +247,8 @@ def _can_see(actor: Identity, row: RequestRow, org: Org) -> bool:
     if actor.role in ("applicant", "dept_head") and row.department == _dept_of(actor, org):
         return True
     # approvers see the requests that carry a step for their role
-    return actor.role in STEP_ROLES and any(step.role == actor.role for step in row.steps)
+    mine = steps_taken_by(actor)
+    return any(step.role in mine for step in row.steps)
 
 
 def _load(s: Session, request_id: int, *, lock: bool = False) -> RequestRow:
@@ -597,7 +598,7 @@ def pending_approvals(*, sessions: sessionmaker[Session], actor: Identity) -> li
             step = _current_step(row)
             if step is None or row.created_by == actor.id:
                 continue
-            if actor.role == "admin" or (step.role == actor.role and _in_scope(actor, row, org)):
+            if actor.role == "admin" or (step.role in steps_taken_by(actor) and _in_scope(actor, row, org)):
                 out.append(_view(row))
         return out
 
@@ -700,7 +701,7 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
         for name, value in (("adjusted_gpus", adjusted_gpus), ("adjusted_days", adjusted_days)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise InputError("error.out_of_range", field=name, value=value, low="1", high="100000")
-    if actor.role not in STEP_ROLES:
+    if not steps_taken_by(actor):
         raise PermissionDenied("error.permission_denied", action="approve resource applications", role=actor.role)
     org = load_org()
     _ensure_capacity_rows(sessions, org.pools)
@@ -713,9 +714,13 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
             step = _current_step(row) if row.status in OPEN else None
             if step is None:
                 raise InvalidTransition(row.status, target)
-            if step.role != actor.role or not _in_scope(actor, row, org):
+            if step.role not in steps_taken_by(actor) or not _in_scope(actor, row, org):
                 raise PermissionDenied("error.permission_denied", action=f"take the {step.role} step",
                                        role=actor.role)
+            if any(st.decided_by == actor.id and st.role != step.role for st in row.steps):
+                # four eyes: an L2 who did the initial review does not also assess the same request
+                # (a re-grant of the same step after a requeue is not a second step)
+                raise PermissionDenied("lifecycle.second_step_same_person", number=row.number or row.id)
             now = _now()
             if row.status != "in_review":
                 _move(s, row, "in_review", actor, "claimed", at=now)

@@ -39,7 +39,7 @@ def test_demo_mode_shows_a_banner_and_the_persona_switcher():
     switcher = at.sidebar.selectbox(key="_persona_choice")
     assert switcher.value == "li.na"
     assert [o.split(" · ")[1] for o in switcher.options] == [
-        "Applicant", "HQ ops", "Provincial ops", "Department head", "Committee", "Executive", "Administrator"]
+        "Applicant", "HQ ops", "Provincial ops L1", "Provincial ops L2", "Department head", "Committee", "Executive", "Administrator"]
 
 
 # AppTest drops the entrypoint's sidebar from the element tree on reruns, so the language is

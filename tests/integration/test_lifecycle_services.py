@@ -24,7 +24,12 @@ OTHER_DEPT = Identity("liu.yang", "刘洋", "liu.yang@example.com", "applicant",
 EXPLORER = Identity("ma.lin", "马琳", "ma.lin@example.com", "applicant", department="调度控制中心")
 JS_APPLICANT = Identity("xu.js", "徐江", "xu.js@example.com", "applicant", department="江苏信通公司", province="JS")
 HQ_OPS = Identity("li.na", "李娜", "li.na@example.com", "hq_ops", department="算力运营中心")
-PROV_OPS = Identity("zhou.js", "周江", "zhou.js@example.com", "prov_ops", department="江苏信通公司", province="JS")
+PROV_OPS = Identity("zhou.js", "周江", "zhou.js@example.com", "prov_ops", department="江苏信通公司", province="JS",
+                    level="L1")
+PROV_L2 = Identity("wu.js", "吴江", "wu.js@example.com", "prov_ops", department="江苏信通公司", province="JS",
+                   level="L2")
+PROV_L2_B = Identity("qin.js", "秦江", "qin.js@example.com", "prov_ops", department="江苏信通公司", province="JS",
+                     level="L2")
 DEPT_HEAD = Identity("he.dh", "何主任", "he.dh@example.com", "dept_head", department="数字化部")
 OTHER_HEAD = Identity("gao.dh", "高主任", "gao.dh@example.com", "dept_head", department="营销部")
 COMMITTEE = Identity("qian.c", "钱委员", "qian.c@example.com", "committee")
@@ -214,16 +219,35 @@ def test_strategic_reserve_needs_the_committee_then_management(ctx):
     assert done["status"] == "approved" and _allocated(ctx, "hq-reserve") == 8
 
 
-def test_provincial_pool_goes_to_that_provinces_ops(ctx):
+def test_provincial_pool_goes_to_that_provinces_l1_then_l2(ctx):
     r = _submit(ctx, JS_FORM, actor=JS_APPLICANT)
-    assert [s["role"] for s in r["steps"]] == ["prov_ops"] and r["unit"] == "JS"
-    other_province = Identity("wu.zj", "吴浙", "wu@example.com", "prov_ops", province="ZJ")
+    assert [s["role"] for s in r["steps"]] == ["prov_ops_l1", "prov_ops_l2"] and r["unit"] == "JS"
+    other_province = Identity("wu.zj", "吴浙", "wu@example.com", "prov_ops", province="ZJ", level="L2")
     with pytest.raises(PermissionDenied):
         svc.decide(sessions=ctx.sessions, actor=other_province, request_id=r["id"], decision="approve", reason="ok")
     with pytest.raises(PermissionDenied):
         svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"], decision="approve", reason="ok")
-    assert svc.decide(sessions=ctx.sessions, actor=PROV_OPS, request_id=r["id"], decision="approve",
-                      reason="ok")["status"] == "approved"
+    first = svc.decide(sessions=ctx.sessions, actor=PROV_OPS, request_id=r["id"], decision="approve", reason="初审通过")
+    assert first["status"] == "in_review"
+    # the L1 operator waits for nothing more; the assessment is the L2's
+    assert svc.pending_approvals(sessions=ctx.sessions, actor=PROV_OPS) == []
+    assert [x["id"] for x in svc.pending_approvals(sessions=ctx.sessions, actor=PROV_L2)] == [r["id"]]
+    with pytest.raises(PermissionDenied) as err:
+        svc.decide(sessions=ctx.sessions, actor=PROV_OPS, request_id=r["id"], decision="approve", reason="ok")
+    assert err.value.key == "error.permission_denied"
+    assert svc.decide(sessions=ctx.sessions, actor=PROV_L2, request_id=r["id"], decision="approve",
+                      reason="可行性评估通过")["status"] == "approved"
+
+
+def test_an_l2_may_do_the_initial_review_but_not_both_steps(ctx):
+    r = _submit(ctx, JS_FORM, actor=JS_APPLICANT)
+    svc.decide(sessions=ctx.sessions, actor=PROV_L2, request_id=r["id"], decision="approve", reason="初审通过")
+    with pytest.raises(PermissionDenied) as err:
+        svc.decide(sessions=ctx.sessions, actor=PROV_L2, request_id=r["id"], decision="approve", reason="ok")
+    assert err.value.key == "lifecycle.second_step_same_person"
+    assert svc.get_request(sessions=ctx.sessions, actor=JS_APPLICANT, request_id=r["id"])["status"] == "in_review"
+    assert svc.decide(sessions=ctx.sessions, actor=PROV_L2_B, request_id=r["id"], decision="approve",
+                      reason="可行性评估通过")["status"] == "approved"
 
 
 def test_nobody_approves_or_claims_their_own_request(ctx):

@@ -11,9 +11,11 @@ from core.errors import InputError
 from core.i18n import translate
 from core.lifecycle.forms import IntakeForm, consistency_errors, parse_parameters
 from core.lifecycle.rules import (
-    add_working_days, capacity_check, check_compliance, facts, largest_shape, load_compliance_rules,
-    load_required_fields, load_tiers, missing_fields, parse_condition, request_number, route,
+    _build_tiers, add_working_days, capacity_check, check_compliance, facts, largest_shape,
+    load_compliance_rules, load_required_fields, load_tiers, missing_fields, parse_condition, request_number, route,
+    steps_taken_by,
 )
+from core.identity import Identity
 from core.org import load_org
 
 TRAINING = dict(
@@ -237,10 +239,30 @@ def test_tier_boundaries_on_an_hq_pool(gpus, days, tier):
 def test_provincial_pools_route_to_provincial_ops():
     r = route(facts(training_form(department="js-it", project="P-JS-06", pool="js-pool", requested_gpus=8),
                     load_org()))
-    assert r.steps == ("prov_ops",)
+    assert r.steps == ("prov_ops_l1", "prov_ops_l2")
     r = route(facts(training_form(department="js-it", project="P-JS-06", pool="js-pool", requested_gpus=40),
                     load_org()))
-    assert r.steps == ("prov_ops", "dept_head")
+    assert r.steps == ("prov_ops_l1", "prov_ops_l2", "dept_head")
+
+
+@pytest.mark.parametrize(("role", "level", "steps"), [
+    ("prov_ops", "L1", {"prov_ops_l1"}),
+    ("prov_ops", "L2", {"prov_ops_l1", "prov_ops_l2"}),
+    ("prov_ops", "", {"prov_ops_l1"}),
+    ("hq_ops", "", {"hq_ops"}),
+    ("dept_head", "", {"dept_head"}),
+    ("applicant", "", set()),
+    ("admin", "", set()),
+])
+def test_which_steps_each_role_and_level_takes(role, level, steps):
+    assert steps_taken_by(Identity("x", "X", "x@example.com", role, level=level)) == steps
+
+
+def test_provincial_ops_steps_outside_the_step_roles_are_refused():
+    raw = {"settings": {"provincial_ops_steps": ["prov_ops"]}, "tiers": [{"id": "t", "message": "m", "steps": ["ops"]}]}
+    with pytest.raises(InputError) as err:
+        _build_tiers(raw)
+    assert "provincial_ops_steps" in str(err.value.params)
 
 
 def test_the_strategic_reserve_always_goes_to_committee_then_management_even_when_small():
