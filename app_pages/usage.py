@@ -5,8 +5,8 @@ import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.usage_view import (curves, gpu_table, hints, inference_sheet, inference_table, pick_month, pick_run, summary,
-                           training_runs, training_sheet)
+from ui.usage_view import (curves, gpu_table, hints, inference_sheet, inference_table, pick_month, pick_run, serving_notes,
+                           summary, training_runs, training_sheet)
 
 st.title(t("usage.title"))
 st.caption(t("usage.caption"))
@@ -39,4 +39,4 @@ with guarded():
         st.caption(t("usage.inference_caption", first=sheet.first.isoformat(), last=sheet.last.isoformat(),
                      services=sheet.rows.height))
         st.dataframe(inference_table(sheet), hide_index=True, width="stretch")
-        st.caption(t("usage.qps_note"))
+        serving_notes(sheet)

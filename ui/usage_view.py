@@ -15,6 +15,7 @@ from core.clock import utc_today
 from core import config
 from core.identity import Identity
 from core.metrics import usage
+from core.metrics.serving import load_settings as serving_settings, serving_source
 from core.metrics.sources import metrics_dir, metrics_source
 from ui.context import ctx, me
 from ui.i18n import render, t
@@ -42,7 +43,8 @@ def _training(url: str, actor: Identity, namespace: str, start: datetime, end: d
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _inference(url: str, actor: Identity, month: date) -> usage.InferenceSheet:
-    return usage.inference_sheet(sessions=ctx().sessions, actor=actor, month=month, kinds=_kinds(url))
+    return usage.inference_sheet(sessions=ctx().sessions, actor=actor, month=month, kinds=_kinds(url),
+                                 serving=serving_source())
 
 
 def _url() -> str:
@@ -169,12 +171,13 @@ def inference_sheet(month: date) -> usage.InferenceSheet:
 
 
 def inference_table(sheet: usage.InferenceSheet) -> pd.DataFrame:
-    """The sheet with translated headers; QPS and latency say "not exported" when no source has them."""
+    """The sheet with translated headers; QPS and latency say "not exported" for a service whose
+    server exports no request metrics."""
     r = sheet.rows.to_pandas()
     missing = t("usage.not_exported")
 
-    def qps(col: str) -> pd.Series:
-        return r[col].map(lambda v: missing if pd.isna(v) else f"{v:,.1f}")
+    def served(col: str, scale: float = 1.0) -> pd.Series:
+        return r[col].map(lambda v: missing if pd.isna(v) else f"{v * scale:,.1f}")
 
     kinds = {k: t(f"usage.kind.{k}") for k in ("training", "inference", "unknown")}
     return pd.DataFrame({
@@ -186,6 +189,19 @@ def inference_table(sheet: usage.InferenceSheet) -> pd.DataFrame:
         t("usage.col.allocated_hours"): r["allocated_gpu_hours"].round(1), t("usage.col.used_hours"): r["used_gpu_hours"].round(1),
         t("usage.col.energy"): r["energy_kwh"].round(1), t("usage.col.cost"): r["cost"].round(0),
         t("usage.col.coverage"): (r["coverage"] * 100).round(1),
-        t("usage.col.qps_mean"): qps("qps_mean"), t("usage.col.qps_peak"): qps("qps_peak"),
-        t("usage.col.latency_p99"): qps("latency_p99_ms"),
+        t("usage.col.qps_mean"): served("qps_mean"), t("usage.col.qps_peak"): served("qps_peak"),
+        t("serving.col.latency_mean"): served("latency_mean_ms"), t("usage.col.latency_p99"): served("latency_p99_ms"),
+        t("serving.col.qps_coverage"): served("qps_coverage", 100.0),
     })
+
+
+def serving_notes(sheet: usage.InferenceSheet) -> None:
+    """How many services export request metrics, why QPS could not be read (if so), and how the
+    QPS and latency columns are made."""
+    if sheet.serving_error is not None:
+        field = sheet.serving_error.params.get("field")
+        prefix = t("error.field_prefix", field=field) + " " if field else ""
+        st.warning(prefix + render(sheet.serving_error), icon=":material/error:")
+    exported = int(sheet.rows["qps_mean"].is_not_null().sum())
+    st.caption(t("serving.exported_count", exported=exported, services=sheet.rows.height) + " "
+               + t("serving.qps_note", step=serving_settings().peak_step_s))

@@ -19,6 +19,7 @@ from core.errors import InputError
 from core.metrics.fleet import load_manifest, write_samples
 from core.metrics.offline import OfflineSource
 from core.metrics.persistence import count_rows, rollup_and_store
+from core.metrics.serving import write_demo_serving
 from core.metrics.sources import metrics_dir
 
 
@@ -27,8 +28,8 @@ def ensure_demo_metrics(sessions: sessionmaker[Session], *, days: int = 7, step_
     """Generate the demo samples when the folder is empty and roll up the days not yet stored.
 
     ``root`` defaults to :func:`core.metrics.sources.metrics_dir`; ``today`` (UTC) to the current
-    date. Returns ``{"root", "generated_days", "rolled_up_days", "rows"}``; all zero on a second
-    call. Raises :class:`InputError` on a bad ``days`` or ``step_s``.
+    date. Returns ``{"root", "generated_days", "rolled_up_days", "rows", "serving_days"}``; all zero
+    on a second call. Raises :class:`InputError` on a bad ``days`` or ``step_s``.
     """
     from datetime import datetime, timezone
 
@@ -37,7 +38,7 @@ def ensure_demo_metrics(sessions: sessionmaker[Session], *, days: int = 7, step_
     if days < 1:
         raise InputError("metrics.bad_days", field="days", value=days)
     if root is None and prometheus_settings().servers:
-        return {"root": "", "generated_days": 0, "rolled_up_days": 0, "rows": 0}
+        return {"root": "", "generated_days": 0, "rolled_up_days": 0, "rows": 0, "serving_days": 0}
     root = Path(root) if root is not None else metrics_dir()
     source = OfflineSource(root)
     generated = 0
@@ -59,4 +60,9 @@ def ensure_demo_metrics(sessions: sessionmaker[Session], *, days: int = 7, step_
         result = rollup_and_store(sessions=sessions, source=source, day=day, step_s=step_s)
         rolled += 1
         rows += result["inserted"]
-    return {"root": str(root), "generated_days": generated, "rolled_up_days": rolled, "rows": rows}
+    try:
+        serving_days = write_demo_serving(root)["days"]
+    except InputError:  # no fleet manifest: samples imported from elsewhere, no demo services to invent
+        serving_days = 0
+    return {"root": str(root), "generated_days": generated, "rolled_up_days": rolled, "rows": rows,
+            "serving_days": serving_days}

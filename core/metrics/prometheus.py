@@ -40,7 +40,7 @@ from urllib3.util.retry import Retry
 from core.errors import ComputeLoopError, InputError
 from core.i18n import Msg
 from core.metrics import promql
-from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, SERVING_STATS_SCHEMA
 
 DEFAULT_EXPORTER_NAMESPACES: tuple[str, ...] = ("gpu-operator", "nvidia-gpu-operator")
 
@@ -328,6 +328,18 @@ def decode_allocatable(result: Sequence[Mapping[str, Any]], *, cluster: str) -> 
     return sorted(out, key=lambda r: r.node)
 
 
+def decode_serving(result: Sequence[Mapping[str, Any]], *, cluster: str) -> dict[tuple[str, str], dict[str, float | None]]:
+    """``{(cluster, namespace): {stat: value}}`` from the answer to :func:`promql.serving_stats`
+    (NaN, e.g. a quantile without observations, becomes None)."""
+    out: dict[tuple[str, str], dict[str, float | None]] = {}
+    for item in result:
+        labels = item.get("metric", {})
+        stat = labels.get(promql.STAT, "")
+        if stat:
+            out.setdefault((cluster, labels.get("namespace", "")), {})[stat] = _float(item["value"][1])
+    return out
+
+
 def _records_frame(records: Sequence[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame([r.__dict__ for r in records], schema=schema) if records else pl.DataFrame(schema=schema)
 
@@ -542,6 +554,22 @@ class PrometheusSource:
                                  model_of=self.model_of, exporter_namespaces=self.exporter_namespaces)
 
         return self._each_server(fetch, SERIES_SCHEMA)
+
+    def serving_stats(self, start: datetime, end: datetime) -> pl.DataFrame:
+        """QPS and latency per cluster × namespace over ``[start, end)``
+        (:data:`~core.metrics.schema.SERVING_STATS_SCHEMA`, see :mod:`core.metrics.serving`): one
+        query per server whatever the number of services."""
+        from core.metrics.serving import load_settings, stats_from_prometheus
+
+        cfg = load_settings()
+        window = promql.serving_window(_aware(start), _aware(end), cfg.peak_step_s, left_open=self.left_open_ranges)
+        query = promql.serving_stats(window, cfg.exporters, namespace_labels=cfg.namespace_labels, quantile=cfg.quantile)
+
+        def fetch(cluster: str) -> pl.DataFrame:
+            parts = decode_serving(self.instant(cluster, query, at=window.eval_time), cluster=cluster)
+            return stats_from_prometheus(parts, step_s=cfg.peak_step_s, window_s=window.seconds)
+
+        return self._each_server(fetch, SERVING_STATS_SCHEMA)
 
     # ---- kube-state-metrics
 

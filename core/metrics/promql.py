@@ -353,3 +353,115 @@ def gpu_quotas() -> str:
 def allocatable_gpus() -> str:
     """Allocatable GPUs by node."""
     return f"sum by (node) ({selector(KSM_ALLOCATABLE, matcher('resource', GPU_RESOURCE))})"
+
+
+# --------------------------------------------------------------------------- service requests (QPS, latency)
+
+
+@dataclass(frozen=True)
+class ServingExporter:
+    """One kind of inference server's request metrics (``data/serving_metrics.yaml``): the
+    completed-requests counter and the end-to-end latency histogram's base name (seconds)."""
+
+    id: str
+    requests: str
+    latency: str
+    label_filters: tuple[tuple[str, str], ...] = ()
+
+    def selector(self, metric: str) -> str:
+        """``metric`` with this exporter's extra matchers (values escaped)."""
+        return selector(metric, *(matcher(k, v) for k, v in self.label_filters))
+
+
+@dataclass(frozen=True)
+class ServingWindow:
+    """Where and over what ranges a window's serving figures are evaluated.
+
+    The window is ``[start, end)`` (UTC). Counters are read as ``max − min`` per series over a range
+    that also holds the sample one ``step_s`` before ``start`` (the increase into the window's first
+    sample belongs to the window, as the offline row ending at that sample does); the peak and the
+    points are a subquery at ``step_s`` over exactly the window's steps. Prometheus 2.x ranges are
+    closed, 3.x left-open (``left_open=True``), as for :func:`day_window`.
+    """
+
+    eval_time: datetime
+    counter_range_ms: int
+    peak_range_ms: int
+    step_s: int
+    seconds: float
+
+
+def serving_window(start: datetime, end: datetime, step_s: int, *, left_open: bool = False) -> ServingWindow:
+    """The :class:`ServingWindow` of ``[start, end)`` at ``step_s``."""
+    if step_s <= 0:
+        raise ValueError("step must be positive")
+    if end <= start:
+        raise ValueError("end must be after start")
+    window_ms = int(round((end - start).total_seconds() * 1000))
+    pad = 0 if left_open else -1
+    return ServingWindow(eval_time=end - timedelta(milliseconds=1), counter_range_ms=window_ms + step_s * 1000 + pad,
+                         peak_range_ms=window_ms + pad, step_s=step_s, seconds=window_ms / 1000.0)
+
+
+def normalise_namespace(expr: str, labels: Sequence[str]) -> str:
+    """``expr`` with ``namespace`` taken from the first of ``labels`` that is present and non-empty
+    (``labels`` ends with the plain ``namespace``; e.g. ``exported_namespace, namespace``)."""
+    out = expr
+    for label in reversed([_check_label(x) for x in labels if x != "namespace"]):
+        out = f'label_replace({out}, "namespace", "$1", "{label}", "(.+)")'
+    return out
+
+
+def _increase(sel: str, rng: str) -> str:
+    # max − min of a counter over the range: no extrapolation (unlike increase()); see the module
+    # docstring on energy for why (a reset inside the range is not corrected).
+    return f"(max_over_time({sel}[{rng}]) - min_over_time({sel}[{rng}]))"
+
+
+def _first_exporter(parts: Sequence[str], presence: Sequence[str]) -> str:
+    """One expression taking, per namespace, the part of the first exporter the namespace exports:
+    ``p1 or on (namespace) (p2 unless on (namespace) r1) or …``."""
+    out = f"({parts[0]})"
+    for i in range(1, len(parts)):
+        before = " or ".join(f"({r})" for r in presence[:i])
+        out += f" or on (namespace) (({parts[i]}) unless on (namespace) ({before}))"
+    return out
+
+
+def serving_stats(window: ServingWindow, exporters: Sequence[ServingExporter], *, namespace_labels: Sequence[str],
+                  quantile: float = 0.99) -> str:
+    """A window's request figures per namespace in one query (``stat`` label on each result):
+
+    ``requests`` (completed requests in the window), ``latency_sum_s`` and ``latency_count`` (the
+    latency histogram's ``_sum``/``_count`` increases: mean = sum / count), ``latency_q_s`` (the
+    ``quantile`` of the latency over the window: ``histogram_quantile`` of the bucket increases
+    ``sum by (namespace, le)``), ``qps_peak`` (the highest per-namespace request rate between two
+    consecutive samples, ``irate``, evaluated every ``step_s``) and ``points`` (the steps at which
+    the namespace had a rate: coverage). Each namespace is read from the first exporter it exports.
+    """
+    if not exporters:
+        raise ValueError("at least one exporter is needed")
+    if not 0 <= quantile <= 1:
+        raise ValueError("quantile must be between 0 and 1")
+    crng, step = f"{window.counter_range_ms}ms", window.step_s
+
+    def ns(expr: str) -> str:
+        return normalise_namespace(expr, namespace_labels)
+
+    def total(metric: str, keys: str = "namespace") -> str:
+        return f"sum by ({keys}) ({ns(_increase(metric, crng))})"
+
+    requests = [total(e.selector(e.requests)) for e in exporters]
+    rates = [f"sum by (namespace) ({ns(f'irate({e.selector(e.requests)}[{2 * step}s])')})" for e in exporters]
+    pick = lambda parts: _first_exporter(parts, requests)  # noqa: E731 - one-line helper
+    buckets = [total(e.selector(e.latency + "_bucket"), "namespace, le") for e in exporters]
+    inner = _first_exporter(rates, rates)
+    sub = f"[{window.peak_range_ms}ms:{step}s]"
+    return combine([
+        ("requests", pick(requests)),
+        ("latency_sum_s", pick([total(e.selector(e.latency + "_sum")) for e in exporters])),
+        ("latency_count", pick([total(e.selector(e.latency + "_count")) for e in exporters])),
+        ("latency_q_s", pick([f"histogram_quantile({quantile!r}, {b})" for b in buckets])),
+        ("qps_peak", f"max_over_time(({inner}){sub})"),
+        ("points", f"count_over_time(({inner}){sub})"),
+    ])

@@ -85,3 +85,29 @@ class MetricsSource(Protocol):
     def series(self, start: datetime, end: datetime, *, step_s: int, namespace: str | None = None) -> pl.DataFrame:
         """Per-GPU samples (ts, uuid, hostname, model, namespace, util, mem, power_w) between ``start`` and
         ``end`` at ``step_s`` resolution, optionally for one namespace (escaped before any query)."""
+
+
+# Service request samples (QPS and latency of inference services): the documented columns of the
+# offline files, one row per service namespace (or pod) and interval — see core/metrics/serving.py.
+SERVING_SAMPLE_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Datetime("us", "UTC"),
+    "cluster": pl.Utf8,
+    "namespace": pl.Utf8,
+    "interval_s": pl.Float64,
+    "requests": pl.Float64,
+    "latency_sum_s": pl.Float64,
+    "latency_count": pl.Float64,
+}
+
+# A window's request figures per cluster × namespace — what both sources answer for the same question.
+SERVING_STATS_SCHEMA: dict[str, pl.DataType] = {
+    "cluster": pl.Utf8,
+    "namespace": pl.Utf8,
+    "requests": pl.Float64,
+    "covered_s": pl.Float64,
+    "qps_mean": pl.Float64,
+    "qps_peak": pl.Float64,
+    "latency_mean_ms": pl.Float64,
+    "latency_p99_ms": pl.Float64,
+    "coverage": pl.Float64,
+}

@@ -16,9 +16,11 @@ hints are computed from those samples with the thresholds of ``data/metrics_thre
 
 Inference: one row per service namespace for a month from ``gpu_daily_rollups`` (one read): mean
 and peak utilisation and memory, GPU-hours allocated and used, energy, cost (allocated GPU-hours ×
-the catalog price of the GPU model) and coverage. QPS and latency are not in the GPU samples; no
-source exports them yet, so their columns are None and ``qps_exported`` is False — pages say "not
-exported" rather than invent a figure.
+the catalog price of the GPU model) and coverage. QPS and latency are not in the GPU samples: they
+come from the services' own request metrics (:mod:`core.metrics.serving`, one
+``serving_stats`` call for the month on the source passed as ``serving``): mean and peak QPS, mean
+and P99 latency and the QPS coverage. A service that exports none keeps None there, and pages say
+"not exported" rather than invent a figure.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import unit_of_work
-from core.errors import InputError
+from core.errors import ComputeLoopError, InputError
 from core.i18n import Msg
 from core.identity import OPS_ROLES, Identity, require
 from core.metrics.water_level import load_thresholds
@@ -52,7 +54,10 @@ INFERENCE_SCHEMA = {
     "mean_util": pl.Float64, "peak_util": pl.Float64, "mean_mem": pl.Float64, "peak_mem": pl.Float64,
     "allocated_gpu_hours": pl.Float64, "used_gpu_hours": pl.Float64, "energy_kwh": pl.Float64, "cost": pl.Float64,
     "coverage": pl.Float64, "qps_mean": pl.Float64, "qps_peak": pl.Float64, "latency_p99_ms": pl.Float64,
+    "latency_mean_ms": pl.Float64, "qps_coverage": pl.Float64, "requests": pl.Float64,
 }
+SERVING_COLUMNS = {"qps_mean": "qps_mean", "qps_peak": "qps_peak", "latency_p99_ms": "latency_p99_ms",
+                   "latency_mean_ms": "latency_mean_ms", "coverage": "qps_coverage", "requests": "requests"}
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -270,9 +275,12 @@ def _price(model: str) -> float | None:
         return None
 
 
-def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None) -> pl.DataFrame:
+def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None,
+                   serving: pl.DataFrame | None = None) -> pl.DataFrame:
     """The inference usage sheet from daily rollup rows (:data:`INFERENCE_SCHEMA`): one row per
-    namespace whose kind is "inference" or unknown (training namespaces and idle GPUs are left out)."""
+    namespace whose kind is "inference" or unknown (training namespaces and idle GPUs are left out).
+    ``serving`` (:func:`core.metrics.serving.per_namespace` rows) fills QPS and latency of the
+    namespaces it has; the others keep None ("not exported")."""
     kinds = kinds or {}
     rows = rollups.filter(pl.col("namespace") != "")
     rows = rows.filter(~pl.col("namespace").is_in([ns for ns, k in kinds.items() if k == "training"]))
@@ -298,9 +306,12 @@ def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None) -
         pl.col("coverage").mean(),
     ).with_columns(
         kind=pl.col("namespace").replace_strict(kinds, default="unknown", return_dtype=pl.Utf8),
-        qps_mean=pl.lit(None, dtype=pl.Float64), qps_peak=pl.lit(None, dtype=pl.Float64),
-        latency_p99_ms=pl.lit(None, dtype=pl.Float64),
     ))
+    if serving is not None and serving.height:
+        out = out.join(serving.select("namespace", *[pl.col(c).alias(a) for c, a in SERVING_COLUMNS.items()]),
+                       on="namespace", how="left")
+    else:
+        out = out.with_columns(*[pl.lit(None, dtype=pl.Float64).alias(a) for a in SERVING_COLUMNS.values()])
     return out.select([pl.col(c).cast(t) for c, t in INFERENCE_SCHEMA.items()]).sort("namespace")
 
 
@@ -312,17 +323,34 @@ class InferenceSheet:
     last: date
     rows: pl.DataFrame
     qps_exported: bool = False
+    serving_error: Msg | None = None  # why QPS and latency could not be read (params hold "field" for bad input)
 
 
 def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: date,
-                    kinds: dict[str, str] | None = None) -> InferenceSheet:
+                    kinds: dict[str, str] | None = None, serving: Any = None,
+                    now: datetime | None = None) -> InferenceSheet:
     """The inference usage sheet of ``month`` (one rollup read); ``kinds`` (see
-    :func:`namespace_kinds`) keeps training namespaces out. PermissionDenied for roles other than
-    ops and admin."""
+    :func:`namespace_kinds`) keeps training namespaces out. ``serving`` (a source with
+    ``serving_stats(start, end)``, see :func:`core.metrics.serving.serving_source`) adds QPS and
+    latency: one call over the month, cut at ``now`` for the running month. When it fails
+    (server unreachable, malformed file) the sheet keeps its GPU figures and carries the message in
+    ``serving_error``. PermissionDenied for roles other than ops and admin."""
     from core.metrics.persistence import read_days
+    from core.metrics.serving import per_namespace
 
     require(actor, USAGE_ROLES, "read usage sheets")
     first, last = month_bounds(month)
     with unit_of_work(sessions) as s:
         rollups = read_days(s, first, last)
-    return InferenceSheet(first, last, inference_rows(rollups, kinds))
+    stats, error = None, None
+    if serving is not None:
+        start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
+        end = min(datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc),
+                  _aware(now or datetime.now(timezone.utc)))
+        if start < end:
+            try:
+                stats = per_namespace(serving.serving_stats(start, end))
+            except ComputeLoopError as exc:
+                error = Msg(exc.key, dict(exc.params))
+    rows = inference_rows(rollups, kinds, stats)
+    return InferenceSheet(first, last, rows, bool(rows["qps_mean"].is_not_null().any()), error)

@@ -21,6 +21,16 @@ prices, settings), so the numbers can be checked against hand-computed fixtures.
   allocation the gap is allocated − used from the metrics (``requested_source`` says which).
 * **coverage** — Σ over (GPU, day) of the rollup coverage / (GPUs of the scope × days): a missing
   day or a scrape gap lowers it, and it is shown beside the numbers; it never counts as zero use.
+* **typical training jobs** (time–quality–energy) — the training allocations (demand type
+  training, with a namespace) whose window overlaps the month, ranked by the allocated GPU-hours
+  of their namespace in the month inside their window, the first ``typical_training_jobs`` of
+  data/report_settings.yaml. For each: wall time = hours of the allocation's window from its first
+  day to its end (release, or the end of its term) or the month's end, whichever is first;
+  GPU-hours, energy and cost = the namespace's rollups over the same span (cost = allocated
+  GPU-hours × the GPU model's price); the month's share beside them. Quality = the latest recorded
+  training result (:mod:`core.reports.results`), else "not recorded"; with a baseline,
+  improvement = value − baseline (higher is better) or baseline − value, and energy per unit of
+  improvement = kWh / improvement when the improvement is positive.
 
 Every ratio whose denominator is zero is ``None`` (shown "—"), never 0.
 """
@@ -38,7 +48,7 @@ from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import Org
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: economics.training_jobs (time–quality–energy)
 COMPANY = "company"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -188,6 +198,8 @@ def build_report(
     reclaims: Mapping[str, Any] | None = None,
     built_at: datetime | None = None,
     focus: Mapping[str, str] | None = None,
+    training_results: Mapping[int, list[dict[str, Any]]] | None = None,
+    job_history: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The report of ``month`` for ``scope`` as a JSON-ready dict (see the module docstring).
 
@@ -205,6 +217,10 @@ def build_report(
             tables; when absent the sections say "not available yet".
         focus: optional drill-down filter: ``{"cluster": id}``, ``{"model": id}`` or
             ``{"department": id}``.
+        training_results: request id → recorded training results, oldest first
+            (:func:`core.reports.results.results_of`).
+        job_history: rollup rows (:data:`ROLLUP_SCHEMA`) of the training namespaces before the
+            month, for the typical jobs' figures since their start (None: the month only).
 
     Raises:
         InputError: bad month or scope.
@@ -251,6 +267,9 @@ def build_report(
     health = _health(frame, requests, pool_ids, first, last, coverage)
     entities = _entities(frame, ns_map, org, people, allocs, first, last, idle_util)
     economics = _economics(frame, prices, coverage)
+    economics["training_jobs"] = _training_jobs(
+        frame, job_history, allocs, training_results or {}, prices, org, people, first, last,
+        int(settings.get("typical_training_jobs", 5)))
     ranked = [e for e in entities if (e["gpu_hours_allocated"] or 0) >= min_hours]
 
     def top(key: str, *, reverse: bool, rows: list[dict] | None = None) -> list[dict]:
@@ -494,5 +513,63 @@ def _economics(frame: pl.DataFrame, prices: Mapping[str, tuple[float, bool]], co
         "unpriced_models": unknown,
         "by_model": by_model,
         "coverage": coverage["metrics"],
-        "quality_note_key": "reports.quality_not_collected",
     }
+
+
+def _job_end(a: Mapping[str, Any], last: date) -> date:
+    """The day after the allocation's last day inside the month (ends_on is exclusive)."""
+    end = a.get("ends_on") or last + timedelta(days=1)
+    if a.get("released_on") is not None:
+        end = min(end, a["released_on"])
+    return min(end, last + timedelta(days=1))
+
+
+def _training_jobs(frame: pl.DataFrame, history: pl.DataFrame | None, allocs, results: Mapping[int, list[dict]],
+                   prices: Mapping[str, tuple[float, bool]], org: Org, people: Mapping[str, str], first: date,
+                   last: date, limit: int) -> dict[str, Any]:
+    """The month's typical training jobs with time, GPU-hours, energy, cost and recorded quality."""
+    jobs = [a for a in allocs if a.get("demand_type") == "training" and a.get("namespace") and a.get("starts_on")
+            and _overlap_days(a, first, last) > 0]
+    namespaces = sorted({a["namespace"] for a in jobs})
+    month = frame.filter(pl.col("namespace").is_in(namespaces)) if jobs else frame.clear()
+    before = (history if history is not None else _empty_rollups()).filter(
+        pl.col("namespace").is_in(namespaces) & (pl.col("day") < first))
+    if before.height:
+        before = _with_hours(before).with_columns(price=_price_of(prices)).select(month.columns)
+    span = pl.concat([before, month]) if before.height else month
+    out = []
+    for a in jobs:
+        start, end = a["starts_on"], _job_end(a, last)
+        rows = span.filter((pl.col("namespace") == a["namespace"]) & (pl.col("day") >= start) & (pl.col("day") < end))
+        in_month = rows.filter(pl.col("day") >= first)
+        unpriced = bool(rows["price"].is_null().any()) if rows.height else False
+        cost = None if unpriced or not rows.height else float((rows["allocated_gpu_hours"] * rows["price"]).sum())
+        energy = float(rows["energy_kwh"].sum()) if rows.height else None
+        chosen = (results.get(a.get("request_id")) or [None])[-1]
+        quality = None
+        if chosen:
+            quality = {k: chosen.get(k) for k in ("metric", "value", "higher_is_better", "dataset", "baseline",
+                                                  "improvement", "run", "recorded_at")}
+        gain = (quality or {}).get("improvement")
+        project = org.projects.get(a.get("project") or "")
+        owner = a.get("owner") or ""
+        out.append({
+            "request_id": a.get("request_id"), "number": a.get("number"), "project": a.get("project") or a["namespace"],
+            "name_zh": project.name_zh if project else (a.get("project") or a["namespace"]),
+            "name_en": project.name_en if project else (a.get("project") or a["namespace"]),
+            "owner": people.get(owner, owner) or None, "namespace": a["namespace"], "pool": a.get("pool"),
+            "gpus": int(a.get("gpus") or 0), "starts_on": start.isoformat(),
+            "until": (end - timedelta(days=1)).isoformat(),
+            "wall_time_h": _r(24.0 * max(0, (end - start).days), 4),
+            "gpu_hours": _r(float(rows["allocated_gpu_hours"].sum()) if rows.height else None, 4),
+            "gpu_hours_used": _r(float(rows["used_gpu_hours"].sum()) if rows.height else None, 4),
+            "energy_kwh": _r(energy, 4), "cost": _r(cost, 2),
+            "month_gpu_hours": _r(float(in_month["allocated_gpu_hours"].sum()) if in_month.height else 0.0, 4),
+            "month_energy_kwh": _r(float(in_month["energy_kwh"].sum()) if in_month.height else 0.0, 4),
+            "days_with_data": int(rows["day"].n_unique()) if rows.height else 0,
+            "quality": quality, "results_recorded": len(results.get(a.get("request_id")) or []),
+            "kwh_per_improvement": _r(_div(energy, gain) if gain is not None and gain > 0 else None, 6),
+        })
+    out.sort(key=lambda j: (-(j["month_gpu_hours"] or 0.0), j["request_id"] or 0))
+    return {"definition_key": "quality.typical_definition", "limit": limit, "candidates": len(out),
+            "jobs": out[:limit]}

@@ -27,6 +27,9 @@ def deidentify(report: dict[str, Any]) -> dict[str, Any]:
         e["owner"] = mask_name(e.get("owner"))
         if e.get("kind") == "project":
             e["name_zh"] = e["name_en"] = e["id"]
+    for job in ((out.get("economics") or {}).get("training_jobs") or {}).get("jobs", []):
+        job["owner"] = mask_name(job.get("owner"))
+        job["name_zh"] = job["name_en"] = job.get("project")
     for section in ("warnings", "reclaims"):
         for item in (out.get(section) or {}).get("items", []):
             for key in ("owner", "owner_name", "actor", "contact"):

@@ -88,12 +88,30 @@ def _notes(report: dict[str, Any], lang: str) -> list[str]:
     if report["economics"]["placeholder_prices"]:
         notes.append(translate("reports.placeholder_prices", lang))
     notes.append(translate("reports.cpu_not_collected", lang))
+    notes.extend(quality_notes(report, lang))
     for section in ("warnings", "reclaims"):
         if not report[section]["available"]:
             notes.append(translate(f"reports.{section}_not_available", lang))
     if report.get("deidentified"):
         notes.append(translate("reports.deidentified_note", lang))
     return notes
+
+
+def quality_notes(report: dict[str, Any], lang: str) -> list[str]:
+    """How typical training jobs are chosen, and which trend months have no data (said, not hidden)."""
+    out = []
+    jobs = report["economics"].get("training_jobs")
+    if jobs is not None:
+        out.append(translate("quality.typical_definition", lang, n=jobs["limit"], candidates=jobs["candidates"]))
+    else:
+        out.append(translate("quality.section_absent", lang))
+    t = report["trends"]
+    missing = [m["month"] for m in t["months"] if m["summary"] is None]
+    if t["same_month_last_year"] is None:
+        missing.append(t["last_year_month"])
+    if missing:
+        out.append(translate("quality.trend.months_without_data", lang, months=", ".join(missing)))
+    return out
 
 
 def to_html(report: dict[str, Any], lang: str = "zh-CN", *, version: int | None = None, status: str = "") -> str:

@@ -11,7 +11,7 @@ readable.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import polars as pl
@@ -25,12 +25,14 @@ from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
 from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, require
 from core.lifecycle.persistence import AllocationRow, RequestRow
-from core.metrics.persistence import read_days
+from core.metrics.persistence import GpuDailyRollupRow, read_days
+from core.metrics.schema import ROLLUP_SCHEMA
 from core.notifications.outbox import enqueue
 from core.org import Org, load_org
 from core.reports.build import COMPANY, build_report, check_scope, month_summary, parse_month, scope_clusters, shift_month
 from core.reports.deidentify import deidentify
 from core.reports.persistence import PublishedReportImmutable, ReportRow
+from core.reports.results import results_of
 
 BUILD_ROLES = OPS_ROLES | {"system"}
 # The monthly job acts as this identity (python -m core report monthly).
@@ -128,12 +130,23 @@ def summaries(session: Session, months: Iterable[str], scope: str, org: Org) -> 
             for m, (first, last) in bounds.items()}
 
 
+def namespace_days(session: Session, namespaces: Iterable[str], first: date, last: date) -> pl.DataFrame:
+    """Stored rollup rows of ``namespaces`` with ``first <= day <= last`` (one query; empty when none)."""
+    names = sorted(set(namespaces))
+    if not names or first > last:
+        return pl.DataFrame(schema=ROLLUP_SCHEMA)
+    cols = [getattr(GpuDailyRollupRow, c) for c in ROLLUP_SCHEMA]
+    result = session.execute(select(*cols).where(GpuDailyRollupRow.day.between(first, last),
+                                                 GpuDailyRollupRow.namespace.in_(names)))
+    return pl.DataFrame([tuple(r) for r in result], schema=ROLLUP_SCHEMA, orient="row")
+
+
 def _allocations(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(AllocationRow, RequestRow).join(RequestRow, RequestRow.id == AllocationRow.request_id))
     return [{"request_id": r.id, "pool": a.pool_id, "gpus": a.gpus, "requested_gpus": r.requested_gpus,
              "namespace": a.namespace, "starts_on": a.starts_on, "ends_on": a.ends_on,
              "released_on": _aware(a.released_at).date() if a.released_at else None, "project": r.project,
-             "department": r.department, "owner": r.created_by, "demand_type": r.demand_type}
+             "department": r.department, "owner": r.created_by, "demand_type": r.demand_type, "number": r.number}
             for a, r in rows]
 
 
@@ -153,12 +166,18 @@ def compute(session: Session, *, month: str, scope: str, focus: dict | None = No
     history_months = [shift_month(month, -k) for k in range(1, int(conf.get("trend_months", 6)) + 1)]
     history_months.append(shift_month(month, -12))
     people = {p.id: p.name for p in load_personas()}
+    allocations = _allocations(session)
+    training = [a for a in allocations if a["demand_type"] == "training" and a["namespace"] and a["starts_on"]
+                and a["starts_on"] <= last and (a["released_on"] is None or a["released_on"] >= first)]
     return build_report(
-        month=month, scope=scope, rollups=read_days(session, first, last), allocations=_allocations(session),
+        month=month, scope=scope, rollups=read_days(session, first, last), allocations=allocations,
         requests=_requests(session), org=org, prices=prices(), settings=conf,
         history=summaries(session, history_months, scope, org), people=people,
         warnings=warnings_of_month(session, month, scope), reclaims=reclaims_of_month(session, month, scope),
-        built_at=now or _now(), focus=focus)
+        built_at=now or _now(), focus=focus,
+        training_results=results_of(session, [a["request_id"] for a in training]),
+        job_history=namespace_days(session, {a["namespace"] for a in training},
+                                   min((a["starts_on"] for a in training), default=first), first - timedelta(days=1)))
 
 
 # --------------------------------------------------------------------------- views

@@ -1,7 +1,8 @@
 """The report's tables, one definition shared by the pages, HTML/PDF, Excel and CSV exports.
 
 Cells hold raw values (ratios 0–1, hours, CNY); each column says how it is shown (``pct``,
-``num``, ``int``, ``text``), so exports keep numbers as numbers and pages format them.
+``num``, ``int``, ``dec`` — four significant digits, for quality metrics —, ``text``), so exports
+keep numbers as numbers and pages format them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def fmt(value: Any, kind: str) -> str:
         return f"{float(value):,.2f}"
     if kind == "int":
         return f"{int(value):,}"
+    if kind == "dec":
+        return f"{float(value):.4g}"
     return str(value)
 
 
@@ -107,13 +110,47 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                                             ("cost_per_useful_gpu_hour", "num")),
                      [{**r, "price_is_placeholder": "*" if r["price_is_placeholder"] else ""}
                       for r in report["economics"]["by_model"]]))
+    out.append(training_jobs_table(report, lang))
     t = report["trends"]
-    trend_rows = [{"month": m["month"], **(m["summary"] or {})} for m in t["months"]]
-    trend_rows.append({**(t["current"] or {}), "month": report["month"]})
-    trend_rows.append({"month": t["last_year_month"], **(t["same_month_last_year"] or {})})
+
+    def trend_row(month: str, summary: dict | None, role: str) -> dict[str, Any]:
+        note = translate(f"quality.trend.{role}", lang)
+        if summary is None:
+            note = f"{note} · {translate('quality.trend.no_data', lang)}"
+        return {"month": month, **(summary or {}), "note": note}
+
+    trend_rows = [trend_row(m["month"], m["summary"], "previous") for m in t["months"]]
+    trend_rows.append(trend_row(report["month"], t["current"], "current"))
+    trend_rows.append(trend_row(t["last_year_month"], t["same_month_last_year"], "last_year"))
     out.append(Table("trends", (("month", "text"), ("gpu_hours_used", "num"), ("gpu_hours_allocated", "num"),
-                                ("util_allocated", "pct"), ("energy_kwh", "num"), ("cost", "num"), ("coverage", "pct")),
+                                ("util_allocated", "pct"), ("energy_kwh", "num"), ("cost", "num"), ("coverage", "pct"),
+                                ("note", "text")),
                      trend_rows))
     out.append(Table("incidents", (("number", "text"), ("request_id", "int"), ("pool", "text"), ("at", "text")),
                      [dict(i) for i in report["health"]["incidents"]["items"]]))
     return out
+
+
+TRAINING_JOB_COLUMNS = (("project", "text"), ("number", "text"), ("owner", "text"), ("gpus", "int"),
+                        ("starts_on", "text"), ("until", "text"), ("wall_time_h", "num"), ("gpu_hours", "num"),
+                        ("energy_kwh", "num"), ("cost", "num"), ("month_gpu_hours", "num"), ("quality_metric", "text"),
+                        ("dataset", "text"), ("quality_value", "dec"), ("baseline", "dec"), ("improvement", "dec"),
+                        ("kwh_per_improvement", "num"))
+
+
+def training_jobs_table(report: dict[str, Any], lang: str) -> Table:
+    """Time–quality–energy of the month's typical training jobs; "not recorded" where no result is.
+
+    Reports built before the table existed (schema 1) have no such section: the table is empty.
+    """
+    section = report["economics"].get("training_jobs") or {"jobs": []}
+    rows = []
+    for j in section["jobs"]:
+        q = j.get("quality") or {}
+        metric = translate("quality.not_recorded", lang)
+        if q:
+            arrow = "↑" if q.get("higher_is_better") else "↓"
+            metric = f"{q['metric']} {arrow}" + (f" ({q['run']})" if q.get("run") else "")
+        rows.append({**j, "project": entity_name(j, lang), "quality_metric": metric, "dataset": q.get("dataset"),
+                     "quality_value": q.get("value"), "baseline": q.get("baseline"), "improvement": q.get("improvement")})
+    return Table("training_jobs", TRAINING_JOB_COLUMNS, rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime, time, timedelta, timezone
 
+import polars as pl
 import pytest
 
 from core.context import build
@@ -49,16 +50,43 @@ def test_the_training_sheet_shows_the_core_figures_of_the_chosen_run(demo_metric
     assert len(at.success) + len(at.warning) >= 2  # the demo banner plus the hints or "no bottleneck"
 
 
-def test_the_inference_sheet_lists_the_services_and_says_qps_is_not_exported(demo_metrics):
+def test_the_inference_sheet_shows_qps_and_latency_of_the_services_that_export_them(demo_metrics):
+    from core.metrics.serving import serving_source
+
     at = open_page("app_pages/usage.py", persona="zhao.min", lang="zh-CN")
     no_exceptions(at)
     month = date.today() - timedelta(days=1)
     kinds = usage.namespace_kinds(sessions=demo_metrics.sessions, source=metrics_source())
-    sheet = usage.inference_sheet(sessions=demo_metrics.sessions, actor=_ops(), month=month, kinds=kinds)
-    table = at.dataframe[-1].value
+    sheet = usage.inference_sheet(sessions=demo_metrics.sessions, actor=_ops(), month=month, kinds=kinds,
+                                  serving=serving_source())
+    table = at.dataframe[-1].value.set_index("服务（命名空间）")
     assert len(table) == sheet.rows.height > 0
-    assert set(table["平均 QPS"]) == {"未导出"}
     assert table["已分配卡时"].sum() == pytest.approx(sheet.rows["allocated_gpu_hours"].round(1).sum())
+    exported = sheet.rows.filter(pl.col("qps_mean").is_not_null())
+    silent = sheet.rows.filter(pl.col("qps_mean").is_null())
+    assert exported.height and silent.height  # the demo has services of both kinds
+    for r in exported.iter_rows(named=True):
+        shown = table.loc[r["namespace"]]
+        assert shown["平均 QPS"] == f"{r['qps_mean']:,.1f}" and shown["峰值 QPS"] == f"{r['qps_peak']:,.1f}"
+        assert shown["P99 时延 ms"] == f"{r['latency_p99_ms']:,.1f}"
+        assert shown["平均时延 ms"] == f"{r['latency_mean_ms']:,.1f}"
+    for ns in silent["namespace"]:
+        assert table.loc[ns, "平均 QPS"] == table.loc[ns, "P99 时延 ms"] == "未导出"
+    assert any(f"{exported.height} 个导出了请求指标" in c.value for c in at.caption)
+
+
+def test_a_malformed_request_file_is_named_and_the_gpu_figures_stay(demo_metrics, tmp_path):
+    from core.metrics.sources import metrics_dir
+
+    day = metrics_source().days()[-1]
+    bad = metrics_dir() / "serving" / f"day={day.isoformat()}" / "zz-import.csv"
+    bad.write_text("ts,cluster,namespace,interval_s,requests\n"
+                   f"{day.isoformat()}T10:00:00Z,hq,svc-a,60,12\n{day.isoformat()}T10:01:00Z,hq,svc-a,60,-3\n")
+    at = open_page("app_pages/usage.py", persona="li.na")
+    no_exceptions(at)
+    assert any(f"{bad}:3" in w.value and "requests" in w.value for w in at.warning)
+    assert len(at.dataframe[-1].value) > 0
+    assert set(at.dataframe[-1].value["Mean QPS"]) == {"not exported"}
 
 
 def test_the_usage_page_without_metrics_says_there_is_nothing_yet():

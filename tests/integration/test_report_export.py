@@ -53,3 +53,34 @@ def test_csv_holds_one_table_and_refuses_an_unknown_one(report):
     with pytest.raises(Exception) as err:
         export.to_csv(report, "en", "nope")
     assert err.value.field == "table"
+
+
+@pytest.fixture(scope="module")
+def jobs_report():
+    from tests.unit.test_report_build import JOBS, RESULTS, _job_rows
+
+    history, month = _job_rows()
+    return build_report(month="2026-03", scope="HQ", rollups=month, allocations=JOBS, requests=[], org=load_org(),
+                        prices=PRICES, settings={**SETTINGS, "typical_training_jobs": 5}, people={"zhang.wei": "张伟"},
+                        training_results=RESULTS, job_history=history)
+
+
+def test_exports_carry_the_time_quality_energy_table_with_not_recorded_jobs(jobs_report):
+    page = export.to_html(jobs_report, "zh-CN")
+    assert "典型训练任务的时间—质量—能耗" in page and "未登记" in page and "eval_loss ↓ (r1)" in page
+    assert "趋势中无数据的月份" in page and "2025-03" in page
+    wb = load_workbook(io.BytesIO(export.to_excel(jobs_report, "en")))
+    ws = wb["Time–quality–energy of typical tr"[:31]]
+    header = [c.value for c in ws[1]]
+    rows = [{h: c.value for h, c in zip(header, r)} for r in ws.iter_rows(min_row=2)]
+    assert [r["Request number"] for r in rows] == ["CR-11", "CR-12", "CR-16"]
+    assert rows[0]["Energy (kWh)"] == 60 and rows[0]["kWh per unit of improvement"] == pytest.approx(120)
+    assert rows[1]["Quality metric"] == "not recorded" and rows[1]["Value"] is None
+    csv_lines = export.to_csv(jobs_report, "en", "training_jobs").decode("utf-8-sig").splitlines()
+    assert len(csv_lines) == 4 and "not recorded" in csv_lines[2]
+
+
+def test_a_report_built_before_training_results_still_exports(report):
+    old = {**report, "economics": {k: v for k, v in report["economics"].items() if k != "training_jobs"}}
+    assert "before training results were part of the report" in export.to_html(old, "en")
+    assert export.to_csv(old, "en", "training_jobs").decode("utf-8-sig").count("\n") == 1

@@ -175,3 +175,86 @@ def test_a_bad_scope_names_the_field():
 
 def test_shift_month_crosses_years():
     assert shift_month("2026-01", -1) == "2025-12" and shift_month("2026-03", -12) == "2025-03"
+
+
+# --------------------------------------------------------------------------- time–quality–energy of typical training jobs
+
+def _job_rows():
+    rows = []
+    for d in (date(2026, 2, 26), date(2026, 2, 27), date(2026, 2, 28)):       # 02-26 is before job A started
+        for u in ("a1", "a2"):
+            rows.append(_row(d, u, "hq-beijing-1", "H800-SXM", "ns-a", 0.9, 0.8, energy=5))
+    history = pl.DataFrame(rows, schema=ROLLUP_SCHEMA)
+    rows = []
+    for day in range(1, 6):                                                   # 03-05 is after job A ended
+        for u in ("a1", "a2"):
+            rows.append(_row(date(2026, 3, day), u, "hq-beijing-1", "H800-SXM", "ns-a", 0.9, 0.8, energy=5))
+    for day in (10, 11, 12):                                                  # job B released on 03-12
+        rows.append(_row(date(2026, 3, day), "b1", "hq-beijing-2", "H20", "ns-b", 0.5, 0.5, energy=3))
+    rows.append(_row(date(2026, 3, 10), "c1", "hq-beijing-2", "L20", "ns-c", 0.5, 0.5, energy=99))
+    return history, pl.DataFrame(rows, schema=ROLLUP_SCHEMA)
+
+
+def _job(rid, ns, pool, gpus, start, end, released=None, kind="training"):
+    return {"request_id": rid, "number": f"CR-{rid}", "pool": pool, "gpus": gpus, "requested_gpus": gpus,
+            "namespace": ns, "starts_on": start, "ends_on": end, "released_on": released, "project": "P-LLM-01",
+            "department": "digital", "owner": "zhang.wei", "demand_type": kind}
+
+
+JOBS = [
+    _job(11, "ns-a", "hq-lang", 2, date(2026, 2, 27), date(2026, 3, 5)),
+    _job(12, "ns-b", "hq-ft", 1, date(2026, 3, 10), date(2026, 3, 17), released=date(2026, 3, 12)),
+    _job(13, "ns-c", "hq-inf", 1, date(2026, 3, 1), date(2026, 3, 31), kind="inference"),   # not training
+    _job(14, "ns-d", "js-pool", 1, date(2026, 3, 1), date(2026, 3, 31)),                    # other scope
+    _job(15, "ns-e", "hq-ft", 1, date(2026, 4, 2), date(2026, 4, 9)),                       # after the month
+    _job(16, "ns-f", "hq-ft", 4, date(2026, 3, 20), date(2026, 3, 25)),                     # no metrics at all
+]
+RESULTS = {
+    11: [{"metric": "accuracy", "value": 0.5, "higher_is_better": True, "dataset": "old", "baseline": None,
+          "improvement": None, "run": "r0", "recorded_at": "2026-03-02T00:00:00+00:00"},
+         {"metric": "eval_loss", "value": 1.8, "higher_is_better": False, "dataset": "held-out", "baseline": 2.3,
+          "improvement": 0.5, "run": "r1", "recorded_at": "2026-03-06T00:00:00+00:00"}],
+    16: [{"metric": "accuracy", "value": 0.70, "higher_is_better": True, "dataset": "C-Eval", "baseline": 0.75,
+          "improvement": -0.05, "run": "", "recorded_at": "2026-03-26T00:00:00+00:00"}],
+}
+
+
+def _jobs_report(limit):
+    history, month = _job_rows()
+    return build_report(month="2026-03", scope="HQ", rollups=month, allocations=JOBS, requests=[], org=load_org(),
+                        prices=PRICES, settings={**SETTINGS, "typical_training_jobs": limit}, people={"zhang.wei": "张伟"},
+                        training_results=RESULTS, job_history=history)["economics"]["training_jobs"]
+
+
+def test_typical_training_jobs_are_the_training_allocations_of_the_month_with_most_gpu_hours():
+    t = _jobs_report(2)
+    assert t["candidates"] == 3 and [j["request_id"] for j in t["jobs"]] == [11, 12]
+    assert [j["request_id"] for j in _jobs_report(5)["jobs"]] == [11, 12, 16]
+
+
+def test_typical_job_time_gpu_hours_energy_and_cost_since_its_start_by_hand():
+    a, b, f = _jobs_report(5)["jobs"]
+    # A: 02-27 .. 03-04 (ends_on 03-05 exclusive) = 6 days; 2 GPUs × 24 h × 6 days; 12 rows × 5 kWh; H800 at 30
+    assert a["wall_time_h"] == 144 and a["gpu_hours"] == 288 and a["energy_kwh"] == 60 and a["cost"] == 8640
+    assert a["month_gpu_hours"] == 192 and a["month_energy_kwh"] == 40 and a["days_with_data"] == 6
+    assert a["gpu_hours_used"] == pytest.approx(288 * 0.9) and a["owner"] == "张伟" and a["until"] == "2026-03-04"
+    # B: released on 03-12, so 03-10 and 03-11 only; H20 at 10
+    assert b["wall_time_h"] == 48 and b["gpu_hours"] == 48 and b["energy_kwh"] == 6 and b["cost"] == 480
+    # F: no rollups of its namespace: no numbers made up
+    assert f["gpu_hours"] is None and f["energy_kwh"] is None and f["cost"] is None and f["month_gpu_hours"] == 0
+
+
+def test_typical_job_quality_is_the_latest_recorded_result_or_not_recorded():
+    a, b, f = _jobs_report(5)["jobs"]
+    assert a["quality"]["metric"] == "eval_loss" and a["quality"]["baseline"] == 2.3 and a["results_recorded"] == 2
+    assert a["kwh_per_improvement"] == pytest.approx(60 / 0.5)           # 60 kWh for 0.5 less eval loss
+    assert b["quality"] is None and b["results_recorded"] == 0 and b["kwh_per_improvement"] is None
+    assert f["quality"]["improvement"] == -0.05 and f["kwh_per_improvement"] is None   # worse than baseline
+
+
+def test_without_history_the_typical_job_figures_cover_the_month_only():
+    _, month = _job_rows()
+    r = build_report(month="2026-03", scope="HQ", rollups=month, allocations=JOBS, requests=[], org=load_org(),
+                     prices=PRICES, settings=SETTINGS)
+    a = r["economics"]["training_jobs"]["jobs"][0]
+    assert a["gpu_hours"] == 192 and a["energy_kwh"] == 40 and a["quality"] is None
