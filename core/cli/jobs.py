@@ -7,6 +7,11 @@
   days without samples are skipped.
 * ``jobs fleet --start YYYY-MM-DD --days N [--root DIR] [--scale 1] [--seed 7] [--step 60]`` — write
   the demo fleet's samples (Parquet, one partition per day) and its manifest.
+* ``jobs queue-snapshot`` — record a ``queue_reorder`` adjustment for every waiting request whose
+  place in its pool's queue changed since the last run (aging, arrival, release); idempotent, cron-safe.
+* ``jobs autoscaler-events`` — read the HorizontalPodAutoscalers of every cluster (live backend only)
+  and record a ``scale_event`` per HPA whose desired replicas changed; idempotent, cron-safe.
+* ``jobs daily [--today YYYY-MM-DD]`` — the reclaim daily job (``reclaim daily``) plus a queue snapshot.
 """
 
 from __future__ import annotations
@@ -34,7 +39,29 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = jobs.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from core.cli.reclaim import add_daily
 
-    add_daily(sub)  # `jobs daily`: expiry notices, expiries, warnings, reclaim candidates (cron)
+    add_daily(sub)  # `jobs daily`: expiry notices, expiries, warnings, reclaim candidates (cron) ...
+    sub.choices["daily"].set_defaults(handler=_daily)  # ... and a queue snapshot
+    sub.choices["daily"].description = ("Expiry notices, expiries, warnings and reclaim candidates (as `reclaim "
+                                        "daily`), then a queue snapshot (as `jobs queue-snapshot`). Idempotent.")
+
+    snap = sub.add_parser("queue-snapshot", help="record every waiting request whose place in its pool's queue changed "
+                                                 "since the last run (idempotent, cron-safe)",
+                          description="Compute the queue and record one queue_reorder adjustment (actor system) per "
+                                      "request whose position in its pool's queue changed since the last snapshot, "
+                                      "with before/after position and effective priority and the reason (aging, "
+                                      "arrival, release). The first run only stores the positions.")
+    add_json_flag(snap)
+    snap.set_defaults(handler=_queue_snapshot)
+
+    scale = sub.add_parser("autoscaler-events", help="record the scale events of the HorizontalPodAutoscalers on the "
+                                                     "clusters (live backend; idempotent, cron-safe)",
+                           description="List the autoscaling/v2 HorizontalPodAutoscalers of every cluster in "
+                                       "data/org.yaml and record one scale_event adjustment per HPA in an allocation's "
+                                       "namespace whose desired replicas changed since the last run (time = "
+                                       "status.lastScaleTime, reason from its conditions). With the plan backend "
+                                       "there is no live cluster and nothing is recorded.")
+    add_json_flag(scale)
+    scale.set_defaults(handler=_autoscaler_events)
 
     roll = sub.add_parser("rollup", help="roll one UTC day (--day) or a range of days (--from/--to, a backfill) "
                                          "of raw GPU samples up into gpu_daily_rollups")
@@ -139,3 +166,85 @@ def _fleet(args: argparse.Namespace) -> int:
     emit(args, result, lambda: (f"{result['rows']} samples of {result['gpus']} GPUs over {result['days']} days "
                                 f"written to {result['root']} in {result['seconds']} s"))
     return 0
+
+
+def _snapshot_text(result: dict, lang: str) -> str:
+    from core.i18n import translate
+
+    if result["baseline"]:
+        return translate("records.cli.queue_baseline", lang, waiting=result["waiting"])
+    lines = [translate("records.cli.queue_done", lang, waiting=result["waiting"], recorded=len(result["recorded"]),
+                       new=result["new"], left=result["left"])]
+    lines += [translate("records.cli.queue_line", lang, number=r["number"], pool=r["pool"], before=r["before"],
+                        after=r["after"], reasons=", ".join(translate(f"records.reason.{c}", lang) for c in r["reasons"]))
+              for r in result["recorded"]]
+    return "\n".join(lines)
+
+
+def _queue_snapshot(args: argparse.Namespace) -> int:
+    from core import context
+    from core.adjust.recorder import snapshot_queue
+
+    ctx = context.build()
+    try:
+        result = snapshot_queue(sessions=ctx.sessions)
+    finally:
+        ctx.engine.dispose()
+    emit(args, result, lambda: _snapshot_text(result, args.lang))
+    return 0
+
+
+def _daily(args: argparse.Namespace) -> int:
+    """``reclaim daily``'s steps, then the queue snapshot as one more step (its failure is reported
+    in ``errors["queue"]`` like any other step's)."""
+    from core import context
+    from core.adjust.recorder import snapshot_queue
+    from core.cli.reclaim import summary
+    from core.errors import ComputeLoopError
+    from core.reclaim.common import now
+    from core.reclaim.daily import run_daily
+
+    ctx = context.build()
+    try:
+        result = run_daily(sessions=ctx.sessions, today=args.today or now().date())
+        try:
+            result["queue"] = snapshot_queue(sessions=ctx.sessions)
+        except ComputeLoopError as exc:
+            result["errors"]["queue"] = {"key": exc.key, "message": str(exc)}
+    finally:
+        ctx.engine.dispose()
+    queue = result.get("queue")
+    emit(args, result, lambda: summary(result) + (
+        "\n" + _snapshot_text(queue, args.lang) if queue else ""))
+    return 1 if result["errors"] else 0
+
+
+def _autoscaler_events(args: argparse.Namespace) -> int:
+    from core import context
+    from core.adjust.recorder import record_scale_events
+    from core.cluster.autoscalers import live_source
+    from core.i18n import translate
+    from core.org import load_org
+
+    org = load_org()
+    source = live_source(org)
+    if source is None:
+        result = {"live": False, "recorded": [], "message": translate("records.cli.no_live_cluster", args.lang)}
+        emit(args, result, lambda: result["message"])
+        return 0
+    ctx = context.build()
+    try:
+        result = {"live": True, **record_scale_events(sessions=ctx.sessions, source=source,
+                                                      clusters=sorted(org.clusters), org=org)}
+    finally:
+        ctx.engine.dispose()
+    lines = [translate("records.cli.scale_done", args.lang, clusters=len(result["clusters"]),
+                       hpas=sum(result["clusters"].values()), recorded=len(result["recorded"]),
+                       baseline=result["baseline"], ignored=result["ignored"])]
+    lines += [translate("records.cli.scale_line", args.lang, subject=r["subject"], hpa=r["hpa"], cluster=r["cluster"],
+                        before=r["before"], after=r["after"], at=r["at"].isoformat())
+              for r in result["recorded"]]
+    lines += [translate("records.cli.cluster_error", args.lang, cluster=c, message=e["message"])
+              for c, e in result["errors"].items()]
+    emit(args, result, lambda: "\n".join(lines))
+    return 1 if result["errors"] else 0

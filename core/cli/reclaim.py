@@ -45,10 +45,14 @@ def _daily(args: argparse.Namespace) -> int:
         result = run_daily(sessions=ctx.sessions, today=args.today or now().date())
     finally:
         ctx.engine.dispose()
-    emit(args, result, lambda: (
-        f"{result['today']}: {len(result.get('notices', {}).get('queued', []))} notices, "
-        f"{len(result.get('expiries', {}).get('reclaimed', []))} reclaimed, "
-        f"{len(result.get('data_release', {}).get('released', []))} data released, "
-        f"{len(result.get('warnings', {}).get('raised', []))} warnings for {result['month']}, "
-        f"{len(result.get('candidates', {}).get('detected', []))} candidates; errors: {sorted(result['errors']) or 'none'}"))
+    emit(args, result, lambda: summary(result))
     return 1 if result["errors"] else 0
+
+
+def summary(result: dict) -> str:
+    """One line of what the daily job did (``run_daily``'s result)."""
+    return (f"{result['today']}: {len(result.get('notices', {}).get('queued', []))} notices, "
+            f"{len(result.get('expiries', {}).get('reclaimed', []))} reclaimed, "
+            f"{len(result.get('data_release', {}).get('released', []))} data released, "
+            f"{len(result.get('warnings', {}).get('raised', []))} warnings for {result['month']}, "
+            f"{len(result.get('candidates', {}).get('detected', []))} candidates; errors: {sorted(result['errors']) or 'none'}")

@@ -2,13 +2,14 @@
 
 It implements exactly the REST semantics ComputeLoop relies on, for the kinds it uses
 (Namespace, Node, ResourceQuota, LimitRange, PersistentVolumeClaim, ServiceAccount and its
-``token`` subresource, NetworkPolicy, Role, RoleBinding):
+``token`` subresource, NetworkPolicy, Role, RoleBinding, HorizontalPodAutoscaler):
 
 * POST to a collection → 201 with ``metadata.resourceVersion``/``uid``/``creationTimestamp``
   set; 409 ``AlreadyExists`` (a ``Status`` body) when the name is taken; namespaced objects
   need their namespace (404 ``NotFound`` otherwise, as the real server answers).
 * GET an object → 200 or 404 ``NotFound``; GET a collection → a ``<Kind>List``
-  (``labelSelector`` of ``k=v`` terms supported).
+  (``labelSelector`` of ``k=v`` terms supported); a namespaced kind is also listed across every
+  namespace (``/apis/<group>/<version>/<plural>``).
 * PUT → 200 with a bumped resourceVersion, 409 ``Conflict`` on a stale resourceVersion;
   PATCH (merge-patch; strategic-merge treated as merge) → 200 with a bumped resourceVersion.
 * DELETE → 200 and then 404. Deleting a namespace removes its contents at once (the real
@@ -40,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 RESOURCES: dict[tuple[str, str, str], tuple[str, bool]] = {
     ("", "v1", "namespaces"): ("Namespace", False),
     ("", "v1", "nodes"): ("Node", False),
+    ("", "v1", "pods"): ("Pod", True),
     ("", "v1", "resourcequotas"): ("ResourceQuota", True),
     ("", "v1", "limitranges"): ("LimitRange", True),
     ("", "v1", "persistentvolumeclaims"): ("PersistentVolumeClaim", True),
@@ -47,6 +49,7 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, bool]] = {
     ("networking.k8s.io", "v1", "networkpolicies"): ("NetworkPolicy", True),
     ("rbac.authorization.k8s.io", "v1", "roles"): ("Role", True),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"): ("RoleBinding", True),
+    ("autoscaling", "v2", "horizontalpodautoscalers"): ("HorizontalPodAutoscaler", True),
 }
 PLURAL = {kind: plural for (_, _, plural), (kind, _) in RESOURCES.items()}
 GROUP_VERSION = {kind: (g, v) for (g, v, _), (kind, _) in RESOURCES.items()}
@@ -179,6 +182,15 @@ class FakeKubeApi:
         """Store ``obj`` directly (seed data such as Nodes), as if created."""
         with self.lock:
             return self._create(obj["kind"], obj["metadata"].get("namespace"), copy.deepcopy(obj))
+
+    def update(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``patch`` into a stored object and bump its resourceVersion, as a controller
+        writing its status would (e.g. an HPA's ``status``)."""
+        with self.lock:
+            obj = _merge(self.store[(kind, namespace, name)], patch)
+            self._bump(obj)
+            self.store[(kind, namespace, name)] = obj
+            return copy.deepcopy(obj)
 
     def objects(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Deep copies of the stored objects (optionally of one kind), in creation order."""
@@ -326,14 +338,15 @@ class _Handler(BaseHTTPRequestHandler):
         if info is None:
             return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})")
         kind, namespaced = info
-        if namespaced != (ns is not None):
+        # a namespaced kind is also listed across every namespace (GET /apis/g/v/<plural>)
+        if namespaced != (ns is not None) and not (namespaced and method == "GET" and name is None):
             return 404, _status(404, "NotFound", f"the server could not find the requested resource ({path})")
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             return 400, _status(400, "BadRequest", "request body is not JSON")
         store, api = self.api.store, self.api
-        if namespaced and ("Namespace", None, ns) not in store:
+        if namespaced and ns is not None and ("Namespace", None, ns) not in store:
             return 404, _status(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
         key = (kind, ns, name)
 
