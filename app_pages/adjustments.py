@@ -8,5 +8,6 @@ from ui.i18n import t
 
 st.title(t("adjust.title"))
 st.caption(t("adjust.caption"))
+st.caption(t("records.sources"))
 with guarded():
     table(records(filters()))

@@ -8,27 +8,34 @@ from datetime import datetime, time, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from core.clock import utc_today
 from core.adjust import services as adjust
 from core.adjust.persistence import KINDS
+from core.adjust.recorder import pool_of, reason_parts
+from core.clock import utc_today
+from core.org import load_org
 from ui.context import ctx, me
 from ui.i18n import t
 
 ALL = "all"
+# The service filters by kind, time, mode and actor but not by pool, so with a pool chosen this many
+# of the newest matching records are read and the pool's are kept (the table shows at most SHOWN).
+SHOWN, POOL_SCAN = 500, 5000
 
 
 def filters() -> dict:
-    """Kind, actor, date range and automatic/manual; the service's keyword arguments."""
+    """Kind, pool, actor, date range and automatic (system) / manual; the keyword arguments of :func:`records`."""
     kinds = {ALL: t("adjust.all")} | {k: t(f"adjust.kind.{k}") for k in KINDS}
+    pools = {ALL: t("adjust.all")} | {p: p for p in sorted(load_org().pools)}
     modes = {ALL: t("adjust.all"), "auto": t("adjust.automatic"), "manual": t("adjust.manual")}
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     kind = c1.selectbox(t("adjust.filter.kind"), list(kinds), format_func=kinds.get, key="adj_kind")
-    by = c2.text_input(t("adjust.filter.actor"), key="adj_actor", max_chars=120)
+    pool = c2.selectbox(t("records.filter.pool"), list(pools), format_func=pools.get, key="adj_pool")
+    mode = c3.selectbox(t("adjust.filter.automatic"), list(modes), format_func=modes.get, key="adj_mode")
+    by = c4.text_input(t("adjust.filter.actor"), key="adj_actor", max_chars=120)
     today = utc_today()
-    span = c3.date_input(t("adjust.filter.dates"), value=(today - timedelta(days=30), today), key="adj_dates")
-    mode = c4.selectbox(t("adjust.filter.automatic"), list(modes), format_func=modes.get, key="adj_mode")
-    out: dict = {"kind": None if kind == ALL else kind, "by": by.strip() or None,
-                 "automatic": None if mode == ALL else mode == "auto"}
+    span = c5.date_input(t("adjust.filter.dates"), value=(today - timedelta(days=30), today), key="adj_dates")
+    out: dict = {"kind": None if kind == ALL else kind, "pool": None if pool == ALL else pool,
+                 "by": by.strip() or None, "automatic": None if mode == ALL else mode == "auto"}
     if isinstance(span, (tuple, list)) and len(span) == 2:
         out["since"] = datetime.combine(span[0], time(0), tzinfo=timezone.utc)
         out["until"] = datetime.combine(span[1] + timedelta(days=1), time(0), tzinfo=timezone.utc)
@@ -36,16 +43,31 @@ def filters() -> dict:
 
 
 def records(chosen: dict) -> list[dict]:
-    """The records matching the filters."""
-    return adjust.list_adjustments(sessions=ctx().sessions, actor=me(), **chosen)
+    """The records matching the filters, newest first."""
+    chosen = dict(chosen)
+    pool = chosen.pop("pool", None)
+    if pool is None:
+        return adjust.list_adjustments(sessions=ctx().sessions, actor=me(), limit=SHOWN, **chosen)
+    rows = adjust.list_adjustments(sessions=ctx().sessions, actor=me(), limit=POOL_SCAN, **chosen)
+    return [r for r in rows if pool_of(r) == pool][:SHOWN]
 
 
 def _short(value: dict | None) -> str:
     return json.dumps(value, ensure_ascii=False, default=str) if value else "-"
 
 
+def reason(text: str | None) -> str:
+    """A person's reason as written; a system reason (codes and detail) in the reader's language."""
+    parts = reason_parts(text)
+    if parts is None:
+        return text or ""
+    codes, detail = parts
+    shown = "; ".join(t(f"records.reason.{c}") for c in codes)
+    return f"{shown} — {detail}" if detail else shown
+
+
 def table(rows: list[dict]) -> None:
-    """Time, who, kind, subject, reason, before, after."""
+    """Time, who, kind, pool, subject, reason, before, after."""
     if not rows:
         st.info(t("adjust.empty"), icon=":material/history:")
         return
@@ -53,6 +75,7 @@ def table(rows: list[dict]) -> None:
         t("adjust.col.at"): r["at"].strftime("%Y-%m-%d %H:%M"), t("adjust.col.actor"): r["actor"],
         t("adjust.col.kind"): t(f"adjust.kind.{r['kind']}"),
         t("adjust.col.automatic"): t("adjust.automatic") if r["automatic"] else t("adjust.manual"),
-        t("adjust.col.subject"): r["subject"], t("adjust.col.reason"): r["reason"],
+        t("records.col.pool"): pool_of(r) or "-",
+        t("adjust.col.subject"): r["subject"], t("adjust.col.reason"): reason(r["reason"]),
         t("adjust.col.before"): _short(r["before"]), t("adjust.col.after"): _short(r["after"]),
     } for r in rows]), hide_index=True, width="stretch")
