@@ -437,7 +437,7 @@ def serving_stats(window: ServingWindow, exporters: Sequence[ServingExporter], *
     ``quantile`` of the latency over the window: ``histogram_quantile`` of the bucket increases
     ``sum by (namespace, le)``), ``qps_peak`` (the highest per-namespace request rate between two
     consecutive samples, ``irate``, evaluated every ``step_s``) and ``points`` (the steps at which
-    the namespace had a rate: coverage). Each namespace is read from the first exporter it exports.
+    the namespace had a rate and a sample of its own: coverage). Each namespace is read from the first exporter it exports.
     """
     if not exporters:
         raise ValueError("at least one exporter is needed")
@@ -455,7 +455,12 @@ def serving_stats(window: ServingWindow, exporters: Sequence[ServingExporter], *
     rates = [f"sum by (namespace) ({ns(f'irate({e.selector(e.requests)}[{2 * step}s])')})" for e in exporters]
     pick = lambda parts: _first_exporter(parts, requests)  # noqa: E731 - one-line helper
     buckets = [total(e.selector(e.latency + "_bucket"), "namespace, le") for e in exporters]
-    inner = _first_exporter(rates, rates)
+    # Only at steps where the namespace has a sample of its own (irate keeps answering for one step
+    # after a series ends or pauses, from the two samples before): the points are then the offline
+    # rows' instants.
+    fresh = " or ".join(f"(sum by (namespace) ({ns(f'count_over_time({e.selector(e.requests)}[{step * 1000 - 1}ms])')}))"
+                        for e in exporters)
+    inner = f"({_first_exporter(rates, rates)}) and on (namespace) ({fresh})"
     sub = f"[{window.peak_range_ms}ms:{step}s]"
     return combine([
         ("requests", pick(requests)),

@@ -454,7 +454,8 @@ def demo_day(gpu_samples: pl.LazyFrame | pl.DataFrame, profiles: dict[str, dict]
     exporting = [ns for ns, p in profiles.items() if p["exports"]]
     lf = gpu_samples.lazy() if isinstance(gpu_samples, pl.DataFrame) else gpu_samples
     agg = (lf.filter(pl.col("namespace").is_in(exporting)).group_by("ts", "cluster", "namespace")
-           .agg(gpus=pl.len(), util=pl.col("util").mean()).sort("namespace", "ts").collect())
+           .agg(gpus=pl.len(), util=pl.col("util").mean())
+           .sort("namespace", "ts", "cluster").collect())
     bounds = [float(b) for b in d["buckets_s"]] + [math.inf]
     if agg.height == 0:
         return pl.DataFrame(schema=SERVING_SAMPLE_SCHEMA | {bucket_name(b): pl.Float64 for b in bounds})
@@ -462,7 +463,7 @@ def demo_day(gpu_samples: pl.LazyFrame | pl.DataFrame, profiles: dict[str, dict]
     idle = np.array([profiles[n]["kind"] == "idle_service" for n in ns])
     per_gpu = np.array([profiles[n]["qps_per_gpu"] for n in ns])
     base = np.array([profiles[n]["latency_base_s"] for n in ns])
-    util = agg["util"].to_numpy()
+    util = np.round(agg["util"].to_numpy(), 9)  # a parallel mean may differ in the last bit from run to run
     gpus = agg["gpus"].to_numpy().astype(float)
     qps = np.where(idle, float(d["idle_qps_per_gpu"]) * gpus, per_gpu * gpus * util)
     rng = np.random.default_rng([seed, day.toordinal(), 4])

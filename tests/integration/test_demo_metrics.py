@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import polars as pl
+
 from core.identity import load_personas
 from core.metrics import usage
 from core.metrics import water_level as wl
@@ -29,9 +31,41 @@ def test_demo_metrics_are_generated_and_rolled_up_once(ctx, tmp_path, monkeypatc
     assert OfflineSource(tmp_path / "samples").days() == [TODAY - timedelta(days=2), TODAY - timedelta(days=1)]
     stored = _rows(ctx)
     assert stored == first["rows"]
+    assert first["serving_days"] == 2
     again = ensure_demo_metrics(ctx.sessions, days=2, today=TODAY)
-    assert again["generated_days"] == 0 and again["rolled_up_days"] == 0
+    assert again["generated_days"] == 0 and again["rolled_up_days"] == 0 and again["serving_days"] == 0
     assert _rows(ctx) == stored
+
+
+def test_demo_service_samples_are_deterministic_and_made_for_existing_folders(ctx, tmp_path):
+    import shutil
+
+    from core.metrics.fleet import load_manifest
+    from core.metrics.serving import OfflineServingSource, demo_profiles
+
+    root = tmp_path / "samples"
+    ensure_demo_metrics(ctx.sessions, days=1, root=root, today=TODAY)
+    made = OfflineServingSource(root / "serving")
+    day = TODAY - timedelta(days=1)
+    frame = made.read(*_day_window(day))
+    shutil.rmtree(root / "serving")  # a folder from before the service samples existed
+    assert ensure_demo_metrics(ctx.sessions, days=1, root=root, today=TODAY)["serving_days"] == 1
+    assert made.read(*_day_window(day)).equals(frame)
+    profiles = demo_profiles(load_manifest(root).namespaces(), seed=load_manifest(root).seed)
+    exporting = {ns for ns, p in profiles.items() if p["exports"]}
+    assert set(frame["namespace"]) <= exporting and len(exporting) < len(profiles)
+    stats = made.serving_stats(*_day_window(day))
+    idle = stats.filter(pl.col("namespace").is_in([ns for ns, p in profiles.items() if p["kind"] == "idle_service"]))
+    busy = stats.filter(pl.col("namespace").is_in([ns for ns, p in profiles.items() if p["kind"] == "inference"]))
+    assert idle.height and busy.height
+    assert idle["qps_mean"].max() < 0.01 < busy["qps_mean"].min()
+
+
+def _day_window(day):
+    from datetime import datetime, timezone
+
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return start, start + timedelta(days=1)
 
 
 def test_a_day_missing_from_the_rollups_is_rolled_up_without_regenerating(ctx, tmp_path, monkeypatch):
@@ -45,7 +79,7 @@ def test_a_day_missing_from_the_rollups_is_rolled_up_without_regenerating(ctx, t
     with unit_of_work(ctx.sessions) as s:
         s.execute(delete(GpuDailyRollupRow).where(GpuDailyRollupRow.day == TODAY - timedelta(days=1)))
     again = ensure_demo_metrics(ctx.sessions, days=2, root=root, today=TODAY)
-    assert again == {"root": str(root), "generated_days": 0, "rolled_up_days": 1, "rows": again["rows"]}
+    assert again == {"root": str(root), "generated_days": 0, "rolled_up_days": 1, "rows": again["rows"], "serving_days": 0}
     assert again["rows"] > 0
 
 

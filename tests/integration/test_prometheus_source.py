@@ -30,6 +30,10 @@ fixture_mod = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("dcgm_fixture", fixture_mod)
 _spec.loader.exec_module(fixture_mod)
 NASTY_NS = fixture_mod.NASTY_NS
+_serving_spec = importlib.util.spec_from_file_location(
+    "serving_fixture", Path(__file__).resolve().parent.parent / "fixtures" / "prometheus" / "serving_fixture.py")
+serving_mod = importlib.util.module_from_spec(_serving_spec)
+_serving_spec.loader.exec_module(serving_mod)
 
 TOL = dict(rel=1e-9, abs=1e-12)
 
@@ -41,13 +45,22 @@ def fx():
 
 
 @pytest.fixture(scope="session")
-def prom(fx, tmp_path_factory):
-    """A real Prometheus serving the backfilled fixture; stopped at the end of the session."""
+def served(fx):
+    """The inference servers' request metrics over the same instants: (OpenMetrics lines, offline rows)."""
+    times = [fx.start + timedelta(seconds=60 * i) for i in range(int((fx.end - fx.start).total_seconds()) // 60 + 1)]
+    return serving_mod.generate(times, NASTY_NS)
+
+
+@pytest.fixture(scope="session")
+def prom(fx, served, tmp_path_factory):
+    """A real Prometheus serving the backfilled fixture (GPU and service metrics); stopped at the end of the session."""
     binaries = find_binaries()
     if binaries is None:
         missing_service("Debian prometheus")
     server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), *binaries, retention="30d")
-    server.backfill(fx.openmetrics)
+    text = fx.openmetrics.rstrip("\n")
+    assert text.endswith("# EOF")
+    server.backfill(text[: -len("# EOF")] + "\n".join(served[0]) + "\n# EOF\n")
     server.start()
     print(f"\nprometheus backfill {server.timings['backfill_s']:.2f}s, start {server.timings['start_s']:.2f}s")
     yield server
@@ -291,3 +304,57 @@ def test_last_good_frame_survives_an_outage(fx, prom):
     later = with_last_good(lambda: down.latest(_at(fx)), cache, key="latest", now=t0 + timedelta(minutes=3))
     assert not first.stale and later.stale and later.frame.equals(first.frame) and later.age == timedelta(minutes=3)
     assert later.error.key == "prometheus.unreachable"
+
+
+# --------------------------------------------------------------------------- service requests (QPS, latency)
+
+
+SERVING_FIGURES = ("requests", "covered_s", "qps_mean", "qps_peak", "latency_mean_ms", "latency_p99_ms", "coverage")
+
+
+def _offline_serving(served, tmp_path):
+    from core.metrics.serving import OfflineServingSource
+
+    rows = pl.DataFrame(served[1]).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    for (day,), part in rows.with_columns(day=pl.col("ts").dt.date()).partition_by("day", as_dict=True).items():
+        folder = tmp_path / f"day={day.isoformat()}"
+        folder.mkdir(parents=True)
+        # one day as Parquet, the other as CSV: both formats in one comparison
+        if day.day % 2:
+            part.drop("day").write_parquet(folder / "part.parquet")
+        else:
+            part.drop("day").write_csv(folder / "part.csv")
+    return OfflineServingSource(tmp_path)
+
+
+@pytest.mark.parametrize("which", ["day_after", "whole"])
+def test_serving_stats_equal_the_offline_request_samples(fx, source, served, tmp_path, which):
+    if which == "day_after":
+        start = datetime.combine(fx.day_after, dtime(0), tzinfo=timezone.utc)
+        end = start + timedelta(days=1)
+    else:
+        start, end = fx.start, fx.end + timedelta(minutes=1)
+    got = source.serving_stats(start, end)
+    assert source.query_count == 1
+    want = _offline_serving(served, tmp_path).serving_stats(start, end)
+    assert got.select("cluster", "namespace").rows() == want.select("cluster", "namespace").rows()
+    assert set(got["namespace"]) == {"svc-v", NASTY_NS, "svc-both", "svc-counter"}
+    for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True)):
+        for name in SERVING_FIGURES:
+            if w[name] is None:
+                assert g[name] is None, (name, g["namespace"])
+            else:
+                assert g[name] == pytest.approx(w[name], rel=1e-9), (name, g["namespace"])
+    counter_only = got.filter(pl.col("namespace") == "svc-counter").row(0, named=True)
+    assert counter_only["qps_mean"] > 0 and counter_only["latency_p99_ms"] is None
+    # svc-both also exports http metrics (a health check at ~10 ms): the vLLM figures are the ones read
+    both = got.filter(pl.col("namespace") == "svc-both").row(0, named=True)
+    assert both["latency_mean_ms"] > 500
+    if which == "day_after":
+        assert got["covered_s"].to_list() == [90 * 60.0] * 4 and got["coverage"][0] == pytest.approx(90 / 1440)
+
+
+def test_serving_stats_of_a_window_without_requests_are_empty(fx, source):
+    start = datetime.combine(fx.day_before - timedelta(days=3), dtime(0), tzinfo=timezone.utc)
+    frame = source.serving_stats(start, start + timedelta(days=1))
+    assert frame.height == 0 and source.query_count == 1
