@@ -111,6 +111,34 @@ class ProvisionResult:
         return {s.step: s.status for s in self.steps}
 
 
+@dataclass(frozen=True)
+class SuspendAction:
+    """One thing a suspension does (or, in plan mode and dry runs, would do) on the cluster.
+
+    ``verb`` is ``patch`` (the ResourceQuota's GPU request set to 0, ``detail`` names the
+    resource) or ``delete`` (a running pod that requests GPUs; in plan mode one entry with an
+    empty ``name`` stands for every such pod, since the plan does not read the cluster).
+    """
+
+    verb: str
+    kind: str
+    name: str
+    namespace: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"verb": self.verb, "kind": self.kind, "name": self.name, "namespace": self.namespace,
+                "detail": self.detail}
+
+
+def _quota_action(spec: AllocationSpec, settings: ClusterSettings) -> tuple[SuspendAction, dict[str, Any]]:
+    """The ResourceQuota patch that stops an allocation from holding GPUs (namespace and data stay)."""
+    quota = next(m for m in render(spec, settings) if m["kind"] == "ResourceQuota")
+    resource = f"requests.{spec.gpu_resource or settings.gpu_resource}"
+    action = SuspendAction("patch", "ResourceQuota", quota["metadata"]["name"], spec.namespace, f"{resource}=0")
+    return action, {"spec": {"hard": {resource: "0"}}}
+
+
 class Provisioner(Protocol):
     """Puts an allocation onto its cluster and takes it off again."""
 
@@ -119,6 +147,10 @@ class Provisioner(Protocol):
 
     def deprovision(self, spec: AllocationSpec, dry_run: bool) -> list[ObjectRef]:
         """Delete the allocation's objects (or, with ``dry_run``, list what would go)."""
+
+    def suspend(self, spec: AllocationSpec, dry_run: bool) -> list[SuspendAction]:
+        """Stop a preempted allocation's GPU work: quota to 0 GPUs, GPU pods deleted; the
+        namespace, volumes and access stay so a later re-grant resumes where it stopped."""
 
 
 def steps_of(spec: AllocationSpec, settings: ClusterSettings | None = None) -> list[str]:
@@ -153,6 +185,12 @@ class PlanBackend:
     def deprovision(self, spec: AllocationSpec, dry_run: bool = True) -> list[ObjectRef]:
         """What a deprovision would delete (reverse apply order); nothing is deleted."""
         return [ObjectRef.of(m) for m in reversed(self.manifests(spec))]
+
+    def suspend(self, spec: AllocationSpec, dry_run: bool = True) -> list[SuspendAction]:
+        """What a suspension does, for the operator to apply; nothing is touched."""
+        quota, _ = _quota_action(spec, self.settings)
+        gpu = quota.detail.split("=")[0].removeprefix("requests.")
+        return [quota, SuspendAction("delete", "Pod", "", spec.namespace, f"pods requesting {gpu}")]
 
 
 # --- live --------------------------------------------------------------------------------------
@@ -396,6 +434,55 @@ class LiveBackend:
                 raise translate_error(step, exc) from exc
         return deleted
 
+    def suspend(self, spec: AllocationSpec, dry_run: bool = True) -> list[SuspendAction]:
+        """Patch the quota to 0 GPUs, then delete the running pods that request GPUs.
+
+        The quota comes first: a controller that recreates a deleted pod is refused by quota
+        admission, so the work stays stopped. With ``dry_run`` nothing changes and the list is
+        what a real run would do. Raises :class:`ClusterError` on API failures and
+        ``cluster.not_owned`` when the namespace is not this allocation's.
+        """
+        from kubernetes import client as k8s
+        from kubernetes.client.exceptions import ApiException
+
+        if not self._existing(spec):  # checks ownership; a namespace already gone has nothing to stop
+            return []
+        quota, patch = _quota_action(spec, self.settings)
+        gpu = quota.detail.split("=")[0].removeprefix("requests.")
+        step = f"{quota.kind}/{quota.name}"
+        try:
+            if not dry_run:
+                self._call(spec, "ResourceQuota", "patch", name=quota.name, body=patch, _content_type=_MERGE_PATCH)
+            core = k8s.CoreV1Api(self.client(spec.cluster))
+            step = f"Pod/{spec.namespace}"
+            pods = _json(core.list_namespaced_pod(namespace=spec.namespace, _preload_content=False)).get("items") or []
+        except Exception as exc:  # noqa: BLE001 - translated at the boundary
+            raise translate_error(step, exc) from exc
+        actions = [quota]
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") or not _requests_gpu(pod, gpu):
+                continue
+            if not dry_run:
+                try:
+                    core.delete_namespaced_pod(name=name, namespace=spec.namespace, _preload_content=False)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise translate_error(f"Pod/{name}", exc) from exc
+                except Exception as exc:  # noqa: BLE001
+                    raise translate_error(f"Pod/{name}", exc) from exc
+            actions.append(SuspendAction("delete", "Pod", name, spec.namespace, f"requests {gpu}"))
+        return actions
+
+
+def _requests_gpu(pod: Mapping[str, Any], gpu: str) -> bool:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    for c in containers:
+        res = c.get("resources") or {}
+        if any(str((res.get(part) or {}).get(gpu, "0")) not in ("0", "") for part in ("requests", "limits")):
+            return True
+    return False
+
 
 def plan_or_live(mode: str, org: Any = None, settings: ClusterSettings | None = None, **live_kwargs: Any) -> Provisioner:
     """The backend for ``mode`` ("plan" or "live")."""
@@ -406,5 +493,6 @@ def plan_or_live(mode: str, org: Any = None, settings: ClusterSettings | None = 
 
 __all__: Sequence[str] = (
     "ClusterError", "LiveBackend", "ObjectRef", "PlanBackend", "ProvisionResult", "Provisioner", "StepResult",
+    "SuspendAction",
     "KUBECONFIG_STEP", "plan_or_live", "steps_of", "translate_error",
 )

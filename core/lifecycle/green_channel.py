@@ -34,6 +34,7 @@ from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
 from core.identity import OPS_ROLES, Identity, PermissionDenied, require
+from core.lifecycle import provisioning
 from core.lifecycle import services as svc
 from core.lifecycle.forms import IntakeForm, consistency_errors
 from core.lifecycle.persistence import AllocationRow, ApprovalStepRow, RequestRow
@@ -428,6 +429,7 @@ def decide_emergency(*, sessions: sessionmaker[Session], actor: Identity, reques
             if plan["preempt"] and not execute_preemption:
                 raise InputError("green.preemption_not_confirmed", field="execute_preemption",
                                  count=len(plan["preempt"]), freed=plan["freed"])
+            preempted = [cand["request_id"] for cand in plan["preempt"]]
             for cand in plan["preempt"]:
                 _preempt(s, row, cand, org, actor, now)
             s.flush()
@@ -440,7 +442,9 @@ def decide_emergency(*, sessions: sessionmaker[Session], actor: Identity, reques
             view = svc._view(row)
     except StaleDataError:
         raise ComputeLoopError("lifecycle.concurrent_update", id=request_id) from None
-    return svc._after_approval(sessions, view)
+    # the preempted work stops on its cluster before the emergency's namespace is created there
+    stopped = [provisioning.stop_after_preemption(sessions=sessions, request_id=rid) for rid in preempted]
+    return {**svc._after_approval(sessions, view), "stopped": stopped}
 
 
 def reviews_due(*, sessions: sessionmaker[Session], actor: Identity) -> list[dict[str, Any]]:

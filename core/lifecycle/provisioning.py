@@ -45,6 +45,7 @@ PROVISION_ROLES = OPS_ROLES | {"system"}
 ALLOCATION_STATUSES = ("approved", "provisioning", "failed", "active", "released")
 SPEC_STEP = "AllocationSpec"  # the step named when the spec itself cannot be built
 BACKEND_STEP = "backend"  # the step named when a backend raised instead of reporting a step
+INTERRUPTED_STEP = "interrupted"  # the step named when a run died before recording its outcome
 _GIB = 2**30
 
 
@@ -74,6 +75,7 @@ class ProvisioningDefaults:
     jupyter_url_template: str
     rules_of_use_url: str
     user_manual_url: str
+    stalled_after_minutes: int
 
 
 def _build_defaults(raw: Any) -> ProvisioningDefaults:
@@ -89,6 +91,7 @@ def _build_defaults(raw: Any) -> ProvisioningDefaults:
             jupyter_url_template=str(raw.get("jupyter_url_template") or ""),
             rules_of_use_url=str(raw.get("rules_of_use_url") or ""),
             user_manual_url=str(raw.get("user_manual_url") or ""),
+            stalled_after_minutes=int(raw["stalled_after_minutes"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError("error.data_entry_invalid", field="provisioning_defaults.yaml", entry=str(exc)) from None
@@ -368,6 +371,106 @@ def provision_after_approval(*, sessions: sessionmaker[Session], request_id: int
         log.exception("automatic provisioning of request %s failed", request_id)
         return {"status": None, "failed_step": None, "namespace": None,
                 "error": {"key": getattr(exc, "key", "error.unexpected"), "detail": f"{type(exc).__name__}: {exc}"}}
+
+
+# --------------------------------------------------------------------------- preempted work
+
+
+def _stop(sessions: sessionmaker[Session], actor: Identity, request_id: int,
+          provisioner: Provisioner | None) -> dict[str, Any]:
+    org = load_org()
+    with unit_of_work(sessions) as s:
+        row = svc._load(s, request_id)
+        alloc = _allocation(s, request_id)
+        if alloc is None or alloc.preempted_by is None or alloc.status != "released" or not alloc.namespace:
+            raise ComputeLoopError("allocation.not_preempted", number=row.number or row.id)
+        spec = _spec(row, alloc, org, load_provisioning_defaults())
+    backend = provisioner or backend_for(org)
+    name = getattr(backend, "name", type(backend).__name__)
+    error: dict[str, Any] | None = None
+    actions: list[dict[str, str]] = []
+    try:
+        actions = [a.as_dict() for a in backend.suspend(spec, dry_run=False)]
+    except ClusterError as exc:
+        error = _error_dict(exc)
+    with unit_of_work(sessions) as s:
+        row = svc._load(s, request_id)
+        svc._audit(s, actor, "allocation.suspend_failed" if error else "allocation.suspended", row,
+                   reason=name, after={"namespace": spec.namespace, "cluster": spec.cluster, "backend": name,
+                                       "actions": actions, "error": error})
+    return {"request_id": request_id, "number": row.number, "namespace": spec.namespace, "cluster": spec.cluster,
+            "backend": name, "actions": actions, "error": error}
+
+
+def stop_preempted(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
+                   provisioner: Provisioner | None = None) -> dict[str, Any]:
+    """Stop a preempted allocation's GPU work on its cluster (again, after a failure).
+
+    The quota of its namespace goes to 0 GPUs and its GPU pods are deleted (live backend), or
+    the same is planned for the operator (plan backend); the namespace, volumes and access stay,
+    so a re-grant resumes it. Each run writes an ``allocation.suspended`` (or ``suspend_failed``)
+    audit event with what was done. Returns ``{"actions", "error", "namespace", …}``.
+
+    Raises:
+        PermissionDenied: not ops/admin (the system runs it right after a preemption).
+        ComputeLoopError ``allocation.not_preempted``: the allocation was not preempted.
+    """
+    require(actor, PROVISION_ROLES, "stop preempted work on the cluster")
+    return _stop(sessions, actor, request_id, provisioner)
+
+
+def stop_after_preemption(*, sessions: sessionmaker[Session], request_id: int) -> dict[str, Any]:
+    """:func:`stop_preempted` as the system right after a preemption committed; never raises
+    (the emergency grant stands; a failure is recorded and ops can run it again)."""
+    try:
+        return _stop(sessions, svc.SYSTEM, request_id, None)
+    except Exception as exc:  # noqa: BLE001 - the preemption has committed; report, do not undo
+        log.exception("stopping preempted request %s on its cluster failed", request_id)
+        return {"request_id": request_id, "actions": [],
+                "error": {"key": getattr(exc, "key", "error.unexpected"), "params": {}}}
+
+
+# --------------------------------------------------------------------------- stalled runs
+
+
+def stalled(*, sessions: sessionmaker[Session], now: datetime | None = None) -> list[int]:
+    """Requests in ``provisioning`` for longer than ``stalled_after_minutes`` (the run that took
+    them died between claiming and recording)."""
+    now = now or svc._now()
+    limit = now - timedelta(minutes=load_provisioning_defaults().stalled_after_minutes)
+    with unit_of_work(sessions) as s:
+        rows = s.scalars(select(RequestRow.id).where(RequestRow.status == "provisioning",
+                                                     RequestRow.provisioning_at < limit).order_by(RequestRow.id))
+        return list(rows)
+
+
+def recover_stalled(*, sessions: sessionmaker[Session], actor: Identity, now: datetime | None = None) -> list[int]:
+    """Mark stalled provisioning runs as failed (step ``interrupted``) so Retry can finish them.
+
+    The backends are idempotent, so the retry completes whatever the dead run left half done.
+    Safe to run from cron: a run still inside the time limit is left alone, and a dead run that
+    wakes up later finds the request no longer in its attempt and records nothing.
+    Returns the request ids it marked.
+
+    Raises:
+        PermissionDenied: not ops/admin/the system.
+    """
+    require(actor, PROVISION_ROLES, "recover stalled provisioning")
+    now = now or svc._now()
+    marked = []
+    for request_id in stalled(sessions=sessions, now=now):
+        with unit_of_work(sessions) as s:
+            row = svc._load(s, request_id, lock=True)
+            alloc = _allocation(s, request_id, lock=True)
+            if row.status != "provisioning" or alloc is None:
+                continue  # finished meanwhile
+            error = {"key": "provisioning.interrupted",
+                     "params": {"since": _iso(svc._aware(row.provisioning_at)) or ""}}
+            alloc.steps = [*(alloc.steps or []), {"step": INTERRUPTED_STEP, "status": "failed", "error": error}]
+            alloc.failed_step, alloc.error, alloc.status = INTERRUPTED_STEP, error, "failed"
+            svc._move(s, row, "provisioning_failed", actor, "provisioning_interrupted", at=now)
+            marked.append(request_id)
+    return marked
 
 
 # --------------------------------------------------------------------------- reading

@@ -190,6 +190,23 @@ def test_a_bigger_emergency_preempts_low_priority_work_which_is_requeued_notifie
     sheet = prov.allocation_sheet(sessions=ctx.sessions, actor=APPLICANT, request_id=runs["old_low"]["id"])
     assert sheet["allocation_status"] == "released" and sheet["preempted_by"] == emergency["id"]
     assert [x["id"] for x in gc.reviews_due(sessions=ctx.sessions, actor=ADMIN)] == [emergency["id"]]
+    # the preempted work is stopped on its cluster (plan backend: the steps for the operator), recorded
+    assert sorted(x["request_id"] for x in done["stopped"]) == sorted(victims)
+    for stop in done["stopped"]:
+        assert stop["error"] is None and stop["backend"] == "plan"
+        assert [(a["verb"], a["kind"]) for a in stop["actions"]] == [("patch", "ResourceQuota"), ("delete", "Pod")]
+        assert stop["actions"][0]["detail"].endswith("=0")
+    with ctx.sessions() as s:
+        suspended = list(s.scalars(select(AuditEventRow).where(AuditEventRow.action == "allocation.suspended")))
+    assert sorted(e.subject for e in suspended) == sorted(f"request:{rid}" for rid in victims)
+    # ops can run it again; an allocation that was not preempted is refused
+    again = prov.stop_preempted(sessions=ctx.sessions, actor=HQ_OPS, request_id=runs["old_low"]["id"])
+    assert [(a["verb"], a["kind"]) for a in again["actions"]] == [("patch", "ResourceQuota"), ("delete", "Pod")]
+    with pytest.raises(ComputeLoopError) as err:
+        prov.stop_preempted(sessions=ctx.sessions, actor=HQ_OPS, request_id=runs["high"]["id"])
+    assert err.value.key == "allocation.not_preempted"
+    with pytest.raises(PermissionDenied):
+        prov.stop_preempted(sessions=ctx.sessions, actor=APPLICANT, request_id=runs["old_low"]["id"])
 
 
 def test_not_enough_even_with_preemption_changes_nothing(ctx):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import timedelta, timezone
 
 import pytest
 import yaml
@@ -163,6 +164,43 @@ def test_a_failing_provisioner_leaves_the_request_visibly_failed_and_keeps_the_a
     assert len(_ready_notices(ctx, r["id"])) == 1
     with pytest.raises(InvalidTransition):
         prov.retry(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"])
+
+
+class DyingBackend(PlanBackend):
+    """The process dies in the middle of a run (as on a restart of the app or the job's pod)."""
+
+    def provision(self, spec):
+        raise KeyboardInterrupt
+
+
+def test_a_run_that_died_is_recovered_after_the_time_limit_then_retried_to_active(ctx, monkeypatch):
+    monkeypatch.setattr(prov, "backend_for", lambda org: DyingBackend())
+    r = _medium(ctx)
+    with pytest.raises(KeyboardInterrupt):
+        _approve(ctx, r["id"])
+    assert _sheet(ctx, r["id"])["status"] == "provisioning"  # stuck: nobody recorded an outcome
+    started = _alloc(ctx, r["id"])
+    limit = prov.load_provisioning_defaults().stalled_after_minutes
+    with ctx.sessions() as s:
+        since = s.get(svc.RequestRow, r["id"]).provisioning_at
+    since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    # inside the limit the run may still be working: nothing is touched
+    assert prov.recover_stalled(sessions=ctx.sessions, actor=HQ_OPS, now=since + timedelta(minutes=limit - 1)) == []
+    assert _sheet(ctx, r["id"])["status"] == "provisioning"
+    later = since + timedelta(minutes=limit + 1)
+    assert prov.stalled(sessions=ctx.sessions, now=later) == [r["id"]]
+    assert prov.recover_stalled(sessions=ctx.sessions, actor=HQ_OPS, now=later) == [r["id"]]
+    assert prov.recover_stalled(sessions=ctx.sessions, actor=HQ_OPS, now=later) == []  # cron-safe
+    sheet = _sheet(ctx, r["id"])
+    assert sheet["status"] == "provisioning_failed" and sheet["provisioning"]["failed_step"] == prov.INTERRUPTED_STEP
+    assert sheet["provisioning"]["error"]["key"] == "provisioning.interrupted"
+    assert started.attempts == 1
+    # the GPUs stay held through it all, and Retry finishes the job
+    assert next(p for p in svc.pool_usage(sessions=ctx.sessions, actor=HQ_OPS) if p["pool"] == "hq-ft")["held"] == 16
+    again = prov.retry(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"], provisioner=PlanBackend())
+    assert again["status"] == "active" and again["provisioning"]["attempts"] == 2
+    with pytest.raises(PermissionDenied):
+        prov.recover_stalled(sessions=ctx.sessions, actor=APPLICANT)
 
 
 @pytest.fixture
