@@ -42,6 +42,40 @@ def _retry(request_id: int) -> None:
         st.session_state["alloc_error"] = exc
 
 
+def _recover() -> None:
+    try:
+        provisioning.recover_stalled(sessions=ctx().sessions, actor=me())
+        st.session_state["alloc_done"] = "alloc.recovered"
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        st.session_state["alloc_error"] = exc
+
+
+def _stop(request_id: int) -> None:
+    try:
+        out = provisioning.stop_preempted(sessions=ctx().sessions, actor=me(), request_id=request_id)
+        st.session_state["alloc_stopped"] = out
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        st.session_state["alloc_error"] = exc
+
+
+def stop_outcome(out: dict) -> None:
+    """What stopping preempted work did on its cluster (or what the operator applies, in plan mode)."""
+    if out.get("error"):
+        st.error(t("alloc.stop_failed", number=out.get("number") or out["request_id"], error=render(out["error"])))
+        return
+    st.success(t("alloc.stopped", number=out["number"], namespace=out["namespace"], cluster=out["cluster"],
+                 backend=out["backend"]))
+    st.dataframe(pd.DataFrame([{t("alloc.col.verb"): a["verb"], t("alloc.col.object"): f"{a['kind']}/{a['name'] or '*'}",
+                                t("alloc.col.detail"): a["detail"]} for a in out["actions"]]),
+                 hide_index=True, width="stretch")
+
+
+def _error_text(error: dict | None) -> str:
+    if not error:
+        return ""
+    return render(error) if error.get("key") else str(error.get("reason", ""))
+
+
 def sheet(request_id: int) -> None:
     """The allocation sheet: quota, window, access, rules of use, provisioning steps, manifests."""
     data = provisioning.allocation_sheet(sessions=ctx().sessions, actor=me(), request_id=request_id)
@@ -65,9 +99,15 @@ def sheet(request_id: int) -> None:
     if data["backend"] == "plan":
         st.info(t("alloc.plan_mode"), icon=":material/description:")
     if prov["failed_step"]:
-        st.error(t("alloc.failed", step=prov["failed_step"], error=(prov["error"] or {}).get("reason", "") if isinstance(prov["error"], dict) else prov["error"] or ""))
+        st.error(t("alloc.failed", step=prov["failed_step"], error=_error_text(prov["error"])))
         if me().role in OPS_ROLES:
             st.button(t("alloc.retry"), on_click=_retry, args=(request_id,))
+    if data["status"] == "provisioning" and request_id in provisioning.stalled(sessions=ctx().sessions):
+        st.warning(t("alloc.stalled", minutes=provisioning.load_provisioning_defaults().stalled_after_minutes))
+        if me().role in OPS_ROLES:
+            st.button(t("alloc.recover"), on_click=_recover)
+    if data.get("preempted_by") and data["allocation_status"] == "released" and me().role in OPS_ROLES:
+        st.button(t("alloc.stop_again"), on_click=_stop, args=(request_id,))
     if prov["steps"]:
         with st.expander(t("alloc.steps", attempts=prov["attempts"])):
             st.dataframe(pd.DataFrame(prov["steps"]), hide_index=True, width="stretch")
@@ -84,3 +124,5 @@ def sheet(request_id: int) -> None:
             raise st.session_state.pop("alloc_error")
     elif "alloc_done" in st.session_state:
         st.success(t(st.session_state.pop("alloc_done")))
+    elif "alloc_stopped" in st.session_state:
+        stop_outcome(st.session_state.pop("alloc_stopped"))

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.lifecycle import green_channel
 from core.lifecycle import services as lifecycle
+from ui.allocations_view import stop_outcome
 from ui.apply_form import form_from_widgets
 from ui.context import ctx, me
 from ui.errors import guarded
@@ -54,9 +55,11 @@ def pending_emergencies() -> list[dict]:
 def _decide(request_id: int, approve: bool) -> None:
     s = st.session_state
     try:
-        green_channel.decide_emergency(sessions=ctx().sessions, actor=me(), request_id=request_id, approve=approve,
-                                       reason=s.get("gc_reason", ""), execute_preemption=bool(s.get("gc_confirm")))
+        done = green_channel.decide_emergency(sessions=ctx().sessions, actor=me(), request_id=request_id,
+                                              approve=approve, reason=s.get("gc_reason", ""),
+                                              execute_preemption=bool(s.get("gc_confirm")))
         s["gc_done"] = "green.decided"
+        s["gc_stopped"] = done.get("stopped") or []
     except Exception as exc:  # noqa: BLE001 - shown through ui.errors
         s["gc_error"] = exc
 
@@ -95,6 +98,8 @@ def feedback() -> None:
             raise st.session_state.pop("gc_error")
     elif "gc_done" in st.session_state:
         st.success(t(st.session_state.pop("gc_done")))
+        for out in st.session_state.pop("gc_stopped", []):
+            stop_outcome(out)
 
 
 def _complete(request_id: int) -> None:

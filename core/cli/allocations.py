@@ -30,11 +30,17 @@ def register(groups: argparse._SubParsersAction) -> None:
             ("show", "the allocation sheet of a request", _show),
             ("provision", "provision an approved request (ops)", _provision),
             ("retry", "retry a failed provisioning (ops)", _retry),
-            ("manifests", "print the stored Kubernetes manifests (YAML)", _manifests)):
+            ("manifests", "print the stored Kubernetes manifests (YAML)", _manifests),
+            ("stop", "stop a preempted allocation's GPU work on its cluster again (ops)", _stop)):
         p = sub.add_parser(name, help=help_)
         p.add_argument("id", type=positive_int, help="request id")
         _as(p)
         p.set_defaults(handler=handler)
+
+    rec = sub.add_parser("recover", help="mark provisioning runs that died as failed, so retry can finish them "
+                                         "(ops; safe from cron)")
+    _as(rec)
+    rec.set_defaults(handler=_recover)
 
     green = sub.add_parser("green", help="the green channel (绿色通道)")
     gsub = green.add_subparsers(dest="green_command", required=True, metavar="COMMAND", parser_class=OneLineParser)
@@ -135,6 +141,35 @@ def _manifests(args: argparse.Namespace) -> int:
         emit(args, list(yaml.safe_load_all(text)), lambda: text)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from core.lifecycle import provisioning as prov
+
+    out = prov.stop_preempted(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    emit(args, out, lambda: stop_text(out, args.lang))
+    return 1 if out["error"] else 0
+
+
+def stop_text(out: dict[str, Any], lang: str) -> str:
+    """What stopping a preempted allocation did (or, in plan mode, what the operator applies)."""
+    if out.get("error"):
+        error = out["error"]
+        return translate("allocation.stop_failed", lang, number=out.get("number") or out["request_id"],
+                         error=translate(error["key"], lang, **error.get("params", {})))
+    lines = [translate("allocation.stopped", lang, number=out.get("number") or out["request_id"],
+                       namespace=out["namespace"], cluster=out["cluster"], backend=out["backend"])]
+    lines += [f"  {a['verb']} {a['kind']}/{a['name'] or '*'}  {a['detail']}" for a in out["actions"]]
+    return "\n".join(lines)
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from core.lifecycle import provisioning as prov
+
+    marked = prov.recover_stalled(sessions=_sessions(), actor=_actor(args.persona))
+    emit(args, {"recovered": marked}, lambda: translate("allocation.recovered", args.lang, count=len(marked),
+                                                         ids=", ".join(map(str, marked)) or "-"))
     return 0
 
 

@@ -55,4 +55,6 @@ def summary(result: dict) -> str:
             f"{len(result.get('expiries', {}).get('reclaimed', []))} reclaimed, "
             f"{len(result.get('data_release', {}).get('released', []))} data released, "
             f"{len(result.get('warnings', {}).get('raised', []))} warnings for {result['month']}, "
-            f"{len(result.get('candidates', {}).get('detected', []))} candidates; errors: {sorted(result['errors']) or 'none'}")
+            f"{len(result.get('candidates', {}).get('detected', []))} candidates, "
+            f"{len(result.get('stalled_provisioning', []))} stalled provisioning runs marked failed; "
+            f"errors: {sorted(result['errors']) or 'none'}")

@@ -1,5 +1,6 @@
 """The daily job (``python -m core reclaim daily``): expiry notices, expiries, retained data whose
-notice period ended, the last complete month's warnings and reclaim candidates.
+notice period ended, the last complete month's warnings and reclaim candidates, and provisioning
+runs that died (marked failed so they can be retried).
 
 Every step is idempotent (dedup keys and unique keys), so running it twice, or again after a
 run that failed midway, does only what is still missing — safe from cron or a Kubernetes CronJob.
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.cluster.backends import Provisioner
 from core.errors import ComputeLoopError
+from core.lifecycle import provisioning
 from core.reclaim import services, warning_service
 from core.reclaim.common import SYSTEM
 from core.reclaim.warnings import previous_month
@@ -32,6 +34,7 @@ def run_daily(*, sessions: sessionmaker[Session], today: date, provisioner: Prov
         "data_release": lambda: services.release_retained_data(sessions=sessions, today=today, provisioner=provisioner),
         "warnings": lambda: warning_service.raise_warnings(sessions=sessions, actor=SYSTEM, month=month),
         "candidates": lambda: services.detect_candidates(sessions=sessions, actor=SYSTEM, month=month),
+        "stalled_provisioning": lambda: provisioning.recover_stalled(sessions=sessions, actor=SYSTEM),
     }
     out: dict[str, Any] = {"today": today.isoformat(), "month": month, "errors": {}}
     for name, step in steps.items():

@@ -76,3 +76,51 @@ def test_the_emergency_approver_sees_the_plan_and_approves_from_the_dynamic_rese
     no_exceptions(at)
     assert any("Decision recorded" in s.value for s in at.success)
     assert any("review due" in e.label for e in at.expander)
+
+
+def test_ops_recover_a_stalled_provisioning_run_and_retry_it_from_the_sheet(monkeypatch):
+    from core.lifecycle import provisioning
+    from core.lifecycle.persistence import RequestRow
+
+    ctx = _ctx()
+    people = _people()
+    r = lifecycle.submit(sessions=ctx.sessions, actor=people["zhang.wei"], form=_form(16))
+    lifecycle.decide(sessions=ctx.sessions, actor=people["li.na"], request_id=r["id"], decision="approve", reason="ok")
+    # make it look like the run that took it died an hour ago
+    with ctx.sessions.begin() as s:
+        row = s.get(RequestRow, r["id"])
+        row.status = "provisioning"
+        row.provisioning_at = row.provisioning_at - timedelta(hours=1)
+    at = open_page("app_pages/allocations.py", persona="li.na")
+    at.selectbox(key="alloc_pick").set_value(r["id"]).run()
+    no_exceptions(at)
+    assert any("no outcome for more than" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Mark stalled runs as failed").click().run()
+    no_exceptions(at)
+    assert any("interrupted" in e.value.lower() or "stopped without" in e.value for e in at.error)
+    next(b for b in at.button if b.label == "Retry provisioning").click().run()
+    no_exceptions(at)
+    assert provisioning.allocation_sheet(sessions=ctx.sessions, actor=people["li.na"],
+                                         request_id=r["id"])["status"] == "active"
+
+
+def test_the_emergency_decision_shows_what_was_stopped_on_the_cluster():
+    ctx = _ctx()
+    people = _people()
+    victim = lifecycle.submit(sessions=ctx.sessions, actor=people["zhang.wei"], form=_form(32, pool="hq-sci", priority="low"))
+    lifecycle.decide(sessions=ctx.sessions, actor=people["li.na"], request_id=victim["id"], decision="approve", reason="ok")
+    other = lifecycle.submit(sessions=ctx.sessions, actor=people["zhang.wei"], form=_form(24, pool="hq-sci", priority="high"))
+    lifecycle.decide(sessions=ctx.sessions, actor=people["li.na"], request_id=other["id"], decision="approve", reason="ok")
+    form = _form(40, pool="hq-sci", priority="critical")
+    green_channel.submit_emergency(sessions=ctx.sessions, actor=people["zhang.wei"], form=form,
+                                   justification="电网重大安全事故应急分析：需要立即训练故障定位模型",
+                                   category="grid_safety_incident")
+    at = open_page("app_pages/green_channel.py", persona="li.na")
+    no_exceptions(at)
+    at.text_area(key="gc_reason").input("应急事项属实，同意抢占低优先级作业")
+    at.checkbox(key="gc_confirm").check()
+    next(b for b in at.button if b.label == "Approve the emergency").click().run()
+    no_exceptions(at)
+    assert any("preempted work stopped" in s.value for s in at.success), [s.value for s in at.success]
+    shown = " ".join(d.value.to_string() for d in at.dataframe)
+    assert "ResourceQuota/allocation" in shown and "=0" in shown
