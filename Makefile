@@ -40,6 +40,7 @@ run: $(RUNTIME_STAMP)
 	$(PY) -m core db upgrade
 	$(PY) -m core demo seed
 	$(PY) -m core demo metrics --days 62 --step 900
+	$(PY) -m core demo history
 	$(PY) -m core demo board
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 

@@ -1,5 +1,6 @@
 """``python -m core demo seed``: fill an empty database with the demo estimates and applications.
-``python -m core demo metrics [--days N]``: the demo GPU samples and their daily rollups, made once."""
+``python -m core demo metrics [--days N]``: the demo GPU samples and their daily rollups, made once.
+``python -m core demo history [--months 13]``: older months of rollups and last month's training jobs, once."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_json_flag(board)
     board.set_defaults(handler=_board)
     metrics.set_defaults(handler=_metrics)
+    history = sub.add_parser("history", help="older months of demo rollups at a coarse step, back to the same month "
+                                             "last year, and last month's demo training jobs with recorded results "
+                                             "(run after 'demo metrics'; no-op when done)")
+    history.add_argument("--months", type=positive_int, default=13,
+                         help="months back from the current one to fill (default 13: last month and a year before it)")
+    history.add_argument("--step", type=positive_int, default=3600,
+                         help="seconds between the generated samples of the older days (default 3600)")
+    add_json_flag(history)
+    history.set_defaults(handler=_history)
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -59,4 +69,19 @@ def _board(args: argparse.Namespace) -> int:
     finally:
         ctx.engine.dispose()
     emit(args, made, lambda: f"report {made['month']}: {made['status']}")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from core.demo_history import ensure_history, seed_training_runs
+
+    ctx = context.build()
+    try:
+        made = {"history": ensure_history(ctx.sessions, months=args.months, step_s=args.step),
+                "training_runs": seed_training_runs(ctx.sessions)}
+    finally:
+        ctx.engine.dispose()
+    h, r = made["history"], made["training_runs"]
+    emit(args, made, lambda: (f"{h['days']} older days rolled up ({h['rows']} rows, from {h['first']}); "
+                              f"{r['jobs']} demo training jobs of {r['month']} with {r['results']} recorded results"))
     return 0
