@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db.models import EstimateRow
 from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
+from core.cluster.backends import LiveBackend
 from core.identity import Identity, load_personas
 from core.lifecycle import services as lifecycle
 from core.lifecycle.persistence import RequestRow
+from core.org import load_org
 from core.services import estimates as estimates_svc
 
 # (title, params, tokens, gpu, gpus, actual / estimated GPU-hours) — finished jobs for calibration.
@@ -65,6 +67,47 @@ def _lifecycle_after_grant(sessions: sessionmaker[Session], applicant: Identity,
                              reason="资源池余量充足，同意延期")
     small("L2 微调：已到期的任务", today - timedelta(days=9), 7)
     reclaim.reclaim_expired(sessions=sessions, today=today)
+
+
+# An applicant of the Jiangsu company (not a persona: the demo signs in as the JS ops to review).
+JS_APPLICANT = Identity("xu.jie", "徐杰", "xu.jie@example.com", "applicant", department="江苏信通公司", province="JS")
+
+
+def _unreachable_cluster(cluster: str) -> LiveBackend:
+    """The live backend with the cluster's API on a closed loopback port: every call is refused,
+    as when a provincial cluster's API server is down."""
+    from kubernetes import client as k8s
+
+    cfg = k8s.Configuration()
+    cfg.host = "https://127.0.0.1:9"
+    cfg.retries = 0
+    return LiveBackend(load_org(), clients={cluster: k8s.ApiClient(cfg)})
+
+
+def _provincial_requests(sessions: sessionmaker[Session], people: dict[str, Identity], made: dict[str, int]) -> None:
+    """Jiangsu requests through the two provincial levels (L1 initial review, L2 assessment), one of
+    them failing to provision because the cluster's API was unreachable (Retry finishes it)."""
+    l1, l2 = people["chen.jing"], people["wu.hao"]
+
+    def submit(**kw: Any) -> dict:
+        made["requests"] += 1
+        return lifecycle.submit(sessions=sessions, actor=JS_APPLICANT,
+                                form=_training_form(project="P-JS-06", department="js-it", applicant=JS_APPLICANT.name,
+                                                    pool="js-pool", gpu="A800-80GB", **kw))
+
+    # waiting for the L1 initial review
+    submit(gpus=8, days=7, background="L2 微调：配网故障工单分类")
+    # initial review passed, waiting for the L2 feasibility assessment
+    reviewed = submit(gpus=16, days=7, background="L2 微调：变电站巡检图像识别")
+    lifecycle.decide(sessions=sessions, actor=l1, request_id=reviewed["id"], decision="approve",
+                     reason="初审通过：资料齐全，需求合理")
+    # both levels approved, but the cluster's API was unreachable: provisioning failed at its first step
+    failed = submit(gpus=8, days=5, background="L2 微调：营销客服话术")
+    lifecycle.decide(sessions=sessions, actor=l1, request_id=failed["id"], decision="approve", reason="初审通过")
+    pool = load_org().pool("js-pool")
+    lifecycle.decide(sessions=sessions, actor=l2, request_id=failed["id"], decision="approve",
+                     reason="可行性评估通过：A800 显存满足，CUDA 12.1 兼容",
+                     provisioner=_unreachable_cluster(pool.cluster))
 
 
 def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
@@ -120,6 +163,7 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
                      form=_training_form(project="P-LLM-01", department=dept, applicant=name, pool="hq-ft", gpus=90,
                                          days=7, background="L2 微调：全量指令数据"))
     _lifecycle_after_grant(sessions, applicant, ops, dept, name, made)
+    _provincial_requests(sessions, people, made)
     # a draft
     lifecycle.save_draft(sessions=sessions, actor=applicant,
                          form={"applicant": name, "department": dept, "project": "P-LLM-01",

@@ -487,12 +487,13 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
     return _after_approval(sessions, view)
 
 
-def _after_approval(sessions: sessionmaker[Session], view: dict[str, Any]) -> dict[str, Any]:
+def _after_approval(sessions: sessionmaker[Session], view: dict[str, Any], provisioner: Any = None) -> dict[str, Any]:
     """Provision a request whose approval has just committed; the outcome goes under ``provisioning``."""
     if view["status"] in ("approved", "adjusted"):
         from core.lifecycle.provisioning import provision_after_approval
 
-        view["provisioning"] = provision_after_approval(sessions=sessions, request_id=view["id"])
+        view["provisioning"] = provision_after_approval(sessions=sessions, request_id=view["id"],
+                                                        provisioner=provisioner)
     return view
 
 
@@ -671,7 +672,8 @@ def claim(*, sessions: sessionmaker[Session], actor: Identity, request_id: int) 
 
 
 def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int, decision: str, reason: str,
-           adjusted_gpus: int | None = None, adjusted_days: int | None = None) -> dict[str, Any]:
+           adjusted_gpus: int | None = None, adjusted_days: int | None = None,
+           provisioner: Any = None) -> dict[str, Any]:
     """Take the current approval step of a request: approve, approve with adjustments, or reject.
 
     The last approving step grants the GPUs race-safely (status approved, or adjusted when any
@@ -682,6 +684,7 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
         decision: approve | approve_adjusted | reject.
         reason: why — required for every outcome.
         adjusted_gpus, adjusted_days: the new shape (approve_adjusted needs at least one).
+        provisioner: the cluster backend for the automatic provisioning (default: the settings').
 
     Raises:
         InputError: unknown decision, no reason, or a missing/invalid adjustment.
@@ -750,7 +753,7 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
             view = _view(row)
     except StaleDataError:
         raise ComputeLoopError("lifecycle.concurrent_update", id=request_id) from None
-    return _after_approval(sessions, view)
+    return _after_approval(sessions, view, provisioner)
 
 
 def cancel(*, sessions: sessionmaker[Session], actor: Identity, request_id: int, reason: str) -> dict[str, Any]:

@@ -4,13 +4,14 @@ from collections import Counter
 
 from core.demo import seed
 from core.identity import load_personas
+from core.lifecycle import provisioning
 from core.lifecycle import services as lifecycle
 from core.services import estimates as estimates_svc
 
 
 def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     made = seed(ctx.sessions)
-    assert made == {"estimates": 4, "outcomes": 4, "requests": 11}
+    assert made == {"estimates": 4, "outcomes": 4, "requests": 14}
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     states = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=applicant))
     assert {"draft", "active", "submitted", "in_review", "queued", "expiring", "extended", "returned", "reclaimed",
@@ -18,6 +19,21 @@ def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     assert len(estimates_svc.corrections(sessions=ctx.sessions)) >= 2
     assert any(r["status"] == "in_review" for r in lifecycle.pending_approvals(
         sessions=ctx.sessions, actor=next(p for p in load_personas() if p.id == "zhou.lei")))
+    # the Jiangsu requests: one per provincial level waiting, one whose cluster was unreachable
+    people = {p.id: p for p in load_personas()}
+    l1 = lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["chen.jing"])
+    l2 = lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["wu.hao"])
+    assert [[s["role"] for s in r["steps"] if s["status"] == "pending"] for r in l1] == [["prov_ops_l1", "prov_ops_l2"]]
+    assert {r["id"] for r in l1} < {r["id"] for r in l2} and len(l2) == 2
+    js = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"]))
+    assert js == {"submitted": 1, "in_review": 1, "provisioning_failed": 1}, js
+    failed = next(r for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"])
+                  if r["status"] == "provisioning_failed")
+    sheet = provisioning.allocation_sheet(sessions=ctx.sessions, actor=people["wu.hao"], request_id=failed["id"])
+    assert sheet["provisioning"]["failed_step"].startswith("Namespace/")
+    assert sheet["provisioning"]["error"]["key"] == "cluster.unreachable"
+    # Retry (the settings' plan backend) finishes it
+    assert provisioning.retry(sessions=ctx.sessions, actor=people["wu.hao"], request_id=failed["id"])["status"] == "active"
     assert seed(ctx.sessions) == {}
 
 

@@ -230,7 +230,7 @@ def test_a_requeued_request_is_granted_again_on_its_old_allocation_when_capacity
     namespace = prov.allocation_sheet(sessions=ctx.sessions, actor=HQ_OPS, request_id=victim["id"])["namespace"]
     emergency = _emergency(ctx, 40)
     with monkeypatch.context() as m:
-        m.setattr(svc, "_after_approval", lambda sessions, view: view)  # the emergency stays approved
+        m.setattr(svc, "_after_approval", lambda sessions, view, provisioner=None: view)  # the emergency stays approved
         gc.decide_emergency(sessions=ctx.sessions, actor=HQ_OPS, request_id=emergency["id"], approve=True,
                             reason="应急", execute_preemption=True)
     assert svc.get_request(sessions=ctx.sessions, actor=HQ_OPS, request_id=victim["id"])["status"] == "queued"

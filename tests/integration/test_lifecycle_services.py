@@ -82,7 +82,7 @@ def _submit(ctx, form, actor=APPLICANT, **kw):
 @pytest.fixture
 def no_auto_provision(monkeypatch):
     """Approvals stop at approved (no automatic provisioning): for what happens before provisioning."""
-    monkeypatch.setattr(svc, "_after_approval", lambda sessions, view: view)
+    monkeypatch.setattr(svc, "_after_approval", lambda sessions, view, provisioner=None: view)
 
 
 # ----------------------------------------------------------------- submission

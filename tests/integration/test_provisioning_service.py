@@ -262,7 +262,7 @@ def test_the_live_backend_is_chosen_by_the_settings_with_the_configured_kubeconf
 
 
 def test_only_ops_provision_and_provincial_ops_only_in_their_province(ctx, monkeypatch):
-    monkeypatch.setattr(svc, "_after_approval", lambda sessions, view: view)  # stop at approved
+    monkeypatch.setattr(svc, "_after_approval", lambda sessions, view, provisioner=None: view)  # stop at approved
     r = _medium(ctx)
     _approve(ctx, r["id"])
     for actor in (APPLICANT, DEPT_HEAD):
@@ -345,10 +345,14 @@ def test_cli_lists_shows_provisions_retries_and_prints_manifests(ctx, db_url, mo
                  ["allocations", "provision", rid, "--as", "li.na"],       # already active
                  ["allocations", "show", "999", "--as", "zhang.wei"],
                  ["allocations", "list", "--as", "nobody"],
-                 ["allocations", "green", "plan", rid, "--as", "li.na"]):  # not an emergency
+                 ["allocations", "green", "plan", rid, "--as", "li.na"],   # not an emergency
+                 ["allocations", "stop", rid, "--as", "li.na"],            # not preempted
+                 ["allocations", "recover", "--as", "zhang.wei"]):         # not ops
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error:"), err
+    assert main(["allocations", "recover", "--as", "li.na", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"recovered": []}
     with pytest.raises(SystemExit) as exit_:
         main(["allocations", "show", "x", "--as", "li.na"])
     assert exit_.value.code == 2
