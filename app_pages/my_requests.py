@@ -4,7 +4,8 @@ import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.requests_view import feedback, my_requests, owner_actions, request_detail, requests_frame, select_request
+from ui.requests_view import (feedback, my_requests, owner_actions, request_detail, requests_frame, select_request,
+                              training_results)
 
 st.title(t("myreq.title"))
 st.caption(t("myreq.caption"))
@@ -18,4 +19,6 @@ with guarded():
         if chosen is None:
             st.caption(t("req.pick_hint"))
         else:
-            owner_actions(request_detail(chosen))
+            view = request_detail(chosen)
+            owner_actions(view)
+            training_results(view)

@@ -164,3 +164,56 @@ def decision_form(view: dict) -> None:
         c2.number_input(t("review.adjusted_days"), min_value=1, max_value=3660, value=max(1, view["duration_days"] or 1), key="rv_days")
         st.text_area(t("review.reason"), key="rv_reason", max_chars=1000)
         st.form_submit_button(t("review.submit"), type="primary", on_click=_decide, args=(view["id"],))
+
+
+# --------------------------------------------------------------------------- training results (训练结果)
+
+
+def _record_result(request_id: int) -> None:
+    from core.reports.results import record_result
+
+    s = st.session_state
+    try:
+        record_result(sessions=ctx().sessions, actor=me(), request_id=request_id, metric=s.get("tr_metric", ""),
+                      value=s.get("tr_value", ""), higher_is_better=bool(s.get("tr_higher", True)),
+                      dataset=s.get("tr_dataset", ""), baseline=s.get("tr_baseline", ""), run=s.get("tr_run", ""),
+                      note=s.get("tr_note", ""))
+        s["req_done"] = "quality.recorded"
+    except Exception as exc:  # noqa: BLE001 - shown through ui.errors
+        s["req_error"] = exc
+
+
+def training_results(view: dict) -> None:
+    """Recorded results of a training request; the owner records a new one once the allocation ran."""
+    from core.reports.results import RECORDABLE, known_metrics, list_results
+
+    if view["demand_type"] != "training":
+        return
+    st.markdown(f"#### {t('quality.section')}")
+    rows = list_results(sessions=ctx().sessions, actor=me(), request_id=view["id"])
+    if rows:
+        st.dataframe(pd.DataFrame([{
+            t("quality.run"): r["run"] or "-", t("quality.metric"): r["metric"], t("quality.value"): r["value"],
+            t("quality.col.direction"): t("quality.higher" if r["higher_is_better"] else "quality.lower"),
+            t("quality.dataset"): r["dataset"], t("quality.baseline"): r["baseline"],
+            t("reports.col.improvement"): r["improvement"], t("quality.col.recorded_at"): r["recorded_at"][:16].replace("T", " "),
+            t("quality.col.recorded_by"): r["recorded_by"],
+        } for r in rows]), hide_index=True, width="stretch")
+    else:
+        st.caption(t("quality.none_yet"))
+    if view["created_by"] != me().id or view["status"] not in RECORDABLE:
+        st.caption(t("quality.only_training"))
+        return
+    with st.form("training_result"):
+        st.caption(t("quality.section_help"))
+        c1, c2, c3 = st.columns(3)
+        c1.text_input(t("quality.metric"), key="tr_metric", max_chars=80,
+                      help=t("quality.metric_help") + " — " + ", ".join(known_metrics()))
+        c2.text_input(t("quality.value"), key="tr_value", max_chars=40)
+        c3.checkbox(t("quality.higher_is_better"), value=True, key="tr_higher")
+        c1, c2, c3 = st.columns(3)
+        c1.text_input(t("quality.dataset"), key="tr_dataset", max_chars=120)
+        c2.text_input(t("quality.baseline"), key="tr_baseline", max_chars=40)
+        c3.text_input(t("quality.run"), key="tr_run", max_chars=120)
+        st.text_input(t("quality.note"), key="tr_note", max_chars=1000)
+        st.form_submit_button(t("quality.record"), type="primary", on_click=_record_result, args=(view["id"],))

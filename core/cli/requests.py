@@ -50,6 +50,27 @@ def register(groups: argparse._SubParsersAction) -> None:
     _as(decide)
     decide.set_defaults(handler=_decide)
 
+    result = sub.add_parser("result", help="record the evaluation result of a training run (owner of the request)",
+                            description="Record how a training run of this request scored; the monthly report shows "
+                                        "it beside the job's time, GPU-hours and energy.")
+    result.add_argument("id", type=positive_int, help="request id of the training allocation")
+    result.add_argument("--metric", required=True, help="evaluation metric, e.g. eval_loss, accuracy, bleu")
+    result.add_argument("--value", required=True, help="the metric's value")
+    direction = result.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--higher-is-better", dest="higher_is_better", action="store_true", default=None)
+    direction.add_argument("--lower-is-better", dest="higher_is_better", action="store_false")
+    result.add_argument("--dataset", required=True, help="dataset or benchmark the metric was measured on")
+    result.add_argument("--baseline", help="the value before this run (e.g. the base model's)")
+    result.add_argument("--run", default="", help="which run (name or id)")
+    result.add_argument("--note", default="")
+    _as(result)
+    result.set_defaults(handler=_result)
+
+    results = sub.add_parser("results", help="training results recorded for a request")
+    results.add_argument("id", type=positive_int)
+    _as(results)
+    results.set_defaults(handler=_results)
+
 
 def _as(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="persona", required=True, metavar="PERSONA_ID", help="who acts (data/personas.yaml)")
@@ -141,4 +162,28 @@ def _decide(args: argparse.Namespace) -> int:
     result = svc.decide(sessions=_sessions(), actor=actor, request_id=args.id, decision=args.decision,
                         reason=args.reason, adjusted_gpus=args.gpus, adjusted_days=args.days)
     emit(args, result, lambda: _detail(result, args.lang))
+    return 0
+
+
+def _result_line(r: dict[str, Any]) -> str:
+    direction = "higher is better" if r["higher_is_better"] else "lower is better"
+    base = "" if r["baseline"] is None else f" (baseline {r['baseline']:g}, improvement {r['improvement']:g})"
+    return f"#{r['id']} {r['run'] or '-'}  {r['metric']} = {r['value']:g} on {r['dataset']} [{direction}]{base}"
+
+
+def _result(args: argparse.Namespace) -> int:
+    from core.reports.results import record_result
+
+    row = record_result(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id, metric=args.metric,
+                        value=args.value, higher_is_better=args.higher_is_better, dataset=args.dataset,
+                        baseline=args.baseline, run=args.run, note=args.note)
+    emit(args, row, lambda: _result_line(row))
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from core.reports.results import list_results
+
+    rows = list_results(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    emit(args, rows, lambda: "\n".join(_result_line(r) for r in rows) or "-")
     return 0

@@ -107,11 +107,15 @@ def improvement(value: float | None, baseline: float | None, higher_is_better: b
     return value - baseline if higher_is_better else baseline - value
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 9)  # 71.2 - 68.5 is 2.7, not 2.700000000000003
+
+
 def _view(row: TrainingResultRow) -> dict[str, Any]:
     at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=timezone.utc)
     return {"id": row.id, "request_id": row.request_id, "run": row.run, "metric": row.metric, "value": row.value,
             "higher_is_better": row.higher_is_better, "dataset": row.dataset, "baseline": row.baseline,
-            "improvement": improvement(row.value, row.baseline, row.higher_is_better), "note": row.note,
+            "improvement": _round(improvement(row.value, row.baseline, row.higher_is_better)), "note": row.note,
             "recorded_by": row.recorded_by, "recorded_at": at.isoformat()}
 
 

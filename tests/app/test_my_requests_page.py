@@ -1,0 +1,61 @@
+"""My requests: the owner of a training allocation records a training result, a bad field is named
+on the page, and the recorded result is listed."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from core.context import build
+from core.demo import _training_form
+from core.identity import load_personas
+from core.lifecycle import services as lifecycle
+from tests.app.conftest import no_exceptions, open_page
+
+PAGE = "app_pages/my_requests.py"
+
+
+def _active_training_request() -> int:
+    owner = {p.id: p for p in load_personas()}["zhang.wei"]
+    ctx = build()
+    try:
+        view = lifecycle.submit(sessions=ctx.sessions, actor=owner, form=_training_form(
+            project="P-LLM-01", department="digital", applicant=owner.name, pool="hq-ft", gpus=2, days=5,
+            start=date.today() - timedelta(days=1)))
+    finally:
+        ctx.engine.dispose()
+    assert view["provisioning"]["status"] == "active"
+    return view["id"]
+
+
+def _fill(at, **values):
+    for key, value in values.items():
+        at.text_input(key=key).input(value)
+
+
+def test_the_owner_records_a_training_result_and_a_bad_value_is_named():
+    open_page(PAGE)  # migrates the app's database
+    rid = _active_training_request()
+    at = open_page(PAGE)
+    at.selectbox(key="myreq_table").select(rid).run()
+    no_exceptions(at)
+    assert any("No result recorded" in c.value for c in at.caption)
+    _fill(at, tr_metric="eval_loss", tr_value="abc", tr_dataset="held-out", tr_baseline="2.3")
+    at.checkbox(key="tr_higher").uncheck()
+    at.button[-1].click().run()
+    assert any("value" in e.value and "not a number" in e.value for e in at.error), [e.value for e in at.error]
+    _fill(at, tr_value="1.9")
+    at.button[-1].click().run()
+    no_exceptions(at)
+    assert any("Training result recorded" in s.value for s in at.success)
+    table = at.dataframe[-1].value
+    assert list(table["Evaluation metric"]) == ["eval_loss"] and float(table["Improvement"].iloc[0]) == 0.4
+
+
+def test_ops_see_the_results_but_no_form_on_someone_elses_request():
+    open_page(PAGE)
+    rid = _active_training_request()
+    at = open_page(PAGE, persona="li.na", lang="zh-CN")
+    at.selectbox(key="myreq_table").select(rid).run()
+    no_exceptions(at)
+    assert any("训练类申请的负责人" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label == "登记结果"]
