@@ -53,3 +53,15 @@ def test_only_the_chosen_section_is_rendered():
     no_exceptions(at)
     assert "rb_build_btn" not in [b.key for b in at.button]
     assert any("report" in i.value.lower() for i in at.info)
+
+
+def test_the_preview_shows_the_time_quality_energy_table_and_the_trend_months_without_data():
+    at = open_page("app_pages/report_builder.py", persona="li.na", lang="zh-CN")
+    at.text_input(key="rb_month").set_value("2026-03").run()
+    at.button(key="rb_preview_btn").click().run()
+    no_exceptions(at)
+    titles = [e.label for e in at.expander]
+    assert "典型训练任务的时间—质量—能耗" in titles
+    trends = at.expander[titles.index("趋势")].dataframe[0].value
+    # an empty database: every trend month, this one included, says it has no data (never zero)
+    assert len(trends) == 8 and trends["说明"].str.contains("无数据").all()

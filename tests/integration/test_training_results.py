@@ -107,3 +107,21 @@ def test_the_report_shows_the_job_time_energy_and_recorded_quality(ctx):
     assert job["quality"]["metric"] == "accuracy" and job["kwh_per_improvement"] == pytest.approx(75 / 0.12)
     pub = reports.publish(sessions=ctx.sessions, actor=OPS, report_id=draft["id"], deidentified=True)
     assert pub["snapshot"]["economics"]["training_jobs"]["jobs"][0]["owner"] == "张*"
+
+
+def test_the_cli_records_a_result_as_json_and_a_bad_direction_exits_2(ctx, monkeypatch, capsys):
+    import json
+
+    from core.cli import main
+
+    rid = _training_request(ctx)
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", ctx.engine.url.render_as_string(hide_password=False))
+    base = ["requests", "result", str(rid), "--dataset", "C-Eval", "--as", OWNER.id]
+    assert main([*base, "--metric", "accuracy", "--value", "0.7", "--lower-is-better"]) == 2
+    assert "higher_is_better" in capsys.readouterr().err
+    assert main([*base, "--metric", "accuracy", "--value", "0.7", "--higher-is-better", "--baseline", "0.6",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["request_id"] == rid and out["improvement"] == pytest.approx(0.1)
+    assert main(["requests", "results", str(rid), "--as", OPS.id, "--json"]) == 0
+    assert [r["metric"] for r in json.loads(capsys.readouterr().out)] == ["accuracy"]
