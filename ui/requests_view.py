@@ -154,6 +154,9 @@ def _decide(request_id: int) -> None:
 
 def decision_form(view: dict) -> None:
     """Claim, then approve / approve with an adjusted shape / reject — always with a reason."""
+    step = next((st_ for st_ in view["steps"] if st_["status"] == "pending"), None)
+    if step is not None:
+        st.caption(t("review.your_step", step=t(f"role.{step['role']}"), seq=step["seq"], total=len(view["steps"])))
     if not view["claimed_by"]:
         st.button(t("review.claim"), on_click=_claim, args=(view["id"],))
     decisions = {d: t(f"lifecycle.decision.{d}") for d in DECISIONS}
