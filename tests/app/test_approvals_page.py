@@ -13,8 +13,6 @@ from core.lifecycle import services as lifecycle
 from tests.app.conftest import no_exceptions, open_page
 
 
-
-
 def test_l1_reviews_then_l2_assesses_a_provincial_request():
     url = os.environ["COMPUTELOOP_DATABASE_URL"]
     upgrade(make_engine(url))
