@@ -16,10 +16,25 @@ raises :class:`InputError` whose field is the file (``path:line`` for a CSV valu
 
 Rows are fastest to roll up when each GPU's samples are contiguous and in time order (a per-series
 export); any order is accepted (see :func:`core.metrics.rollup.rollup_day`).
+
+Series ids (optional; what :func:`write_day_file` writes, so the demo fleet and the benchmark month
+have it). A Parquet file may carry, besides the columns above, a ``series`` column (an unsigned
+integer per row) and the key-value metadata ``computeloop.series``: JSON ``{"version": 1, "rows": N,
+"labels": {"uuid": [...], "namespace": [...], "cluster": [...], "hostname": [...], "model": [...]}}``,
+where row ``i`` of ``labels`` holds the label values of every row whose ``series`` is ``i``. When a
+day is that one file, the rollup reads ``series`` instead of the five label columns and does not
+compare strings row by row (:func:`core.metrics.rollup.rollup_day_series`); every other reader uses
+the label columns. A tool that rewrites the label columns of such a file must drop ``series`` or the
+metadata (polars and pandas drop the metadata when they rewrite a file). The writer also stores the
+memory columns as integer MiB (DCGM reports whole MiB) and no compression codec (dictionary and
+run-length encoding still apply): both read faster than the alternatives on this machine, see
+README "Daily rollup".
 """
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,13 +42,16 @@ import polars as pl
 
 from core.config import PROJECT_ROOT
 from core.errors import InputError
-from core.metrics.rollup import rollup_day
+from core.metrics.rollup import RUN_LABELS, rollup_day, rollup_day_series
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 
 DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"
 LABEL_COLUMNS = ("cluster", "hostname", "gpu", "uuid", "model", "namespace", "pod")
 NUMBER_COLUMNS = ("util", "fb_used_mib", "fb_free_mib", "power_w", "energy_mj")
 _POLARS_ERRORS = (pl.exceptions.PolarsError, OSError)
+SERIES_COLUMN = "series"
+SERIES_METADATA = "computeloop.series"
+SERIES_INPUT_COLUMNS = ("ts", SERIES_COLUMN, "util", "fb_used_mib", "fb_free_mib", "energy_mj")
 
 
 def partition_dir(root: Path, day: date) -> Path:
@@ -93,6 +111,10 @@ class OfflineSource:
         files = self.files(day)
         if not files:
             return pl.DataFrame(schema=ROLLUP_SCHEMA)
+        if len(files) == 1 and files[0].suffix.lower() == ".parquet":
+            fast = _rollup_series_file(files[0], day, step_s)
+            if fast is not None:
+                return fast
         lf = self.scan(day)
         try:
             return rollup_day(lf, day, step_s=step_s, engine="streaming")
@@ -144,6 +166,68 @@ class OfflineSource:
         except _POLARS_ERRORS as exc:
             raise InputError("metrics.file_unreadable", field=str(partition_dir(self.root, day)),
                              reason=_reason(exc)) from None
+
+
+def write_day_file(frame: pl.DataFrame, path: Path | str, *, compression: str = "uncompressed") -> None:
+    """Write samples in :data:`SAMPLE_SCHEMA` to the Parquet file ``path`` (replaced atomically) in
+    the layout the rollup reads fastest: the series ids and their labels (module docstring), integer
+    MiB memory columns when every value is a whole number that fits, no compression codec (another
+    polars ``compression`` can be asked for: the benchmark compares them), one row group. Reading it
+    back with :func:`scan_file` gives ``frame`` (``fb_*`` as the same Float64 values)."""
+    path = Path(path)
+    labels = frame.select(RUN_LABELS).unique(maintain_order=True)
+    ids = pl.UInt16 if labels.height <= 1 << 16 else pl.UInt32
+    frame = frame.select(list(SAMPLE_SCHEMA)).join(
+        labels.with_row_index(SERIES_COLUMN).with_columns(pl.col(SERIES_COLUMN).cast(ids)),
+        on=list(RUN_LABELS), how="left", nulls_equal=True, maintain_order="left")
+    whole = frame.select(
+        [((pl.col(c) == pl.col(c).round()) & pl.col(c).is_between(0, 2**31 - 1)).all().alias(c)
+         for c in ("fb_used_mib", "fb_free_mib")]).row(0)
+    if all(whole):
+        frame = frame.with_columns(pl.col("fb_used_mib", "fb_free_mib").cast(pl.Int32))
+    meta = {"version": 1, "rows": frame.height, "labels": labels.to_dict(as_series=False)}
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp, compression=compression, statistics=True, row_group_size=max(1, frame.height),
+                        metadata={SERIES_METADATA: json.dumps(meta, ensure_ascii=False, separators=(",", ":"))})
+    os.replace(tmp, path)
+
+
+def _series_labels(path: Path) -> tuple[pl.DataFrame, int] | None:
+    """The ``computeloop.series`` labels of ``path`` and its row count, ``None`` when the file has
+    none (or they are not in the documented form) or a column lacks the documented kind."""
+    try:
+        raw = pl.read_parquet_metadata(path).get(SERIES_METADATA)
+        if raw is None:
+            return None
+        schema = pl.read_parquet_schema(path)
+    except _POLARS_ERRORS:
+        return None
+    try:
+        meta = json.loads(raw)
+        labels = pl.DataFrame({k: meta["labels"][k] for k in RUN_LABELS}, schema=dict.fromkeys(RUN_LABELS, pl.Utf8))
+        rows = int(meta["rows"])
+    except (ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
+        return None
+    if meta.get("version") != 1 or schema.get("ts") != SAMPLE_SCHEMA["ts"] or not all(
+            c in schema and schema[c].is_numeric() for c in SERIES_INPUT_COLUMNS[1:]) or any(c not in schema for c in SAMPLE_SCHEMA):
+        return None
+    return labels, rows
+
+
+def _rollup_series_file(path: Path, day: date, step_s: int) -> pl.DataFrame | None:
+    """The rollup of ``day`` from a file with series ids, ``None`` when the file has none or they
+    do not apply (the caller then reads the label columns)."""
+    found = _series_labels(path)
+    if found is None:
+        return None
+    labels, rows = found
+    try:
+        frame = pl.read_parquet(path, columns=list(SERIES_INPUT_COLUMNS))
+    except _POLARS_ERRORS:
+        return None  # the plain read names the file
+    if frame.height != rows:
+        return None
+    return rollup_day_series(frame, labels, day, step_s=step_s)
 
 
 def _utc(value: datetime) -> datetime:

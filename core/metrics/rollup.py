@@ -18,6 +18,8 @@ Definitions (each row is one GPU and one namespace on one day; ``step`` is the s
 
 Two implementations with the same result: :func:`rollup_day` (polars — what the job runs)
 and :func:`rollup_day_pandas` (the reference the tests and the benchmark compare against).
+:func:`rollup_day_series` is :func:`rollup_day` for files that carry series ids instead of making
+the rollup read and compare five label strings per sample (:func:`core.metrics.offline.write_day_file`).
 :func:`rollup_range` rolls several days up concurrently (backfills, a month for the benchmark).
 """
 
@@ -38,6 +40,7 @@ from core.metrics.schema import ROLLUP_SCHEMA
 MJ_PER_KWH = 3.6e9
 ROLLUP_INPUT_COLUMNS = ("ts", "cluster", "hostname", "uuid", "model", "namespace", "util",
                         "fb_used_mib", "fb_free_mib", "energy_mj")
+RUN_LABELS = ("uuid", "namespace", "cluster", "hostname", "model")  # the labels a rollup row carries
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -152,13 +155,10 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     with partial sums, counts and maxima. ``None`` when ``check`` finds that some GPU's rows are
     not contiguous or not strictly increasing in time (the caller then sorts)."""
     n = frame.height
-    keys = ["uuid", "namespace", "cluster", "hostname", "model"]
     if n == 0:
-        return pl.DataFrame(schema={**{k: pl.Utf8 for k in keys}, **dict.fromkeys(
+        return pl.DataFrame(schema={**{k: pl.Utf8 for k in RUN_LABELS}, **dict.fromkeys(
             ["util_sum", "util_n", "peak_util", "mem_sum", "mem_n", "peak_mem", "samples", "energy"], pl.Float64)})
-    # Boundaries: string comparisons in one polars pass (both columns in parallel); every numpy step
-    # below is one pass over the day without temporaries where a reduction can decide instead
-    # (a NaN or a counter drop is rare: it is looked for only when a run's sum or minimum shows one).
+    # Boundaries: string comparisons in one polars pass (both columns in parallel).
     flags = frame.select(
         new_gpu=(pl.col("uuid") != pl.col("uuid").shift(1)).fill_null(True),
         ns_change=(pl.col("namespace") != pl.col("namespace").shift(1)).fill_null(True),
@@ -166,20 +166,76 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     new_gpu = flags["new_gpu"].to_numpy()
     gpu_starts = np.flatnonzero(new_gpu)
     starts = np.flatnonzero(new_gpu | flags["ns_change"].to_numpy())
-    if check:
-        ts = frame["ts"].to_physical().to_numpy()
-        if not np.all((ts[1:] > ts[:-1]) | new_gpu[1:]):
-            return None
-        if gpu_starts.size != frame["uuid"].gather(gpu_starts).n_unique():
-            return None  # some GPU's rows come in more than one block
+    if check and not _ordered(frame, gpu_starts, frame["uuid"].gather(gpu_starts).n_unique()):
+        return None
+    return _reduce(frame, starts, gpu_starts, {k: frame[k].gather(starts) for k in RUN_LABELS})
 
+
+def rollup_day_series(frame: pl.DataFrame, labels: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataFrame | None:
+    """:func:`rollup_day` of samples whose labels come as ids: ``frame`` has ``ts``, ``series`` (an
+    integer row number of ``labels``), ``util``, ``fb_used_mib``, ``fb_free_mib`` and ``energy_mj``;
+    ``labels`` has one row per series with the columns of :data:`RUN_LABELS` (what
+    :func:`core.metrics.offline.write_day_file` stores, so that the five label columns are neither
+    read nor compared row by row). Same result as :func:`rollup_day` on the frame with the labels
+    joined in.
+
+    ``None`` when this shortcut does not apply and the caller should roll the plain columns up:
+    samples outside ``day``, a GPU whose rows are not contiguous and in time order, a series id
+    out of range or missing, or a missing uuid/namespace in ``labels``.
+    """
+    expected = expected_per_day(step_s)
+    n = frame.height
+    if n == 0:
+        return _combine(_runs(frame), day, step_s, expected)
+    series = frame["series"]
+    if not series.dtype.is_integer() or series.null_count() or labels.select(pl.col("uuid", "namespace").null_count()).sum_horizontal().item():
+        return None
+    s = series.to_numpy()
+    if s.min() < 0 or s.max() >= labels.height:
+        return None
+    if frame["ts"].null_count():
+        return None
+    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    run_series = s[starts]
+    # uuid of each run as a small integer: a GPU starts where the uuid differs from the previous run's
+    gpu = labels["uuid"].rank("dense").to_numpy()[run_series]
+    first_runs = np.flatnonzero(np.concatenate(([True], gpu[1:] != gpu[:-1])))
+    gpu_starts = starts[first_runs]
+    if not _ordered(frame, gpu_starts, np.unique(gpu[first_runs]).size):
+        return None
+    # each GPU's rows are in time order: its first and last rows bound the day's times
+    ts = frame["ts"].to_physical().to_numpy()
+    first, last = day_bounds(day)
+    lo, hi = (pl.Series([first, last], dtype=frame["ts"].dtype).to_physical().to_list())
+    if ts[gpu_starts].min() < lo or ts[np.append(gpu_starts[1:], n) - 1].max() >= hi:
+        return None
+    run_labels = labels.select(RUN_LABELS)[run_series]
+    return _combine(_reduce(frame, starts, gpu_starts, run_labels.to_dict()), day, step_s, expected)
+
+
+def _ordered(frame: pl.DataFrame, gpu_starts: np.ndarray, distinct_gpus: int) -> bool:
+    """Whether each GPU's rows are one block (``distinct_gpus`` == the blocks starting at
+    ``gpu_starts``) in strictly increasing time."""
+    if gpu_starts.size != distinct_gpus:
+        return False
+    ts = frame["ts"].to_physical().to_numpy()  # no nulls: the callers filtered or checked them
+    back = np.flatnonzero(ts[1:] <= ts[:-1]) + 1  # rows not later than the one before: only a GPU's first
+    return back.size <= gpu_starts.size and bool(np.isin(back, gpu_starts, assume_unique=True).all())
+
+
+def _reduce(frame: pl.DataFrame, starts: np.ndarray, gpu_starts: np.ndarray, labels: dict) -> pl.DataFrame:
+    """Partial sums, counts and maxima of each run (rows ``starts[i]`` … ``starts[i+1]-1``) whose labels
+    are ``labels`` (one value per run). Every numpy step is one pass over the day without temporaries
+    where a reduction can decide instead (a NaN or a counter drop is rare: it is looked for only when
+    a run's sum or minimum shows one)."""
+    n = frame.height
     e = _float(frame, "energy_mj")
     de = np.empty(n)
     de[0] = 0.0
     np.subtract(e[1:], e[:-1], out=de[1:])
     # a drop means the counter restarted at 0: the energy since then is the new value itself
     if np.fmin.reduce(de) < 0:
-        reset = de < 0
+        reset = np.flatnonzero(de < 0)
         de[reset] = e[reset]
     de[gpu_starts] = 0.0  # the interval before a GPU's first sample of the day is another day's
     energy = np.add.reduceat(de, starts)
@@ -188,14 +244,8 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
         energy = np.add.reduceat(de, starts)
 
     util = _float(frame, "util")
-    used = _float(frame, "fb_used_mib")
-    total = used + _float(frame, "fb_free_mib")
-    if np.min(total) > 0:  # False with a NaN or a non-positive total
-        mem = np.divide(used, total, out=total)
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mem = np.where(total > 0, used / total, np.nan)
-    out = {k: frame[k].gather(starts) for k in keys}
+    mem = _occupancy(frame)
+    out = dict(labels)
     samples = np.diff(np.append(starts, n)).astype(np.float64)
     for name, values in (("util", util), ("mem", mem)):
         sums = np.add.reduceat(values, starts)
@@ -210,6 +260,20 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     out["samples"] = samples
     out["energy"] = energy
     return pl.DataFrame(out).with_columns(pl.col("peak_util", "peak_mem").fill_nan(None))
+
+
+def _occupancy(frame: pl.DataFrame) -> np.ndarray:
+    """``fb_used / (fb_used + fb_free)`` per row, NaN where a value is missing or the total is not
+    positive. Integer MiB columns (what :func:`core.metrics.offline.write_day_file` stores) give the
+    same floats as Float64 columns of the same values: whole numbers below 2**53 and their sums are
+    exact in a double."""
+    used = _float(frame, "fb_used_mib")
+    total = frame["fb_free_mib"].to_numpy().astype(np.float64)  # always a copy (nulls → NaN): added to in place
+    total += used
+    if np.min(total) > 0:  # False with a NaN or a non-positive total
+        return np.divide(used, total, out=total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, used / total, np.nan)
 
 
 def _combine(runs: pl.DataFrame, day: date, step_s: int, expected: int) -> pl.DataFrame:

@@ -11,6 +11,7 @@ from polars.testing import assert_frame_equal
 
 from core.errors import InputError
 from core.metrics.fleet import FleetManifest, build_fleet, generate_days, load_manifest, write_samples
+from core.metrics.offline import SERIES_METADATA, scan_file
 from core.metrics.schema import SAMPLE_SCHEMA
 from core.org import load_org
 
@@ -110,9 +111,15 @@ def test_energy_counters_only_go_up_apart_from_resets(samples):
 def test_write_samples_lays_out_one_partition_per_day_and_a_manifest(tmp_path):
     result = write_samples(tmp_path, start=START, days=2, step_s=900, seed=2, scale=0.02)
     assert sorted(p.parent.name for p in tmp_path.glob("day=*/part.parquet")) == ["day=2026-03-02", "day=2026-03-03"]
-    first = pl.read_parquet(tmp_path / "day=2026-03-02" / "part.parquet")
+    path = tmp_path / "day=2026-03-02" / "part.parquet"
+    first = scan_file(path).collect()  # the documented schema, as every reader sees it
     assert first.schema == pl.Schema(SAMPLE_SCHEMA)
     assert result["rows"] == first.height + pl.read_parquet(tmp_path / "day=2026-03-03" / "part.parquet").height
+    # stored in the rollup's layout: series ids beside the labels, whole MiB as integers
+    stored = pl.read_parquet_schema(path)
+    assert (stored["series"], stored["fb_used_mib"], stored["fb_free_mib"]) == (pl.UInt16, pl.Int32, pl.Int32)
+    assert SERIES_METADATA in pl.read_parquet_metadata(path)
+    assert_frame_equal(first, next(generate_days(build_fleet(seed=2, scale=0.02), start=START, days=1, step_s=900))[1])
     manifest = load_manifest(tmp_path)
     assert manifest.gpus == build_fleet(seed=2, scale=0.02).gpus
     assert set(first["uuid"].unique()) <= {g.uuid for g in manifest.gpus}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
@@ -10,8 +11,9 @@ from polars.testing import assert_frame_equal
 
 from core.errors import InputError
 from core.metrics.fleet import write_samples
-from core.metrics.offline import OfflineSource, partition_dir
-from core.metrics.rollup import rollup_day
+from core.metrics import offline as offline_module
+from core.metrics.offline import SERIES_METADATA, OfflineSource, partition_dir, scan_file, write_day_file
+from core.metrics.rollup import rollup_day, rollup_day_series
 from core.metrics.schema import SAMPLE_SCHEMA
 
 DAY = date(2026, 3, 2)
@@ -140,3 +142,153 @@ def test_series_resamples_and_filters_one_namespace(parquet_root, day_frame):
     assert got.columns == ["ts", "uuid", "hostname", "model", "namespace", "util", "mem", "power_w"]
     assert got.group_by("uuid").len()["len"].max() <= 6
     assert OfflineSource(parquet_root).series(start, start + timedelta(hours=6), step_s=3600, namespace="x' or 1=1").height == 0
+
+
+# --------------------------------------------------------------------------- series ids (write_day_file)
+
+
+def _plain(tmp_path, frame: pl.DataFrame, name: str = "plain") -> OfflineSource:
+    """``frame`` as a plain Parquet file (label strings, Float64 MiB): the layout of an imported file."""
+    folder = partition_dir(tmp_path / name, DAY)
+    folder.mkdir(parents=True)
+    frame.write_parquet(folder / "part.parquet")
+    return OfflineSource(tmp_path / name)
+
+
+def _with_ids(tmp_path, frame: pl.DataFrame, name: str = "ids") -> OfflineSource:
+    folder = partition_dir(tmp_path / name, DAY)
+    folder.mkdir(parents=True)
+    write_day_file(frame, folder / "part.parquet")
+    return OfflineSource(tmp_path / name)
+
+
+@pytest.fixture
+def samples(parquet_root) -> pl.DataFrame:
+    """The day's samples in SAMPLE_SCHEMA, as every reader sees them."""
+    return scan_file(partition_dir(parquet_root, DAY) / "part.parquet").collect()
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts the rollups that took the series-id path and those it declined (returned None)."""
+    calls = {"taken": 0, "declined": 0}
+
+    def counting(*args, **kwargs):
+        out = rollup_day_series(*args, **kwargs)
+        calls["taken" if out is not None else "declined"] += 1
+        return out
+
+    monkeypatch.setattr(offline_module, "rollup_day_series", counting)
+    return calls
+
+
+def test_write_day_file_round_trips_the_samples_and_stores_ids_and_integer_mib(tmp_path, samples):
+    path = tmp_path / "x.parquet"
+    write_day_file(samples, path)
+    assert_frame_equal(scan_file(path).collect(), samples)
+    stored = pl.read_parquet(path)
+    assert stored.schema["fb_used_mib"] == stored.schema["fb_free_mib"] == pl.Int32
+    meta = json.loads(pl.read_parquet_metadata(path)[SERIES_METADATA])
+    assert meta["version"] == 1 and meta["rows"] == samples.height
+    labels = pl.DataFrame(meta["labels"])
+    # every row's label columns are row `series` of the labels
+    joined = stored.select("series", "uuid", "namespace", "cluster", "hostname", "model")
+    looked_up = labels[stored["series"].to_numpy()]
+    assert_frame_equal(joined.drop("series"), looked_up.select(joined.columns[1:]))
+    assert labels.height == samples.select("uuid", "namespace", "cluster", "hostname", "model").n_unique()
+
+
+def test_write_day_file_keeps_fractional_mib_as_floats(tmp_path, samples):
+    frac = samples.with_columns(pl.col("fb_used_mib") + 0.5)
+    write_day_file(frac, tmp_path / "x.parquet")
+    assert pl.read_parquet_schema(tmp_path / "x.parquet")["fb_used_mib"] == pl.Float64
+    assert_frame_equal(scan_file(tmp_path / "x.parquet").collect(), frac)
+
+
+def test_the_demo_writer_s_files_take_the_series_path_and_give_the_plain_layout_s_numbers(tmp_path, parquet_root, samples, spy):
+    fast = OfflineSource(parquet_root).daily_gpu_stats(DAY, step_s=900)
+    assert spy == {"taken": 1, "declined": 0}
+    plain = _plain(tmp_path, samples).daily_gpu_stats(DAY, step_s=900)
+    assert spy == {"taken": 1, "declined": 0}  # no ids: the label columns are read
+    assert_frame_equal(fast, plain)  # exactly: integer MiB and ids change no figure
+    assert fast.height >= samples["uuid"].n_unique()
+
+
+def test_hand_made_cases_give_the_same_rollup_with_and_without_ids(tmp_path, samples, spy):
+    """A counter reset, a GPU that leaves its namespace and comes back, a missing utilisation, a
+    missing counter value and a GPU whose hostname label differs in its second run."""
+    uuid = samples["uuid"][0]
+    one = samples.filter(pl.col("uuid") == uuid)
+    n = one.height
+    idx = pl.int_range(pl.len())
+    edited = one.with_columns(
+        namespace=pl.when(idx.is_between(n // 3, n // 2)).then(pl.lit("")).otherwise(pl.col("namespace")),
+        hostname=pl.when(idx > n // 2).then(pl.lit("moved-node")).otherwise(pl.col("hostname")),
+        util=pl.when(idx == 2).then(None).otherwise(pl.col("util")),
+        energy_mj=pl.when(idx == 3).then(None).when(idx >= n // 4).then(pl.col("energy_mj") - pl.col("energy_mj").first())
+        .otherwise(pl.col("energy_mj")),
+    )
+    frame = pl.concat([edited, samples.filter(pl.col("uuid") != uuid)])
+    got = _with_ids(tmp_path, frame).daily_gpu_stats(DAY, step_s=900)
+    assert spy == {"taken": 1, "declined": 0}
+    assert_frame_equal(got, _plain(tmp_path, frame).daily_gpu_stats(DAY, step_s=900))
+    assert got.filter(pl.col("uuid") == uuid).height == 2
+
+
+@pytest.mark.parametrize("case", ["shuffled", "duplicate", "other_day"])
+def test_rows_out_of_order_duplicated_or_of_another_day_fall_back_to_the_label_columns(tmp_path, samples, spy, case):
+    if case == "shuffled":
+        frame = samples.sample(fraction=1.0, shuffle=True, seed=2)
+    elif case == "duplicate":
+        frame = pl.concat([samples.head(3), samples]).sort("uuid", "ts", maintain_order=True)
+    else:
+        frame = pl.concat([samples, samples.head(5).with_columns(pl.col("ts") + timedelta(days=1))])
+    got = _with_ids(tmp_path, frame).daily_gpu_stats(DAY, step_s=900)
+    assert spy == {"taken": 0, "declined": 1}
+    assert_frame_equal(got, rollup_day(OfflineSource(tmp_path / "ids").scan(DAY), DAY, step_s=900))
+    assert_frame_equal(got, _plain(tmp_path, samples).daily_gpu_stats(DAY, step_s=900))
+
+
+@pytest.mark.parametrize("meta", [
+    {"version": 1, "rows": 1, "labels": None},            # labels not in the documented form
+    {"version": 2},                                       # a version this reader does not know
+    "rows-mismatch", "ids-out-of-range",
+])
+def test_ids_whose_metadata_does_not_fit_the_file_are_not_used(tmp_path, samples, spy, meta):
+    folder = partition_dir(tmp_path / "ids", DAY)
+    folder.mkdir(parents=True)
+    path = folder / "part.parquet"
+    write_day_file(samples, path)
+    stored, raw = pl.read_parquet(path), json.loads(pl.read_parquet_metadata(path)[SERIES_METADATA])
+    if meta == "rows-mismatch":
+        raw["rows"] += 1
+    elif meta == "ids-out-of-range":
+        raw["labels"] = {k: v[:-1] for k, v in raw["labels"].items()}
+    else:
+        raw = meta
+    stored.write_parquet(path, metadata={SERIES_METADATA: json.dumps(raw)})
+    got = OfflineSource(tmp_path / "ids").daily_gpu_stats(DAY, step_s=900)
+    assert spy["taken"] == 0
+    assert_frame_equal(got, _plain(tmp_path, samples).daily_gpu_stats(DAY, step_s=900))
+
+
+def test_a_file_rewritten_by_polars_loses_the_ids_so_edited_labels_are_read(tmp_path, parquet_root, spy):
+    """The documented contract: a tool that edits the labels must not keep stale ids; polars drops the
+    metadata when it rewrites a file, so the edited namespace is what the rollup reports."""
+    folder = partition_dir(tmp_path / "edited", DAY)
+    folder.mkdir(parents=True)
+    edited = pl.read_parquet(partition_dir(parquet_root, DAY) / "part.parquet").with_columns(namespace=pl.lit("renamed"))
+    edited.write_parquet(folder / "part.parquet")
+    got = OfflineSource(tmp_path / "edited").daily_gpu_stats(DAY, step_s=900)
+    assert spy["taken"] == 0 and set(got["namespace"]) == {"renamed"}
+
+
+def test_a_day_of_two_files_reads_the_label_columns(tmp_path, samples, spy):
+    folder = partition_dir(tmp_path / "two", DAY)
+    folder.mkdir(parents=True)
+    half = samples.height // 2
+    write_day_file(samples[:half], folder / "a.parquet")
+    write_day_file(samples[half:], folder / "b.parquet")
+    got = OfflineSource(tmp_path / "two").daily_gpu_stats(DAY, step_s=900)
+    assert spy == {"taken": 0, "declined": 0}
+    assert_frame_equal(got, _plain(tmp_path, samples).daily_gpu_stats(DAY, step_s=900))

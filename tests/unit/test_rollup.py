@@ -12,8 +12,8 @@ from polars.testing import assert_frame_equal
 from core.errors import InputError
 from core.metrics.fleet import build_fleet, generate_days
 from core.metrics.fleet import write_samples
-from core.metrics.offline import OfflineSource
-from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas, rollup_days, rollup_range
+from core.metrics.offline import SERIES_INPUT_COLUMNS, OfflineSource, _series_labels, write_day_file
+from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas, rollup_day_series, rollup_days, rollup_range
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 
 DAY = date(2026, 3, 1)
@@ -171,3 +171,29 @@ def test_rollup_range_refuses_a_range_that_ends_before_it_starts_and_a_bad_step(
     assert err.value.field == "step"
     with pytest.raises(ValueError):
         rollup_range(three_days, DAY, DAY, step_s=600, workers=0)
+
+
+def _as_ids(frame: pl.DataFrame, tmp_path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``frame`` as series ids and labels, the way write_day_file stores them."""
+    path = tmp_path / "ids.parquet"
+    write_day_file(frame, path)
+    labels, _ = _series_labels(path)
+    return pl.read_parquet(path, columns=list(SERIES_INPUT_COLUMNS)), labels
+
+
+def test_series_ids_give_the_hand_computed_figures(minute_gpu, tmp_path):
+    frame, labels = _as_ids(minute_gpu, tmp_path)
+    out = rollup_day_series(frame, labels, DAY, step_s=60)
+    assert_frame_equal(out, rollup_day(minute_gpu, DAY, step_s=60))
+    r = _row(out, "GPU-a", "team-a")
+    assert r["energy_kwh"] == pytest.approx(91_000 / MJ_PER_KWH) and r["mean_mem"] == pytest.approx(0.25)
+    assert rollup_day_series(frame.head(0), labels, DAY, step_s=60).schema == pl.Schema(ROLLUP_SCHEMA)
+
+
+def test_series_ids_decline_what_only_the_sorting_path_handles(minute_gpu, tmp_path):
+    frame, labels = _as_ids(minute_gpu, tmp_path)
+    assert rollup_day_series(frame.reverse(), labels, DAY, step_s=60) is None  # not in time order
+    assert rollup_day_series(frame, labels, DAY + timedelta(days=1), step_s=60) is None  # another day's samples
+    assert rollup_day_series(frame, labels.head(0), DAY, step_s=60) is None  # an id without labels
+    with pytest.raises(InputError):
+        rollup_day_series(frame, labels, DAY, step_s=7)
