@@ -225,55 +225,92 @@ def _ordered(frame: pl.DataFrame, gpu_starts: np.ndarray, distinct_gpus: int) ->
 
 def _reduce(frame: pl.DataFrame, starts: np.ndarray, gpu_starts: np.ndarray, labels: dict) -> pl.DataFrame:
     """Partial sums, counts and maxima of each run (rows ``starts[i]`` … ``starts[i+1]-1``) whose labels
-    are ``labels`` (one value per run). Every numpy step is one pass over the day without temporaries
-    where a reduction can decide instead (a NaN or a counter drop is rare: it is looked for only when
-    a run's sum or minimum shows one)."""
-    n = frame.height
-    e = _float(frame, "energy_mj")
-    de = np.empty(n)
-    de[0] = 0.0
-    np.subtract(e[1:], e[:-1], out=de[1:])
-    # a drop means the counter restarted at 0: the energy since then is the new value itself
-    if np.fmin.reduce(de) < 0:
-        reset = np.flatnonzero(de < 0)
-        de[reset] = e[reset]
-    de[gpu_starts] = 0.0  # the interval before a GPU's first sample of the day is another day's
-    energy = np.add.reduceat(de, starts)
-    if np.isnan(energy).any():  # a missing counter value: its intervals count 0
-        de[np.isnan(de)] = 0.0
-        energy = np.add.reduceat(de, starts)
+    are ``labels`` (one value per run).
 
-    util = _float(frame, "util")
-    mem = _occupancy(frame)
-    out = dict(labels)
-    samples = np.diff(np.append(starts, n)).astype(np.float64)
-    for name, values in (("util", util), ("mem", mem)):
-        sums = np.add.reduceat(values, starts)
-        if np.isnan(sums).any():  # some values are missing: left out of sums and counts
-            missing = np.isnan(values)
-            out[f"{name}_sum"] = np.add.reduceat(np.where(missing, 0.0, values), starts)
-            out[f"{name}_n"] = samples - np.add.reduceat(missing.astype(np.float64), starts)
+    The day is taken in chunks of whole runs (about :data:`CHUNK_ROWS` rows) whose temporaries live in
+    a few small buffers used over and over: a day-sized temporary costs more in fresh pages from the
+    kernel than the arithmetic on it. Each run's figures are the same as from one pass over the day.
+    A NaN or a counter drop is rare: it is looked for only when a chunk's sum or minimum shows one."""
+    n, runs = frame.height, starts.size
+    e, util = _float(frame, "energy_mj"), _float(frame, "util")
+    used, free = _numbers(frame, "fb_used_mib"), _numbers(frame, "fb_free_mib")
+    gpu_run = np.zeros(runs, dtype=bool)
+    gpu_run[np.searchsorted(starts, gpu_starts)] = True  # runs that begin a GPU's rows
+    ends = np.append(starts[1:], n)
+    out = {name: np.empty(runs) for name in ("util_sum", "util_n", "peak_util", "mem_sum", "mem_n", "peak_mem", "energy")}
+    buffers = _Buffers()
+    r0 = 0
+    while r0 < runs:
+        a = int(starts[r0])
+        r1 = max(r0 + 1, int(np.searchsorted(starts, a + CHUNK_ROWS, side="left")))
+        b = int(ends[r1 - 1])
+        local = starts[r0:r1] - a
+        size = b - a
+        # energy: the counter's increase since the previous sample, credited to the run it ends in
+        de = buffers.get("de", size)
+        if a:
+            np.subtract(e[a:b], e[a - 1:b - 1], out=de)
         else:
-            out[f"{name}_sum"] = sums
-            out[f"{name}_n"] = samples
-        out[f"peak_{name}"] = np.fmax.reduceat(values, starts)  # NaN only when the run has no value
-    out["samples"] = samples
-    out["energy"] = energy
-    return pl.DataFrame(out).with_columns(pl.col("peak_util", "peak_mem").fill_nan(None))
+            de[0] = 0.0
+            np.subtract(e[1:b], e[:b - 1], out=de[1:])
+        if np.fmin.reduce(de) < 0:  # the counter restarted at 0: the energy since then is the new value itself
+            reset = np.flatnonzero(de < 0)
+            de[reset] = e[a + reset]
+        de[local[gpu_run[r0:r1]]] = 0.0  # the interval before a GPU's first sample of the day is another day's
+        energy = np.add.reduceat(de, local)
+        if np.isnan(energy).any():  # a missing counter value: its intervals count 0
+            de[np.isnan(de)] = 0.0
+            energy = np.add.reduceat(de, local)
+        out["energy"][r0:r1] = energy
+        # memory occupancy fb_used / (fb_used + fb_free); integer MiB give the same floats as Float64
+        # columns of the same values (whole numbers below 2**53 and their sums are exact in a double)
+        mem, total = buffers.get("mem", size), buffers.get("total", size)
+        mem[:] = used[a:b]
+        total[:] = free[a:b]
+        total += mem
+        if np.min(total) > 0:  # False with a NaN or a non-positive total
+            np.divide(mem, total, out=mem)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mem[:] = np.where(total > 0, mem / total, np.nan)
+        samples = np.diff(np.append(local, size)).astype(np.float64)
+        for name, values in (("util", util[a:b]), ("mem", mem)):
+            sums = np.add.reduceat(values, local)
+            if np.isnan(sums).any():  # some values are missing: left out of sums and counts
+                missing = np.isnan(values)
+                out[f"{name}_sum"][r0:r1] = np.add.reduceat(np.where(missing, 0.0, values), local)
+                out[f"{name}_n"][r0:r1] = samples - np.add.reduceat(missing.astype(np.float64), local)
+            else:
+                out[f"{name}_sum"][r0:r1] = sums
+                out[f"{name}_n"][r0:r1] = samples
+            out[f"peak_{name}"][r0:r1] = np.fmax.reduceat(values, local)  # NaN only when the run has no value
+        r0 = r1
+    result = {**labels, **{k: out[k] for k in ("util_sum", "util_n", "peak_util", "mem_sum", "mem_n", "peak_mem")},
+              "samples": np.diff(np.append(starts, n)).astype(np.float64), "energy": out["energy"]}
+    return pl.DataFrame(result).with_columns(pl.col("peak_util", "peak_mem").fill_nan(None))
 
 
-def _occupancy(frame: pl.DataFrame) -> np.ndarray:
-    """``fb_used / (fb_used + fb_free)`` per row, NaN where a value is missing or the total is not
-    positive. Integer MiB columns (what :func:`core.metrics.offline.write_day_file` stores) give the
-    same floats as Float64 columns of the same values: whole numbers below 2**53 and their sums are
-    exact in a double."""
-    used = _float(frame, "fb_used_mib")
-    total = frame["fb_free_mib"].to_numpy().astype(np.float64)  # always a copy (nulls → NaN): added to in place
-    total += used
-    if np.min(total) > 0:  # False with a NaN or a non-positive total
-        return np.divide(used, total, out=total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, used / total, np.nan)
+CHUNK_ROWS = 1 << 16  # rows per chunk of _reduce: its buffers (0.5 MB each) stay in the L2 cache
+
+
+class _Buffers:
+    """Float64 scratch arrays by name, grown when a chunk is longer than any before."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            array = self._arrays[name] = np.empty(max(size, CHUNK_ROWS))
+        return array[:size]
+
+
+def _numbers(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """A numeric column as numpy without a copy when it has no nulls (integers stay integers);
+    with nulls, as Float64 with NaN."""
+    column = frame[name]
+    return column.to_numpy() if not column.null_count() else _float(frame, name)
 
 
 def _combine(runs: pl.DataFrame, day: date, step_s: int, expected: int) -> pl.DataFrame:

@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 from core.errors import InputError
 from core.metrics.fleet import build_fleet, generate_days
 from core.metrics.fleet import write_samples
+from core.metrics import rollup as rollup_module
 from core.metrics.offline import SERIES_INPUT_COLUMNS, OfflineSource, _series_labels, write_day_file
 from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas, rollup_day_series, rollup_days, rollup_range
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
@@ -197,3 +198,24 @@ def test_series_ids_decline_what_only_the_sorting_path_handles(minute_gpu, tmp_p
     assert rollup_day_series(frame, labels.head(0), DAY, step_s=60) is None  # an id without labels
     with pytest.raises(InputError):
         rollup_day_series(frame, labels, DAY, step_s=7)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64])
+def test_chunks_of_runs_give_the_figures_of_one_pass(monkeypatch, chunk):
+    """_reduce works through the day in chunks of whole runs: small chunks (every run boundary a chunk
+    boundary, counter resets, missing values and namespace changes inside and across chunks) give
+    exactly what one chunk for the whole day gives."""
+    fleet = build_fleet(seed=12, scale=0.03)
+    (day, frame), = list(generate_days(fleet, start=DAY, days=1, step_s=600))
+    idx = pl.int_range(pl.len())
+    frame = frame.with_columns(
+        namespace=pl.when((idx % 97).is_between(10, 20)).then(pl.lit("moved")).otherwise(pl.col("namespace")),
+        util=pl.when(idx % 31 == 0).then(None).otherwise(pl.col("util")),
+        energy_mj=pl.when(idx % 53 == 0).then(None).when(idx % 41 == 0).then(pl.lit(5.0)).otherwise(pl.col("energy_mj")),
+        fb_free_mib=pl.when(idx % 59 == 0).then(None).otherwise(pl.col("fb_free_mib")),
+    )
+    monkeypatch.setattr(rollup_module, "CHUNK_ROWS", 10**9)
+    whole = rollup_day(frame, day, step_s=600)
+    monkeypatch.setattr(rollup_module, "CHUNK_ROWS", chunk)
+    assert_frame_equal(rollup_day(frame, day, step_s=600), whole)
+    assert whole["energy_kwh"].min() >= 0 and whole.filter(pl.col("namespace") == "moved").height > 0
