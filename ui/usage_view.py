@@ -203,5 +203,18 @@ def serving_notes(sheet: usage.InferenceSheet) -> None:
         prefix = t("error.field_prefix", field=field) + " " if field else ""
         st.warning(prefix + render(sheet.serving_error), icon=":material/error:")
     exported = int(sheet.rows["qps_mean"].is_not_null().sum())
-    st.caption(t("serving.exported_count", exported=exported, services=sheet.rows.height) + " "
-               + t("serving.qps_note", step=serving_settings().peak_step_s))
+    st.caption(" ".join([t("serving.exported_count", exported=exported, services=sheet.rows.height),
+                         *serving_basis(sheet), t("serving.qps_note", step=serving_settings().peak_step_s)]))
+
+
+def serving_basis(sheet: usage.InferenceSheet) -> list[str]:
+    """Which days' QPS and latency come from the daily rollups (and their sources) and which were
+    read live (and from where)."""
+    b = sheet.serving_basis
+    if b is None:
+        return []
+    sources = ", ".join(t(f"serving.source.{s}") for s in b.rollup_sources) or t("serving.source.none")
+    out = [t("serving.basis_rollups", rollup=b.rollup_days, days=b.window_days, sources=sources)]
+    if b.live_source and b.live_days:
+        out.append(t("serving.basis_live", live=b.live_days, source=t(f"serving.source.{b.live_source}")))
+    return out

@@ -1,10 +1,12 @@
 """``python -m core jobs``: the daily rollup job and the demo sample generator.
 
 * ``jobs rollup --day YYYY-MM-DD [--source offline --root DIR] [--step 60]`` — roll one UTC day of
-  raw samples up into ``gpu_daily_rollups`` (re-running a day replaces it; idempotent).
-* ``jobs rollup --from YYYY-MM-DD [--to YYYY-MM-DD] [--workers N] [...]`` — a backfill: the days are
-  rolled up concurrently (:func:`core.metrics.rollup.rollup_days`), then stored day by day as above;
-  days without samples are skipped.
+  raw samples up into ``gpu_daily_rollups`` and the services' request samples of that day into
+  ``serving_daily_rollups`` (from Prometheus when configured, else ``<root>/serving``; one query set
+  per server and day), in one transaction (re-running a day replaces it; idempotent).
+* ``jobs rollup --from YYYY-MM-DD [--to YYYY-MM-DD] [--workers N] [...]`` — a backfill: the GPU days are
+  rolled up concurrently (:func:`core.metrics.rollup.rollup_days`), the service days one by one, then
+  stored day by day as above; days without any samples are skipped.
 * ``jobs fleet --start YYYY-MM-DD --days N [--root DIR] [--scale 1] [--seed 7] [--step 60]`` — write
   the demo fleet's samples (Parquet, one partition per day) and its manifest.
 * ``jobs queue-snapshot`` — record a ``queue_reorder`` adjustment for every waiting request whose
@@ -64,7 +66,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     scale.set_defaults(handler=_autoscaler_events)
 
     roll = sub.add_parser("rollup", help="roll one UTC day (--day) or a range of days (--from/--to, a backfill) "
-                                         "of raw GPU samples up into gpu_daily_rollups")
+                                         "of raw GPU samples up into gpu_daily_rollups and of service request "
+                                         "samples into serving_daily_rollups")
     when = roll.add_mutually_exclusive_group(required=True)
     when.add_argument("--day", type=_day, help="UTC day, YYYY-MM-DD")
     when.add_argument("--from", dest="first", type=_day, help="first UTC day of a backfill, YYYY-MM-DD")
@@ -97,17 +100,49 @@ def _rollup(args: argparse.Namespace) -> int:
     from core.metrics.offline import OfflineSource
     from core.metrics.persistence import rollup_and_store
 
+    from core.metrics.serving_rollup import day_parts
+
     ctx = context.build()
+    serving = _serving_source(args.root)
     try:
         started = time.perf_counter()
-        result = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(args.root), day=args.day, step_s=args.step)
+        parts = day_parts(serving, args.day)
+        result = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(args.root), day=args.day, step_s=args.step,
+                                  serving=(parts, _kind(serving)))
         result["seconds"] = round(time.perf_counter() - started, 3)
     finally:
         ctx.engine.dispose()
+        _close(serving)
     emit(args, result, lambda: (f"{result['day']}: {result['rows']} rows ({result['gpus']} GPUs, "
                                 f"{result['namespaces']} namespaces, mean coverage {result['coverage']:.3f}); "
-                                f"replaced {result['deleted']}, inserted {result['inserted']} in {result['seconds']} s"))
+                                f"replaced {result['deleted']}, inserted {result['inserted']}; "
+                                f"{_serving_text(result['serving'])} in {result['seconds']} s"))
     return 0
+
+
+def _serving_source(root: Path):
+    from core.metrics.serving import serving_source
+
+    return serving_source(root)
+
+
+def _kind(source) -> str:
+    from core.metrics.serving import source_kind
+
+    return source_kind(source)
+
+
+def _close(source) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
+
+
+def _serving_text(serving: dict | None) -> str:
+    if serving is None:
+        return "no service request samples"
+    return (f"{serving['services']} services from {serving['source']} ({serving['requests']:,.0f} requests, mean "
+            f"coverage {serving['coverage']:.3f}): replaced {serving['deleted']}, inserted {serving['inserted']}")
 
 
 class _Computed:
@@ -129,29 +164,39 @@ def _backfill(args: argparse.Namespace) -> int:
     from core.metrics.offline import OfflineSource
     from core.metrics.persistence import rollup_and_store
     from core.metrics.rollup import rollup_days
+    from core.metrics.serving_rollup import day_parts
 
     first, last = args.first, args.last or args.first
     started = time.perf_counter()
     computed = rollup_days(OfflineSource(args.root), first, last, step_s=args.step, workers=args.workers)
+    serving = _serving_source(args.root)
+    try:
+        kind = _kind(serving)
+        served = {day: (day_parts(serving, day), kind) for day in computed}
+    finally:
+        _close(serving)
     rolled_up = round(time.perf_counter() - started, 3)
-    if not any(rows.height for rows in computed.values()):
+    has = {day: bool(rows.height or served[day][0].height) for day, rows in computed.items()}
+    if not any(has.values()):
         raise InputError("metrics.no_samples", field="from", day=f"{first.isoformat()} – {last.isoformat()}")
     ctx = context.build()
     try:
-        stored = [rollup_and_store(sessions=ctx.sessions, source=_Computed(rows), day=day, step_s=args.step)
-                  for day, rows in computed.items() if rows.height]
+        stored = [rollup_and_store(sessions=ctx.sessions, source=_Computed(rows), day=day, step_s=args.step,
+                                   serving=served[day])
+                  for day, rows in computed.items() if has[day]]
     finally:
         ctx.engine.dispose()
     result = {
         "from": first.isoformat(), "to": last.isoformat(), "days": stored,
-        "skipped": [d.isoformat() for d, rows in computed.items() if not rows.height],
+        "skipped": [d.isoformat() for d in computed if not has[d]],
+        "services": sum(r["serving"]["inserted"] for r in stored if r["serving"]),
         "rows": sum(r["rows"] for r in stored), "deleted": sum(r["deleted"] for r in stored),
         "inserted": sum(r["inserted"] for r in stored),
         "rollup_seconds": rolled_up, "seconds": round(time.perf_counter() - started, 3),
     }
     emit(args, result, lambda: (f"{result['from']} – {result['to']}: {len(stored)} days, {result['rows']} rows "
                                 f"(rolled up in {result['rollup_seconds']} s); replaced {result['deleted']}, inserted "
-                                f"{result['inserted']} in {result['seconds']} s"
+                                f"{result['inserted']}, {result['services']} service rows in {result['seconds']} s"
                                 + (f"; no samples on {', '.join(result['skipped'])}" if result["skipped"] else "")))
     return 0
 

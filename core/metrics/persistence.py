@@ -75,26 +75,41 @@ def count_rows(session: Session, day: date | None = None) -> int:
     return int(session.execute(q).scalar_one())
 
 
-def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: datetime | None = None) -> dict:
+def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: datetime | None = None,
+                     serving: tuple[pl.DataFrame, str] | None = None) -> dict:
     """The daily rollup job: roll ``day`` up from ``source`` (a MetricsSource) and replace that day's
     rows in one transaction of ``sessions`` (a session factory).
 
+    ``serving`` (optional) is ``(parts, source kind)``: the day's service request figures
+    (:func:`core.metrics.serving_rollup.day_parts`), stored in ``serving_daily_rollups`` in the same
+    transaction; either kind of samples is then enough for the day, and each table is replaced only
+    when its own samples exist.
+
     Returns ``{"day", "rows", "gpus", "namespaces", "deleted", "inserted", "coverage"}`` (coverage:
-    the mean over GPUs). Raises :class:`InputError` (field "day") when the source has no samples for
-    the day — stored rows are then left alone, so expired raw data never wipes a rollup — and
-    whatever the source raises for malformed files.
+    the mean over GPUs), plus ``"serving"`` (the service rollup's summary, None without request
+    samples) when ``serving`` is given. Raises :class:`InputError` (field "day") when the source has
+    no samples for the day — stored rows are then left alone, so expired raw data never wipes a
+    rollup — and whatever the source raises for malformed files.
     """
     from core.db.session import unit_of_work
     from core.errors import InputError
 
     rows = source.daily_gpu_stats(day, step_s=step_s)
-    if rows.height == 0:
+    served = serving is not None and serving[0].height > 0
+    if rows.height == 0 and not served:
         raise InputError("metrics.no_samples", field="day", day=day.isoformat())
+    extra = {}
     with unit_of_work(sessions) as session:
-        counts = replace_day(session, day, rows, now=now)
+        counts = replace_day(session, day, rows, now=now) if rows.height else {"deleted": 0, "inserted": 0}
+        if serving is not None:
+            from core.metrics.serving_rollup import replace_serving_day, summary
+
+            parts, kind = serving
+            extra["serving"] = (summary(day, parts, kind, replace_serving_day(session, day, parts, source=kind, now=now))
+                                if served else None)
     per_gpu = rows.group_by("uuid").agg(pl.col("coverage").first())
     return {
         "day": day.isoformat(), "rows": rows.height, "gpus": per_gpu.height,
         "namespaces": rows.filter(pl.col("namespace") != "")["namespace"].n_unique(),
-        "coverage": round(float(per_gpu["coverage"].mean()), 6), **counts,
+        "coverage": round(float(per_gpu["coverage"].mean()), 6) if per_gpu.height else 0.0, **counts, **extra,
     }

@@ -78,6 +78,13 @@ BUCKET_PREFIX = "le_"
 SERVING_SUBDIR = "serving"
 _NUMBERS = ("interval_s", "requests", "latency_sum_s", "latency_count")
 _POLARS_ERRORS = (pl.exceptions.PolarsError, OSError)
+# The additive parts of a window's figures per cluster × namespace (plus one ``le_<bound>`` column
+# per latency bucket: cumulative counts): what a daily rollup stores. Pieces of a window add up —
+# requests, covered seconds, latency sum and count, bucket counts — and the peak is their maximum.
+SERVING_PARTS_SCHEMA: dict[str, pl.DataType] = {
+    "cluster": pl.Utf8, "namespace": pl.Utf8, "requests": pl.Float64, "covered_s": pl.Float64,
+    "qps_peak": pl.Float64, "latency_sum_s": pl.Float64, "latency_count": pl.Float64,
+}
 
 
 # --------------------------------------------------------------------------- settings
@@ -170,7 +177,7 @@ def bucket_name(bound: float) -> str:
     return BUCKET_PREFIX + ("+Inf" if math.isinf(bound) else repr(float(bound)))
 
 
-def _bucket_columns(columns: Sequence[str]) -> list[str]:
+def bucket_columns(columns: Sequence[str]) -> list[str]:
     found = [(bucket_bound(c), c) for c in columns if c.startswith(BUCKET_PREFIX)]
     return [c for b, c in sorted(found, key=lambda x: x[0]) if b is not None]
 
@@ -192,7 +199,7 @@ def _check_columns(path: Path, columns: Sequence[str], where: str) -> None:
     bad = [c for c in columns if c.startswith(BUCKET_PREFIX) and bucket_bound(c) is None]
     if bad:
         raise InputError("serving.bad_bucket", field=where, column=bad[0])
-    if _bucket_columns(columns) and not math.isinf(bucket_bound(_bucket_columns(columns)[-1]) or 0):
+    if bucket_columns(columns) and not math.isinf(bucket_bound(bucket_columns(columns)[-1]) or 0):
         raise InputError("serving.no_inf_bucket", field=where)
 
 
@@ -209,7 +216,7 @@ def _derive(frame: pl.DataFrame) -> pl.DataFrame:
     if "latency_sum_s" not in cols:
         mean = pl.col("latency_mean_ms") if "latency_mean_ms" in cols else pl.lit(None, dtype=pl.Float64)
         frame = frame.with_columns(latency_sum_s=mean / 1000.0 * pl.col("latency_count"))
-    buckets = _bucket_columns(frame.columns)
+    buckets = bucket_columns(frame.columns)
     return frame.select([pl.col(c).cast(t) for c, t in SERVING_SAMPLE_SCHEMA.items()]
                         + [pl.col(c).cast(pl.Float64) for c in buckets])
 
@@ -219,7 +226,7 @@ def _check_values(frame: pl.DataFrame, where: Any) -> None:
     checks = [("interval_s", pl.col("interval_s").is_null() | (pl.col("interval_s") <= 0)),
               ("requests", pl.col("requests").is_null() | (pl.col("requests") < 0)),
               ("namespace", pl.col("namespace").is_null() | (pl.col("namespace") == ""))]
-    checks += [(c, pl.col(c) < 0) for c in ("latency_sum_s", "latency_count", *_bucket_columns(frame.columns))]
+    checks += [(c, pl.col(c) < 0) for c in ("latency_sum_s", "latency_count", *bucket_columns(frame.columns))]
     indexed = frame.with_row_index("__i")
     for column, bad in checks:
         hit = indexed.filter(bad)
@@ -302,31 +309,60 @@ def _finish(frame: pl.DataFrame, window_s: float) -> pl.DataFrame:
     ).select([pl.col(c).cast(t) for c, t in SERVING_STATS_SCHEMA.items()]).sort("cluster", "namespace")
 
 
-def stats_from_samples(samples: pl.DataFrame, start: datetime, end: datetime, *, quantile: float = 0.99) -> pl.DataFrame:
-    """The window ``[start, end)``'s figures per cluster × namespace from offline rows (see the
-    module docstring); rows outside the window are ignored."""
+def _sum_if_any(column: str) -> pl.Expr:
+    """The column's sum, or None when every value is empty (not measured is not zero)."""
+    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
+
+
+def _empty_parts(buckets: Sequence[str] = ()) -> pl.DataFrame:
+    return pl.DataFrame(schema=SERVING_PARTS_SCHEMA | {c: pl.Float64 for c in buckets})
+
+
+def parts_from_samples(samples: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
+    """The additive parts of the window ``[start, end)``'s figures per cluster × namespace from
+    offline rows (:data:`SERVING_PARTS_SCHEMA` plus the summed ``le_*`` bucket columns): what a
+    daily rollup stores and what :func:`stats_from_parts` turns into QPS and latency."""
     start, end = _utc(start), _utc(end)
     rows = samples.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+    buckets = bucket_columns(rows.columns)
     if rows.height == 0:
-        return _empty()
-    buckets = _bucket_columns(rows.columns)
+        return _empty_parts(buckets)
     keys = ["cluster", "namespace"]
     per_ts = (rows.group_by(*keys, "ts").agg(pl.col("requests").sum(), pl.col("interval_s").max())
               .group_by(keys).agg(covered_s=pl.col("interval_s").sum(),
                                   qps_peak=(pl.col("requests") / pl.col("interval_s")).max()))
-    totals = rows.group_by(keys).agg(
-        pl.col("requests").sum(),
-        pl.when(pl.col("latency_sum_s").is_not_null().any()).then(pl.col("latency_sum_s").sum()).alias("latency_sum_s"),
-        pl.col("latency_count").sum(),
-        *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in buckets])
+    totals = rows.group_by(keys).agg(pl.col("requests").sum(), _sum_if_any("latency_sum_s"),
+                                     _sum_if_any("latency_count"), *[_sum_if_any(c) for c in buckets])
+    return (totals.join(per_ts, on=keys)
+            .select([pl.col(c).cast(t) for c, t in SERVING_PARTS_SCHEMA.items()] + buckets).sort(keys))
+
+
+def stats_from_parts(parts: pl.DataFrame, window_s: float, *, quantile: float = 0.99) -> pl.DataFrame:
+    """:data:`SERVING_STATS_SCHEMA` rows from the parts of one or more (non-overlapping) pieces of a
+    window of ``window_s`` seconds — e.g. the daily rollups of a month: requests, covered seconds,
+    latency sums and **bucket counts** add up, the peak is the highest one, and the quantile is
+    taken of the summed buckets (never an average of daily quantiles)."""
+    if parts.height == 0:
+        return _empty()
+    buckets = bucket_columns(parts.columns)
+    keys = ["cluster", "namespace"]
+    totals = parts.group_by(keys).agg(
+        pl.col("requests").sum(), pl.col("covered_s").sum(), pl.col("qps_peak").max(),
+        _sum_if_any("latency_sum_s"), _sum_if_any("latency_count"), *[_sum_if_any(c) for c in buckets])
     bounds = [bucket_bound(c) for c in buckets]
     p99 = []
     for row in (totals.select(buckets).iter_rows() if buckets else [()] * totals.height):
         have = [(b, c) for b, c in zip(bounds, row) if c is not None]
         value = histogram_quantile(quantile, [b for b, _ in have], [c for _, c in have]) if have else None
         p99.append(None if value is None else value * 1000.0)
-    out = totals.with_columns(pl.Series("latency_p99_ms", p99, dtype=pl.Float64)).join(per_ts, on=keys)
-    return _finish(out, (end - start).total_seconds())
+    return _finish(totals.with_columns(pl.Series("latency_p99_ms", p99, dtype=pl.Float64)), window_s)
+
+
+def stats_from_samples(samples: pl.DataFrame, start: datetime, end: datetime, *, quantile: float = 0.99) -> pl.DataFrame:
+    """The window ``[start, end)``'s figures per cluster × namespace from offline rows (see the
+    module docstring); rows outside the window are ignored."""
+    start, end = _utc(start), _utc(end)
+    return stats_from_parts(parts_from_samples(samples, start, end), (end - start).total_seconds(), quantile=quantile)
 
 
 def stats_from_prometheus(parts: dict[tuple[str, str], dict[str, float | None]], *, step_s: int,
@@ -350,6 +386,86 @@ def stats_from_prometheus(parts: dict[tuple[str, str], dict[str, float | None]],
               "qps_peak": pl.Float64, "latency_sum_s": pl.Float64, "latency_count": pl.Float64,
               "latency_p99_ms": pl.Float64}
     return _finish(pl.DataFrame(rows, schema=schema), window_s)
+
+
+BUCKET_STAT = "bucket"
+
+
+def parts_query(window: Any, settings: ServingSettings) -> str:
+    """The query behind :func:`prometheus_parts`: :func:`core.metrics.promql.serving_stats`'s figures
+    plus, tagged ``stat="bucket"`` with their ``le`` label, the latency buckets' increases over the
+    window ``sum by (namespace, le)`` (each namespace from the first exporter it exports, as the
+    other figures) — one query per server, whatever the number of services."""
+    from core.metrics import promql
+
+    crng = f"{window.counter_range_ms}ms"
+
+    def total(metric: str, keys: str) -> str:
+        return f"sum by ({keys}) ({promql.normalise_namespace(promql._increase(metric, crng), settings.namespace_labels)})"
+
+    presence = [total(e.selector(e.requests), "namespace") for e in settings.exporters]
+    buckets = promql._first_exporter([total(e.selector(e.latency + "_bucket"), "namespace, le")
+                                      for e in settings.exporters], presence)
+    base = promql.serving_stats(window, settings.exporters, namespace_labels=settings.namespace_labels,
+                                quantile=settings.quantile)
+    return base + "\n  or " + promql.combine([(BUCKET_STAT, buckets)])
+
+
+def parts_from_prometheus(result: Sequence[dict], *, cluster: str, step_s: int) -> pl.DataFrame:
+    """:data:`SERVING_PARTS_SCHEMA` rows (plus ``le_*`` columns) from the answer to
+    :func:`parts_query`: covered seconds = points × ``step_s``; a namespace without its request
+    counter is left out (as in :func:`stats_from_prometheus`)."""
+    from core.metrics.prometheus import _float, decode_serving
+
+    buckets: dict[str, dict[float, float]] = {}
+    for item in result:
+        labels = item.get("metric", {})
+        if labels.get("stat") != BUCKET_STAT:
+            continue
+        bound = bucket_bound(BUCKET_PREFIX + labels.get("le", ""))
+        value = _float((item.get("value") or [None, None])[1])
+        if bound is not None and value is not None:
+            per = buckets.setdefault(labels.get("namespace", ""), {})
+            per[bound] = per.get(bound, 0.0) + value  # "1" and "1.0" are the same bound
+    stats = {ns: v for (_, ns), v in decode_serving([i for i in result if i.get("metric", {}).get("stat") != BUCKET_STAT],
+                                                    cluster=cluster).items()}
+    bounds = sorted({b for per in buckets.values() for b in per})
+    rows = []
+    for ns, v in sorted(stats.items()):
+        if v.get("requests") is None:
+            continue
+        rows.append({"cluster": cluster, "namespace": ns, "requests": v["requests"],
+                     "covered_s": (v.get("points") or 0.0) * step_s, "qps_peak": v.get("qps_peak"),
+                     "latency_sum_s": v.get("latency_sum_s"), "latency_count": v.get("latency_count"),
+                     **{bucket_name(b): buckets.get(ns, {}).get(b) for b in bounds}})
+    schema = SERVING_PARTS_SCHEMA | {bucket_name(b): pl.Float64 for b in bounds}
+    return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+
+
+def prometheus_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
+    """The parts of ``[start, end)`` from a :class:`~core.metrics.prometheus.PrometheusSource`: one
+    instant query per server (:func:`parts_query`); MetricsUnavailable naming a failing server."""
+    from core.metrics import promql
+
+    cfg = load_settings()
+    window = promql.serving_window(_utc(start), _utc(end), cfg.peak_step_s,
+                                   left_open=bool(getattr(source, "left_open_ranges", False)))
+    query = parts_query(window, cfg)
+    frames = [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
+                                    step_s=cfg.peak_step_s) for cluster in source.servers]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else _empty_parts()
+
+
+def window_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
+    """The parts of ``[start, end)`` from either source (see :func:`serving_source`)."""
+    if isinstance(source, OfflineServingSource):
+        return source.serving_parts(start, end)
+    return prometheus_parts(source, start, end)
+
+
+def source_kind(source: Any) -> str:
+    """"offline" or "prometheus": where :func:`window_parts` reads."""
+    return "offline" if isinstance(source, OfflineServingSource) else "prometheus"
 
 
 def per_namespace(stats: pl.DataFrame) -> pl.DataFrame:
@@ -406,19 +522,23 @@ class OfflineServingSource:
             return pl.DataFrame(schema=SERVING_SAMPLE_SCHEMA)
         return pl.concat(frames, how="diagonal_relaxed")
 
+    def serving_parts(self, start: datetime, end: datetime) -> pl.DataFrame:
+        """The additive parts of the window (see :func:`parts_from_samples`)."""
+        return parts_from_samples(self.read(start, end), start, end)
+
     def serving_stats(self, start: datetime, end: datetime) -> pl.DataFrame:
         """:data:`SERVING_STATS_SCHEMA` rows of the window (see :func:`stats_from_samples`)."""
         return stats_from_samples(self.read(start, end), start, end, quantile=load_settings().quantile)
 
 
-def serving_source():
+def serving_source(root: Path | str | None = None):
     """Where QPS and latency come from: the Prometheus servers when configured, else the offline
-    folder ``<COMPUTELOOP_METRICS_DIR>/serving``."""
+    folder ``<root>/serving`` (``root``: the GPU samples folder, default ``COMPUTELOOP_METRICS_DIR``)."""
     from core.metrics.prometheus import source_from_settings
     from core.metrics.sources import metrics_dir
 
     live = source_from_settings()
-    return live if live is not None else OfflineServingSource(metrics_dir() / SERVING_SUBDIR)
+    return live if live is not None else OfflineServingSource(Path(root or metrics_dir()) / SERVING_SUBDIR)
 
 
 # --------------------------------------------------------------------------- demo services

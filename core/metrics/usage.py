@@ -17,10 +17,12 @@ hints are computed from those samples with the thresholds of ``data/metrics_thre
 Inference: one row per service namespace for a month from ``gpu_daily_rollups`` (one read): mean
 and peak utilisation and memory, GPU-hours allocated and used, energy, cost (allocated GPU-hours ×
 the catalog price of the GPU model) and coverage. QPS and latency are not in the GPU samples: they
-come from the services' own request metrics (:mod:`core.metrics.serving`, one
-``serving_stats`` call for the month on the source passed as ``serving``): mean and peak QPS, mean
-and P99 latency and the QPS coverage. A service that exports none keeps None there, and pages say
-"not exported" rather than invent a figure.
+come from the services' own request metrics (:mod:`core.metrics.serving`) rolled up per day in
+``serving_daily_rollups`` (:mod:`core.metrics.serving_rollup`, read with the GPU rollups), and for
+the days without a rollup from the source passed as ``serving`` (one read per run of such days):
+mean and peak QPS, mean and P99 latency (the quantile of the month's summed histogram buckets) and
+the QPS coverage. A service that exports none keeps None there, and pages say "not exported" rather
+than invent a figure.
 """
 
 from __future__ import annotations
@@ -324,33 +326,43 @@ class InferenceSheet:
     rows: pl.DataFrame
     qps_exported: bool = False
     serving_error: Msg | None = None  # why QPS and latency could not be read (params hold "field" for bad input)
+    serving_basis: Any = None  # core.metrics.serving_rollup.ServingBasis: days from rollups, days read live
 
 
 def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: date,
                     kinds: dict[str, str] | None = None, serving: Any = None,
                     now: datetime | None = None) -> InferenceSheet:
-    """The inference usage sheet of ``month`` (one rollup read); ``kinds`` (see
-    :func:`namespace_kinds`) keeps training namespaces out. ``serving`` (a source with
-    ``serving_stats(start, end)``, see :func:`core.metrics.serving.serving_source`) adds QPS and
-    latency: one call over the month, cut at ``now`` for the running month. When it fails
-    (server unreachable, malformed file) the sheet keeps its GPU figures and carries the message in
+    """The inference usage sheet of ``month`` (one read of the GPU and service rollups); ``kinds``
+    (see :func:`namespace_kinds`) keeps training namespaces out. QPS and latency come from the
+    service rollups of the days that have them and, for the days without (the running day, days
+    not rolled up yet), from ``serving`` (a source, see
+    :func:`core.metrics.serving.serving_source`; one read per run of such days), cut at ``now`` for
+    the running month; ``serving_basis`` says which. When the live read fails (server unreachable,
+    malformed file) the sheet keeps its GPU figures and the rollups' and carries the message in
     ``serving_error``. PermissionDenied for roles other than ops and admin."""
     from core.metrics.persistence import read_days
-    from core.metrics.serving import per_namespace
+    from core.metrics.serving import load_settings, per_namespace, stats_from_parts
+    from core.metrics.serving_rollup import month_parts, read_serving_days
 
     require(actor, USAGE_ROLES, "read usage sheets")
     first, last = month_bounds(month)
     with unit_of_work(sessions) as s:
         rollups = read_days(s, first, last)
-    stats, error = None, None
-    if serving is not None:
-        start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
-        end = min(datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc),
-                  _aware(now or datetime.now(timezone.utc)))
-        if start < end:
+        stored = read_serving_days(s, first, last)
+    stats, error, basis = None, None, None
+    start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
+    end = min(datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc),
+              _aware(now or datetime.now(timezone.utc)))
+    if start < end:
+        try:
+            quantile = load_settings().quantile
             try:
-                stats = per_namespace(serving.serving_stats(start, end))
-            except ComputeLoopError as exc:
+                parts, basis = month_parts(stored, start, end, live=serving)
+            except ComputeLoopError as exc:  # the live days are missing; the rolled-up days still count
                 error = Msg(exc.key, dict(exc.params))
+                parts, basis = month_parts(stored, start, end)
+            stats = per_namespace(stats_from_parts(parts, (end - start).total_seconds(), quantile=quantile))
+        except ComputeLoopError as exc:  # data/serving_metrics.yaml itself is wrong
+            error = Msg(exc.key, dict(exc.params))
     rows = inference_rows(rollups, kinds, stats)
-    return InferenceSheet(first, last, rows, bool(rows["qps_mean"].is_not_null().any()), error)
+    return InferenceSheet(first, last, rows, bool(rows["qps_mean"].is_not_null().any()), error, basis)

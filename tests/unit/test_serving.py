@@ -11,8 +11,9 @@ import pytest
 
 from core.errors import InputError
 from core.metrics import promql
-from core.metrics.serving import (OfflineServingSource, demo_day, demo_profiles, histogram_quantile, per_namespace,
-                                  read_file, stats_from_samples)
+from core.metrics.serving import (OfflineServingSource, bucket_columns, demo_day, demo_profiles, histogram_quantile,
+                                  parts_from_prometheus, parts_from_samples, parts_query, per_namespace, read_file,
+                                  stats_from_parts, stats_from_samples)
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 INF = math.inf
@@ -195,3 +196,82 @@ def test_demo_services_follow_utilisation_and_are_deterministic():
     assert (a["le_+Inf"] == a["requests"]).all() and (a["le_0.3"] <= a["le_1.0"]).all()
     silent = {ns: p | {"exports": False} for ns, p in profiles.items()}
     assert demo_day(gpus, silent, day, step_s=900).height == 0
+
+
+# --------------------------------------------------------------------------- daily parts and their sum
+
+
+def _day_parts(covered_s: float, requests: float, lat_sum: float, peak: float, cum: list[float]) -> dict:
+    return {"cluster": "hq", "namespace": "svc", "requests": requests, "covered_s": covered_s, "qps_peak": peak,
+            "latency_sum_s": lat_sum, "latency_count": requests,
+            "le_0.5": cum[0], "le_1.0": cum[1], "le_2.0": cum[2], "le_+Inf": cum[3]}
+
+
+# Two days of one service, by hand. Buckets (cumulative) le 0.5 / 1 / 2 / +Inf:
+#   day 1: 100 requests, 80 / 98 / 100 / 100 → P99: rank 99 in (1, 2], 1 of its 2 → 1 + 1 × 1/2 = 1.5 s
+#   day 2: 300 requests, 150 / 297 / 300 / 300 → P99: rank 297 in (0.5, 1], 147 of 147 → 1.0 s
+#   month: 400 requests, 230 / 395 / 400 / 400 → P99: rank 396 in (1, 2], 1 of its 5 → 1 + 1/5 = 1.2 s
+# An average of the daily P99s would say 1.25 s, weighted by requests 1.125 s, their maximum 1.5 s.
+HAND_DAYS = [_day_parts(43_200.0, 100.0, 60.0, 2.0, [80, 98, 100, 100]),
+             _day_parts(86_400.0, 300.0, 180.0, 5.0, [150, 297, 300, 300])]
+
+
+def test_daily_p99s_are_what_the_hand_computation_says():
+    bounds = [0.5, 1.0, 2.0, INF]
+    assert histogram_quantile(0.99, bounds, [80, 98, 100, 100]) == pytest.approx(1.5)
+    assert histogram_quantile(0.99, bounds, [150, 297, 300, 300]) == pytest.approx(1.0)
+
+
+def test_a_window_p99_is_the_quantile_of_the_summed_daily_buckets_not_an_average():
+    got = stats_from_parts(pl.DataFrame(HAND_DAYS), 2 * 86_400.0, quantile=0.99).row(0, named=True)
+    assert got["latency_p99_ms"] == pytest.approx(1200.0, rel=1e-12)
+    assert got["latency_p99_ms"] not in (pytest.approx(1250.0), pytest.approx(1125.0), pytest.approx(1500.0))
+    assert got["requests"] == 400.0 and got["covered_s"] == 129_600.0
+    assert got["latency_mean_ms"] == pytest.approx(240.0 / 400.0 * 1000.0)   # Σ sums / Σ counts
+    assert got["qps_peak"] == 5.0                                            # the highest day, not a sum
+    assert got["qps_mean"] == pytest.approx(400.0 / 129_600.0)               # over the time with data
+    assert got["coverage"] == pytest.approx(0.75)
+
+
+def test_parts_of_days_give_the_figures_of_the_whole_window():
+    rows = pl.concat([_rows("a", [[1, 2, 3], [4, 0, 6]], start=T0 + timedelta(hours=23, minutes=59)),
+                      _rows("a", [[9, 9]], start=T0 + timedelta(days=1, hours=5))])
+    days = [parts_from_samples(rows, T0 + timedelta(days=i), T0 + timedelta(days=i + 1)) for i in range(2)]
+    assert [d["requests"].sum() for d in days] == [1.0 + 4.0, 2 + 3 + 0 + 6 + 9 + 9.0]  # the day of each row's end
+    whole = stats_from_samples(rows, T0, T0 + timedelta(days=2))
+    summed = stats_from_parts(pl.concat(days, how="diagonal_relaxed"), 2 * 86_400.0)
+    for name in whole.columns[2:]:
+        assert summed[name][0] == pytest.approx(whole[name][0], rel=1e-12), name
+
+
+def test_a_day_without_parts_lowers_the_coverage_not_the_rate():
+    one = stats_from_parts(pl.DataFrame(HAND_DAYS[1:]), 86_400.0).row(0, named=True)
+    with_gap = stats_from_parts(pl.DataFrame(HAND_DAYS[1:]), 2 * 86_400.0).row(0, named=True)
+    assert with_gap["qps_mean"] == one["qps_mean"] == pytest.approx(300 / 86_400)
+    assert with_gap["coverage"] == pytest.approx(one["coverage"] / 2)
+
+
+def test_prometheus_answer_decodes_into_parts_with_buckets():
+    def item(stat, ns, value, **labels):
+        return {"metric": {"stat": stat, "namespace": ns, **labels}, "value": [0, str(value)]}
+
+    result = [item("requests", "a", 10), item("points", "a", 5), item("qps_peak", "a", 0.5),
+              item("latency_sum_s", "a", 4), item("latency_count", "a", 10), item("latency_q_s", "a", 0.9),
+              item("bucket", "a", 7, le="1"), item("bucket", "a", 10, le="+Inf"), item("bucket", "a", 2, le="0.5"),
+              item("latency_sum_s", "hist-only", 1), item("bucket", "hist-only", 3, le="+Inf"),
+              item("requests", "b", 4), item("points", "b", 2), item("qps_peak", "b", "NaN")]
+    parts = parts_from_prometheus(result, cluster="hq", step_s=60)
+    assert parts["namespace"].to_list() == ["a", "b"]   # no request counter: left out
+    assert bucket_columns(parts.columns) == ["le_0.5", "le_1.0", "le_+Inf"]
+    a, b = parts.row(0, named=True), parts.row(1, named=True)
+    assert (a["covered_s"], a["le_0.5"], a["le_1.0"], a["le_+Inf"]) == (300.0, 2.0, 7.0, 10.0)
+    assert b["qps_peak"] is None and b["le_+Inf"] is None and b["latency_sum_s"] is None
+
+
+def test_parts_query_adds_the_bucket_increases_by_namespace_and_le():
+    from core.metrics.serving import load_settings
+
+    cfg = load_settings()
+    q = parts_query(promql.serving_window(T0, T0 + timedelta(days=1), cfg.peak_step_s), cfg)
+    assert q.count('"stat", "bucket"') == 1 and q.count("sum by (namespace, le)") == 2 * len(cfg.exporters)
+    assert "vllm:e2e_request_latency_seconds_bucket" in q and "unless on (namespace)" in q
