@@ -312,10 +312,22 @@ def test_last_good_frame_survives_an_outage(fx, prom):
 SERVING_FIGURES = ("requests", "covered_s", "qps_mean", "qps_peak", "latency_mean_ms", "latency_p99_ms", "coverage")
 
 
+def _same_figures(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """The same rows with the same figures (empty where ``want``'s are)."""
+    assert got.select("cluster", "namespace").rows() == want.select("cluster", "namespace").rows()
+    for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True)):
+        for name in SERVING_FIGURES:
+            if w[name] is None:
+                assert g[name] is None, (name, g["namespace"])
+            else:
+                assert g[name] == pytest.approx(w[name], rel=1e-9), (name, g["namespace"])
+
+
 def _offline_serving(served, tmp_path):
     from core.metrics.serving import OfflineServingSource
 
-    rows = pl.DataFrame(served[1]).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    # every row read for the schema: the http services' own bucket (le_0.1) first appears after 100 vLLM rows
+    rows = pl.DataFrame(served[1], infer_schema_length=None).with_columns(pl.col("ts").dt.cast_time_unit("us"))
     for (day,), part in rows.with_columns(day=pl.col("ts").dt.date()).partition_by("day", as_dict=True).items():
         folder = tmp_path / f"day={day.isoformat()}"
         folder.mkdir(parents=True)
@@ -337,14 +349,8 @@ def test_serving_stats_equal_the_offline_request_samples(fx, source, served, tmp
     got = source.serving_stats(start, end)
     assert source.query_count == 1
     want = _offline_serving(served, tmp_path).serving_stats(start, end)
-    assert got.select("cluster", "namespace").rows() == want.select("cluster", "namespace").rows()
+    _same_figures(got, want)
     assert set(got["namespace"]) == {"svc-v", NASTY_NS, "svc-both", "svc-counter"}
-    for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True)):
-        for name in SERVING_FIGURES:
-            if w[name] is None:
-                assert g[name] is None, (name, g["namespace"])
-            else:
-                assert g[name] == pytest.approx(w[name], rel=1e-9), (name, g["namespace"])
     counter_only = got.filter(pl.col("namespace") == "svc-counter").row(0, named=True)
     assert counter_only["qps_mean"] > 0 and counter_only["latency_p99_ms"] is None
     # svc-both also exports http metrics (a health check at ~10 ms): the vLLM figures are the ones read
@@ -358,3 +364,42 @@ def test_serving_stats_of_a_window_without_requests_are_empty(fx, source):
     start = datetime.combine(fx.day_before - timedelta(days=3), dtime(0), tzinfo=timezone.utc)
     frame = source.serving_stats(start, start + timedelta(days=1))
     assert frame.height == 0 and source.query_count == 1
+
+
+def _parts_by_namespace(parts: pl.DataFrame) -> dict[tuple[str, str], dict]:
+    """Each row's figures and non-empty buckets (bucket layouts differ between exporters)."""
+    return {(r["cluster"], r["namespace"]): {k: v for k, v in r.items() if v is not None and k not in ("cluster", "namespace")}
+            for r in parts.iter_rows(named=True)}
+
+
+def test_serving_rollup_days_equal_the_offline_days_and_add_up_to_the_live_window(fx, source, served, tmp_path, ctx):
+    from core.db.session import unit_of_work
+    from core.metrics.serving import load_settings, stats_from_parts
+    from core.metrics.serving_rollup import day_bounds, month_parts, read_serving_days, rollup_serving_day
+
+    offline = _offline_serving(served, tmp_path)
+    days = [fx.day_before, fx.day_after]
+    for day in days:
+        source.reset_query_count()
+        made = rollup_serving_day(sessions=ctx.sessions, source=source, day=day)
+        assert source.query_count == 1 and made["source"] == "prometheus" and made["inserted"] == 4
+    gap = fx.day_before - timedelta(days=3)  # no request sample: not stored, its rows (none) left alone
+    assert rollup_serving_day(sessions=ctx.sessions, source=source, day=gap)["skipped"]
+    with unit_of_work(ctx.sessions) as s:
+        stored = read_serving_days(s, gap, days[1])
+    assert sorted(set(stored["day"])) == days and set(stored["source"]) == {"prometheus"}
+    for day in days:
+        got = _parts_by_namespace(stored.filter(pl.col("day") == day).drop("day", "source"))
+        want = _parts_by_namespace(offline.serving_parts(*day_bounds(day)))
+        assert got.keys() == want.keys()
+        for key, w in want.items():
+            assert got[key].keys() == w.keys(), key  # the same buckets, latency only where exported
+            for name, value in w.items():
+                assert got[key][name] == pytest.approx(value, rel=1e-9), (key, name)
+    start, end = day_bounds(days[0])[0], day_bounds(days[1])[1]
+    source.reset_query_count()
+    parts, basis = month_parts(stored, start, end)
+    rolled = stats_from_parts(parts, (end - start).total_seconds(), quantile=load_settings().quantile)
+    assert source.query_count == 0 and basis.rollup_days == 2
+    _same_figures(rolled, source.serving_stats(start, end))
+    assert rolled["latency_p99_ms"].drop_nulls().len() == 3  # svc-counter exports no histogram

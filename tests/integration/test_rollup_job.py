@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 import pytest
@@ -136,3 +136,130 @@ def test_cli_backfill_refuses_to_without_from_and_a_range_without_samples(ctx, d
     assert err.value.field == "from"
     with unit_of_work(ctx.sessions) as s:
         assert count_rows(s) == 0
+
+
+# --------------------------------------------------------------------------- service request rollups
+
+
+@pytest.fixture(scope="module")
+def served_root(samples_root):
+    """The demo services' request samples of the same two days, in ``<samples_root>/serving``."""
+    from core.metrics.serving import write_demo_serving
+
+    write_demo_serving(samples_root)
+    return samples_root
+
+
+def _served(ctx, first=DAY1, last=DAY2) -> pl.DataFrame:
+    from core.metrics.serving_rollup import read_serving_days
+
+    with unit_of_work(ctx.sessions) as s:
+        return read_serving_days(s, first, last)
+
+
+def _window(first=DAY1, last=DAY2):
+    return (datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc),
+            datetime.combine(last, datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1))
+
+
+def _figures_equal(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    assert got.height == want.height > 0
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=1e-9, check_column_order=False)
+
+
+def test_cli_rollup_stores_the_days_service_figures_and_a_rerun_replaces_them(ctx, db_url, served_root, monkeypatch,
+                                                                              capsys):
+    from core.metrics.serving import OfflineServingSource
+
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", db_url)
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    argv = ["jobs", "rollup", "--day", DAY1.isoformat(), "--root", str(served_root), "--step", str(STEP), "--json"]
+    outs = []
+    for _ in range(2):
+        args = _parser().parse_args(argv)
+        assert args.handler(args) == 0
+        outs.append(json.loads(capsys.readouterr().out)["serving"])
+    assert outs[0]["deleted"] == 0 and outs[0]["inserted"] == outs[0]["services"] > 0
+    assert outs[1]["deleted"] == outs[1]["inserted"] == outs[0]["inserted"] and outs[1]["source"] == "offline"
+    stored = _served(ctx)
+    assert set(stored["day"]) == {DAY1} and set(stored["source"]) == {"offline"}
+    want = OfflineServingSource(served_root / "serving").serving_parts(*_window(DAY1, DAY1))
+    _figures_equal(stored.drop("day", "source").sort("cluster", "namespace"), want.sort("cluster", "namespace"))
+
+
+def test_month_from_rollups_equals_month_from_live_and_a_gap_day_is_missing_coverage(ctx, db_url, served_root,
+                                                                                     monkeypatch, capsys):
+    from core.identity import load_personas
+    from core.metrics import usage
+    from core.metrics.serving import OfflineServingSource, per_namespace
+
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", db_url)
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    live = OfflineServingSource(served_root / "serving")
+    ops = next(p for p in load_personas() if p.id == "li.na")
+    after = datetime(2026, 4, 2, tzinfo=timezone.utc)
+    month_start, month_end = _window(date(2026, 3, 1), date(2026, 3, 31))
+    want = per_namespace(live.serving_stats(month_start, month_end)).sort("namespace")
+    cols = ["qps_mean", "qps_peak", "latency_mean_ms", "latency_p99_ms", "coverage", "requests"]
+
+    def sheet(serving):
+        made = usage.inference_sheet(sessions=ctx.sessions, actor=ops, month=DAY1, serving=serving, now=after)
+        return made, made.rows.filter(pl.col("qps_mean").is_not_null()).select(
+            "namespace", *[pl.col(usage.SERVING_COLUMNS.get(c, c)).alias(c) for c in cols]).sort("namespace")
+
+    # only DAY2 rolled up: DAY1 is a gap — missing coverage, never zero traffic
+    rollup_and_store(sessions=ctx.sessions, source=OfflineSource(served_root), day=DAY2, step_s=STEP,
+                     serving=(live.serving_parts(*_window(DAY2, DAY2)), "offline"))
+    gap, rows = sheet(None)
+    assert (gap.serving_basis.rollup_days, gap.serving_basis.live_days) == (1, 0)
+    day2 = per_namespace(live.serving_stats(*_window(DAY2, DAY2))).sort("namespace")
+    assert rows["namespace"].to_list() == day2["namespace"].to_list()
+    assert rows["qps_mean"].to_list() == pytest.approx(day2["qps_mean"].to_list(), rel=1e-12)  # the rate of the data
+    assert rows["coverage"].to_list() == pytest.approx((day2["coverage"] / 31).to_list(), rel=1e-12)  # 1 day of 31
+    # the live source fills the gap day: the figures of the whole month
+    filled, rows = sheet(live)
+    assert (filled.serving_basis.rollup_days, filled.serving_basis.live_days) == (1, 30)
+    _figures_equal(rows, want.select("namespace", *cols))
+    # both days rolled up by the backfill: the month from the rollups alone is the month read live
+    args = _parser().parse_args(["jobs", "rollup", "--from", DAY1.isoformat(), "--to", DAY2.isoformat(),
+                                 "--root", str(served_root), "--step", str(STEP), "--json"])
+    assert args.handler(args) == 0
+    assert json.loads(capsys.readouterr().out)["services"] == _served(ctx).height > 0
+    rolled, rows = sheet(None)
+    assert (rolled.serving_basis.rollup_days, rolled.serving_basis.rollup_sources) == (2, ("offline",))
+    _figures_equal(rows, want.select("namespace", *cols))
+    assert want["latency_p99_ms"].is_not_null().all()
+
+
+def test_the_summed_daily_buckets_survive_the_database_and_give_the_hand_computed_p99(ctx):
+    from core.metrics.serving import stats_from_parts
+    from core.metrics.serving_rollup import month_parts, read_serving_days, replace_serving_day
+
+    def day(requests, lat_sum, peak, covered, cum):
+        return pl.DataFrame([{"cluster": "hq", "namespace": "svc", "requests": requests, "covered_s": covered,
+                              "qps_peak": peak, "latency_sum_s": lat_sum, "latency_count": requests,
+                              "le_0.5": cum[0], "le_1.0": cum[1], "le_2.0": cum[2], "le_+Inf": cum[3]}])
+
+    # tests/unit/test_serving.py works these out: daily P99 1.5 s and 1.0 s, the two days' P99 1.2 s
+    with unit_of_work(ctx.sessions) as s:
+        replace_serving_day(s, DAY1, day(100.0, 60.0, 2.0, 43_200.0, [80.0, 98.0, 100.0, 100.0]), source="offline")
+        replace_serving_day(s, DAY2, day(300.0, 180.0, 5.0, 86_400.0, [150.0, 297.0, 300.0, 300.0]), source="prometheus")
+    with unit_of_work(ctx.sessions) as s:
+        stored = read_serving_days(s, DAY1, DAY2)
+    parts, basis = month_parts(stored, *_window())
+    got = stats_from_parts(parts, 2 * 86_400.0).row(0, named=True)
+    assert got["latency_p99_ms"] == pytest.approx(1200.0, rel=1e-12) and got["qps_peak"] == 5.0
+    assert got["coverage"] == pytest.approx(0.75) and got["latency_mean_ms"] == pytest.approx(600.0)
+    assert basis.rollup_sources == ("offline", "prometheus") and basis.rollup_days == 2
+
+
+def test_a_day_without_request_samples_leaves_the_stored_service_rows_alone(ctx, served_root):
+    from core.metrics.serving import OfflineServingSource, SERVING_PARTS_SCHEMA
+
+    live = OfflineServingSource(served_root / "serving")
+    first = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(served_root), day=DAY1, step_s=STEP,
+                             serving=(live.serving_parts(*_window(DAY1, DAY1)), "offline"))
+    again = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(served_root), day=DAY1, step_s=STEP,
+                             serving=(pl.DataFrame(schema=SERVING_PARTS_SCHEMA), "prometheus"))
+    assert first["serving"]["inserted"] > 0 and again["serving"] is None
+    assert _served(ctx).height == first["serving"]["inserted"]
