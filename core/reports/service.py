@@ -1,12 +1,12 @@
 """Services of the monthly report: preview, draft, publish, correct, read.
 
 Permissions (checked here, whatever the caller): ops (provincial ops for their own province's
-scope only, HQ ops and admins for any scope) build, preview, publish and correct; everyone else
-— executives and every employee — reads published reports only. A published report is an
-immutable snapshot: publishing a published report, or changing one in any way, is refused (the
-ORM hook and the database trigger of :mod:`core.reports.persistence` refuse it as well). A
-correction is a new version naming the one it supersedes and the reason; old versions stay
-readable.
+scope only, HQ ops and admins for any scope) build, preview, publish, correct and read drafts;
+everyone else — executives and every employee — reads published reports only. A published
+report is an immutable snapshot: publishing a published report, or changing one in any way, is
+refused (the ORM hook and the database trigger of :mod:`core.reports.persistence` refuse it as
+well). A correction is a new version naming the one it supersedes and the reason; old versions
+stay readable.
 """
 
 from __future__ import annotations
@@ -62,6 +62,14 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _is_ops(actor: Identity) -> bool:
     return actor.role in BUILD_ROLES
+
+
+def _may_read_draft(actor: Identity, scope: str) -> bool:
+    """Drafts are for ops of their scope: HQ ops, admins and the job any scope, provincial ops
+    their own province's only (published versions are for everyone)."""
+    if actor.role == "prov_ops":
+        return bool(actor.province) and scope == actor.province
+    return _is_ops(actor)
 
 
 def _check_scope_for(actor: Identity, scope: str, org: Org) -> None:
@@ -329,7 +337,8 @@ def list_reports(*, sessions: sessionmaker[Session], actor: Identity, month: str
                  scope: str | None = None) -> list[dict[str, Any]]:
     """Reports ``actor`` may read, newest month and version first, without snapshots.
 
-    Ops see drafts and published reports; everyone else published reports only.
+    Ops see drafts and published reports (provincial ops the drafts of their province only);
+    everyone else published reports only.
     """
     with unit_of_work(sessions) as s:
         query = select(ReportRow).order_by(ReportRow.month.desc(), ReportRow.scope, ReportRow.version.desc())
@@ -337,7 +346,9 @@ def list_reports(*, sessions: sessionmaker[Session], actor: Identity, month: str
             query = query.where(ReportRow.month == month)
         if scope:
             query = query.where(ReportRow.scope == scope)
-        if not _is_ops(actor):
+        if actor.role == "prov_ops":
+            query = query.where((ReportRow.status == "published") | (ReportRow.scope == (actor.province or "")))
+        elif not _is_ops(actor):
             query = query.where(ReportRow.status == "published")
         return [_view(r, with_snapshot=False) for r in s.scalars(query)]
 
@@ -347,14 +358,15 @@ def get_report(*, sessions: sessionmaker[Session], actor: Identity, report_id: i
 
     Raises:
         NotFound: no such report.
-        PermissionDenied: the report is a draft and ``actor`` is not ops (executives and every
-            employee read published reports only).
+        PermissionDenied: the report is a draft and ``actor`` is not ops of its scope (executives
+            and every employee read published reports only; provincial ops the drafts of their
+            province).
     """
     with unit_of_work(sessions) as s:
         row = s.get(ReportRow, report_id)
         if row is None:
             raise NotFound("error.not_found", what="report", id=report_id)
-        if row.status != "published" and not _is_ops(actor):
+        if row.status != "published" and not _may_read_draft(actor, row.scope):
             raise PermissionDenied("error.permission_denied", action="read an unpublished report", role=actor.role)
         return _view(row)
 

@@ -166,3 +166,77 @@ def test_the_report_lists_the_months_warnings_and_reclaims(ctx):
         rec = reclaims_of_month(s, "2026-10", "company")
         assert rec["available"] and rec["items"][0]["voluntary"] is True
         assert reclaims_of_month(s, "2026-09", "company")["items"] == []
+
+
+# --------------------------------------------------------------------------- permission matrix
+
+OK, DENIED, HIDDEN = "ok", "denied", "hidden"   # HIDDEN: the call works but the HQ draft is not in its answer
+BY_ROLE = {"applicant": APPLICANT, "prov_ops_other": PEOPLE["chen.jing"], "hq_ops": OPS,
+           "dept_head": PEOPLE["zhou.lei"], "committee": PEOPLE["sun.li"], "executive": EXEC, "admin": PEOPLE["zhao.min"]}
+assert BY_ROLE["prov_ops_other"].role == "prov_ops" and BY_ROLE["prov_ops_other"].province != "HQ"
+OPS_ONLY = [DENIED, DENIED, OK, DENIED, DENIED, DENIED, OK]
+EVERYONE = [OK] * 7
+MATRIX: dict[str, dict[str, str]] = {
+    #                        applicant  prov_ops(JS)  hq_ops  dept_head  committee  executive  admin
+    "preview":               dict(zip(BY_ROLE, OPS_ONLY)),
+    "build_draft":           dict(zip(BY_ROLE, OPS_ONLY)),
+    "publish":               dict(zip(BY_ROLE, OPS_ONLY)),
+    "correct":               dict(zip(BY_ROLE, OPS_ONLY)),
+    "analysis_report":       dict(zip(BY_ROLE, OPS_ONLY)),
+    "list_reports_draft":    dict(zip(BY_ROLE, [HIDDEN, HIDDEN, OK, HIDDEN, HIDDEN, HIDDEN, OK])),
+    "get_report_draft":      dict(zip(BY_ROLE, OPS_ONLY)),
+    "list_reports_published": dict(zip(BY_ROLE, EVERYONE)),
+    "get_report_published":  dict(zip(BY_ROLE, EVERYONE)),
+    "latest_published":      dict(zip(BY_ROLE, EVERYONE)),
+}
+
+
+def _report_call(service: str, ctx, actor, draft_id: int, published_id: int) -> str:
+    from core.reports import analysis
+
+    common = {"sessions": ctx.sessions, "actor": actor}
+    month = {"month": "2026-03", "scope": "HQ"}
+    if service == "list_reports_draft":
+        return OK if draft_id in [r["id"] for r in reports.list_reports(**common)] else HIDDEN
+    if service == "list_reports_published":
+        return OK if published_id in [r["id"] for r in reports.list_reports(**common)] else HIDDEN
+    {
+        "preview": lambda: reports.preview(**common, **month),
+        "build_draft": lambda: reports.build_draft(**common, **month),
+        "publish": lambda: reports.publish(**common, report_id=draft_id),
+        "correct": lambda: reports.correct(**common, report_id=published_id, reason="recount"),
+        "analysis_report": lambda: analysis.analysis_report(**common, **month),
+        "get_report_draft": lambda: reports.get_report(**common, report_id=draft_id),
+        "get_report_published": lambda: reports.get_report(**common, report_id=published_id),
+        "latest_published": lambda: reports.latest_published(**common, **month)["id"],
+    }[service]()
+    return OK
+
+
+@pytest.mark.parametrize("service", sorted(MATRIX))
+def test_permission_matrix_every_report_service_for_every_role(ctx, service):
+    """An HQ report of March 2026 published (v1) and a fresh HQ draft per role; the role acts on them."""
+    published = _published(ctx, deidentified=False)
+    outcomes = {}
+    for role, actor in BY_ROLE.items():
+        draft = reports.correct(sessions=ctx.sessions, actor=OPS, report_id=published["id"], reason="fresh draft")
+        try:
+            outcomes[role] = _report_call(service, ctx, actor, draft["id"], published["id"])
+        except PermissionDenied:
+            outcomes[role] = DENIED
+    assert outcomes == MATRIX[service]
+
+
+def test_provincial_ops_read_their_provinces_drafts_and_no_other(ctx):
+    seed_rollups(ctx)
+    prov = PEOPLE["chen.jing"]
+    hq = reports.build_draft(sessions=ctx.sessions, actor=OPS, month="2026-03", scope="HQ")
+    js = reports.build_draft(sessions=ctx.sessions, actor=prov, month="2026-03", scope="JS")
+    assert [r["id"] for r in reports.list_reports(sessions=ctx.sessions, actor=prov)] == [js["id"]]
+    assert reports.get_report(sessions=ctx.sessions, actor=prov, report_id=js["id"])["scope"] == "JS"
+    with pytest.raises(PermissionDenied):
+        reports.get_report(sessions=ctx.sessions, actor=prov, report_id=hq["id"])
+    assert {r["id"] for r in reports.list_reports(sessions=ctx.sessions, actor=OPS)} == {hq["id"], js["id"]}
+    published = reports.publish(sessions=ctx.sessions, actor=OPS, report_id=hq["id"])  # published: everyone reads it
+    assert {r["id"] for r in reports.list_reports(sessions=ctx.sessions, actor=prov)} == {js["id"], published["id"]}
+    assert reports.get_report(sessions=ctx.sessions, actor=prov, report_id=hq["id"])["status"] == "published"
