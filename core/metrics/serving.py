@@ -52,6 +52,12 @@ On the same data (a counter per series sampled every ``step``, no reset) both gi
 inside the window (Prometheus' ``max − min`` does not correct it) and a single missed scrape
 (Prometheus' ``irate`` over two steps bridges it; offline the next row's interval does).
 
+Daily rollups (:mod:`core.metrics.serving_rollup`) store the *additive parts* of a day's figures
+(:data:`SERVING_PARTS_SCHEMA` plus the summed ``le_*`` buckets: :func:`parts_from_samples`,
+:func:`prometheus_parts` — one query per server, :func:`parts_query`); :func:`stats_from_parts`
+turns the parts of any set of days into the figures of their window, the P99 from the summed
+buckets, so a month from rollups equals the month read live on the same data.
+
 A malformed file raises :class:`InputError` naming the file (and the line, for a CSV value).
 """
 
