@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.reports import charts, export
 from core.reports import service as reports
+from core.reports.notes import definition_notes
 from core.reports.tables import RANKINGS, entity_name, fmt, headline, tables
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
@@ -67,6 +68,8 @@ def big_numbers(snap: dict[str, Any]) -> None:
             col.metric(t(f"reports.metric.{k}"), fmt(v, kind), border=True)
     if snap["economics"]["placeholder_prices"]:
         st.caption(t("reports.placeholder_prices"))
+    for note in definition_notes(snap, current_lang()):
+        st.caption(note)
 
 
 def board_charts(snap: dict[str, Any]) -> None:

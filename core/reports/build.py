@@ -4,10 +4,14 @@ Inputs are plain values (a rollup frame, allocation and request dicts, the organ
 prices, settings), so the numbers can be checked against hand-computed fixtures. Definitions
 (``hours`` of a rollup row = ``samples × 24 / expected_samples``, the time it was observed):
 
-* **water level** — total = GPUs of the scope's pools (data/org.yaml); allocated = GPUs of
-  allocations holding on the month's last day (started on or before it, not released before the
-  end of it); available = total − allocated. Beside it, from the metrics, the mean GPUs busy in a
-  namespace = Σ allocated GPU-hours / (24 × days).
+* **water level** — the month's, from the same rollups as utilisation and economics: total =
+  GPUs of the scope's pools (data/org.yaml); allocated = the mean number of GPUs that had a
+  workload namespace = Σ allocated GPU-hours / (24 × days of the month), per pool (a row's pool is
+  its node's, else the only pool of its cluster and GPU model; rows that fit neither count in the
+  totals and per model only, as ``unattributed_allocated``) and per GPU model; available = total −
+  allocated (never below 0). Hours not observed count as not allocated (coverage is shown beside).
+  Beside it, ``portal_granted`` = GPUs of the portal's own allocations holding on the month's last
+  day (started on or before it, not released before the end of it).
 * **utilisation** — GPU-hour weighted: Σ used GPU-hours / Σ allocated GPU-hours over rows with a
   namespace (``util_allocated``), and Σ used / Σ observed hours over every GPU (``util_fleet``).
   Memory: Σ mean_mem × hours / Σ hours (rows with a memory value, with a namespace).
@@ -48,7 +52,7 @@ from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import Org
 
-SCHEMA_VERSION = 2  # 2: economics.training_jobs (time–quality–energy)
+SCHEMA_VERSION = 3  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups
 COMPANY = "company"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -200,6 +204,7 @@ def build_report(
     focus: Mapping[str, str] | None = None,
     training_results: Mapping[int, list[dict[str, Any]]] | None = None,
     job_history: pl.DataFrame | None = None,
+    node_pools: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report of ``month`` for ``scope`` as a JSON-ready dict (see the module docstring).
 
@@ -221,6 +226,8 @@ def build_report(
             (:func:`core.reports.results.results_of`).
         job_history: rollup rows (:data:`ROLLUP_SCHEMA`) of the training namespaces before the
             month, for the typical jobs' figures since their start (None: the month only).
+        node_pools: hostname → pool id of the GPU nodes, to place rollup rows in pools (rows of
+            other nodes go to the only pool of their cluster and GPU model, if there is one).
 
     Raises:
         InputError: bad month or scope.
@@ -263,7 +270,7 @@ def build_report(
     gpus_total = sum(p.gpus for p in pools)
     coverage = _coverage(frame, gpus_total, days)
 
-    water = _water_level(pools, allocs, frame, last, days, org)
+    water = _water_level(pools, allocs, frame, last, days, org, node_pools)
     health = _health(frame, requests, pool_ids, first, last, coverage)
     entities = _entities(frame, ns_map, org, people, allocs, first, last, idle_util)
     economics = _economics(frame, prices, coverage)
@@ -338,34 +345,62 @@ def _held_on(a: Mapping[str, Any], day: date) -> bool:
     return released is None or released > day
 
 
-def _water_level(pools, allocs, frame: pl.DataFrame, last: date, days: int, org: Org) -> dict[str, Any]:
-    held: dict[str, int] = {}
+def _row_pools(frame: pl.DataFrame, org: Org, node_pools: Mapping[str, str] | None) -> pl.DataFrame:
+    """``frame`` with a ``pool`` column: the node's pool (``node_pools``, hostname → pool) if known,
+    else the only pool of the row's cluster with its GPU model, else null (not attributable)."""
+    by_shape: dict[tuple[str, str], list[str]] = {}
+    for p in org.pools.values():
+        by_shape.setdefault((p.cluster, p.gpu), []).append(p.id)
+    unique = {f"{c}\x1f{m}": ids[0] for (c, m), ids in by_shape.items() if len(ids) == 1}
+    shape = pl.concat_str([pl.col("cluster"), pl.col("model")], separator="\x1f")
+    fallback = shape.replace_strict(unique, default=None, return_dtype=pl.Utf8)
+    nodes = {h: p for h, p in (node_pools or {}).items() if p in org.pools}
+    from_node = pl.col("hostname").replace_strict(nodes, default=None, return_dtype=pl.Utf8)
+    return frame.with_columns(pool=pl.coalesce(from_node, fallback))
+
+
+def _water_level(pools, allocs, frame: pl.DataFrame, last: date, days: int, org: Org,
+                 node_pools: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The month's water level from the rollups (see the module docstring), with the GPUs the
+    portal had granted on the month's last day beside it."""
+    granted: dict[str, int] = {}
     for a in allocs:
         if _held_on(a, last):
-            held[a["pool"]] = held.get(a["pool"], 0) + int(a.get("gpus") or 0)
-    by_pool = [{"pool": p.id, "kind": p.kind, "cluster": p.cluster, "unit": org.clusters[p.cluster].unit, "model": p.gpu,
-                "total": p.gpus, "allocated": held.get(p.id, 0), "available": p.gpus - held.get(p.id, 0)}
-               for p in pools]
-    busy = {}
-    if frame.height:
-        agg = frame.group_by("model").agg(pl.col("allocated_gpu_hours").sum().alias("h"),
-                                          pl.col("uuid").n_unique().alias("seen"))
-        busy = {r["model"]: r for r in agg.to_dicts()}
+            granted[a["pool"]] = granted.get(a["pool"], 0) + int(a.get("gpus") or 0)
+    hours = 24.0 * days
+    work = frame.filter(pl.col("namespace") != "")
+    work = _row_pools(work, org, node_pools) if work.height else work.with_columns(pool=pl.lit(None, pl.Utf8))
+    pool_h = {r["pool"]: r["h"] for r in work.group_by("pool").agg(pl.col("allocated_gpu_hours").sum().alias("h")).to_dicts()}
+    model_h = {r["model"]: r["h"] for r in work.group_by("model").agg(pl.col("allocated_gpu_hours").sum().alias("h")).to_dicts()}
+    seen = ({r["model"]: int(r["n"]) for r in frame.group_by("model").agg(pl.col("uuid").n_unique().alias("n")).to_dicts()}
+            if frame.height else {})
+
+    def mean_gpus(gpu_hours: float | None) -> float:
+        return float(gpu_hours or 0.0) / hours
+
+    by_pool = []
+    for p in pools:
+        allocated = mean_gpus(pool_h.get(p.id))
+        by_pool.append({"pool": p.id, "kind": p.kind, "cluster": p.cluster, "unit": org.clusters[p.cluster].unit,
+                        "model": p.gpu, "total": p.gpus, "allocated": _r(allocated, 4),
+                        "available": _r(max(0.0, p.gpus - allocated), 4), "portal_granted": granted.get(p.id, 0)})
     models: dict[str, dict[str, Any]] = {}
     for row in by_pool:
-        m = models.setdefault(row["model"], {"model": row["model"], "total": 0, "allocated": 0, "available": 0})
-        for k in ("total", "allocated", "available"):
-            m[k] += row[k]
+        m = models.setdefault(row["model"], {"model": row["model"], "total": 0, "portal_granted": 0})
+        m["total"] += row["total"]
+        m["portal_granted"] += row["portal_granted"]
     for m in models.values():
-        b = busy.get(m["model"])
-        m["gpus_seen"] = int(b["seen"]) if b else 0
-        m["mean_gpus_in_use"] = _r(b["h"] / (24.0 * days), 4) if b else None
+        allocated = mean_gpus(model_h.get(m["model"]))
+        m.update(allocated=_r(allocated, 4), available=_r(max(0.0, m["total"] - allocated), 4),
+                 gpus_seen=seen.get(m["model"], 0))
     total = sum(r["total"] for r in by_pool)
-    allocated = sum(r["allocated"] for r in by_pool)
-    in_use = float(frame["allocated_gpu_hours"].sum()) / (24.0 * days) if frame.height else None
-    return {"total": total, "allocated": allocated, "available": total - allocated,
-            "allocated_share": _r(_div(allocated, total), 4), "mean_gpus_in_use": _r(in_use, 4),
-            "as_of": last.isoformat(), "by_pool": by_pool, "by_model": sorted(models.values(), key=lambda m: m["model"])}
+    allocated = mean_gpus(float(work["allocated_gpu_hours"].sum()) if work.height else 0.0)
+    unattributed = mean_gpus(pool_h.get(None))
+    return {"total": total, "allocated": _r(allocated, 4), "available": _r(max(0.0, total - allocated), 4),
+            "allocated_share": _r(_div(allocated, total), 4), "unattributed_allocated": _r(unattributed, 4),
+            "portal_granted": sum(granted.get(p.id, 0) for p in pools), "portal_granted_as_of": last.isoformat(),
+            "hours_in_month": hours, "definition_key": "reportfix.water_definition",
+            "by_pool": by_pool, "by_model": sorted(models.values(), key=lambda m: m["model"])}
 
 
 def _health(frame: pl.DataFrame, requests, pool_ids: set[str], first: date, last: date,

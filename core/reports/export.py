@@ -23,6 +23,7 @@ from typing import Any
 
 from core.errors import ComputeLoopError, InputError
 from core.i18n import translate
+from core.reports.notes import definition_notes
 from core.reports.tables import Table, fmt, headline, tables
 
 
@@ -88,6 +89,7 @@ def _notes(report: dict[str, Any], lang: str) -> list[str]:
     if report["economics"]["placeholder_prices"]:
         notes.append(translate("reports.placeholder_prices", lang))
     notes.append(translate("reports.cpu_not_collected", lang))
+    notes.extend(definition_notes(report, lang))
     notes.extend(quality_notes(report, lang))
     for section in ("warnings", "reclaims"):
         if not report[section]["available"]:

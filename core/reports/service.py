@@ -165,6 +165,14 @@ def _requests(session: Session) -> list[dict[str, Any]]:
             for r in session.scalars(select(RequestRow).where(RequestRow.submitted_at.is_not(None)))]
 
 
+def node_pools() -> dict[str, str]:
+    """Hostname → pool of the GPU nodes the offline inventory knows (the demo fleet's manifest, or
+    the nodes made up from data/org.yaml); never a live cluster call."""
+    from core.metrics.sources import inventory_nodes, metrics_source
+
+    return {n.name: n.pool for n in inventory_nodes(metrics_source()) if n.pool}
+
+
 def compute(session: Session, *, month: str, scope: str, focus: dict | None = None,
             now: datetime | None = None) -> dict[str, Any]:
     """The report of ``month`` and ``scope`` from the database (no permission check: callers check)."""
@@ -182,7 +190,7 @@ def compute(session: Session, *, month: str, scope: str, focus: dict | None = No
         requests=_requests(session), org=org, prices=prices(), settings=conf,
         history=summaries(session, history_months, scope, org), people=people,
         warnings=warnings_of_month(session, month, scope), reclaims=reclaims_of_month(session, month, scope),
-        built_at=now or _now(), focus=focus,
+        built_at=now or _now(), focus=focus, node_pools=node_pools(),
         training_results=results_of(session, [a["request_id"] for a in training]),
         job_history=namespace_days(session, {a["namespace"] for a in training},
                                    min((a["starts_on"] for a in training), default=first), first - timedelta(days=1)))

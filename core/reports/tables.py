@@ -54,12 +54,23 @@ def _dept(e: dict[str, Any], lang: str) -> str | None:
     return e.get("department_en" if lang == "en" else "department_zh")
 
 
+def _gpus_kind(water: dict[str, Any]) -> str:
+    """Mean GPUs over the month (schema 3) have decimals; reports built before were GPU counts."""
+    return "num" if "portal_granted" in water else "int"
+
+
+def _water_numbers(water: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    if "portal_granted" not in water:
+        return [("gpus_allocated", water["allocated"], "int"), ("gpus_available", water["available"], "int")]
+    return [("gpus_allocated_mean", water["allocated"], "num"), ("gpus_available_mean", water["available"], "num"),
+            ("gpus_portal_granted", water["portal_granted"], "int")]
+
+
 def headline(report: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """(metric key, value, kind) of the big numbers at the top of the board."""
     w, h, e = report["water_level"], report["health"], report["economics"]
     return [
-        ("gpus_total", w["total"], "int"), ("gpus_allocated", w["allocated"], "int"),
-        ("gpus_available", w["available"], "int"), ("util_allocated", h["util_allocated"], "pct"),
+        ("gpus_total", w["total"], "int"), *_water_numbers(w), ("util_allocated", h["util_allocated"], "pct"),
         ("util_fleet", h["util_fleet"], "pct"), ("mem_allocated", h["mem_allocated"], "pct"),
         ("queue_wait_mean_h", h["queue_wait"]["mean_h"], "num"),
         ("provisioning_mean_h", h["provisioning_time"]["mean_h"], "num"),
@@ -79,12 +90,18 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
     by_id = {e["id"]: e for e in report.get("entities", [])}
     out = [Table("summary", (("metric", "text"), ("value", "text")),
                  [{"metric": translate(f"reports.metric.{k}", lang), "value": fmt(v, kind)} for k, v, kind in headline(report)])]
+    water = report["water_level"]
+    gpus = _gpus_kind(water)
+    if "portal_granted" in water:  # schema 3: allocated from the rollups, the portal's grants beside
+        pool_cols = (("total", "int"), ("allocated", gpus), ("available", gpus), ("portal_granted", "int"))
+        model_cols = (*pool_cols, ("gpus_seen", "int"))
+    else:
+        pool_cols = (("total", "int"), ("allocated", "int"), ("available", "int"))
+        model_cols = (*pool_cols, ("gpus_seen", "int"), ("mean_gpus_in_use", "num"))
     out.append(Table("water_by_pool", (("pool", "text"), ("kind", "text"), ("cluster", "text"), ("model", "text"),
-                                       ("total", "int"), ("allocated", "int"), ("available", "int")),
-                     [dict(r) for r in report["water_level"]["by_pool"]]))
-    out.append(Table("water_by_model", (("model", "text"), ("total", "int"), ("allocated", "int"), ("available", "int"),
-                                        ("gpus_seen", "int"), ("mean_gpus_in_use", "num")),
-                     [dict(r) for r in report["water_level"]["by_model"]]))
+                                       *pool_cols),
+                     [dict(r) for r in water["by_pool"]]))
+    out.append(Table("water_by_model", (("model", "text"), *model_cols), [dict(r) for r in water["by_model"]]))
     rank_rows = []
     for section, name in RANKINGS:
         ids = report[section][name]

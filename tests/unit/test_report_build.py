@@ -121,14 +121,55 @@ def test_economics_cost_energy_and_placeholder_prices(report):
     assert {m["model"]: m["cost"] for m in e["by_model"]} == {"A800-80GB": 540, "H20": 0, "H800-SXM": 1440}
 
 
-def test_water_level_counts_allocations_holding_on_the_last_day(report):
+def test_water_level_counts_the_months_gpus_with_a_workload_and_the_portals_grants_beside(report):
     w = report["water_level"]
-    assert w["total"] == 736 and w["allocated"] == 1 and w["available"] == 735
-    assert next(p for p in w["by_pool"] if p["pool"] == "hq-lang")["allocated"] == 1
+    # 84 allocated GPU-hours (48 of ns-llm, 36 of ns-orphan) over 31 × 24 h; HQ has 736 GPUs
+    assert w["total"] == 736 and w["allocated"] == pytest.approx(84 / 744, abs=1e-4)
+    assert w["available"] == pytest.approx(736 - 84 / 744, abs=1e-4)
+    assert w["allocated"] * w["hours_in_month"] == pytest.approx(report["economics"]["gpu_hours_allocated"], abs=0.1)
+    assert w["portal_granted"] == 1 and next(p for p in w["by_pool"] if p["pool"] == "hq-lang")["portal_granted"] == 1
     released = [{**ALLOCS[0], "released_on": date(2026, 3, 20)}]
     again = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=released, requests=[], org=load_org(),
                          prices=PRICES, settings=SETTINGS)
-    assert again["water_level"]["allocated"] == 0
+    assert again["water_level"]["portal_granted"] == 0
+    assert again["water_level"]["allocated"] == w["allocated"]  # the metrics do not depend on the portal's rows
+
+
+def _w(day, host, cluster, model, ns, gpus=1, samples=1440):
+    return [{**_row(day, f"{host}-{g}", cluster, model, ns, 0.5, 0.5, samples=samples), "hostname": host}
+            for g in range(gpus)]
+
+
+def test_water_level_by_pool_and_model_on_a_hand_computed_month():
+    april = [date(2026, 4, d) for d in range(1, 31)]
+    rows = []
+    for d in april[:10]:
+        rows += _w(d, "lang-node-1", "hq-beijing-1", "H800-SXM", "ns-a", gpus=2)       # 10 d × 2 × 24 = 480 h
+        rows += _w(d, "lang-node-1", "hq-beijing-1", "H800-SXM", "")                   # idle GPU: not allocated
+    for d in april:
+        rows += _w(d, "reserve-node-1", "hq-beijing-1", "H800-SXM", "ns-b")            # 30 × 24 = 720 h
+        rows += _w(d, "mystery-1", "hq-beijing-2", "A800-80GB", "ns-d")                # 720 h, pool unknown
+    for d in april[:15]:
+        rows += _w(d, "ft-x", "hq-beijing-2", "H20", "ns-c", samples=720)              # 15 × 12 = 180 h, only H20 pool
+    grant = {**ALLOCS[0], "gpus": 8, "starts_on": date(2026, 4, 2), "ends_on": date(2026, 5, 2)}
+    r = build_report(month="2026-04", scope="HQ", rollups=pl.DataFrame(rows, schema=ROLLUP_SCHEMA), allocations=[grant],
+                     requests=[], org=load_org(), prices=PRICES, settings=SETTINGS,
+                     node_pools={"lang-node-1": "hq-lang", "reserve-node-1": "hq-reserve", "other": "no-such-pool"})
+    w = r["water_level"]
+    assert w["hours_in_month"] == 720
+    pools = {p["pool"]: p for p in w["by_pool"]}
+    assert pools["hq-lang"]["allocated"] == pytest.approx(480 / 720, abs=1e-4)
+    assert pools["hq-lang"]["available"] == pytest.approx(256 - 480 / 720, abs=1e-4)
+    assert pools["hq-lang"]["portal_granted"] == 8 and pools["hq-reserve"]["portal_granted"] == 0
+    assert pools["hq-reserve"]["allocated"] == 1 and pools["hq-ft"]["allocated"] == 0.25
+    assert pools["hq-sci"]["allocated"] == 0 and pools["hq-dynamic"]["allocated"] == 0   # A800 on 2 pools: unknown
+    assert w["unattributed_allocated"] == 1
+    models = {m["model"]: m for m in w["by_model"]}
+    assert models["H800-SXM"]["allocated"] == pytest.approx(1200 / 720, abs=1e-4) and models["H800-SXM"]["total"] == 320
+    assert models["A800-80GB"]["allocated"] == 1 and models["A800-80GB"]["available"] == 224 - 1
+    assert models["H20"]["allocated"] == 0.25 and models["H800-SXM"]["portal_granted"] == 8
+    assert w["allocated"] == pytest.approx(2100 / 720, abs=1e-4) and w["available"] == pytest.approx(736 - 2100 / 720, abs=1e-4)
+    assert w["portal_granted"] == 8
 
 
 def test_coverage_counts_observed_gpu_days_against_the_scope_inventory(report):
