@@ -14,6 +14,7 @@ from core.org import load_org
 from core.reports import analysis
 from core.reports import service as reports
 from core.reports.build import shift_month
+from core.reports.notes import trend_notes
 from core.reports.tables import fmt
 from ui.board_view import scope_label, show_report
 from ui.context import ctx, me
@@ -100,6 +101,13 @@ def publish_or_correct(view: dict[str, Any]) -> None:
             st.rerun()
 
 
+def change_text(value: float | None, status: str) -> str:
+    """A change as a signed percentage, or "insufficient data" when a month's coverage is too low."""
+    if status == "insufficient_data":
+        return t("reportfix.insufficient_data")
+    return "—" if value is None else f"{value * 100:+.1f}%"
+
+
 def analysis_panel(month: str, scope: str) -> None:
     """The analysis report: trend table, warnings of the month, a drill-down, the annual summary."""
     org, lang = load_org(), current_lang()
@@ -122,8 +130,11 @@ def analysis_panel(month: str, scope: str) -> None:
     st.dataframe(pd.DataFrame([{
         t("builder.col.metric"): t(f"reports.col.{r['metric']}"), t("builder.col.current"): fmt(r["current"], "num"),
         t("builder.col.previous"): fmt(r["previous"], "num"), t("builder.col.last_year"): fmt(r["last_year"], "num"),
-        t("builder.col.vs_previous"): fmt(r["vs_previous"], "pct"), t("builder.col.vs_last_year"): fmt(r["vs_last_year"], "pct"),
+        t("builder.col.vs_previous"): change_text(r["vs_previous"], r["vs_previous_status"]),
+        t("builder.col.vs_last_year"): change_text(r["vs_last_year"], r["vs_last_year_status"]),
     } for r in result["trend"]]), hide_index=True, width="stretch")
+    for note in trend_notes(result["report"], current_lang()):
+        st.caption(note)
     st.markdown(f"#### {t('builder.warnings')}")
     if not result["warnings"]["available"]:
         st.caption(t("reports.warnings_not_available"))

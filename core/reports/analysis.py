@@ -12,18 +12,21 @@ from core.db.session import unit_of_work
 from core.errors import InputError
 from core.identity import Identity, require
 from core.org import load_org
-from core.reports.build import COMPANY, parse_month
+from core.reports.build import COMPANY, TREND_METRICS, parse_month
 
-TREND_METRICS = ("gpu_hours_used", "gpu_hours_allocated", "util_allocated", "energy_kwh", "cost")
 DRILL_DIMENSIONS = ("cluster", "model", "department")
 
 
 def trend_analysis(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per headline metric: this month, the previous month, the same month last year and the changes."""
+    """Per headline metric: this month, the previous month, the same month last year and the changes
+    (coverage-normalised), with each comparison's status (``ok``, ``no_data``,
+    ``insufficient_data``; reports built before statuses existed say ``ok``)."""
     t = report["trends"]
+    status = {k: (t.get("comparison") or {}).get(k, {}).get("status", "ok") for k in ("previous_month", "last_year")}
     return [{"metric": k, "current": (t["current"] or {}).get(k), "previous": (t["previous_month"] or {}).get(k),
              "last_year": (t["same_month_last_year"] or {}).get(k), "vs_previous": t["vs_previous_month"].get(k),
-             "vs_last_year": t["vs_last_year"].get(k)} for k in TREND_METRICS]
+             "vs_last_year": t["vs_last_year"].get(k), "vs_previous_status": status["previous_month"],
+             "vs_last_year_status": status["last_year"]} for k in TREND_METRICS]
 
 
 def annual(summaries: Mapping[str, dict[str, Any] | None], year: int) -> dict[str, Any]:

@@ -25,6 +25,10 @@ prices, settings), so the numbers can be checked against hand-computed fixtures.
   allocation the gap is allocated − used from the metrics (``requested_source`` says which).
 * **coverage** — Σ over (GPU, day) of the rollup coverage / (GPUs of the scope × days): a missing
   day or a scrape gap lowers it, and it is shown beside the numbers; it never counts as zero use.
+* **trends** — changes against the previous month and the same month last year compare
+  coverage-normalised totals (GPU-hours, energy, cost ÷ the month's coverage) and ratios as they
+  are; when either month's coverage is below ``min_coverage_for_trends`` (the warnings' minimum,
+  data/warning_thresholds.yaml ``min_coverage``) there is no change, only "insufficient data".
 * **typical training jobs** (time–quality–energy) — the training allocations (demand type
   training, with a namespace) whose window overlaps the month, ranked by the allocated GPU-hours
   of their namespace in the month inside their window, the first ``typical_training_jobs`` of
@@ -52,7 +56,8 @@ from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import Org
 
-SCHEMA_VERSION = 3  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups
+SCHEMA_VERSION = 3  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups,
+#                     trends.comparison (coverage-normalised, insufficient data)
 COMPANY = "company"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -176,11 +181,49 @@ def month_summary(rollups: pl.DataFrame, *, month: str, prices: Mapping[str, tup
     }
 
 
+TREND_METRICS = ("gpu_hours_used", "gpu_hours_allocated", "util_allocated", "energy_kwh", "cost")
+# Totals that grow with the observed share of the month; ratios (utilisation) do not.
+_EXTENSIVE = frozenset({"gpu_hours_used", "gpu_hours_allocated", "energy_kwh", "cost"})
+
+
 def _change(now: float | None, before: float | None) -> float | None:
     """Relative change (0.1 = +10 %); None when either side is missing or the base is 0."""
     if now is None or before is None or before == 0:
         return None
     return _r((now - before) / before)
+
+
+def _normalised(summary: Mapping[str, Any], key: str) -> float | None:
+    value, cov = summary.get(key), summary.get("coverage")
+    if key not in _EXTENSIVE or value is None:
+        return value
+    return value / cov if cov else None
+
+
+def comparison(now: Mapping[str, Any] | None, base: Mapping[str, Any] | None,
+               min_coverage: float) -> dict[str, Any]:
+    """Changes of :data:`TREND_METRICS` from ``base`` to ``now`` (two :func:`month_summary` values).
+
+    Totals are compared coverage-normalised (total ÷ coverage: what a fully observed month would
+    hold), ratios as they are. ``status``: ``ok``; ``no_data`` when either month has no data;
+    ``insufficient_data`` when either month's coverage is below ``min_coverage`` — then every
+    change is None rather than a percentage made of a few observed days.
+    """
+    cov_now, cov_base = (now or {}).get("coverage"), (base or {}).get("coverage")
+    out = {"coverage": cov_now, "base_coverage": cov_base, "min_coverage": min_coverage}
+    if now is None or base is None:
+        return {**out, "status": "no_data", "changes": dict.fromkeys(TREND_METRICS)}
+    if cov_now is None or cov_base is None or cov_now < min_coverage or cov_base < min_coverage:
+        return {**out, "status": "insufficient_data", "changes": dict.fromkeys(TREND_METRICS)}
+    return {**out, "status": "ok",
+            "changes": {k: _change(_normalised(now, k), _normalised(base, k)) for k in TREND_METRICS}}
+
+
+def _min_coverage(settings: Mapping[str, Any]) -> float:
+    value = settings.get("min_coverage_for_trends")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InputError("error.data_entry_invalid", field="warning_thresholds.yaml", entry="min_coverage")
+    return float(value)
 
 
 # --------------------------------------------------------------------------- the report
@@ -290,10 +333,9 @@ def build_report(
     last_year = shift_month(month, -12)
     previous = history.get(shift_month(month, -1))
     year_ago = history.get(last_year)
-    metrics = ("gpu_hours_used", "gpu_hours_allocated", "util_allocated", "energy_kwh", "cost")
-
-    def deltas(base: dict | None) -> dict[str, float | None]:
-        return {k: _change((current or {}).get(k), (base or {}).get(k)) for k in metrics}
+    min_coverage = _min_coverage(settings)
+    vs_previous = comparison(current, previous, min_coverage)
+    vs_year = comparison(current, year_ago, min_coverage)
 
     return {
         "schema": SCHEMA_VERSION,
@@ -328,8 +370,10 @@ def build_report(
             "previous_month": previous,
             "same_month_last_year": year_ago,
             "last_year_month": last_year,
-            "vs_previous_month": deltas(previous),
-            "vs_last_year": deltas(year_ago),
+            "vs_previous_month": vs_previous.pop("changes"),
+            "vs_last_year": vs_year.pop("changes"),
+            "comparison": {"previous_month": vs_previous, "last_year": vs_year, "min_coverage": min_coverage,
+                           "basis": "coverage_normalised"},
         },
         "warnings": dict(warnings) if warnings else {"available": False, "items": []},
         "reclaims": dict(reclaims) if reclaims else {"available": False, "items": []},

@@ -1,11 +1,13 @@
 """What the report's figures mean, said in the report itself (pages, HTML/PDF): the water level's
-definition. Reports built before a definition existed (older schemas) get no note for it."""
+definition, how trend changes are compared. Reports built before a definition existed (older
+schemas) get no note for it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from core.i18n import translate
+from core.reports.build import shift_month
 from core.reports.tables import fmt
 
 
@@ -18,4 +20,20 @@ def definition_notes(report: dict[str, Any], lang: str) -> list[str]:
                              as_of=water["portal_granted_as_of"], granted=fmt(water["portal_granted"], "int")))
         if water.get("unattributed_allocated"):
             out.append(translate("reportfix.water_unattributed", lang, gpus=fmt(water["unattributed_allocated"], "num")))
+    return out
+
+
+def trend_notes(report: dict[str, Any], lang: str) -> list[str]:
+    """How the changes against earlier months are computed, and which comparison lacks data."""
+    comp = report["trends"].get("comparison")
+    if not comp:
+        return []
+    out = [translate("reportfix.trend_basis", lang, min=fmt(comp["min_coverage"], "pct"))]
+    months = {"previous_month": shift_month(report["month"], -1), "last_year": report["trends"]["last_year_month"]}
+    for key in ("previous_month", "last_year"):
+        c = comp[key]
+        if c["status"] == "insufficient_data":
+            out.append(translate("reportfix.trend_insufficient", lang, month=months[key],
+                                 base=fmt(c["base_coverage"], "pct"), now=fmt(c["coverage"], "pct"),
+                                 min=fmt(c["min_coverage"], "pct")))
     return out

@@ -41,8 +41,11 @@ NOTICE_LANG = "zh-CN"
 
 
 def settings() -> dict[str, Any]:
-    """data/report_settings.yaml."""
-    return dict(load_yaml("report_settings.yaml") or {})
+    """data/report_settings.yaml, with ``min_coverage_for_trends``: the warnings' minimum data
+    coverage (data/warning_thresholds.yaml ``min_coverage``), below which a month is not compared."""
+    from core.reclaim.policy import load_thresholds
+
+    return {**dict(load_yaml("report_settings.yaml") or {}), "min_coverage_for_trends": load_thresholds().min_coverage}
 
 
 def prices() -> dict[str, tuple[float, bool]]:

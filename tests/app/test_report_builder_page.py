@@ -65,3 +65,38 @@ def test_the_preview_shows_the_time_quality_energy_table_and_the_trend_months_wi
     trends = at.expander[titles.index("趋势")].dataframe[0].value
     # an empty database: every trend month, this one included, says it has no data (never zero)
     assert len(trends) == 8 and trends["说明"].str.contains("无数据").all()
+
+
+def test_the_analysis_trend_says_insufficient_data_instead_of_a_percentage():
+    from datetime import date
+
+    import polars as pl
+
+    from core.db.migrate import upgrade
+    from core.db.session import make_engine, unit_of_work
+    from core.metrics.persistence import replace_day
+    from core.metrics.schema import ROLLUP_SCHEMA
+
+    def day_rows(d):
+        return pl.DataFrame([{"day": d, "cluster": "sd-jinan", "hostname": "sd-n1", "uuid": f"g{g}", "model": "A30",
+                              "namespace": "ns-sd", "mean_util": 0.5, "peak_util": 0.5, "mean_mem": 0.5, "peak_mem": 0.5,
+                              "allocated_gpu_hours": 24.0, "used_gpu_hours": 12.0, "energy_kwh": 1.0, "samples": 1440,
+                              "expected_samples": 1440, "coverage": 1.0} for g in range(48)], schema=ROLLUP_SCHEMA)
+
+    url = os.environ["COMPUTELOOP_DATABASE_URL"]
+    upgrade(make_engine(url))
+    ctx = build(url)
+    # March fully observed; February 3 of 28 days (coverage 11 %): raw totals would say +933 %
+    for d in [date(2026, 3, n) for n in range(1, 32)] + [date(2026, 2, n) for n in (1, 2, 3)]:
+        with unit_of_work(ctx.sessions) as s:
+            replace_day(s, d, day_rows(d))
+    at = open_page("app_pages/report_builder.py", persona="zhao.min", lang="zh-CN")
+    at.text_input(key="rb_month").set_value("2026-03").run()
+    at.selectbox(key="rb_scope").set_value("SD").run()
+    at.segmented_control(key="rb_section").set_value("analysis").run()
+    at.button(key="rb_analysis_btn").click().run()
+    no_exceptions(at)
+    trend = at.dataframe[0].value
+    assert (trend["环比"] == "数据不足").all(), trend
+    assert not trend.apply(lambda col: col.astype(str).str.contains("933")).any().any()
+    assert any("数据覆盖率 10.7%" in c.value for c in at.caption)

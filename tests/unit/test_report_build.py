@@ -13,7 +13,8 @@ from core.org import load_org
 from core.reports.build import build_report, month_summary, parse_month, shift_month
 
 PRICES = {"H800-SXM": (30.0, True), "A800-80GB": (15.0, True), "H20": (10.0, False), "A800-80GB-JS": (1.0, True)}
-SETTINGS = {"top_n": 5, "min_gpu_hours_for_ranking": 24, "idle_day_util": 0.05, "trend_months": 2}
+SETTINGS = {"top_n": 5, "min_gpu_hours_for_ranking": 24, "idle_day_util": 0.05, "trend_months": 2,
+            "min_coverage_for_trends": 0.6}
 
 
 def _row(day, uuid, cluster, model, ns, util, mem, samples=1440, energy=1.0):
@@ -177,13 +178,61 @@ def test_coverage_counts_observed_gpu_days_against_the_scope_inventory(report):
     assert c["gpu_days_observed"] == 4.5 and c["gpu_days_expected"] == 736 * 31 and c["days_with_data"] == 2
 
 
-def test_trends_compare_with_the_previous_month_and_are_null_without_last_year(report):
+def test_trends_list_the_months_and_do_not_compare_with_a_thinly_observed_month(report):
     t = report["trends"]
     assert t["previous_month"]["gpu_hours_used"] == 12
-    assert t["vs_previous_month"]["gpu_hours_used"] == pytest.approx((34.56 - 12) / 12, abs=1e-6)
+    # February holds one GPU-day of 736 × 28: no percentage, "insufficient data"
+    assert t["comparison"]["previous_month"]["status"] == "insufficient_data"
+    assert all(v is None for v in t["vs_previous_month"].values())
     assert t["same_month_last_year"] is None and all(v is None for v in t["vs_last_year"].values())
+    assert t["comparison"]["last_year"]["status"] == "no_data"
     assert [m["month"] for m in t["months"]] == ["2026-01", "2026-02"]
     assert t["months"][0]["summary"] is None
+
+
+def _sd_month(month, days, samples):
+    """Every GPU of the SD pool (48 A30) with a workload every day, ``samples`` of 1440 per day."""
+    first, _ = parse_month(month)
+    return [_row(date(first.year, first.month, d), f"g{g}", "sd-jinan", "A30", "ns-sd", 0.5, 0.5, samples=samples,
+                 energy=samples / 1440) for d in range(1, days + 1) for g in range(48)]
+
+
+def test_trend_changes_compare_coverage_normalised_totals_and_need_the_minimum_coverage():
+    prices = {"A30": (2.0, True)}
+    march = pl.DataFrame(_sd_month("2026-03", 31, 1440), schema=ROLLUP_SCHEMA)            # coverage 1.0
+    feb = month_summary(pl.DataFrame(_sd_month("2026-02", 28, 1152), schema=ROLLUP_SCHEMA), month="2026-02",
+                        prices=prices, gpus_total=48)                                      # coverage 0.8
+    last_year = month_summary(pl.DataFrame(_sd_month("2025-03", 31, 144), schema=ROLLUP_SCHEMA), month="2025-03",
+                              prices=prices, gpus_total=48)                                # coverage 0.1
+    assert feb["coverage"] == 0.8 and last_year["coverage"] == 0.1
+    r = build_report(month="2026-03", scope="SD", rollups=march, allocations=[], requests=[], org=load_org(),
+                     prices=prices, settings=SETTINGS, history={"2026-02": feb, "2025-03": last_year})
+    t = r["trends"]
+    # March: 48 × 24 × 31 = 35,712 GPU-hours at coverage 1; February observed 48 × 19.2 × 28 = 25,804.8 at
+    # coverage 0.8, i.e. 32,256 for the whole month. Change 35,712 / 32,256 − 1 = 31/28 − 1 (raw would be +38 %).
+    assert t["comparison"]["previous_month"]["status"] == "ok"
+    assert t["vs_previous_month"]["gpu_hours_allocated"] == pytest.approx(31 / 28 - 1, abs=1e-6)
+    assert t["vs_previous_month"]["gpu_hours_used"] == pytest.approx(31 / 28 - 1, abs=1e-6)
+    assert t["vs_previous_month"]["cost"] == pytest.approx(31 / 28 - 1, abs=1e-6)
+    assert t["vs_previous_month"]["energy_kwh"] == pytest.approx(31 / 28 - 1, abs=1e-6)
+    assert t["vs_previous_month"]["util_allocated"] == 0                                  # a ratio: as it is
+    # Last year's March was observed at 10 %: raw totals would say +900 %; below 60 % there is no change
+    assert t["comparison"]["last_year"] == {"status": "insufficient_data", "coverage": 1.0, "base_coverage": 0.1,
+                                            "min_coverage": 0.6}
+    assert all(v is None for v in t["vs_last_year"].values())
+    at_ten_percent = build_report(month="2026-03", scope="SD", rollups=march, allocations=[], requests=[],
+                                  org=load_org(), prices=prices, settings={**SETTINGS, "min_coverage_for_trends": 0.1},
+                                  history={"2025-03": last_year})["trends"]
+    assert at_ten_percent["comparison"]["last_year"]["status"] == "ok"
+    assert at_ten_percent["vs_last_year"]["gpu_hours_used"] == pytest.approx(0.0, abs=1e-6)  # same month, fully seen
+
+
+@pytest.mark.parametrize("bad", [None, "0.6", 1.5, -0.1, True])
+def test_a_bad_minimum_coverage_names_the_file(bad):
+    with pytest.raises(InputError) as err:
+        build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=[], requests=[], org=load_org(),
+                     prices=PRICES, settings={**SETTINGS, "min_coverage_for_trends": bad})
+    assert err.value.field == "warning_thresholds.yaml"
 
 
 def test_missing_warnings_say_not_available():
