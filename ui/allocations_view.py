@@ -7,9 +7,10 @@ import streamlit as st
 
 from core.identity import OPS_ROLES
 from core.lifecycle import provisioning
+from core.lifecycle.labels import backend_name
 from ui.context import ctx, me
 from ui.errors import guarded
-from ui.i18n import render, t
+from ui.i18n import current_lang, render, t
 
 
 def allocations() -> list[dict]:
@@ -23,7 +24,8 @@ def allocations_frame(rows: list[dict]) -> pd.DataFrame:
         t("req.col.number"): r["number"], t("req.col.status"): t(f"status.{r['status']}"),
         t("alloc.col.pool"): r["pool"], t("alloc.col.gpus"): f"{r['gpus']} × {r['gpu_model']}",
         t("alloc.col.namespace"): r["namespace"] or "-", t("alloc.col.cluster"): r["cluster"] or "-",
-        t("alloc.col.window"): f"{r['start'] or '-'} → {r['end'] or '-'}", t("alloc.col.backend"): r["backend"] or "-",
+        t("alloc.col.window"): f"{r['start'] or '-'} → {r['end'] or '-'}",
+        t("alloc.col.backend"): backend_name(r["backend"], current_lang()),
         t("alloc.col.failed_step"): r["failed_step"] or "",
     } for r in rows])
 

@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from core.lifecycle import services as lifecycle
+from core.lifecycle.labels import action_name, event_change, reason_text, step_status_name, tier_name
 from core.lifecycle.services import DECISIONS
 from ui.context import ctx, me
 from ui.errors import guarded
-from ui.i18n import render, t
+from ui.i18n import current_lang, render, t
 
 STATUS_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
 
@@ -37,7 +38,8 @@ def requests_frame(rows: list[dict], *, with_timer: bool = False) -> pd.DataFram
         t("req.col.id"): r["id"], t("req.col.number"): r["number"] or t("req.draft_no_number"),
         t("req.col.status"): t(f"status.{r['status']}"), t("req.col.project"): r["project"],
         t("req.col.pool"): r["pool"], t("req.col.gpus"): r["approved_gpus"] or r["requested_gpus"],
-        t("req.col.days"): r["approved_days"] or r["duration_days"], t("req.col.tier"): r["tier"] or "-",
+        t("req.col.days"): r["approved_days"] or r["duration_days"],
+        t("req.col.tier"): tier_name(r["tier"], current_lang(), r["tier_message"]),
         t("req.col.created"): _when(r["created_at"]),
         **({t("req.col.claim"): claim_timer(r["claim_deadline"]) if not r["claimed_by"] else t("queue.claimed_by", who=r["claimed_by"])}
            if with_timer else {}),
@@ -76,14 +78,15 @@ def request_detail(request_id: int) -> dict:
                       reason=view["decision_reason"]))
     if view["steps"]:
         st.dataframe(pd.DataFrame([{
-            t("req.col.step"): s["seq"], t("req.col.role"): t(f"role.{s['role']}"), t("req.col.status"): s["status"],
+            t("req.col.step"): s["seq"], t("req.col.role"): t(f"role.{s['role']}"),
+            t("req.col.status"): step_status_name(s["status"], current_lang()),
             t("req.col.by"): s["decided_by"] or "-", t("req.col.at"): _when(s["decided_at"]), t("req.col.reason"): s["reason"] or "",
         } for s in view["steps"]]), hide_index=True, width="stretch")
     with st.expander(t("req.timeline")):
-        events = lifecycle.timeline(sessions=ctx().sessions, actor=me(), request_id=request_id)
+        events, lang = lifecycle.timeline(sessions=ctx().sessions, actor=me(), request_id=request_id), current_lang()
         st.dataframe(pd.DataFrame([{
-            t("req.col.at"): _when(e["at"]), t("req.col.by"): e["actor"], t("req.col.action"): e["action"],
-            t("req.col.reason"): e["reason"], t("req.col.change"): f"{(e['before'] or {}).get('status', '')} → {(e['after'] or {}).get('status', '')}",
+            t("req.col.at"): _when(e["at"]), t("req.col.by"): e["actor"], t("req.col.action"): action_name(e["action"], lang),
+            t("req.col.reason"): reason_text(e, lang), t("req.col.change"): event_change(e, lang),
         } for e in events]), hide_index=True, width="stretch")
     with st.expander(t("req.form")):
         st.json(view["form"])

@@ -1,4 +1,6 @@
-"""``python -m core requests``: submit, list, show and decide resource applications.
+"""``python -m core requests``: the operations of the Apply, My requests and Approvals pages —
+precheck, draft (save, form, submit), submit, list, show, timeline, cancel; pending (my approval
+queue), claim, feasibility, decide; training results.
 
 The acting person is a demo persona (``--as ID`` from data/personas.yaml). Bad input prints one
 line on stderr and exits with code 2, like every command.
@@ -13,15 +15,18 @@ from typing import Any
 
 from core.cli import OneLineParser, add_json_flag, emit, positive_int
 from core.errors import InputError
+from core.errors import ComputeLoopError
 from core.i18n import translate
 from core.identity import Identity, load_personas
 from core.lifecycle import services as svc
+from core.lifecycle.labels import action_name, event_change, reason_text, role_name, step_status_name, tier_name
 
 
 def register(groups: argparse._SubParsersAction) -> None:
     """Add the ``requests`` group and its commands."""
     req = groups.add_parser("requests", help="resource applications (申请与分配)",
-                            description="Resource applications: submit, list, show, decide.")
+                            description="Resource applications: precheck, draft, submit, list, show, timeline, "
+                                        "cancel; pending, claim, feasibility, decide; training results.")
     sub = req.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     submit = sub.add_parser("submit", help="submit a demand intake form (JSON file)")
@@ -71,6 +76,51 @@ def register(groups: argparse._SubParsersAction) -> None:
     _as(results)
     results.set_defaults(handler=_results)
 
+    precheck = sub.add_parser("precheck", help="check a form without saving it: missing fields, compliance, "
+                                               "capacity, approval route")
+    precheck.add_argument("--file", required=True, help="the form as a JSON object (fields of IntakeForm)")
+    _as(precheck)
+    precheck.set_defaults(handler=_precheck)
+
+    draft = sub.add_parser("draft", help="drafts: save (new or resumed), print the form, submit",
+                           description="Save a form as a draft (complete or not), print a draft's form to edit it, "
+                                       "save it again under the same id, submit it.")
+    dsub = draft.add_subparsers(dest="draft_command", required=True, metavar="COMMAND", parser_class=OneLineParser)
+    dsave = dsub.add_parser("save", help="save a form (JSON file) as a new draft, or over draft --id N")
+    dsave.add_argument("--file", required=True, help="the form as a JSON object (fields of IntakeForm)")
+    dsave.add_argument("--id", type=positive_int, help="the draft to resume (its form is replaced)")
+    _as(dsave)
+    dsave.set_defaults(handler=_draft_save)
+    dform = dsub.add_parser("form", help="print a draft's form as JSON (edit it, then draft save --id N)")
+    dform.add_argument("id", type=positive_int, help="draft id")
+    _as(dform)
+    dform.set_defaults(handler=_draft_form)
+    dsubmit = dsub.add_parser("submit", help="submit a draft (optionally with a new form first)")
+    dsubmit.add_argument("id", type=positive_int, help="draft id")
+    dsubmit.add_argument("--file", help="replace the draft's form with this JSON file before submitting")
+    dsubmit.add_argument("--queue", action="store_true", help="queue the request if the pool lacks the GPUs")
+    _as(dsubmit)
+    dsubmit.set_defaults(handler=_draft_submit)
+
+    for name, help_, handler in (
+            ("timeline", "the audit events of a request: who did what, when, why", _timeline),
+            ("claim", "take a submitted or queued request into review (ops)", _claim),
+            ("feasibility", "the pre-filled feasibility checklist of a request (reviewers)", _feasibility)):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("id", type=positive_int, help="request id")
+        _as(p)
+        p.set_defaults(handler=handler)
+
+    cancel = sub.add_parser("cancel", help="withdraw your request, or cancel one (ops); a granted allocation is released")
+    cancel.add_argument("id", type=positive_int, help="request id")
+    cancel.add_argument("--reason", required=True, help="why (required)")
+    _as(cancel)
+    cancel.set_defaults(handler=_cancel)
+
+    pending = sub.add_parser("pending", help="my approval queue: open requests whose current step waits for my role")
+    _as(pending)
+    pending.set_defaults(handler=_pending)
+
 
 def _as(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as", dest="persona", required=True, metavar="PERSONA_ID", help="who acts (data/personas.yaml)")
@@ -108,17 +158,32 @@ def _line(r: dict[str, Any], lang: str) -> str:
             f"{r['created_by']}")
 
 
+def _step_line(step: dict[str, Any], lang: str) -> str:
+    return translate("cli.req.step", lang, seq=step["seq"], role=role_name(step["role"], lang),
+                     status=step_status_name(step["status"], lang), by=step["decided_by"] or "", reason=step["reason"] or "")
+
+
+def _route(r: dict[str, Any], lang: str) -> str:
+    message = r["tier_message"]
+    return translate("apply.route", lang, rule=tier_name(r["tier"], lang, message),
+                     text=translate(message["key"], lang, **message["params"]), days=r["expected_review_working_days"] or 0)
+
+
 def _detail(r: dict[str, Any], lang: str) -> str:
     lines = [_line(r, lang)]
     if r.get("tier_message"):
-        lines.append(translate(r["tier_message"]["key"], lang, **r["tier_message"]["params"]))
+        lines.append(_route(r, lang))
     for flag in r.get("flags") or []:
         lines.append(f"! {translate(flag['key'], lang, **flag['params'])}")
-    for step in r.get("steps") or []:
-        lines.append(f"  step {step['seq']} {step['role']}: {step['status']} {step['decided_by'] or ''} {step['reason']}")
+    lines += [_step_line(step, lang).rstrip() for step in r.get("steps") or []]
     if r.get("claim_deadline"):
-        lines.append(f"  claim by {r['claim_deadline']:%Y-%m-%d %H:%M} UTC")
+        lines.append(translate("cli.req.claim_by", lang, deadline=f"{r['claim_deadline']:%Y-%m-%d %H:%M}"))
     return "\n".join(lines)
+
+
+def _event_line(e: dict[str, Any], lang: str) -> str:
+    parts = [f"{e['at']:%Y-%m-%d %H:%M}", e["actor"], action_name(e["action"], lang), event_change(e, lang), reason_text(e, lang)]
+    return "  " + " ".join(p for p in parts if p)
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -137,7 +202,7 @@ def _submit(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     actor = _actor(args.persona)
     rows = svc.list_requests(sessions=_sessions(), actor=actor, status=args.status)
-    emit(args, rows, lambda: "\n".join(_line(r, args.lang) for r in rows) or "-")
+    emit(args, rows, lambda: "\n".join(_line(r, args.lang) for r in rows) or translate("cli.req.none", args.lang))
     return 0
 
 
@@ -148,10 +213,7 @@ def _show(args: argparse.Namespace) -> int:
     result["timeline"] = svc.timeline(sessions=sessions, actor=actor, request_id=args.id)
 
     def text() -> str:
-        events = [f"  {e['at']:%Y-%m-%d %H:%M} {e['actor']} {e['action']} "
-                  f"{(e['before'] or {}).get('status', '')}→{(e['after'] or {}).get('status', '')} {e['reason']}"
-                  for e in result["timeline"]]
-        return "\n".join([_detail(result, args.lang), *events])
+        return "\n".join([_detail(result, args.lang), *(_event_line(e, args.lang) for e in result["timeline"])])
 
     emit(args, result, text)
     return 0
@@ -165,10 +227,12 @@ def _decide(args: argparse.Namespace) -> int:
     return 0
 
 
-def _result_line(r: dict[str, Any]) -> str:
-    direction = "higher is better" if r["higher_is_better"] else "lower is better"
-    base = "" if r["baseline"] is None else f" (baseline {r['baseline']:g}, improvement {r['improvement']:g})"
-    return f"#{r['id']} {r['run'] or '-'}  {r['metric']} = {r['value']:g} on {r['dataset']} [{direction}]{base}"
+def _result_line(r: dict[str, Any], lang: str) -> str:
+    line = translate("cli.result.line", lang, id=r["id"], run=r["run"] or "-", metric=r["metric"], value=f"{r['value']:g}",
+                     dataset=r["dataset"], direction=translate("quality.higher" if r["higher_is_better"] else "quality.lower", lang))
+    if r["baseline"] is not None:
+        line += translate("cli.result.baseline", lang, baseline=f"{r['baseline']:g}", improvement=f"{r['improvement']:g}")
+    return line
 
 
 def _result(args: argparse.Namespace) -> int:
@@ -177,7 +241,7 @@ def _result(args: argparse.Namespace) -> int:
     row = record_result(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id, metric=args.metric,
                         value=args.value, higher_is_better=args.higher_is_better, dataset=args.dataset,
                         baseline=args.baseline, run=args.run, note=args.note)
-    emit(args, row, lambda: _result_line(row))
+    emit(args, row, lambda: _result_line(row, args.lang))
     return 0
 
 
@@ -185,5 +249,118 @@ def _results(args: argparse.Namespace) -> int:
     from core.reports.results import list_results
 
     rows = list_results(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
-    emit(args, rows, lambda: "\n".join(_result_line(r) for r in rows) or "-")
+    emit(args, rows, lambda: "\n".join(_result_line(r, args.lang) for r in rows) or translate("cli.results.none", args.lang))
+    return 0
+
+
+# --------------------------------------------------------------------------- precheck and drafts
+
+
+def _field_names(names: list[str], lang: str) -> str:
+    return ("、" if lang == "zh-CN" else ", ").join(translate(f"form.{n}", lang) for n in names)
+
+
+def _precheck_text(out: dict[str, Any], lang: str) -> str:
+    lines = [translate("apply.missing", lang, fields=_field_names(out["missing"], lang)) if out["missing"]
+             else translate("apply.complete", lang)]
+    lines += [f"{'!!' if fl.get('block') else '!'} [{fl['id']}] {translate(fl['key'], lang, **fl['params'])}"
+              for fl in out["flags"]]
+    cap = out["capacity"]
+    if cap:
+        alternatives = ", ".join(f"{a['pool']} ({a['free']})" for a in cap["alternatives"]) or "-"
+        lines.append(translate("lifecycle.capacity_ok" if cap["fits"] else "lifecycle.capacity_short", lang,
+                               pool=cap["pool"], free=cap["free"], requested=cap["requested"],
+                               largest=cap["largest_fit"], alternatives=alternatives))
+    if out["tier"]:
+        tier = out["tier"]
+        lines.append(translate("apply.route", lang, rule=tier_name(tier["id"], lang, tier),
+                               text=translate(tier["key"], lang, **tier["params"]),
+                               days=tier["expected_review_working_days"]))
+    return "\n".join(lines)
+
+
+def _precheck(args: argparse.Namespace) -> int:
+    actor = _actor(args.persona)
+    out = svc.precheck(sessions=_sessions(), actor=actor, form=_read_form(args.file))
+    emit(args, out, lambda: _precheck_text(out, args.lang))
+    return 0
+
+
+def _draft_save(args: argparse.Namespace) -> int:
+    actor = _actor(args.persona)
+    form = _read_form(args.file)
+    sessions = _sessions()
+    rid = svc.save_draft(sessions=sessions, actor=actor, form=form, request_id=args.id)
+    view = svc.get_request(sessions=sessions, actor=actor, request_id=rid)
+    emit(args, view, lambda: translate("cli.draft.saved", args.lang, id=rid, persona=actor.id))
+    return 0
+
+
+def _draft_form(args: argparse.Namespace) -> int:
+    view = svc.get_request(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    if view["status"] != "draft":
+        raise ComputeLoopError("lifecycle.not_a_draft", number=view["number"] or view["id"], status=view["status"])
+    # always JSON: the form is what one edits and saves again with ``draft save --id N``
+    args.json = True
+    emit(args, view["form"], lambda: "")
+    return 0
+
+
+def _draft_submit(args: argparse.Namespace) -> int:
+    actor = _actor(args.persona)
+    form = _read_form(args.file) if args.file else None
+    result = svc.submit(sessions=_sessions(), actor=actor, form=form, request_id=args.id, queue_if_short=args.queue)
+    emit(args, result, lambda: _detail(result, args.lang))
+    return 0
+
+
+# --------------------------------------------------------------------------- review and the request's life
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    events = svc.timeline(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    emit(args, events, lambda: "\n".join(_event_line(e, args.lang) for e in events)
+         or translate("cli.req.no_events", args.lang))
+    return 0
+
+
+def _claim(args: argparse.Namespace) -> int:
+    result = svc.claim(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    emit(args, result, lambda: _detail(result, args.lang))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    result = svc.cancel(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id, reason=args.reason)
+    emit(args, result, lambda: _detail(result, args.lang))
+    return 0
+
+
+def _feasibility_text(items: list[dict[str, Any]], lang: str) -> str:
+    return "\n".join(f"[{translate('cli.feasibility.' + i['status'], lang)}] {translate('feasibility.item.' + i['id'], lang)}: "
+                     f"{translate(i['key'], lang, **i['params'])}" for i in items)
+
+
+def _feasibility(args: argparse.Namespace) -> int:
+    items = svc.feasibility(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    emit(args, items, lambda: _feasibility_text(items, args.lang))
+    return 0
+
+
+def _pending_text(r: dict[str, Any], lang: str) -> str:
+    lines = [_line(r, lang)]
+    step = next((st for st in r["steps"] if st["status"] == "pending"), None)
+    if step is not None:
+        lines.append(translate("cli.req.waiting_for", lang, seq=step["seq"], total=len(r["steps"]),
+                               role=role_name(step["role"], lang)))
+    if r["claimed_by"]:
+        lines.append(translate("cli.req.claimed_by", lang, who=r["claimed_by"]))
+    elif r["claim_deadline"]:
+        lines.append(translate("cli.req.claim_by", lang, deadline=f"{r['claim_deadline']:%Y-%m-%d %H:%M}"))
+    return "\n".join(lines)
+
+
+def _pending(args: argparse.Namespace) -> int:
+    rows = svc.pending_approvals(sessions=_sessions(), actor=_actor(args.persona))
+    emit(args, rows, lambda: "\n".join(_pending_text(r, args.lang) for r in rows) or translate("cli.req.none", args.lang))
     return 0
