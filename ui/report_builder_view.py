@@ -108,6 +108,16 @@ def change_text(value: float | None, status: str) -> str:
     return "—" if value is None else f"{value * 100:+.1f}%"
 
 
+def warnings_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """The month's warnings with translated headers, levels and statuses (no raw identifiers)."""
+    return pd.DataFrame([{
+        t("warn.col.level"): t(f"warn.level.{w['level']}"), t("warn.col.resource"): w["resource"],
+        t("warn.col.owner"): w.get("owner") or "—", t("reports.col.pool"): w.get("pool") or "—",
+        t("warn.col.util"): fmt(w.get("util"), "pct"), t("warn.col.mem"): fmt(w.get("mem"), "pct"),
+        t("warn.col.coverage"): fmt(w.get("coverage"), "pct"), t("warn.col.status"): t(f"warn.status.{w['status']}"),
+    } for w in items])
+
+
 def analysis_panel(month: str, scope: str) -> None:
     """The analysis report: trend table, warnings of the month, a drill-down, the annual summary."""
     org, lang = load_org(), current_lang()
@@ -139,7 +149,7 @@ def analysis_panel(month: str, scope: str) -> None:
     if not result["warnings"]["available"]:
         st.caption(t("reports.warnings_not_available"))
     else:
-        st.dataframe(pd.DataFrame(result["warnings"]["items"]), hide_index=True, width="stretch")
+        st.dataframe(warnings_frame(result["warnings"]["items"]), hide_index=True, width="stretch")
     if result["drill_down"] is not None:
         d = result["drill_down"]
         st.markdown(f"#### {t('builder.drill_title', dimension=dims[dim], value=value_labels.get(value, value))}")

@@ -50,6 +50,11 @@ def entity_name(e: dict[str, Any], lang: str) -> str:
     return e.get("name_en" if lang == "en" else "name_zh") or e["id"]
 
 
+def pool_kind(kind: str | None, lang: str) -> str | None:
+    """A pool kind (``training_language``, …, data/org.yaml) in ``lang``."""
+    return translate(f"pool_kind.{kind}", lang) if kind else kind
+
+
 def _dept(e: dict[str, Any], lang: str) -> str | None:
     return e.get("department_en" if lang == "en" else "department_zh")
 
@@ -100,7 +105,7 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
         model_cols = (*pool_cols, ("gpus_seen", "int"), ("mean_gpus_in_use", "num"))
     out.append(Table("water_by_pool", (("pool", "text"), ("kind", "text"), ("cluster", "text"), ("model", "text"),
                                        *pool_cols),
-                     [dict(r) for r in water["by_pool"]]))
+                     [{**r, "kind": pool_kind(r["kind"], lang)} for r in water["by_pool"]]))
     out.append(Table("water_by_model", (("model", "text"), *model_cols), [dict(r) for r in water["by_model"]]))
     rank_rows = []
     for section, name in RANKINGS:

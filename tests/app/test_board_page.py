@@ -35,3 +35,19 @@ def test_an_executive_reads_the_published_report_but_not_a_draft():
     no_exceptions(at)
     assert at.selectbox[0].options == ["2026-03"]
     assert any("GPU 总量" in m.label for m in at.metric)
+
+
+def test_the_board_shows_pool_kinds_and_the_water_level_definition_in_the_readers_language():
+    ctx = _ctx()
+    ops = next(p for p in load_personas() if p.id == "li.na")
+    draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-03", scope="HQ")
+    reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
+    for lang, kind, definition in (("zh-CN", "L1 语义大模型", "本月水位取自 GPU 监控数据"),
+                                   ("en", "L1 language models", "Water level of the month, from the GPU metrics")):
+        at = open_page("app_pages/board.py", persona="wang.qiang", lang=lang)
+        no_exceptions(at)
+        titles = [e.label for e in at.expander]
+        water = at.expander[titles.index("资源水位（按资源池）" if lang == "zh-CN" else "Water level by pool")].dataframe[0].value
+        cells = set(water.astype(str).values.ravel())
+        assert kind in cells and "training_language" not in cells and "strategic_reserve" not in cells
+        assert any(definition in c.value for c in at.caption)

@@ -84,3 +84,32 @@ def test_a_report_built_before_training_results_still_exports(report):
     old = {**report, "economics": {k: v for k, v in report["economics"].items() if k != "training_jobs"}}
     assert "before training results were part of the report" in export.to_html(old, "en")
     assert export.to_csv(old, "en", "training_jobs").decode("utf-8-sig").count("\n") == 1
+
+
+def test_pool_kinds_are_translated_in_every_export(report):
+    raw = {p.kind for p in load_org().pools.values()}
+    assert "training_language" in raw
+    page = export.to_html(report, "zh-CN")
+    assert "L1 语义大模型" in page and "战略预备队" in page
+    assert not [k for k in raw if k in page], "a raw pool kind in the HTML"
+    wb = load_workbook(io.BytesIO(export.to_excel(report, "en")))
+    ws = wb["Water level by pool"]
+    header = [c.value for c in ws[1]]
+    kinds = {dict(zip(header, (c.value for c in r)))["Pool"]: dict(zip(header, (c.value for c in r)))["Kind"]
+             for r in ws.iter_rows(min_row=2)}
+    assert kinds["hq-lang"] == "L1 language models" and kinds["hq-dynamic"] == "dynamic reserve"
+    assert not (raw - {"inference"}) & set(kinds.values())   # "inference" is also the English word
+    csv_text = export.to_csv(report, "zh-CN", "water_by_pool").decode("utf-8-sig")
+    assert "L2 微调与研究" in csv_text and not [k for k in raw if k in csv_text]
+
+
+def test_a_report_built_before_the_monthly_water_level_still_exports(report):
+    """Schema 2 snapshots (allocated = portal GPUs on the last day, mean GPUs in use beside) stay readable."""
+    water = {**report["water_level"], "allocated": 2, "available": 734, "mean_gpus_in_use": 0.1129,
+             "by_model": [{**m, "allocated": 0, "mean_gpus_in_use": 0.0} for m in report["water_level"]["by_model"]]}
+    for key in ("portal_granted", "portal_granted_as_of", "definition_key", "hours_in_month", "unattributed_allocated"):
+        water.pop(key)
+    old = {**report, "schema": 2, "water_level": water}
+    page = export.to_html(old, "en")
+    assert "Mean GPUs in use" in page and "Allocated GPUs" in page and "monthly mean" not in page
+    assert "water level of the month" not in page.lower()
