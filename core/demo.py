@@ -45,6 +45,28 @@ def _training_form(*, project: str, department: str, applicant: str, pool: str, 
     }
 
 
+def backdate(sessions: sessionmaker[Session], request_id: int, days: int) -> None:
+    """Move a demo request's window ``days`` into the past (the intake form refuses past start
+    dates, so demo history is made now and then shifted), recorded as a ``demo.backdated`` event."""
+    from datetime import datetime, timezone
+
+    from core.db.models import AuditEventRow
+    from core.lifecycle.persistence import AllocationRow
+
+    shift = timedelta(days=days)
+    with sessions.begin() as s:
+        row = s.get(RequestRow, request_id)
+        alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == request_id)).one()
+        before = {"start": str(alloc.starts_on), "end": str(alloc.ends_on)}
+        row.start_date = row.start_date - shift if row.start_date else None
+        row.form = {**row.form, "start_date": row.start_date.isoformat() if row.start_date else None}
+        alloc.starts_on = alloc.starts_on - shift if alloc.starts_on else None
+        alloc.ends_on = alloc.ends_on - shift if alloc.ends_on else None
+        s.add(AuditEventRow(at=datetime.now(timezone.utc), actor="system:demo", action="demo.backdated",
+                            subject=f"request:{request_id}", reason=f"demo history: {days} days earlier",
+                            before=before, after={"start": str(alloc.starts_on), "end": str(alloc.ends_on)}))
+
+
 def _lifecycle_after_grant(sessions: sessionmaker[Session], applicant: Identity, ops: Identity, dept: str, name: str,
                            made: dict[str, int]) -> None:
     """Allocations further along: returned (退订), expiring then extended (延期), and reclaimed at expiry."""
@@ -65,7 +87,8 @@ def _lifecycle_after_grant(sessions: sessionmaker[Session], applicant: Identity,
                                           reason="评测集扩充，需要再训练三天", today=today)
     reclaim.decide_extension(sessions=sessions, actor=ops, extension_id=extension["id"], approve=True,
                              reason="资源池余量充足，同意延期")
-    small("L2 微调：已到期的任务", today - timedelta(days=9), 7)
+    expired = small("L2 微调：已到期的任务", today, 7)
+    backdate(sessions, expired["id"], 9)  # started nine days ago: its seven days are over
     reclaim.reclaim_expired(sessions=sessions, today=today)
 
 

@@ -133,7 +133,7 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
 
     Returns ``{"month", "jobs", "results"}`` (zeros when already done).
     """
-    from core.demo import _training_form
+    from core.demo import _training_form, backdate
     from core.identity import load_personas
     from core.lifecycle import services as lifecycle
     from core.lifecycle.persistence import AllocationRow
@@ -154,8 +154,9 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
         if not free.get(pool):
             continue
         namespace, gpus = free[pool].pop(0)
+        started = start_of_month + timedelta(days=offset)
         form = _training_form(project="P-LLM-01", department="digital", applicant=owner.name, pool=pool, gpus=gpus,
-                              days=days, start=start_of_month + timedelta(days=offset),
+                              days=days, start=today,
                               subtype="l1_foundation" if pool == "hq-lang" else "l2_finetune",
                               background=f"演示：上月训练任务（{namespace}）")
         view = lifecycle.submit(sessions=sessions, actor=owner, form=form)
@@ -163,6 +164,7 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
             view = lifecycle.decide(sessions=sessions, actor=ops, request_id=view["id"], decision="approve",
                                     reason="演示：资源池余量充足")
         rid = view["id"]
+        backdate(sessions, rid, (today - started).days)  # the form refuses past dates: made now, then shifted
         reclaim.return_allocation(sessions=sessions, actor=owner, request_id=rid, reason="演示：训练完成，主动退订")
         with unit_of_work(sessions) as s:
             alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == rid)).one()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from core.clock import utc_today
 from core.errors import InputError
 
 DEMAND_TYPES: dict[str, tuple[str, ...]] = {
@@ -200,10 +201,15 @@ def _date(key: str, value: Any) -> date | None:
         return None
     if isinstance(value, date):
         return value
+    text = str(value).strip()
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        return date.fromisoformat(text)
     except ValueError:
-        raise InputError("lifecycle.bad_date", field=key, value=str(value)) from None
+        pass
+    try:  # an ISO timestamp (e.g. from a JSON export) names its day
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        raise InputError("lifecycle.bad_date", field=key, value=text) from None
 
 
 def _params(key: str, value: Any) -> float | None:
@@ -296,8 +302,14 @@ def _check_choices(form: IntakeForm) -> None:
     _choice("priority", form.priority, PRIORITIES)
 
 
-def consistency_errors(form: IntakeForm) -> None:
-    """Raise :class:`InputError` when filled-in values contradict each other (checked at submit)."""
+def consistency_errors(form: IntakeForm, today: date | None = None) -> None:
+    """Raise :class:`InputError` when filled-in values contradict each other or the calendar
+    (checked at submit): a start date before ``today`` (UTC) would grant a window that is partly
+    or wholly over, and the daily job would reclaim it at once."""
+    today = today or utc_today()
+    if form.start_date and form.start_date < today:
+        raise InputError("lifecycle.start_in_past", field="start_date", value=form.start_date.isoformat(),
+                         today=today.isoformat())
     if form.sla_latency_mean_ms and form.sla_latency_p99_ms and form.sla_latency_p99_ms < form.sla_latency_mean_ms:
         raise InputError("lifecycle.p99_below_mean", field="sla_latency_p99_ms",
                          p99=form.sla_latency_p99_ms, mean=form.sla_latency_mean_ms)

@@ -431,7 +431,10 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
         if request_id is None:
             raise InputError("lifecycle.incomplete", field="form", missing="form")
         with unit_of_work(sessions) as s:
-            form = IntakeForm.from_dict(_load(s, request_id).form)
+            draft = _load_visible(s, actor, request_id, org)  # someone else's draft stays hidden
+            if draft.created_by != actor.id:
+                raise PermissionDenied("error.permission_denied", action="submit this draft", role=actor.role)
+            form = IntakeForm.from_dict(draft.form)
     form = _as_form(form)
     missing = missing_fields(form)
     if missing:

@@ -335,8 +335,9 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
             raise NotFound("error.not_found", what="extension", id=extension_id)
         if e.requested_by == actor.id:
             raise PermissionDenied("error.permission_denied", action="decide extension requests", role=actor.role)
-        to = check_move(EXTENSION, e.status, "approved" if approve else "refused")
         row, alloc = _load_pair(s, e.request_id, lock=True)
+        _may_act_on(actor, row, load_org(), "decide extension requests")
+        to = check_move(EXTENSION, e.status, "approved" if approve else "refused")
         e.status, e.decided_by, e.decided_at, e.decision_reason = to, actor.id, at, reason
         if approve:
             if alloc.status != "active" or alloc.ends_on is None:
@@ -360,7 +361,18 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
 # --------------------------------------------------------------------------- reclaim records
 
 
-def _may_reclaim(actor: Identity, kind: str, row: RequestRow) -> None:
+def _may_act_on(actor: Identity, row: RequestRow, org: Org, action: str) -> None:
+    """Ops act only on requests they can see and that are in their scope (provincial ops: their
+    province's); the system acts everywhere. Someone else's request stays hidden (NotFound)."""
+    if actor.role == "system":
+        return
+    if not svc._can_see(actor, row, org):
+        raise NotFound("error.not_found", what="request", id=row.id)
+    if not svc._in_scope(actor, row, org):
+        raise PermissionDenied("error.permission_denied", action=action, role=actor.role)
+
+
+def _may_reclaim(actor: Identity, kind: str, row: RequestRow, org: Org) -> None:
     if kind == "return":
         if actor.id != row.created_by:
             raise PermissionDenied("error.permission_denied", action="return resources", role=actor.role)
@@ -368,6 +380,7 @@ def _may_reclaim(actor: Identity, kind: str, row: RequestRow) -> None:
         require(actor, SYSTEM_ROLES, "reclaim resources")
     else:
         require(actor, OPS_ROLES, "reclaim resources")
+        _may_act_on(actor, row, org, "reclaim resources")
 
 
 def _new_record(s: Session, actor: Identity, row: RequestRow, alloc: AllocationRow, org: Org, *, kind: str,
@@ -429,7 +442,7 @@ def plan_reclaim(*, sessions: sessionmaker[Session], actor: Identity, request_id
         row, alloc = _load_pair(s, request_id, lock=True)
         if not svc._can_see(actor, row, org) and actor.role != "system":
             raise NotFound("error.not_found", what="request", id=request_id)
-        _may_reclaim(actor, kind, row)
+        _may_reclaim(actor, kind, row, org)
         if alloc.status not in HOLDING_ALLOCATION:
             raise InvalidTransition(row.status, "reclaimed")
         release = alloc.gpus
@@ -463,6 +476,8 @@ def approve_reclaim(*, sessions: sessionmaker[Session], actor: Identity, record_
             raise InvalidMove(rec.status, "approved")
         if rec.created_by == actor.id:
             raise PermissionDenied("reclaim.own_plan", record=rec.id)
+        row, _ = _load_pair(s, rec.request_id)
+        _may_act_on(actor, row, load_org(), "approve a reclaim")
         rec.approvals = [*list(rec.approvals or []), {"actor": actor.id, "at": common.iso(common.now()), "note": note}]
         common.audit(s, actor, "reclaim.approved", f"reclaim:{rec.id}", reason=note)
         return _record_view(rec)
@@ -495,7 +510,7 @@ def execute_reclaim(*, sessions: sessionmaker[Session], actor: Identity, record_
         if rec.status != "planned":
             raise InvalidMove(rec.status, "executed")
         row, alloc = _load_pair(s, rec.request_id)
-        _may_reclaim(actor, rec.kind, row)
+        _may_reclaim(actor, rec.kind, row, org)
         if rec.forced and not any(a.get("actor") != rec.created_by for a in rec.approvals or []):
             raise ComputeLoopError("reclaim.approval_required", record=rec.id)
         spec = _spec(row, alloc, org)
@@ -556,12 +571,17 @@ def return_allocation(*, sessions: sessionmaker[Session], actor: Identity, reque
 def reclaim_expired(*, sessions: sessionmaker[Session], today: date, provisioner: Provisioner | None = None) -> dict[str, Any]:
     """Reclaim every expiry-managed allocation whose end date has come. Idempotent: one record per
     allocation and end date (dedup key ``expiry:<allocation>:<ends_on>``); a record left planned by
-    an interrupted run is executed by the next."""
+    an interrupted run is executed by the next. An allocation whose owner asked for an extension
+    that ops have not decided yet is held (listed under ``held``) until they do: the owner applied
+    in time and must not lose the work to a slow decision."""
     policy = load_policy()
     org = load_org()
     provisioner = provisioner or provisioning.backend_for(org)
     with unit_of_work(sessions) as s:
-        due = [(a.id, a.request_id, a.ends_on) for a, _r in s.execute(_expiring_query(policy)) if a.ends_on <= today]
+        pending = set(s.scalars(select(ExtensionRequestRow.request_id).where(ExtensionRequestRow.status == "pending")))
+        expired = [(a.id, a.request_id, a.ends_on) for a, _r in s.execute(_expiring_query(policy)) if a.ends_on <= today]
+    due = [d for d in expired if d[1] not in pending]
+    held = [{"allocation_id": a, "request_id": r} for a, r, _ in expired if r in pending]
     done, errors = [], []
     for alloc_id, request_id, ends_on in due:
         key = f"expiry:{alloc_id}:{ends_on.isoformat()}"
@@ -580,7 +600,7 @@ def reclaim_expired(*, sessions: sessionmaker[Session], today: date, provisioner
         except ComputeLoopError as exc:
             log.warning("expiry reclaim of allocation %s failed: %s", alloc_id, exc)
             errors.append({"allocation_id": alloc_id, "key": exc.key})
-    return {"reclaimed": done, "errors": errors}
+    return {"reclaimed": done, "errors": errors, "held": held}
 
 
 def release_retained_data(*, sessions: sessionmaker[Session], today: date,
@@ -649,7 +669,8 @@ def detect_candidates(*, sessions: sessionmaker[Session], actor: Identity, month
     at = common.now()
     with unit_of_work(sessions) as s:
         services = {ns: pair for ns, pair in common.by_namespace(s).items()
-                    if pair[0].pool_id in pools or pair[1].demand_type == "inference"}
+                    if pair[0].status in HOLDING_ALLOCATION
+                    and (pair[0].pool_id in pools or pair[1].demand_type == "inference")}
         checks = check_services(read_days(s, first, last), month, services, policy)
         detected, existing = [], 0
         for c in checks:

@@ -3,7 +3,7 @@ on the page, and the recorded result is listed."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from core.context import build
 from core.demo import _training_form
@@ -20,7 +20,7 @@ def _active_training_request() -> int:
     try:
         view = lifecycle.submit(sessions=ctx.sessions, actor=owner, form=_training_form(
             project="P-LLM-01", department="digital", applicant=owner.name, pool="hq-ft", gpus=2, days=5,
-            start=date.today() - timedelta(days=1)))
+            start=date.today()))
     finally:
         ctx.engine.dispose()
     assert view["provisioning"]["status"] == "active"

@@ -250,6 +250,23 @@ def test_an_l2_may_do_the_initial_review_but_not_both_steps(ctx):
                       reason="可行性评估通过")["status"] == "approved"
 
 
+def test_submitting_someone_elses_draft_reveals_nothing_of_it(ctx):
+    draft = svc.save_draft(sessions=ctx.sessions, actor=APPLICANT, form={"applicant": "张伟", "department": "digital"})
+    for other in (OTHER_DEPT, COLLEAGUE, HQ_OPS):  # a draft is its author's alone, not even the department's
+        with pytest.raises(NotFound):
+            svc.submit(sessions=ctx.sessions, actor=other, request_id=draft)
+
+
+def test_a_start_date_in_the_past_is_refused_with_nothing_written(ctx):
+    from datetime import date, timedelta
+
+    past = {**SMALL, "start_date": (date.today() - timedelta(days=3)).isoformat()}
+    with pytest.raises(InputError) as err:
+        svc.submit(sessions=ctx.sessions, actor=APPLICANT, form=past)
+    assert err.value.key == "lifecycle.start_in_past" and err.value.params["field"] == "start_date"
+    assert svc.list_requests(sessions=ctx.sessions, actor=APPLICANT) == []
+
+
 def test_nobody_approves_or_claims_their_own_request(ctx):
     r = _submit(ctx, MEDIUM, actor=HQ_OPS)
     with pytest.raises(PermissionDenied) as err:

@@ -256,3 +256,53 @@ def test_an_idle_inference_service_becomes_a_candidate_and_is_scaled_down_with_a
     done = reclaim.execute_candidate(sessions=ctx.sessions, actor=OPS, candidate_id=c["id"])
     assert done["release_gpus"] == 1 and _capacity(ctx, "hq-ft") == held - 1
     assert reclaim.list_candidates(sessions=ctx.sessions, actor=OPS)[0]["status"] == "executed"
+
+
+JS_OPS = Identity("chen.jing", "陈静", "chen.jing@example.com", "prov_ops", department="江苏信通公司", province="JS",
+                  level="L1")
+
+
+def test_provincial_ops_cannot_approve_execute_or_extend_another_provinces_allocation(ctx):
+    request_id, alloc = _active(ctx)  # an HQ pool
+    planned = reclaim.plan_reclaim(sessions=ctx.sessions, actor=OPS, request_id=request_id, kind="forced",
+                                   reason="项目暂停", provisioner=PlanBackend())
+    with pytest.raises(NotFound):
+        reclaim.approve_reclaim(sessions=ctx.sessions, actor=JS_OPS, record_id=planned["id"], note="同意")
+    with pytest.raises(NotFound):
+        reclaim.plan_reclaim(sessions=ctx.sessions, actor=JS_OPS, request_id=request_id, kind="forced",
+                             reason="越权", provisioner=PlanBackend())
+    reclaim.approve_reclaim(sessions=ctx.sessions, actor=ADMIN, record_id=planned["id"], note="同意")
+    with pytest.raises(NotFound):
+        reclaim.execute_reclaim(sessions=ctx.sessions, actor=JS_OPS, record_id=planned["id"], provisioner=PlanBackend())
+    assert reclaim.list_records(sessions=ctx.sessions, actor=OPS)[0]["status"] == "planned"  # nothing happened
+
+    other, alloc2 = _active(ctx)
+    alloc2 = _window(ctx, alloc2.id, alloc2.starts_on, alloc2.starts_on + timedelta(days=14))
+    ext = reclaim.request_extension(sessions=ctx.sessions, actor=APPLICANT, request_id=other, days=3,
+                                    reason="评测未完成", today=alloc2.ends_on - timedelta(days=7))
+    with pytest.raises(NotFound):
+        reclaim.decide_extension(sessions=ctx.sessions, actor=JS_OPS, extension_id=ext["id"], approve=True, reason="越权")
+    assert reclaim.list_extensions(sessions=ctx.sessions, actor=OPS)[0]["status"] == "pending"
+
+
+def test_an_allocation_with_an_undecided_extension_is_held_at_expiry_until_ops_decide(ctx):
+    request_id, alloc = _active(ctx)
+    alloc = _window(ctx, alloc.id, alloc.starts_on, alloc.starts_on + timedelta(days=14))
+    ext = reclaim.request_extension(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id, days=3,
+                                    reason="评测未完成", today=alloc.ends_on - timedelta(days=7))
+    out = run_daily(sessions=ctx.sessions, today=alloc.ends_on)
+    assert out["expiries"]["reclaimed"] == [] and out["expiries"]["held"] == [
+        {"allocation_id": alloc.id, "request_id": request_id}]
+    assert lifecycle.get_request(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id)["status"] != "reclaimed"
+    reclaim.decide_extension(sessions=ctx.sessions, actor=OPS, extension_id=ext["id"], approve=False, reason="资源紧张")
+    out = run_daily(sessions=ctx.sessions, today=alloc.ends_on)
+    assert out["expiries"]["reclaimed"] and out["expiries"]["held"] == []
+
+
+def test_a_returned_inference_service_is_not_a_reclaim_candidate(ctx):
+    request_id, alloc = _active(ctx)
+    alloc = _window(ctx, alloc.id, date(2026, 10, 1), date(2027, 1, 31), demand_type="inference")
+    _rollups(ctx, alloc.namespace, [date(2026, 10, d) for d in range(1, 32)], util=0.05, mem=0.05, peak=0.1)
+    reclaim.return_allocation(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id, reason="服务下线")
+    out = run_daily(sessions=ctx.sessions, today=date(2026, 11, 1))
+    assert out["candidates"]["detected"] == [] and out["candidates"]["checked"] == 0

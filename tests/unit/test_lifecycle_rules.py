@@ -326,3 +326,22 @@ def test_request_number_is_year_and_zero_padded_id():
 ])
 def test_claim_deadline_is_one_working_day_skipping_weekends(at, expected):
     assert add_working_days(at, 1) == expected
+
+
+@pytest.mark.parametrize("value", ["2026-12-01garbage", "2026-13-01", "01/12/2026"])
+def test_a_date_with_anything_after_it_or_out_of_range_is_refused(value):
+    with pytest.raises(InputError) as err:
+        IntakeForm.from_dict({"start_date": value})
+    assert err.value.key == "lifecycle.bad_date" and err.value.params["field"] == "start_date"
+
+
+def test_an_iso_timestamp_names_its_day():
+    assert IntakeForm.from_dict({"start_date": "2026-12-01T08:00:00+08:00"}).start_date == date(2026, 12, 1)
+
+
+def test_a_start_date_before_today_is_refused_and_today_is_fine():
+    form = IntakeForm.from_dict({"start_date": "2026-11-28"})
+    with pytest.raises(InputError) as err:
+        consistency_errors(form, today=date(2026, 11, 29))
+    assert err.value.key == "lifecycle.start_in_past" and err.value.params["field"] == "start_date"
+    consistency_errors(form, today=date(2026, 11, 28))
