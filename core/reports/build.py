@@ -17,7 +17,9 @@ prices, settings), so the numbers can be checked against hand-computed fixtures.
   Memory: Σ mean_mem × hours / Σ hours (rows with a memory value, with a namespace).
 * **queue wait** — approved (or adjusted) minus submitted, for requests decided in the month;
   **provisioning time** — active minus approved, for requests active in the month; **incidents**
-  — requests whose provisioning failed in the month.
+  — every failed provisioning run in the month (audit events ``allocation.provision_failed``, and
+  runs that died and were marked failed): a request that failed three times counts three times.
+  Nothing else (node faults, preemptions) counts as an incident.
 * **projects** — rollup namespaces mapped to projects through allocations (several namespaces of
   one project are summed); an unmapped namespace is shown as itself. Cost = allocated GPU-hours ×
   the catalog price of the GPU model; cost per useful GPU-hour = cost / used GPU-hours. Requested
@@ -57,7 +59,7 @@ from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import Org
 
 SCHEMA_VERSION = 3  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups,
-#                     trends.comparison (coverage-normalised, insufficient data)
+#                     trends.comparison (coverage-normalised, insufficient data), incidents per failed run
 COMPANY = "company"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -248,6 +250,7 @@ def build_report(
     training_results: Mapping[int, list[dict[str, Any]]] | None = None,
     job_history: pl.DataFrame | None = None,
     node_pools: Mapping[str, str] | None = None,
+    provision_failures: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report of ``month`` for ``scope`` as a JSON-ready dict (see the module docstring).
 
@@ -269,6 +272,9 @@ def build_report(
             (:func:`core.reports.results.results_of`).
         job_history: rollup rows (:data:`ROLLUP_SCHEMA`) of the training namespaces before the
             month, for the typical jobs' figures since their start (None: the month only).
+        provision_failures: every failed provisioning run: dicts with ``request_id, at`` (aware
+            datetime), ``step, attempt`` and ``cause`` (``failed``: a step failed; ``interrupted``:
+            the run died and was marked failed); None: not known (incidents "not available").
         node_pools: hostname → pool id of the GPU nodes, to place rollup rows in pools (rows of
             other nodes go to the only pool of their cluster and GPU model, if there is one).
 
@@ -314,7 +320,8 @@ def build_report(
     coverage = _coverage(frame, gpus_total, days)
 
     water = _water_level(pools, allocs, frame, last, days, org, node_pools)
-    health = _health(frame, requests, pool_ids, first, last, coverage)
+    requests = list(requests)
+    health = _health(frame, requests, pool_ids, first, last, coverage, provision_failures)
     entities = _entities(frame, ns_map, org, people, allocs, first, last, idle_util)
     economics = _economics(frame, prices, coverage)
     economics["training_jobs"] = _training_jobs(
@@ -447,8 +454,26 @@ def _water_level(pools, allocs, frame: pl.DataFrame, last: date, days: int, org:
             "by_pool": by_pool, "by_model": sorted(models.values(), key=lambda m: m["model"])}
 
 
+def _incidents(failures: Iterable[Mapping[str, Any]] | None, requests, pool_ids: set[str], first: date,
+               last: date) -> dict[str, Any]:
+    """Every failed provisioning run of the month in the scope's pools (see the module docstring)."""
+    if failures is None:
+        return {"available": False, "count": None, "requests": None, "items": []}
+    by_id = {r["id"]: r for r in requests}
+    items = []
+    for f in failures:
+        r = by_id.get(f.get("request_id"))
+        if r is None or r.get("pool") not in pool_ids or not _in_month(f.get("at"), first, last):
+            continue
+        items.append({"request_id": r["id"], "number": r.get("number"), "pool": r["pool"], "at": f["at"].isoformat(),
+                      "step": f.get("step") or None, "attempt": f.get("attempt"), "cause": f.get("cause") or "failed"})
+    items.sort(key=lambda i: (i["at"], i["request_id"]))
+    return {"available": True, "count": len(items), "requests": len({i["request_id"] for i in items}),
+            "definition_key": "reportfix.incident_definition", "items": items}
+
+
 def _health(frame: pl.DataFrame, requests, pool_ids: set[str], first: date, last: date,
-            coverage: dict[str, Any]) -> dict[str, Any]:
+            coverage: dict[str, Any], failures: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     alloc = frame.filter(pl.col("namespace") != "")
     allocated_h = float(alloc["allocated_gpu_hours"].sum()) if alloc.height else 0.0
     used_alloc = float(alloc["used_gpu_hours"].sum()) if alloc.height else 0.0
@@ -456,7 +481,7 @@ def _health(frame: pl.DataFrame, requests, pool_ids: set[str], first: date, last
     used_all = float(frame["used_gpu_hours"].sum()) if frame.height else 0.0
     mem_rows = alloc.filter(pl.col("mean_mem").is_not_null())
     mem = _div(float((mem_rows["mean_mem"] * mem_rows["hours"]).sum()), float(mem_rows["hours"].sum())) if mem_rows.height else None
-    waits, provs, incidents = [], [], []
+    waits, provs = [], []
     considered = 0
     for r in requests:
         if r.get("pool") not in pool_ids:
@@ -467,16 +492,13 @@ def _health(frame: pl.DataFrame, requests, pool_ids: set[str], first: date, last
             waits.append(_hours(r.get("submitted_at"), decided))
         if _in_month(r.get("active_at"), first, last):
             provs.append(_hours(decided, r.get("active_at")))
-        if _in_month(r.get("provisioning_failed_at"), first, last):
-            incidents.append({"request_id": r["id"], "number": r.get("number"), "pool": r["pool"],
-                              "at": r["provisioning_failed_at"].isoformat()})
     return {
         "util_allocated": _r(_div(used_alloc, allocated_h)),
         "util_fleet": _r(_div(used_all, observed_h)),
         "mem_allocated": _r(mem),
         "queue_wait": _stats([w for w in waits if w is not None]),
         "provisioning_time": _stats([p for p in provs if p is not None]),
-        "incidents": {"count": len(incidents), "items": incidents},
+        "incidents": _incidents(failures, requests, pool_ids, first, last),
         "requests_considered": considered,
         "coverage": coverage["metrics"],
     }

@@ -1,5 +1,5 @@
 """What the report's figures mean, said in the report itself (pages, HTML/PDF): the water level's
-definition, how trend changes are compared. Reports built before a definition existed (older
+definition, what counts as an incident, how trend changes are compared. Reports built before a definition existed (older
 schemas) get no note for it."""
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ def definition_notes(report: dict[str, Any], lang: str) -> list[str]:
                              as_of=water["portal_granted_as_of"], granted=fmt(water["portal_granted"], "int")))
         if water.get("unattributed_allocated"):
             out.append(translate("reportfix.water_unattributed", lang, gpus=fmt(water["unattributed_allocated"], "num")))
+    incidents = report["health"]["incidents"]
+    if incidents.get("definition_key"):
+        out.append(translate(incidents["definition_key"], lang, count=incidents["count"], requests=incidents["requests"]))
+    elif incidents.get("available") is False:
+        out.append(translate("reportfix.incidents_not_available", lang))
     return out
 
 

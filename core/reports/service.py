@@ -176,6 +176,31 @@ def node_pools() -> dict[str, str]:
     return {n.name: n.pool for n in inventory_nodes(metrics_source()) if n.pool}
 
 
+def provision_failures(session: Session, first: date, last: date) -> list[dict[str, Any]]:
+    """Every failed provisioning run between ``first`` and ``last`` (UTC days, inclusive), from the
+    audit trail: ``allocation.provision_failed`` (a step failed; one event per attempt) and the
+    transitions of runs that died and were marked failed (``provisioning_interrupted``)."""
+    start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    rows = session.scalars(select(AuditEventRow).where(
+        AuditEventRow.at >= start - timedelta(days=1), AuditEventRow.at < end + timedelta(days=1),
+        (AuditEventRow.action == "allocation.provision_failed")
+        | ((AuditEventRow.action == "request.transition") & (AuditEventRow.reason == "provisioning_interrupted")),
+    ).order_by(AuditEventRow.at, AuditEventRow.id))
+    out = []
+    for e in rows:
+        at = _aware(e.at)
+        kind, _, ident = e.subject.partition(":")
+        if not start <= at < end or kind != "request" or not ident.isdigit():
+            continue
+        failed = e.action == "allocation.provision_failed"
+        after = e.after or {}
+        out.append({"request_id": int(ident), "at": at, "cause": "failed" if failed else "interrupted",
+                    "step": (after.get("step") or e.reason) if failed else "interrupted",
+                    "attempt": after.get("attempt") if failed else None})
+    return out
+
+
 def compute(session: Session, *, month: str, scope: str, focus: dict | None = None,
             now: datetime | None = None) -> dict[str, Any]:
     """The report of ``month`` and ``scope`` from the database (no permission check: callers check)."""
@@ -194,6 +219,7 @@ def compute(session: Session, *, month: str, scope: str, focus: dict | None = No
         history=summaries(session, history_months, scope, org), people=people,
         warnings=warnings_of_month(session, month, scope), reclaims=reclaims_of_month(session, month, scope),
         built_at=now or _now(), focus=focus, node_pools=node_pools(),
+        provision_failures=provision_failures(session, first, last),
         training_results=results_of(session, [a["request_id"] for a in training]),
         job_history=namespace_days(session, {a["namespace"] for a in training},
                                    min((a["starts_on"] for a in training), default=first), first - timedelta(days=1)))

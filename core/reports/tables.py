@@ -148,8 +148,10 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                                 ("util_allocated", "pct"), ("energy_kwh", "num"), ("cost", "num"), ("coverage", "pct"),
                                 ("note", "text")),
                      trend_rows))
-    out.append(Table("incidents", (("number", "text"), ("request_id", "int"), ("pool", "text"), ("at", "text")),
-                     [dict(i) for i in report["health"]["incidents"]["items"]]))
+    out.append(Table("incidents", (("number", "text"), ("request_id", "int"), ("pool", "text"), ("at", "text"),
+                                   ("cause", "text"), ("step", "text"), ("attempt", "int")),
+                     [{**i, "cause": translate(f"reportfix.cause.{i['cause']}", lang) if i.get("cause") else None}
+                      for i in report["health"]["incidents"]["items"]]))
     return out
 
 

@@ -240,3 +240,38 @@ def test_provincial_ops_read_their_provinces_drafts_and_no_other(ctx):
     published = reports.publish(sessions=ctx.sessions, actor=OPS, report_id=hq["id"])  # published: everyone reads it
     assert {r["id"] for r in reports.list_reports(sessions=ctx.sessions, actor=prov)} == {js["id"], published["id"]}
     assert reports.get_report(sessions=ctx.sessions, actor=prov, report_id=hq["id"])["status"] == "published"
+
+
+def test_incidents_count_every_failed_provisioning_run_from_the_audit_trail(ctx, monkeypatch):
+    """A request whose provisioning failed twice (a step raised) and whose third run died counts three times."""
+    from datetime import timedelta, timezone
+
+    from core.lifecycle import provisioning as prov
+    from core.lifecycle import services as svc
+    from core.cluster.backends import PlanBackend
+    from tests.integration.test_lifecycle_services import MEDIUM
+    from tests.integration.test_provisioning_service import DyingBackend, RaisingBackend
+
+    monkeypatch.setattr(prov, "backend_for", lambda org: RaisingBackend())
+    r = svc.submit(sessions=ctx.sessions, actor=APPLICANT, form=MEDIUM)
+    svc.decide(sessions=ctx.sessions, actor=OPS, request_id=r["id"], decision="approve", reason="ok")      # fails: 1
+    prov.retry(sessions=ctx.sessions, actor=OPS, request_id=r["id"], provisioner=RaisingBackend())        # fails: 2
+    with pytest.raises(KeyboardInterrupt):                                                                  # dies: 3
+        prov.retry(sessions=ctx.sessions, actor=OPS, request_id=r["id"], provisioner=DyingBackend())
+    with ctx.sessions() as s:
+        since = s.get(svc.RequestRow, r["id"]).provisioning_at
+    later = (since if since.tzinfo else since.replace(tzinfo=timezone.utc)) + timedelta(
+        minutes=prov.load_provisioning_defaults().stalled_after_minutes + 1)
+    assert prov.recover_stalled(sessions=ctx.sessions, actor=OPS, now=later) == [r["id"]]
+    assert prov.retry(sessions=ctx.sessions, actor=OPS, request_id=r["id"], provisioner=PlanBackend())["status"] == "active"
+
+    with ctx.sessions() as s:
+        events = reports.provision_failures(s, date(2000, 1, 1), date(2100, 1, 1))
+    assert [(e["request_id"], e["cause"], e["attempt"]) for e in events] == [
+        (r["id"], "failed", 1), (r["id"], "failed", 2), (r["id"], "interrupted", None)]
+    month = events[0]["at"].strftime("%Y-%m")
+    in_month = sum(e["at"].strftime("%Y-%m") == month for e in events)   # the dead run is found minutes later
+    hq = reports.build_draft(sessions=ctx.sessions, actor=OPS, month=month, scope="HQ")["snapshot"]["health"]["incidents"]
+    assert hq["count"] == in_month and hq["requests"] == 1 and hq["items"][0]["step"] == "ResourceQuota/allocation"
+    js = reports.build_draft(sessions=ctx.sessions, actor=OPS, month=month, scope="JS")["snapshot"]["health"]["incidents"]
+    assert js["count"] == 0 and js["available"] is True

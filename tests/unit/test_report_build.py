@@ -55,6 +55,18 @@ REQUESTS = [
 ]
 
 
+# Failed provisioning runs (audit events): request 2 failed twice and its third run died; request 3
+# is another scope's; request 1's failure is February's; request 99 is unknown.
+FAILURES = [
+    {"request_id": 2, "at": _at((3, 2), 1), "cause": "failed", "step": "Namespace/ns-exp", "attempt": 1},
+    {"request_id": 2, "at": _at((3, 2), 5), "cause": "failed", "step": "ResourceQuota/ns-exp", "attempt": 2},
+    {"request_id": 2, "at": _at((3, 3), 9), "cause": "interrupted", "step": "interrupted", "attempt": None},
+    {"request_id": 3, "at": _at((3, 6)), "cause": "failed", "step": "Namespace/ns-js", "attempt": 1},
+    {"request_id": 1, "at": _at((2, 28), 23), "cause": "failed", "step": "Namespace/ns-llm", "attempt": 1},
+    {"request_id": 99, "at": _at((3, 4)), "cause": "failed", "step": "Namespace/x", "attempt": 1},
+]
+
+
 @pytest.fixture(scope="module")
 def report():
     org = load_org()
@@ -63,7 +75,7 @@ def report():
                         gpus_total=hq_gpus)
     return build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=ALLOCS, requests=REQUESTS, org=org,
                         prices=PRICES, settings=SETTINGS, history={"2026-02": feb, "2025-03": None},
-                        people={"zhang.wei": "张伟"})
+                        people={"zhang.wei": "张伟"}, provision_failures=FAILURES)
 
 
 def _entity(report, key):
@@ -77,11 +89,26 @@ def test_gpu_hour_weighted_utilisation_memory_and_fleet_utilisation(report):
     assert h["mem_allocated"] == pytest.approx(32.4 / 84, abs=1e-6)
 
 
-def test_queue_wait_provisioning_time_and_incidents_come_from_request_timestamps_in_scope(report):
+def test_queue_wait_and_provisioning_time_come_from_request_timestamps_in_scope(report):
     h = report["health"]
     assert h["queue_wait"] == {"count": 2, "mean_h": 39.0, "median_h": 39.0, "p90_h": 72.0, "max_h": 72.0}
     assert h["provisioning_time"]["count"] == 1 and h["provisioning_time"]["mean_h"] == 1.0
-    assert h["incidents"]["count"] == 1 and h["incidents"]["items"][0]["request_id"] == 2
+
+
+def test_incidents_are_every_failed_provisioning_run_of_the_month_in_scope(report):
+    i = report["health"]["incidents"]
+    assert i["count"] == 3 and i["requests"] == 1          # request 2: two failed steps and a run that died
+    assert [(x["request_id"], x["cause"], x["attempt"]) for x in i["items"]] == [
+        (2, "failed", 1), (2, "failed", 2), (2, "interrupted", None)]
+    assert i["items"][0] == {"request_id": 2, "number": "R2", "pool": "hq-ft", "at": "2026-03-02T01:00:00+00:00",
+                             "step": "Namespace/ns-exp", "attempt": 1, "cause": "failed"}
+    assert i["definition_key"] == "reportfix.incident_definition"
+
+
+def test_without_the_failure_events_incidents_say_not_available_rather_than_zero():
+    r = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=ALLOCS, requests=REQUESTS, org=load_org(),
+                     prices=PRICES, settings=SETTINGS)
+    assert r["health"]["incidents"] == {"available": False, "count": None, "requests": None, "items": []}
 
 
 def test_namespaces_map_to_projects_through_allocations_else_stay_namespaces(report):
