@@ -19,7 +19,8 @@ BACKENDS = ("plan", "live")
 REQUEST_AUDIT_ACTIONS = (
     "request.created", "request.draft_saved", "request.transition", "request.step_decided", "request.emergency",
     "request.emergency_reviewed", "allocation.provisioned", "allocation.provision_failed", "allocation.preempted",
-    "allocation.suspended", "allocation.suspend_failed", "allocation.reclaimed", "extension.requested",
+    "allocation.suspended", "allocation.suspend_failed", "allocation.reclaimed", "allocation.refreshed",
+    "allocation.refresh_failed", "extension.requested",
     "extension.approved", "extension.refused", "training_result.recorded", "demo.namespace_bound",
     "demo.backdated",
 )
@@ -87,6 +88,8 @@ def event_change(event: Mapping[str, Any], lang: str) -> str:
 # Reasons the system records with a status change; anything else is a person's own words.
 SYSTEM_REASONS = ("submitted", "claimed", "capacity_short", "provision", "retry", "provisioned", "provisioning_failed",
                   "provisioning_interrupted", "preempted", "extension_requested")
+_REASON_IS_BACKEND = ("allocation.provisioned", "allocation.suspended", "allocation.suspend_failed",
+                      "allocation.refreshed", "allocation.refresh_failed")
 _REASON_WITH_VALUE = {"tier": "tier", "emergency": "number", "expiry_notice": "days"}
 
 
@@ -94,7 +97,7 @@ def reason_text(event: Mapping[str, Any], lang: str) -> str:
     """An audit event's reason: system codes (``claimed``, ``tier:standard_auto``) in words, people's as written."""
     reason = str(event.get("reason") or "")
     action = str(event.get("action", ""))
-    if action in ("allocation.provisioned", "allocation.suspended", "allocation.suspend_failed"):
+    if action in _REASON_IS_BACKEND:
         return backend_name(reason, lang) if reason else ""
     if action != "request.transition" and not action.startswith("allocation."):
         return reason
