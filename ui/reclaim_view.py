@@ -13,6 +13,7 @@ from core.clock import utc_today
 from core.identity import OPS_ROLES
 from core.org import load_org
 from core.reclaim import services as svc
+from core.reclaim.policy import load_policy
 from core.reclaim.services import REVIEW_KINDS
 from core.reclaim.states import CANDIDATE, PLANS
 from core.reclaim.warnings import month_bounds, previous_month
@@ -200,11 +201,33 @@ def _extend(request_id: int) -> None:
         _done("reclaim.extension_filed")
 
 
-def _return(request_id: int) -> None:
+def _preview_return(request_id: int) -> None:
     with guarded():
-        svc.return_allocation(sessions=ctx().sessions, actor=me(), request_id=request_id,
-                              reason=st.session_state.get("own_reason", ""))
+        st.session_state["own_return_preview"] = svc.preview_return(sessions=ctx().sessions, actor=me(),
+                                                                    request_id=request_id)
+
+
+def _return(request_id: int, reason: str) -> None:
+    st.session_state.pop("own_return_preview", None)
+    with guarded():
+        svc.return_allocation(sessions=ctx().sessions, actor=me(), request_id=request_id, reason=reason)
         _done("reclaim.returned")
+
+
+def _return_preview() -> None:
+    """The dry run of a return: what goes now, what goes after the retention notice; confirm or keep."""
+    preview = st.session_state.get("own_return_preview")
+    if not preview:
+        return
+    st.warning(t("reclaim.return_preview", namespace=preview["namespace"], gpus=preview["gpus"]))
+    st.dataframe(pd.DataFrame(preview["planned"]), hide_index=True, width="stretch")
+    if preview["data_planned"]:
+        st.markdown(t("reclaim.deleted_later", due=preview["data_due_on"] or "-"))
+        st.dataframe(pd.DataFrame(preview["data_planned"]), hide_index=True, width="stretch")
+    reason = st.session_state.get("own_reason", "")
+    c1, c2 = st.columns(2)
+    c1.button(t("reclaim.return_confirm"), type="primary", on_click=_return, args=(preview["request_id"], reason))
+    c2.button(t("reclaim.return_keep"), on_click=lambda: st.session_state.pop("own_return_preview", None))
 
 
 def owner_section() -> None:
@@ -219,12 +242,15 @@ def owner_section() -> None:
     labels = {r["request_id"]: f"{r['number']} · {r['namespace']} · {r['gpus']} GPU · → {r['end']}" for r in mine}
     with st.form("own_form"):
         chosen = st.selectbox(t("reclaim.pick_own"), list(labels), format_func=labels.get, key="own_pick")
-        st.number_input(t("reclaim.col.days"), min_value=1, max_value=7, value=3, step=1, key="own_days")
+        longest = load_policy().extension_max_days
+        st.number_input(t("reclaim.col.days"), min_value=1, max_value=longest, value=1, step=1,
+                        key="own_days")
         st.text_area(t("reclaim.col.reason"), key="own_reason")
         c1, c2 = st.columns(2)
         c1.form_submit_button(t("reclaim.request_extension"), on_click=lambda: _extend(st.session_state["own_pick"]))
-        c2.form_submit_button(t("reclaim.return"), on_click=lambda: _return(st.session_state["own_pick"]))
+        c2.form_submit_button(t("reclaim.return"), on_click=lambda: _preview_return(st.session_state["own_pick"]))
         _ = chosen
+    _return_preview()
 
 
 # --------------------------------------------------------------------------- L1 pool review (ops)

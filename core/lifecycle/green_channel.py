@@ -66,7 +66,7 @@ class GreenChannelSettings:
     categories: Mapping[str, Category]
     approver_role: str
     justification_min_chars: int
-    decision_hours: int
+    decision_minutes: int
     review_working_days: int
     preemptible_priorities: tuple[str, ...]
     max_combinations: int
@@ -77,7 +77,7 @@ def _build(raw: Any) -> GreenChannelSettings:
         cats = {c["id"]: Category(c["id"], c["zh"], c["en"]) for c in raw["categories"]}
         settings = GreenChannelSettings(
             categories=cats, approver_role=str(raw["approver_role"]),
-            justification_min_chars=int(raw["justification_min_chars"]), decision_hours=int(raw["decision_hours"]),
+            justification_min_chars=int(raw["justification_min_chars"]), decision_minutes=int(raw["decision_minutes"]),
             review_working_days=int(raw["review_working_days"]),
             preemptible_priorities=tuple(raw["preemptible_priorities"]), max_combinations=int(raw["max_combinations"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -304,7 +304,7 @@ def submit_emergency(*, sessions: sessionmaker[Session], actor: Identity, form: 
         row.steps.append(ApprovalStepRow(seq=1, role=settings.approver_role, status="pending"))
         svc._move(s, row, "submitted", actor, "submitted", at=now)
         row.number = request_number(now.year, row.id)
-        row.claim_deadline = now + timedelta(hours=settings.decision_hours)
+        row.claim_deadline = now + timedelta(minutes=settings.decision_minutes)
         svc._audit(s, actor, "request.emergency", row, reason=justification,
                    after={"category": category, "gpus": row.requested_gpus, "pool": row.pool_id}, at=now)
         svc._notify_applicant(s, row, "submitted", "request_submitted", expected_review_working_days=0,

@@ -430,6 +430,38 @@ def stop_after_preemption(*, sessions: sessionmaker[Session], request_id: int) -
                 "error": {"key": getattr(exc, "key", "error.unexpected"), "params": {}}}
 
 
+def refresh_after_extension(*, sessions: sessionmaker[Session], request_id: int,
+                            provisioner: Provisioner | None = None) -> dict[str, Any]:
+    """Carry a new end date to the cluster: the idempotent provision run relabels the namespace
+    (expiry label and annotation) and mints the user a kubeconfig whose token lasts to the new end;
+    the request's status does not change. Never raises (the extension stands): the outcome is an
+    ``allocation.refreshed`` or ``allocation.refresh_failed`` audit event and the return value."""
+    org = load_org()
+    try:
+        with unit_of_work(sessions) as s:
+            row = svc._load(s, request_id)
+            alloc = _allocation(s, request_id)
+            if alloc is None or alloc.status != "active":
+                return {"request_id": request_id, "status": "skipped"}
+            spec = _spec(row, alloc, org, load_provisioning_defaults())
+        backend = provisioner or backend_for(org)
+        result = backend.provision(spec)
+        with unit_of_work(sessions) as s:
+            row = svc._load(s, request_id)
+            alloc = _allocation(s, request_id, lock=True)
+            if result.ok:
+                alloc.kubeconfig = result.kubeconfig or alloc.kubeconfig
+                alloc.manifests_yaml = result.manifests_yaml or alloc.manifests_yaml
+            svc._audit(s, svc.SYSTEM, "allocation.refreshed" if result.ok else "allocation.refresh_failed", row,
+                       reason=getattr(backend, "name", ""),
+                       after={"expires_on": _iso(alloc.ends_on), "steps": _steps_json(result.steps)})
+        return {"request_id": request_id, "status": "refreshed" if result.ok else "failed",
+                "failed_step": result.failed_step}
+    except Exception as exc:  # noqa: BLE001 - the extension has committed; report, do not undo
+        log.exception("refreshing request %s on its cluster after an extension failed", request_id)
+        return {"request_id": request_id, "status": "failed", "error": getattr(exc, "key", type(exc).__name__)}
+
+
 # --------------------------------------------------------------------------- stalled runs
 
 

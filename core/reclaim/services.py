@@ -315,9 +315,11 @@ def list_extensions(*, sessions: sessionmaker[Session], actor: Identity, status:
 
 
 def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extension_id: int, approve: bool,
-                     reason: str) -> dict[str, Any]:
+                     reason: str, provisioner: Provisioner | None = None) -> dict[str, Any]:
     """Ops approve (the end date moves by the requested days; the request becomes ``extended``) or
-    refuse an extension request, with a reason; the owner is notified.
+    refuse an extension request, with a reason; the owner is notified. After an approval the new
+    end reaches the cluster (expiry label, a kubeconfig token lasting to it): ``cluster`` in the
+    result says how that went.
 
     Raises:
         PermissionDenied: not ops/admin, or the actor's own request.
@@ -355,7 +357,11 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
                       params={"namespace": alloc.namespace or "", "decision": to,
                               "expires_on": common.iso(alloc.ends_on) or "", "reason": reason})
         s.flush()
-        return _ext_view(e)
+        view = _ext_view(e)
+    if approve:
+        view["cluster"] = provisioning.refresh_after_extension(sessions=sessions, request_id=view["request_id"],
+                                                              provisioner=provisioner)
+    return view
 
 
 # --------------------------------------------------------------------------- reclaim records
@@ -383,16 +389,46 @@ def _may_reclaim(actor: Identity, kind: str, row: RequestRow, org: Org) -> None:
         _may_act_on(actor, row, org, "reclaim resources")
 
 
+def _dry_run(provisioner: Provisioner, spec: Any, plan: str) -> tuple[list[ObjectRef], list[ObjectRef]]:
+    """Exactly what the adapter would delete, in its order: what goes now, and the data (volumes,
+    namespace) that goes only after the retention notice."""
+    refs = list(provisioner.deprovision(spec, dry_run=True)) if plan != "scale_down" else []
+    keep = load_policy().data_retention_days > 0
+    return ([r for r in refs if not (keep and r.kind in DATA_KINDS)],
+            [r for r in refs if keep and r.kind in DATA_KINDS])
+
+
+def preview_return(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
+                   provisioner: Provisioner | None = None) -> dict[str, Any]:
+    """What returning an allocation would delete, before the owner confirms: ``planned`` (now),
+    ``data_planned`` (after the retention notice, on ``data_due_on``), ``gpus``. Writes nothing;
+    :func:`return_allocation` then executes exactly this plan.
+
+    Raises:
+        PermissionDenied: not the owner. NotFound: no such allocation.
+    """
+    org = load_org()
+    provisioner = provisioner or provisioning.backend_for(org)
+    with unit_of_work(sessions) as s:
+        row, alloc = _load_pair(s, request_id)
+        _may_reclaim(actor, "return", row, org)
+        if alloc.status not in HOLDING_ALLOCATION:
+            raise InvalidTransition(row.status, "returned")
+        spec = _spec(row, alloc, org)
+        gpus, namespace = alloc.gpus, alloc.namespace or spec.namespace
+    now_refs, data_refs = _dry_run(provisioner, spec, "remove")
+    retention = load_policy().data_retention_days
+    return {"request_id": request_id, "namespace": namespace, "gpus": gpus,
+            "planned": [_ref(r) for r in now_refs], "data_planned": [_ref(r) for r in data_refs],
+            "data_due_on": common.iso(common.now().date() + timedelta(days=retention)) if data_refs else None}
+
+
 def _new_record(s: Session, actor: Identity, row: RequestRow, alloc: AllocationRow, org: Org, *, kind: str,
                 reason: str, plan: str, release_gpus: int, dedup_key: str, provisioner: Provisioner,
                 today: date) -> ReclaimRecordRow:
     policy = load_policy()
     spec = _spec(row, alloc, org)
-    # the dry run: exactly what the adapter would delete, in its order
-    refs = list(provisioner.deprovision(spec, dry_run=True)) if plan != "scale_down" else []
-    keep = policy.data_retention_days > 0
-    now_refs = [r for r in refs if not (keep and r.kind in DATA_KINDS)]
-    data_refs = [r for r in refs if keep and r.kind in DATA_KINDS]
+    now_refs, data_refs = _dry_run(provisioner, spec, plan)
     rec = ReclaimRecordRow(
         dedup_key=dedup_key, kind=kind, status="planned", request_id=row.id, allocation_id=alloc.id,
         namespace=alloc.namespace or spec.namespace, cluster=alloc.cluster or spec.cluster, pool_id=alloc.pool_id,

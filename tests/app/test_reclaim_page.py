@@ -66,7 +66,13 @@ def test_the_owner_returns_an_allocation_and_sees_the_record():
     at = open_page(PAGE, persona="zhang.wei")
     no_exceptions(at)
     at.text_area(key="own_reason").input("任务提前完成")
-    at.button[1].click().run()  # the form's second button: return
+    at.button[1].click().run()  # the form's second button: see what a return deletes
+    no_exceptions(at)
+    # the dry run first: nothing deleted yet, the objects listed, then the owner confirms
+    assert any("nothing has been deleted yet" in w.value for w in at.warning)
+    assert "ResourceQuota" in at.dataframe[0].value.to_string()
+    assert not any("returned" in s.value for s in at.success)
+    next(b for b in at.button if b.label == "Confirm the return").click().run()
     no_exceptions(at)
     assert any("returned" in s.value for s in at.success)
     at.segmented_control(key="reclaim_section").set_value("records").run()

@@ -60,6 +60,10 @@ def test_an_emergency_is_flagged_critical_and_routed_to_the_emergency_approver(c
     assert r["emergency_category"] == "grid_safety_incident" and r["justification"] == WHY
     assert r["flags"][0]["id"] == "green_channel" and r["tier"] == "green_channel"
     assert [s["role"] for s in r["steps"]] == ["hq_ops"]
+    # the approver decides within minutes, not the ordinary working day
+    minutes = gc.load_settings().decision_minutes
+    left = (r["claim_deadline"] - datetime.now(timezone.utc)).total_seconds() / 60
+    assert minutes - 5 < left <= minutes
     assert r["id"] in [x["id"] for x in svc.pending_approvals(sessions=ctx.sessions, actor=HQ_OPS)]
     assert {(o.template, o.recipient_id) for o in _outbox(ctx)} >= {("request_submitted", "zhang.wei"),
                                                                     ("request_needs_review", "li.na")}

@@ -15,6 +15,7 @@ from core.db.models import OutboxRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.identity import Identity, PermissionDenied, load_personas
+from core.lifecycle import provisioning
 from core.lifecycle import services as lifecycle
 from core.lifecycle.persistence import AllocationRow, PoolCapacityRow, RequestRow
 from core.metrics.persistence import replace_day
@@ -169,6 +170,11 @@ def test_an_extension_filed_in_time_and_approved_moves_the_end_date_and_resets_t
     done = reclaim.decide_extension(sessions=ctx.sessions, actor=OPS, extension_id=ext["id"], approve=True,
                                     reason="资源池空闲")
     assert done["ends_on_after"] == (alloc.ends_on + timedelta(days=5)).isoformat()
+    # the new end reaches the cluster: the namespace's expiry annotation (and, live, the token) moves
+    assert done["cluster"]["status"] == "refreshed"
+    manifests = provisioning.manifests(sessions=ctx.sessions, actor=OPS, request_id=request_id)
+    assert f"{done['ends_on_after']}T00:00:00Z" in manifests
+    assert f"{alloc.ends_on.isoformat()}T00:00:00Z" not in manifests
     assert lifecycle.get_request(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id)["status"] == "extended"
     with pytest.raises(InvalidMove):
         reclaim.decide_extension(sessions=ctx.sessions, actor=OPS, extension_id=ext["id"], approve=False, reason="x")
@@ -190,8 +196,13 @@ def test_a_voluntary_return_releases_the_gpus_and_counts_in_the_owners_favour(ct
     held = _capacity(ctx, "hq-ft")
     with pytest.raises(PermissionDenied):
         reclaim.return_allocation(sessions=ctx.sessions, actor=OPS, request_id=request_id, reason="x")
+    with pytest.raises(PermissionDenied):
+        reclaim.preview_return(sessions=ctx.sessions, actor=OPS, request_id=request_id)
+    preview = reclaim.preview_return(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id)
+    assert reclaim.list_records(sessions=ctx.sessions, actor=OPS) == []  # the preview writes nothing
     rec = reclaim.return_allocation(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id, reason="任务提前完成")
     assert rec["voluntary"] and rec["kind"] == "return" and rec["deleted"] == rec["planned"]
+    assert rec["planned"] == preview["planned"] and rec["data_planned"] == preview["data_planned"]
     assert _capacity(ctx, "hq-ft") == held - alloc.gpus
     assert lifecycle.get_request(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id)["status"] == "returned"
 
