@@ -16,7 +16,7 @@ from typing import Any
 from core.cli import OneLineParser, add_json_flag, emit, positive_int
 from core.errors import InputError
 from core.errors import ComputeLoopError
-from core.i18n import translate
+from core.i18n import Msg, translate
 from core.identity import Identity, load_personas
 from core.lifecycle import services as svc
 from core.lifecycle.labels import action_name, event_change, reason_text, role_name, step_status_name, tier_name
@@ -296,10 +296,17 @@ def _draft_save(args: argparse.Namespace) -> int:
     return 0
 
 
-def _draft_form(args: argparse.Namespace) -> int:
-    view = svc.get_request(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+def _a_draft(sessions, actor: Identity, request_id: int) -> dict[str, Any]:
+    """The draft ``request_id`` of ``actor``'s; refused (exit 2) when it is no longer a draft."""
+    view = svc.get_request(sessions=sessions, actor=actor, request_id=request_id)
     if view["status"] != "draft":
-        raise ComputeLoopError("lifecycle.not_a_draft", number=view["number"] or view["id"], status=view["status"])
+        raise ComputeLoopError("lifecycle.not_a_draft", number=view["number"] or view["id"],
+                               status=Msg(f"status.{view['status']}"))
+    return view
+
+
+def _draft_form(args: argparse.Namespace) -> int:
+    view = _a_draft(_sessions(), _actor(args.persona), args.id)
     # always JSON: the form is what one edits and saves again with ``draft save --id N``
     args.json = True
     emit(args, view["form"], lambda: "")
@@ -309,7 +316,9 @@ def _draft_form(args: argparse.Namespace) -> int:
 def _draft_submit(args: argparse.Namespace) -> int:
     actor = _actor(args.persona)
     form = _read_form(args.file) if args.file else None
-    result = svc.submit(sessions=_sessions(), actor=actor, form=form, request_id=args.id, queue_if_short=args.queue)
+    sessions = _sessions()
+    _a_draft(sessions, actor, args.id)
+    result = svc.submit(sessions=sessions, actor=actor, form=form, request_id=args.id, queue_if_short=args.queue)
     emit(args, result, lambda: _detail(result, args.lang))
     return 0
 

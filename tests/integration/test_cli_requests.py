@@ -91,7 +91,8 @@ def test_a_draft_is_saved_printed_resumed_and_submitted_under_one_id(ctx, cli, t
     submitted = _json(cli("requests", "draft", "submit", rid, "--as", "zhang.wei", "--json"))
     assert submitted["id"] == saved["id"] and submitted["status"] == "submitted" and submitted["number"].startswith("CR-")
     assert _requests(ctx) == 1
-    _bad(cli("requests", "draft", "form", rid, "--as", "zhang.wei"), names="only drafts")
+    _bad(cli("requests", "draft", "form", rid, "--as", "zhang.wei"), names="is already Submitted; only drafts")
+    _bad(cli("requests", "draft", "submit", rid, "--as", "zhang.wei", "--lang", "zh-CN"), names="已处于“已提交”状态")
 
 
 def test_the_reviewers_queue_claim_feasibility_timeline_and_cancel(ctx, cli):
