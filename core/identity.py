@@ -55,6 +55,8 @@ class Identity:
     # provincial ops work in two levels (seed: 省侧L1/L2): L1 claims and does the initial review,
     # L2 also does the in-depth feasibility assessment. Empty for every other role.
     level: str = ""
+    # the language of their notices (zh-CN or en); empty: the portal's default, Chinese first
+    lang: str = ""
 
     @property
     def menu(self) -> str:
@@ -66,6 +68,16 @@ def load_personas() -> list[Identity]:
     """The demo personas from ``data/personas.yaml``."""
     raw = load_yaml("personas.yaml") or {}
     return [Identity(**p) for p in raw.get("personas", [])]
+
+
+def notice_lang(person_id: str) -> str:
+    """The language of ``person_id``'s notices: their persona's ``lang``, else the configured
+    default language, else Chinese (the first of :data:`core.i18n.LANGS`)."""
+    from core import config
+    from core.i18n import LANGS
+
+    chosen = next((p.lang for p in load_personas() if p.id == person_id and p.lang), "")
+    return chosen or config.load().default_lang or LANGS[0]
 
 
 def identity_for_email(email: str, name: str) -> Identity:

@@ -33,7 +33,7 @@ from core.datafiles import load_derived
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
-from core.identity import OPS_ROLES, Identity, PermissionDenied, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import provisioning
 from core.lifecycle import services as svc
 from core.lifecycle.forms import IntakeForm, consistency_errors
@@ -365,7 +365,7 @@ def _preempt(s: Session, emergency: RequestRow, cand: dict[str, Any], org: Org, 
     email = svc._applicant_email(victim)
     if "@" in (email or ""):
         enqueue(s, dedup_key=f"request:{victim.id}:preempted:{emergency.id}", recipient_id=victim.created_by,
-                recipient_email=email, lang=svc.NOTICE_LANG, template="preempted",
+                recipient_email=email, lang=notice_lang(victim.created_by), template="preempted",
                 params={"request_id": victim.id, "number": victim.number or "", "title": svc._title(victim),
                         "namespace": alloc.namespace or "", "gpus": alloc.gpus,
                         "gpu_model": alloc.gpu_model or org.pool(alloc.pool_id).gpu,

@@ -31,7 +31,7 @@ from core.cluster.manifests import (
 from core.datafiles import load_derived
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
-from core.identity import OPS_ROLES, Identity, PermissionDenied, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import services as svc
 from core.lifecycle.forms import IntakeForm
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
@@ -319,7 +319,7 @@ def _notify_ready(s: Session, row: RequestRow, alloc: AllocationRow) -> None:
         return
     defaults = load_provisioning_defaults()
     enqueue(s, dedup_key=f"request:{row.id}:allocation_ready:{alloc.attempts}", recipient_id=row.created_by,
-            recipient_email=email, lang=svc.NOTICE_LANG, template="allocation_ready",
+            recipient_email=email, lang=notice_lang(row.created_by), template="allocation_ready",
             params={"request_id": row.id, "number": row.number or "", "title": svc._title(row),
                     "namespace": alloc.namespace or "", "gpus": alloc.gpus, "gpu_model": alloc.gpu_model or "",
                     "cluster": alloc.cluster or "", "starts_on": _iso(alloc.starts_on) or "",

@@ -37,7 +37,7 @@ from core.db.models import AuditEventRow, EstimateRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
-from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, notice_lang, require
 from core.lifecycle import feasibility as feas
 from core.lifecycle.forms import HIGH_PRIORITIES, IntakeForm, consistency_errors
 from core.lifecycle.persistence import (
@@ -55,7 +55,6 @@ APPLY_ROLES = frozenset({"applicant", "prov_ops", "hq_ops", "dept_head", "admin"
 REVIEW_ROLES = REVIEWER_ROLES | {"admin"}
 DECISIONS = ("approve", "approve_adjusted", "reject")
 SYSTEM = Identity(id="system", name="ComputeLoop", email="", role="system")
-NOTICE_LANG = "zh-CN"
 _RESERVE_ATTEMPTS = 5
 
 
@@ -128,7 +127,7 @@ def _notify(s: Session, *, dedup_key: str, recipient_id: str, recipient_email: s
             params: dict[str, Any]) -> None:
     # exactly-once by dedup_key: a key queued before is skipped, never an error that undoes the change
     insert_once(s, OUTBOX, {"dedup_key": dedup_key, "recipient_id": recipient_id, "recipient_email": recipient_email,
-                            "lang": NOTICE_LANG, "template": template, "params": params, "created_at": _now(),
+                            "lang": notice_lang(recipient_id), "template": template, "params": params, "created_at": _now(),
                             "status": "pending", "attempts": 0, "next_attempt_at": None, "sent_at": None,
                             "last_error": ""}, "dedup_key")
 

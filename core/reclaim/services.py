@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.cluster.backends import ObjectRef, Provisioner
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
-from core.identity import OPS_ROLES, Identity, PermissionDenied, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import provisioning
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
@@ -135,8 +135,8 @@ def _notify_owner(s: Session, row: RequestRow, *, dedup_key: str, template: str,
     if "@" not in (email or ""):
         log.warning("request %s: owner %s has no e-mail; no %s notice", row.id, row.created_by, template)
         return
-    enqueue(s, dedup_key=dedup_key, recipient_id=row.created_by, recipient_email=email, lang=svc.NOTICE_LANG,
-            template=template, params=params)
+    enqueue(s, dedup_key=dedup_key, recipient_id=row.created_by, recipient_email=email,
+            lang=notice_lang(row.created_by), template=template, params=params)
 
 
 # --------------------------------------------------------------------------- expiry and notices
@@ -187,8 +187,8 @@ def send_expiry_notices(*, sessions: sessionmaker[Session], today: date) -> dict
             key = f"expiry:{alloc.id}:{days}" + (f":x{n}" if n else "")
             email = common.email_of(row.created_by, row.created_by_email)
             if "@" in (email or "") and enqueue(
-                    s, dedup_key=key, recipient_id=row.created_by, recipient_email=email, lang=svc.NOTICE_LANG,
-                    template="expiry_notice", params={"namespace": alloc.namespace or "", "days_left": days_left,
+                    s, dedup_key=key, recipient_id=row.created_by, recipient_email=email,
+                    lang=notice_lang(row.created_by), template="expiry_notice", params={"namespace": alloc.namespace or "", "days_left": days_left,
                                                       "expires_on": alloc.ends_on.isoformat()}):
                 queued.append(key)
     return {"queued": queued, "moved_to_expiring": moved}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import unit_of_work
 from core.errors import InputError, NotFound
-from core.identity import OPS_ROLES, Identity, PermissionDenied, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import services as svc
 from core.metrics.persistence import read_days
 from core.notifications.outbox import enqueue
@@ -92,7 +92,7 @@ def raise_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: s
             email = common.email_of(w.owner, req.created_by_email if req else "")
             if w.owner and "@" in email:
                 enqueue(s, dedup_key=f"warning:{w.id}:raised", recipient_id=w.owner, recipient_email=email,
-                        lang=svc.NOTICE_LANG, template="warning_raised",
+                        lang=notice_lang(w.owner), template="warning_raised",
                         params={"level": a.level, "target": a.resource, "month": month,
                                 "gpu_util": round(a.util or 0.0, 4), "mem_util": round(a.mem or 0.0, 4)})
             raised.append(w.id)
@@ -187,7 +187,7 @@ def triage(*, sessions: sessionmaker[Session], actor: Identity, warning_id: int,
         email = common.email_of(w.owner)
         if to == "owner_contacted" and w.owner and "@" in email:
             enqueue(s, dedup_key=f"warning:{w.id}:contact", recipient_id=w.owner, recipient_email=email,
-                    lang=svc.NOTICE_LANG, template="warning_contact",
+                    lang=notice_lang(w.owner), template="warning_contact",
                     params={"level": w.level, "target": w.resource, "month": w.month, "note": note})
         s.flush()
         return _view(w, _notes(s, w.id))
