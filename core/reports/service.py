@@ -23,7 +23,7 @@ from core.db.models import AuditEventRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
-from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, notice_lang, require
 from core.lifecycle.persistence import AllocationRow, RequestRow
 from core.metrics.persistence import GpuDailyRollupRow, read_days
 from core.metrics.schema import ROLLUP_SCHEMA
@@ -37,7 +37,6 @@ from core.reports.results import results_of
 BUILD_ROLES = OPS_ROLES | {"system"}
 # The monthly job acts as this identity (python -m core report monthly).
 REPORT_JOB = Identity(id="system:report-monthly", name="ComputeLoop", email="", role="system")
-NOTICE_LANG = "zh-CN"
 
 
 def settings() -> dict[str, Any]:
@@ -306,7 +305,7 @@ def build_draft(*, sessions: sessionmaker[Session], actor: Identity, month: str,
         for p in _ops_recipients(scope):
             if p.email:
                 enqueue(s, dedup_key=f"report:{row.id}:draft_ready:{p.id}", recipient_id=p.id, recipient_email=p.email,
-                        lang=NOTICE_LANG, template="report_draft_ready",
+                        lang=notice_lang(p.id), template="report_draft_ready",
                         params={"month": month, "scope": scope, "version": row.version, "report_id": row.id}, now=now)
         return _view(row)
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from core.db.models import AuditEventRow
 from core.db.session import unit_of_work
-from core.demo import _training_form
+from core.demo import _training_form, backdate
 from core.errors import InputError
 from core.identity import PermissionDenied, load_personas
 from core.lifecycle import services as lifecycle
@@ -29,10 +29,11 @@ START = date(2026, 3, 2)
 
 def _training_request(ctx):
     form = _training_form(project="P-LLM-01", department="digital", applicant=OWNER.name, pool="hq-ft", gpus=2, days=5,
-                          start=START)
+                          start=date.today())
     view = lifecycle.submit(sessions=ctx.sessions, actor=OWNER, form=form)
     # standard tier: approved and provisioned at once (plan backend)
     assert view["provisioning"]["status"] == "active", view["provisioning"]
+    backdate(ctx.sessions, view["id"], (date.today() - START).days)  # the form refuses past dates
     return view["id"]
 
 
@@ -74,7 +75,8 @@ def test_only_the_owner_of_a_training_request_that_ran_may_record(ctx):
     with pytest.raises(PermissionDenied):
         results.record_result(sessions=ctx.sessions, actor=OPS, request_id=rid, **kw)
     queued = lifecycle.submit(sessions=ctx.sessions, actor=OWNER, queue_if_short=True, form=_training_form(
-        project="P-LLM-01", department="digital", applicant=OWNER.name, pool="hq-ft", gpus=16, days=7, start=START))
+        project="P-LLM-01", department="digital", applicant=OWNER.name, pool="hq-ft", gpus=16, days=7,
+        start=date.today()))
     with pytest.raises(InputError) as err:  # waiting for ops: it has not run
         results.record_result(sessions=ctx.sessions, actor=OWNER, request_id=queued["id"], **kw)
     assert err.value.field == "request"
