@@ -5,7 +5,10 @@ import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.pools_view import fragments, freshness, headline, heat_map, levels, pick_pool, refresh_seconds, trend_section, water_level
+from ui.pools_view import (
+    fragments, freshness, headline, heat_map, inventory, levels, node_inventory, pick_pool, refresh_seconds, trend_section,
+    water_level,
+)
 
 st.title(t("pools.title"))
 st.caption(t("pools.caption"))
@@ -14,8 +17,9 @@ st.caption(t("pools.caption"))
 @st.fragment(run_every=refresh_seconds())
 def live() -> None:
     with guarded():
+        nodes = inventory()
         snap = water_level()
-        freshness(snap)
+        freshness(snap, nodes)
         headline(snap)
         levels(snap)
         st.subheader(t("pools.heat_title"))
@@ -26,6 +30,8 @@ def live() -> None:
             heat_map(snap, pool)
             st.subheader(t("pools.fragments_title"))
             fragments(snap, pool)
+        st.subheader(t("inventory.title"))
+        node_inventory(nodes)
 
 
 live()

@@ -17,7 +17,7 @@ from core.clock import utc_today
 from core import config
 from core.identity import Identity
 from core.metrics import water_level as wl
-from core.metrics.sources import inventory_nodes, metrics_dir, metrics_source
+from core.metrics.sources import InventoryReading, metrics_dir, metrics_source, read_inventory
 from ui.context import ctx, me
 from ui.i18n import render, t
 
@@ -26,14 +26,18 @@ GROUPINGS = ("cluster", "pool", "model")
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def _inventory(url: str) -> InventoryReading:
+    return read_inventory(metrics_source())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def _snapshot(url: str, actor: Identity) -> wl.WaterLevel:
-    source = metrics_source()
-    return wl.snapshot(sessions=ctx().sessions, actor=actor, source=source, nodes=inventory_nodes(source))
+    return wl.snapshot(sessions=ctx().sessions, actor=actor, source=metrics_source(), nodes=_inventory(url).nodes)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _trend(url: str, actor: Identity, first: date, last: date, period: str) -> pl.DataFrame:
-    return wl.trend(sessions=ctx().sessions, actor=actor, nodes=inventory_nodes(metrics_source()),
+    return wl.trend(sessions=ctx().sessions, actor=actor, nodes=_inventory(url).nodes,
                     first=first, last=last, period=period)
 
 
@@ -43,8 +47,11 @@ def refresh_seconds() -> int:
 
 
 def _url() -> str:
-    """The cache key of where the data comes from: database, metrics folder and Prometheus servers."""
-    return f"{config.load().database_url}|{metrics_dir()}|{os.environ.get('COMPUTELOOP_PROMETHEUS_URLS', '')}"
+    """The cache key of where the data comes from: database, metrics folder, Prometheus servers
+    and the cluster backend with its kubeconfig."""
+    cfg = config.load()
+    return (f"{cfg.database_url}|{metrics_dir()}|{os.environ.get('COMPUTELOOP_PROMETHEUS_URLS', '')}"
+            f"|{cfg.cluster_backend}|{cfg.kubeconfig}")
 
 
 def water_level() -> wl.WaterLevel:
@@ -52,10 +59,19 @@ def water_level() -> wl.WaterLevel:
     return _snapshot(_url(), me())
 
 
-def freshness(snap: wl.WaterLevel) -> None:
-    """The "as of" line, and the stale banner when the metrics source failed."""
+def inventory() -> InventoryReading:
+    """The node inventory the water level counts (cached for a minute, like the water level)."""
+    return _inventory(_url())
+
+
+def freshness(snap: wl.WaterLevel, nodes: InventoryReading) -> None:
+    """The "as of" lines (metrics and node inventory), the stale banner when the metrics source
+    failed, and one banner per cluster whose node list could not be read."""
     if snap.banner is not None:
         st.warning(render(snap.banner), icon=":material/history:")
+    for banner in nodes.banners():
+        st.warning(render(banner), icon=":material/cloud_off:")
+    st.caption(render(nodes.origin_message()))
     data = snap.data_as_of.strftime("%Y-%m-%d %H:%M UTC") if snap.data_as_of else t("pools.no_samples")
     st.caption(t("pools.as_of", data=data, fetched=snap.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                  threshold=round(snap.in_use_util * 100)))
@@ -179,3 +195,35 @@ def trend_section(first: date | None = None) -> None:
     left, right = st.columns(2)
     left.altair_chart(util, width="stretch")
     right.altair_chart(bars, width="stretch")
+
+
+def _read_at(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _state(row: dict) -> str:
+    return t("inventory.state." + ("fresh" if not row["stale"] else "stale" if row["read_at"] else "never"))
+
+
+def node_inventory(nodes: InventoryReading) -> None:
+    """Per cluster: GPU nodes, allocatable GPUs, ready nodes, products, when read; then the nodes
+    of one cluster (node, pool, GPU product, allocatable GPUs, ready)."""
+    summary = nodes.summary()
+    st.dataframe(pd.DataFrame([{
+        t("inventory.col.cluster"): r["cluster"], t("inventory.col.nodes"): r["nodes"],
+        t("inventory.col.gpus"): r["gpus"], t("inventory.col.ready_nodes"): r["ready"],
+        t("inventory.col.products"): r["products"], t("inventory.col.read_at"): _read_at(r["read_at"]),
+        t("inventory.col.state"): _state(r)} for r in summary]), hide_index=True, width="stretch")
+    clusters = [r["cluster"] for r in summary]
+    if not clusters:
+        return
+    cluster = st.selectbox(t("inventory.pick_cluster"), clusters, key="pools_inventory_cluster")
+    mine = [n for c in nodes.clusters if c.cluster == cluster for n in c.nodes]
+    if not mine:
+        st.info(t("inventory.no_nodes", cluster=cluster), icon=":material/dns:")
+        return
+    st.dataframe(pd.DataFrame([{
+        t("inventory.col.node"): n.name, t("inventory.col.pool"): n.pool or "-",
+        t("inventory.col.product"): n.gpu_product or n.resource or "-", t("inventory.col.allocatable"): n.gpus,
+        t("inventory.col.ready"): t("inventory.yes" if n.ready else "inventory.no")} for n in mine]),
+        hide_index=True, width="stretch")

@@ -24,6 +24,7 @@ class GpuNode:
     gpu_product: str | None
     gpus: int
     ready: bool = True
+    resource: str | None = None  # the extended resource the GPUs are published as (live nodes)
 
 
 class Inventory(Protocol):
@@ -40,19 +41,28 @@ def _int(quantity: Any) -> int:
         return 0
 
 
+def gpu_resources(settings: ClusterSettings) -> tuple[str, ...]:
+    """The extended resources that count as GPUs: the default (``nvidia.com/gpu``) first, then
+    every vendor's of ``gpu_resources_by_vendor`` (e.g. ``huawei.com/Ascend910``)."""
+    return tuple(dict.fromkeys([settings.gpu_resource, *settings.gpu_resources_by_vendor.values()]))
+
+
 def decode_nodes(node_list: Mapping[str, Any], cluster_id: str, settings: ClusterSettings) -> list[GpuNode]:
-    """The GPU nodes of a ``NodeList`` document (nodes without allocatable GPUs are left out)."""
+    """The GPU nodes of a ``NodeList`` document (nodes without allocatable GPUs of any
+    :func:`gpu_resources` are left out)."""
     out = []
+    resources = gpu_resources(settings)
     for item in node_list.get("items") or []:
         meta = item.get("metadata") or {}
         status = item.get("status") or {}
-        gpus = _int((status.get("allocatable") or {}).get(settings.gpu_resource))
-        if gpus <= 0:
+        allocatable = status.get("allocatable") or {}
+        resource = next((r for r in resources if _int(allocatable.get(r)) > 0), None)
+        if resource is None:
             continue
         node_labels = meta.get("labels") or {}
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         out.append(GpuNode(cluster_id, meta.get("name", ""), node_labels.get(settings.pool_label),
-                           node_labels.get(settings.gpu_product_label), gpus, ready))
+                           node_labels.get(settings.gpu_product_label), _int(allocatable[resource]), ready, resource))
     return sorted(out, key=lambda n: n.name)
 
 
@@ -60,9 +70,11 @@ class LiveInventory:
     """Reads Nodes through the official client; ``client_for(cluster_id)`` gives an ``ApiClient``
     (e.g. :meth:`core.cluster.backends.LiveBackend.client`)."""
 
-    def __init__(self, client_for: Callable[[str], Any], settings: ClusterSettings | None = None) -> None:
+    def __init__(self, client_for: Callable[[str], Any], settings: ClusterSettings | None = None, *,
+                 timeout_s: float | None = None) -> None:
         self._client_for = client_for
         self._settings = settings
+        self._timeout_s = timeout_s
 
     def nodes(self, cluster_id: str) -> list[GpuNode]:
         """The GPU nodes of the cluster; raises :class:`~core.cluster.backends.ClusterError`."""
@@ -72,7 +84,8 @@ class LiveInventory:
 
         step = f"NodeList/{cluster_id}"
         try:
-            response = k8s.CoreV1Api(self._client_for(cluster_id)).list_node(_preload_content=False)
+            extra = {"_request_timeout": self._timeout_s} if self._timeout_s else {}
+            response = k8s.CoreV1Api(self._client_for(cluster_id)).list_node(_preload_content=False, **extra)
             doc = json.loads(response.data)
         except Exception as exc:  # noqa: BLE001 - translated at the boundary
             raise translate_error(step, exc) from exc

@@ -58,3 +58,52 @@ def test_executives_see_the_water_level_without_metrics_data():
     at = open_page("app_pages/pools.py", persona="wang.qiang", lang="zh-CN")
     no_exceptions(at)
     assert any("GPU 总量" == m.label for m in at.metric)
+
+
+def _frame_with(at, column: str):
+    """The one table on the page with ``column``."""
+    (frame,) = [d.value for d in at.dataframe if column in d.value.columns]
+    return frame
+
+
+def test_live_clusters_are_counted_and_an_unreachable_one_is_named_in_a_banner(tmp_path, monkeypatch):
+    from core.org import load_org
+    from tests.support.fake_kube_api import FakeKubeApi
+    from tests.support.kube_inventory import put_gpu_node, refused_url, write_kubeconfig
+
+    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(tmp_path / "no-samples"))
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    org = load_org()
+    with FakeKubeApi() as api:
+        put_gpu_node(api, "h800-live-01", pool="hq-lang", gpus=8)
+        put_gpu_node(api, "h800-live-02", pool="hq-lang", gpus=8, ready=False)
+        servers = {c.kube_context: refused_url() for c in org.clusters.values()} | {"hq-beijing-1": api.url}
+        monkeypatch.setenv("COMPUTELOOP_CLUSTER_BACKEND", "live")
+        monkeypatch.setenv("COMPUTELOOP_KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", servers)))
+        at = open_page("app_pages/pools.py", persona="li.na")
+        no_exceptions(at)
+        at.radio(key="pools_group").set_value("pool").run()
+        no_exceptions(at)
+    table = at.dataframe[0].value.set_index("Pool")
+    assert table.loc["hq-lang", "Total GPUs"] == 16  # the two live nodes, not the 256 of data/org.yaml
+    assert table.loc["sd-pool", "Total GPUs"] == org.pool("sd-pool").gpus  # never read: the org size
+    warnings = [w.value for w in at.warning]
+    down = sorted(set(org.clusters) - {"hq-beijing-1"})
+    assert all(any(f"Cluster {c} is not answering" in w for w in warnings) for c in down), warnings
+    assert not any("hq-beijing-1" in w for w in warnings)
+    assert any("live from the Kubernetes API (1 of 7 clusters answering: hq-beijing-1)" in c.value for c in at.caption)
+    summary = _frame_with(at, "GPU nodes").set_index("Cluster")
+    assert summary.loc["hq-beijing-1", "GPU nodes"] == 2 and summary.loc["hq-beijing-1", "Ready nodes"] == 1
+    assert summary.loc["sd-jinan", "State"] == "not read yet"
+    at.selectbox(key="pools_inventory_cluster").set_value("hq-beijing-1").run()
+    nodes = _frame_with(at, "Node")
+    assert nodes[["Node", "Pool", "GPU product", "Allocatable GPUs", "Ready"]].values.tolist() == [
+        ["h800-live-01", "hq-lang", "NVIDIA-H800", 8, "yes"], ["h800-live-02", "hq-lang", "NVIDIA-H800", 8, "no"]]
+
+
+def test_the_demo_fleet_says_where_its_nodes_come_from(demo_metrics):
+    at = open_page("app_pages/pools.py", persona="li.na", lang="zh-CN")
+    no_exceptions(at)
+    assert any("演示机群清单" in c.value for c in at.caption)
+    summary = _frame_with(at, "GPU 节点数")
+    assert int(summary["GPU 节点数"].sum()) > 0 and set(summary["状态"]) == {"最新"}
