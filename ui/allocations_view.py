@@ -90,7 +90,7 @@ def sheet(request_id: int) -> None:
     c[3].metric(t("alloc.storage"), f"{quota['storage_gi']} Gi" if quota["storage_gi"] else "-")
     c[4].metric(t("alloc.col.window"), f"{window['start'] or '-'} → {window['end'] or '-'}")
     st.caption(t("alloc.where", namespace=data["namespace"] or "-", cluster=data["cluster"] or "-",
-                 backend=data["backend"] or "-"))
+                 backend=backend_name(data["backend"], current_lang())))
     st.markdown(render(data["rules"]))
     if access["kubeconfig"]:
         st.download_button(t("alloc.kubeconfig"), access["kubeconfig"], f"{data['namespace']}.kubeconfig", "application/yaml")

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.cli import OneLineParser, add_json_flag, emit, positive_int
 from core.i18n import translate
+from core.lifecycle.labels import backend_name
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -78,7 +79,7 @@ def _sheet_text(sheet: dict[str, Any], lang: str) -> str:
     lines = [
         translate("allocation.sheet.title", lang, number=sheet["number"] or sheet["request_id"]),
         translate("allocation.field.status", lang, status=translate("status." + sheet["status"], lang),
-                  attempts=p["attempts"], backend=sheet["backend"] or "-"),
+                  attempts=p["attempts"], backend=backend_name(sheet["backend"], lang)),
         translate("allocation.field.quota", lang, gpus=q["gpus"], gpu_model=q["gpu_model"], cpu=q["cpu"] or "-",
                   memory_gi=q["memory_gi"] or "-", storage_gi=q["storage_gi"] or "-"),
         translate("allocation.field.window", lang, start=sheet["window"]["start"] or "-", end=sheet["window"]["end"] or "-"),

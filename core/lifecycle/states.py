@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import Enum
 
 from core.errors import ComputeLoopError
+from core.i18n import Msg
 
 
 class Status(str, Enum):
@@ -80,7 +81,12 @@ class InvalidTransition(ComputeLoopError):
     def __init__(self, from_status: str, to_status: str) -> None:
         self.from_status = from_status
         self.to_status = to_status
-        super().__init__("lifecycle.invalid_transition", from_status=from_status, to_status=to_status)
+        # shown by their names in the reader's language (``in_review`` → 评估中)
+        super().__init__("lifecycle.invalid_transition", from_status=_named(from_status), to_status=_named(to_status))
+
+
+def _named(status: str) -> Msg | str:
+    return Msg(f"status.{status}") if status in STATUSES else status
 
 
 @dataclass

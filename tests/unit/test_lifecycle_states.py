@@ -41,8 +41,11 @@ def test_a_move_outside_the_table_is_refused_and_changes_nothing(before, after):
         transition(entity, after, actor="li.na", reason="test", at=AT)
     assert entity.status == before and entity.timestamps == {}
     assert err.value.key == "lifecycle.invalid_transition"
-    assert (err.value.params["from_status"], err.value.params["to_status"]) == (before, after)
-    assert before in str(err.value) and after in str(err.value)
+    assert (err.value.from_status, err.value.to_status) == (before, after)
+    assert err.value.params["from_status"].key == f"status.{before}"  # named in the reader's language
+    from core.i18n import translate
+
+    assert translate(f"status.{before}", "en") in str(err.value) and translate(f"status.{after}", "en") in str(err.value)
 
 
 def test_unknown_target_status_is_refused():
