@@ -9,6 +9,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core import config
+from core.db.changes import cache_stamp
+from core.identity import Identity
 from core.reports import charts, export
 from core.reports import service as reports
 from core.reports.notes import definition_notes
@@ -17,9 +20,29 @@ from ui.context import ctx, me
 from ui.i18n import current_lang, t
 
 
+# Reads are cached under (database, newest audit event id, time slot of data/page_cache.yaml
+# board_ttl_s): building, publishing or correcting a report writes an audit event, so the board
+# (and the report builder's preview, which reuses these views) shows it on the next rerun.
+Stamp = tuple[str, int, int]
+
+
+def _stamp() -> Stamp:
+    return (config.load().database_url, *cache_stamp(ctx().sessions, "board"))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _reports(stamp: Stamp, actor: Identity) -> list[dict[str, Any]]:
+    return reports.list_reports(sessions=ctx().sessions, actor=actor)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _report(stamp: Stamp, actor: Identity, report_id: int) -> dict[str, Any]:
+    return reports.get_report(sessions=ctx().sessions, actor=actor, report_id=report_id)
+
+
 def report_list() -> list[dict[str, Any]]:
-    """Reports the current identity may read (published only, unless ops)."""
-    return reports.list_reports(sessions=ctx().sessions, actor=me())
+    """Reports the current identity may read (published only, unless ops); cached until the next change."""
+    return _reports(_stamp(), me())
 
 
 def scope_label(scope: str) -> str:
@@ -41,7 +64,7 @@ def choose_report(rows: list[dict[str, Any]], *, key: str) -> dict[str, Any] | N
     chosen = c3.selectbox(t("board.version"), list(labels), format_func=labels.get, key=f"{key}_version")
     if chosen is None:
         return None
-    return reports.get_report(sessions=ctx().sessions, actor=me(), report_id=chosen)
+    return _report(_stamp(), me(), chosen)
 
 
 def report_header(view: dict[str, Any]) -> None:

@@ -8,11 +8,39 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core import config
 from core.adjust import services as adjust
+from core.db.changes import cache_stamp
+from core.identity import Identity
 from core.org import load_org
 from ui.context import ctx, me
 from ui.errors import guarded
 from ui.i18n import render, t
+
+# Reads are cached under (database, newest audit event id, time slot of data/page_cache.yaml
+# queue_ttl_s): any change anywhere in the portal — including this page's defragmentation record —
+# writes an audit event and so shows on the next rerun; the clock-driven figures (aging, ETAs)
+# are at most one slot old.
+Stamp = tuple[str, int, int]
+
+
+def _stamp() -> Stamp:
+    return (config.load().database_url, *cache_stamp(ctx().sessions, "queue"))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _queue(stamp: Stamp, actor: Identity) -> dict:
+    return adjust.queue(sessions=ctx().sessions, actor=actor)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _running(stamp: Stamp, actor: Identity, pool: str) -> list[dict]:
+    return adjust.running_allocations(sessions=ctx().sessions, actor=actor, pool=pool)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _defragmentation(stamp: Stamp, actor: Identity, pool: str) -> dict:
+    return adjust.simulate_defragmentation(sessions=ctx().sessions, actor=actor, pool=pool)
 
 
 def _when(value: datetime | None) -> str:
@@ -20,8 +48,8 @@ def _when(value: datetime | None) -> str:
 
 
 def load_queue() -> dict:
-    """The queue as the service computes it now."""
-    return adjust.queue(sessions=ctx().sessions, actor=me())
+    """The queue as the service computes it (cached until the next change or time slot)."""
+    return _queue(_stamp(), me())
 
 
 def policy_explanation(data: dict) -> None:
@@ -99,7 +127,7 @@ def simulation_panel() -> None:
     pool = st.selectbox(t("adjq.sim.pool"), list(pools), format_func=pools.get, key="adjq_pool")
     pre, defrag = st.tabs([t("adjq.sim.preemption"), t("adjq.sim.defrag")])
     with pre:
-        running = adjust.running_allocations(sessions=ctx().sessions, actor=me(), pool=pool)
+        running = _running(_stamp(), me(), pool)
         labels = {a["allocation_id"]: f"{a['number']} · {a['gpus']} GPU · {t('priority.' + a['priority'])}" for a in running}
         chosen = st.multiselect(t("adjq.sim.stop"), list(labels), format_func=labels.get, key="adjq_stop")
         if st.button(t("adjq.sim.run_preemption"), key="adjq_run_pre", disabled=not chosen):
@@ -109,7 +137,7 @@ def simulation_panel() -> None:
         st.caption(t("adjq.sim.preemption_note"))
     with defrag:
         st.caption(t("adjq.defrag.note"))
-        result = adjust.simulate_defragmentation(sessions=ctx().sessions, actor=me(), pool=pool)
+        result = _defragmentation(_stamp(), me(), pool)
         _show_result(result)
         if result["moves"]:
             st.dataframe(pd.DataFrame([{

@@ -51,3 +51,38 @@ def test_the_board_shows_pool_kinds_and_the_water_level_definition_in_the_reader
         cells = set(water.astype(str).values.ravel())
         assert kind in cells and "training_language" not in cells and "strategic_reserve" not in cells
         assert any(definition in c.value for c in at.caption)
+
+
+def one_long_cache_slot(tmp_path, monkeypatch) -> None:
+    """Cache slots of 10^9 s, so that no slot boundary falls between the reruns of a test: only a
+    change can make a page read again."""
+    import shutil
+
+    from core.config import DATA_DIR
+
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    (tmp_path / "data" / "page_cache.yaml").write_text("queue_ttl_s: 1000000000\nboard_ttl_s: 1000000000\n",
+                                                       encoding="utf-8")
+    monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_reruns_reuse_the_cached_reports_and_a_new_publication_shows_at_once(monkeypatch, tmp_path):
+    one_long_cache_slot(tmp_path, monkeypatch)
+    ctx = _ctx()
+    ops = next(p for p in load_personas() if p.id == "li.na")
+    draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-03", scope="HQ")
+    reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
+    calls = []
+    real = reports.list_reports
+    monkeypatch.setattr(reports, "list_reports", lambda **kw: calls.append(1) or real(**kw))
+    at = open_page("app_pages/board.py", persona="wang.qiang")
+    no_exceptions(at)
+    assert at.selectbox[0].options == ["2026-03"]
+    at.run()
+    at.run()
+    assert len(calls) == 1  # the reruns read nothing again
+    later = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-04", scope="HQ")
+    reports.publish(sessions=ctx.sessions, actor=ops, report_id=later["id"])
+    at.run()  # publishing wrote an audit event: the next rerun reads again
+    no_exceptions(at)
+    assert len(calls) == 2 and at.selectbox[0].options == ["2026-04", "2026-03"]
