@@ -25,7 +25,8 @@ where row ``i`` of ``labels`` holds the label values of every row whose ``series
 day is that one file, the rollup reads ``series`` instead of the five label columns and does not
 compare strings row by row (:func:`core.metrics.rollup.rollup_day_series`); every other reader uses
 the label columns. A tool that rewrites the label columns of such a file must drop ``series`` or the
-metadata (polars and pandas drop the metadata when they rewrite a file). The writer also stores the
+metadata (a file read and written again by polars, pandas or pyarrow loses the metadata: checked
+with polars 2.1, pandas 3.1 and pyarrow 26; a test keeps the polars case). The writer also stores the
 memory columns as integer MiB (DCGM reports whole MiB) and no compression codec (dictionary and
 run-length encoding still apply): both read faster than the alternatives on this machine, see
 README "Daily rollup".
