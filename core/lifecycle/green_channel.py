@@ -450,17 +450,19 @@ def decide_emergency(*, sessions: sessionmaker[Session], actor: Identity, reques
 def reviews_due(*, sessions: sessionmaker[Session], actor: Identity) -> list[dict[str, Any]]:
     """Approved emergencies whose post-emergency review is not done, soonest due first.
 
-    Each row: the request view plus ``overdue`` (due date passed).
+    Each row: the request view plus ``overdue`` (due date passed). Provincial ops see their
+    province's emergencies only.
 
     Raises:
         PermissionDenied: ops and admins only.
     """
     require(actor, OPS_ROLES, "list post-emergency reviews")
     today = svc._now().date()
+    org = load_org()
     with unit_of_work(sessions) as s:
         rows = s.scalars(select(RequestRow).where(RequestRow.review_due.is_not(None), RequestRow.reviewed_at.is_(None))
                          .order_by(RequestRow.review_due, RequestRow.id))
-        return [{**svc._view(r), "overdue": r.review_due < today} for r in rows]
+        return [{**svc._view(r), "overdue": r.review_due < today} for r in rows if svc._can_see(actor, r, org)]
 
 
 def complete_review(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
@@ -469,15 +471,20 @@ def complete_review(*, sessions: sessionmaker[Session], actor: Identity, request
 
     Raises:
         InputError: no notes.
-        PermissionDenied: ops and admins only.
-        NotFound: no such emergency, or no review scheduled.
+        PermissionDenied: ops and admins only, in their scope (provincial ops: their province's);
+            nobody reviews their own emergency.
+        NotFound: no such emergency (or not visible to ``actor``), or no review scheduled.
     """
     require(actor, OPS_ROLES, "review an emergency")
     notes = (notes or "").strip()
     if not notes:
         raise InputError("lifecycle.reason_required", field="notes")
+    org = load_org()
     with unit_of_work(sessions) as s:
         row = _load_emergency(s, request_id, lock=True)
+        provisioning.check_scope(actor, row, org, "review an emergency")
+        if row.created_by == actor.id:
+            raise PermissionDenied("lifecycle.own_request", number=row.number or row.id)
         if row.review_due is None:
             raise NotFound("error.not_found", what="review", id=request_id)
         row.reviewed_at = svc._now()

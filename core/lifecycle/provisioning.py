@@ -215,6 +215,23 @@ def _sheet(row: RequestRow, alloc: AllocationRow, org: Org) -> dict[str, Any]:
 # --------------------------------------------------------------------------- provisioning
 
 
+def check_scope(actor: Identity, row: RequestRow, org: Org, action: str) -> None:
+    """Ops act only on requests they can see and that are in their scope (provincial ops: their
+    province's); the system acts everywhere. A request the actor cannot see stays hidden (NotFound)."""
+    if actor.role == "system":
+        return
+    if not svc._can_see(actor, row, org):
+        raise NotFound("error.not_found", what="request", id=row.id)
+    if not svc._in_scope(actor, row, org):
+        raise PermissionDenied("error.permission_denied", action=action, role=actor.role)
+
+
+def pool_in_scope(actor: Identity, org: Org, pool_id: str) -> bool:
+    """Provincial ops work on the pools of their province's clusters only; other ops everywhere."""
+    pool = org.pools.get(pool_id)
+    return actor.role != "prov_ops" or (pool is not None and org.clusters[pool.cluster].unit == actor.province)
+
+
 def _run(sessions: sessionmaker[Session], actor: Identity, request_id: int, provisioner: Provisioner | None, *,
          from_statuses: tuple[str, ...], reason: str) -> dict[str, Any]:
     require(actor, PROVISION_ROLES, "provision an allocation")
@@ -225,11 +242,7 @@ def _run(sessions: sessionmaker[Session], actor: Identity, request_id: int, prov
     # 1: claim the request for provisioning (a concurrent run finds it in "provisioning" and stops)
     with unit_of_work(sessions) as s:
         row = svc._load(s, request_id, lock=True)
-        if actor.role != "system":
-            if not svc._can_see(actor, row, org):
-                raise NotFound("error.not_found", what="request", id=request_id)
-            if not svc._in_scope(actor, row, org):
-                raise PermissionDenied("error.permission_denied", action="provision this request", role=actor.role)
+        check_scope(actor, row, org, "provision this request")
         if row.status not in from_statuses:
             raise InvalidTransition(row.status, "provisioning")
         alloc = _allocation(s, row.id, lock=True)
@@ -381,6 +394,7 @@ def _stop(sessions: sessionmaker[Session], actor: Identity, request_id: int,
     org = load_org()
     with unit_of_work(sessions) as s:
         row = svc._load(s, request_id)
+        check_scope(actor, row, org, "stop preempted work on the cluster")
         alloc = _allocation(s, request_id)
         if alloc is None or alloc.preempted_by is None or alloc.status != "released" or not alloc.namespace:
             raise ComputeLoopError("allocation.not_preempted", number=row.number or row.id)
@@ -412,7 +426,9 @@ def stop_preempted(*, sessions: sessionmaker[Session], actor: Identity, request_
     audit event with what was done. Returns ``{"actions", "error", "namespace", …}``.
 
     Raises:
-        PermissionDenied: not ops/admin (the system runs it right after a preemption).
+        PermissionDenied: not ops/admin (the system runs it right after a preemption), or another
+            province's allocation (provincial ops).
+        NotFound: no such request, or not visible to ``actor``.
         ComputeLoopError ``allocation.not_preempted``: the allocation was not preempted.
     """
     require(actor, PROVISION_ROLES, "stop preempted work on the cluster")
@@ -482,13 +498,14 @@ def recover_stalled(*, sessions: sessionmaker[Session], actor: Identity, now: da
     The backends are idempotent, so the retry completes whatever the dead run left half done.
     Safe to run from cron: a run still inside the time limit is left alone, and a dead run that
     wakes up later finds the request no longer in its attempt and records nothing.
-    Returns the request ids it marked.
+    Returns the request ids it marked; provincial ops mark only their province's.
 
     Raises:
         PermissionDenied: not ops/admin/the system.
     """
     require(actor, PROVISION_ROLES, "recover stalled provisioning")
     now = now or svc._now()
+    org = load_org()
     marked = []
     for request_id in stalled(sessions=sessions, now=now):
         with unit_of_work(sessions) as s:
@@ -496,6 +513,8 @@ def recover_stalled(*, sessions: sessionmaker[Session], actor: Identity, now: da
             alloc = _allocation(s, request_id, lock=True)
             if row.status != "provisioning" or alloc is None:
                 continue  # finished meanwhile
+            if actor.role != "system" and not (svc._can_see(actor, row, org) and svc._in_scope(actor, row, org)):
+                continue  # another province's run
             error = {"key": "provisioning.interrupted",
                      "params": {"since": _iso(svc._aware(row.provisioning_at)) or ""}}
             alloc.steps = [*(alloc.steps or []), {"step": INTERRUPTED_STEP, "status": "failed", "error": error}]

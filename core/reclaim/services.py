@@ -370,12 +370,7 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
 def _may_act_on(actor: Identity, row: RequestRow, org: Org, action: str) -> None:
     """Ops act only on requests they can see and that are in their scope (provincial ops: their
     province's); the system acts everywhere. Someone else's request stays hidden (NotFound)."""
-    if actor.role == "system":
-        return
-    if not svc._can_see(actor, row, org):
-        raise NotFound("error.not_found", what="request", id=row.id)
-    if not svc._in_scope(actor, row, org):
-        raise PermissionDenied("error.permission_denied", action=action, role=actor.role)
+    provisioning.check_scope(actor, row, org, action)
 
 
 def _may_reclaim(actor: Identity, kind: str, row: RequestRow, org: Org) -> None:
@@ -384,6 +379,7 @@ def _may_reclaim(actor: Identity, kind: str, row: RequestRow, org: Org) -> None:
             raise PermissionDenied("error.permission_denied", action="return resources", role=actor.role)
     elif kind == "expiry":
         require(actor, SYSTEM_ROLES, "reclaim resources")
+        _may_act_on(actor, row, org, "reclaim resources")
     else:
         require(actor, OPS_ROLES, "reclaim resources")
         _may_act_on(actor, row, org, "reclaim resources")
@@ -405,12 +401,14 @@ def preview_return(*, sessions: sessionmaker[Session], actor: Identity, request_
     :func:`return_allocation` then executes exactly this plan.
 
     Raises:
-        PermissionDenied: not the owner. NotFound: no such allocation.
+        PermissionDenied: not the owner. NotFound: no such allocation, or not visible to ``actor``.
     """
     org = load_org()
     provisioner = provisioner or provisioning.backend_for(org)
     with unit_of_work(sessions) as s:
         row, alloc = _load_pair(s, request_id)
+        if not svc._can_see(actor, row, org):
+            raise NotFound("error.not_found", what="request", id=request_id)
         _may_reclaim(actor, "return", row, org)
         if alloc.status not in HOLDING_ALLOCATION:
             raise InvalidTransition(row.status, "returned")
@@ -834,12 +832,12 @@ def execute_candidate(*, sessions: sessionmaker[Session], actor: Identity, candi
 
 def pool_review(*, sessions: sessionmaker[Session], actor: Identity, month: str) -> list[dict[str, Any]]:
     """Per L1 model-family pool: allocations holding GPUs, allocated vs used GPU-hours of the month
-    (from the rollups), and the month's notes and proposals."""
+    (from the rollups), and the month's notes and proposals. Provincial ops: their province's pools."""
     require(actor, OPS_ROLES, "review pools")
     policy = load_policy()
     org = load_org()
     first, last = month_bounds(month)
-    pools = [p for p in org.pools.values() if p.kind in policy.l1_pool_kinds]
+    pools = [p for p in org.pools.values() if p.kind in policy.l1_pool_kinds and provisioning.pool_in_scope(actor, org, p.id)]
     with unit_of_work(sessions) as s:
         frame = read_days(s, first, last)
         owners = common.by_namespace(s)
@@ -881,12 +879,15 @@ def add_pool_review(*, sessions: sessionmaker[Session], actor: Identity, pool_id
     Raises:
         InputError: unknown kind or pool, no text, a proposal without a request and GPU count,
             a transfer without a known target pool.
+        PermissionDenied: not ops/admin, or another province's pool (provincial ops).
     """
     require(actor, OPS_ROLES, "review pools")
     month_bounds(month)
     org = load_org()
     if pool_id not in org.pools:
         raise InputError("error.choice", field="pool", value=pool_id, choices=", ".join(org.pools))
+    if not provisioning.pool_in_scope(actor, org, pool_id):
+        raise PermissionDenied("error.permission_denied", action="review pools", role=actor.role)
     if kind not in REVIEW_KINDS:
         raise InputError("error.choice", field="kind", value=kind, choices=", ".join(REVIEW_KINDS))
     text = (text or "").strip()
