@@ -9,7 +9,7 @@ unit of work and returns plain values. Every change writes an adjustment record
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,8 +21,9 @@ from core.adjust.persistence import KINDS, AdjustmentRow, ScalingPolicyRow, reco
 from core.db.models import AuditEventRow, EstimateRow
 from core.db.session import unit_of_work
 from core.errors import InputError, NotFound
-from core.identity import OPS_ROLES, Identity, require
+from core.identity import OPS_ROLES, Identity, PermissionDenied, require
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
+from core.lifecycle.provisioning import pool_in_scope as _pool_in_scope
 from core.org import Org, load_org
 
 __all__ = ["record_adjustment", "list_adjustments", "queue", "simulate_preemption", "simulate_defragmentation",
@@ -45,6 +46,38 @@ def _day_end(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
+# --------------------------------------------------------------------------- scope
+
+
+def _require_pool(actor: Identity, org: Org, pool_id: str, action: str) -> None:
+    if not _pool_in_scope(actor, org, pool_id):
+        raise PermissionDenied("error.permission_denied", action=action, role=actor.role)
+
+
+def _namespaces_in_scope(s: Session, actor: Identity, org: Org) -> set[str] | None:
+    """The namespaces of allocations on the actor's pools; None: every namespace (not provincial ops)."""
+    if actor.role != "prov_ops":
+        return None
+    rows = s.execute(select(AllocationRow.namespace, AllocationRow.pool_id).where(AllocationRow.namespace.is_not(None)))
+    return {ns for ns, pool in rows if _pool_in_scope(actor, org, pool)}
+
+
+def _subjects_in_scope(s: Session, actor: Identity, org: Org) -> Callable[[str], bool]:
+    """Whether an adjustment's subject (request:<id>, pool:<id>, deployment:<ns>/<name>) is in
+    the actor's scope: provincial ops see their province's requests, pools and services."""
+    namespaces = _namespaces_in_scope(s, actor, org)
+    if namespaces is None:
+        return lambda subject: True
+    from core.lifecycle.services import _depts_of_unit
+
+    depts = sorted(_depts_of_unit(actor.province, org)) or [""]
+    requests = {f"request:{i}" for i in s.scalars(select(RequestRow.id).where(
+        or_(RequestRow.unit == actor.province, RequestRow.department.in_(depts))))}
+    pools = {f"pool:{p}" for p in org.pools if _pool_in_scope(actor, org, p)}
+    deployments = {f"deployment:{ns}" for ns in namespaces}
+    return lambda subject: subject in requests or subject in pools or subject.split("/")[0] in deployments
+
+
 # --------------------------------------------------------------------------- adjustment record
 
 
@@ -57,6 +90,8 @@ def list_adjustments(*, sessions: sessionmaker[Session], actor: Identity, kind: 
                      subject: str | None = None, since: datetime | None = None, until: datetime | None = None,
                      automatic: bool | None = None, by: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
     """Adjustment records, newest first, filtered by kind, subject, time range, automatic and who (``by``).
+
+    Provincial ops see the adjustments of their province's requests, pools and services.
 
     Raises:
         InputError: unknown kind.
@@ -79,7 +114,10 @@ def list_adjustments(*, sessions: sessionmaker[Session], actor: Identity, kind: 
             query = query.where(AdjustmentRow.automatic.is_(bool(automatic)))
         if by:
             query = query.where(AdjustmentRow.actor == by)
-        return [_adjustment_view(r) for r in s.scalars(query.limit(limit))]
+        if actor.role != "prov_ops":
+            return [_adjustment_view(r) for r in s.scalars(query.limit(limit))]
+        mine = _subjects_in_scope(s, actor, load_org())
+        return [_adjustment_view(r) for r in s.scalars(query) if mine(r.subject)][:limit]
 
 
 # --------------------------------------------------------------------------- reading the queue
@@ -173,7 +211,8 @@ def _free_per_node(s: Session, org: Org, pool_ids: Sequence[str]) -> dict[str, l
 def queue(*, sessions: sessionmaker[Session], actor: Identity, now: datetime | None = None) -> dict[str, Any]:
     """The waiting requests in queue order with position, effective priority, ETA, blocked reason and hint.
 
-    Returns ``{"entries": [...], "policy": {...}, "pools": {pool: {"free", "free_per_node"}}}``.
+    Returns ``{"entries": [...], "policy": {...}, "pools": {pool: {"free", "free_per_node"}}}``;
+    provincial ops get their province's pools only.
 
     Raises:
         PermissionDenied: ops and admins only.
@@ -183,7 +222,7 @@ def queue(*, sessions: sessionmaker[Session], actor: Identity, now: datetime | N
     org = load_org()
     policy = q.load_policy()
     with unit_of_work(sessions) as s:
-        waiting = [w for w in _waiting(s) if w.pool in org.pools]
+        waiting = [w for w in _waiting(s) if w.pool in org.pools and _pool_in_scope(actor, org, w.pool)]
         from core.lifecycle.services import _free_by_pool
 
         free = _free_by_pool(s, org)
@@ -216,10 +255,12 @@ def simulate_preemption(*, sessions: sessionmaker[Session], actor: Identity, poo
                         allocation_ids: Sequence[int]) -> dict[str, Any]:
     """Free GPUs per node before/after stopping ``allocation_ids`` of ``pool`` and which waiting requests then fit.
 
-    Writes nothing. Raises InputError (an allocation not running in the pool), PermissionDenied.
+    Writes nothing. Raises InputError (an allocation not running in the pool), PermissionDenied
+    (not ops, or another province's pool).
     """
     require(actor, ADJUST_ROLES, "simulate a preemption")
     org = load_org()
+    _require_pool(actor, org, pool, "simulate a preemption")
     with unit_of_work(sessions) as s:
         p, sizes, placed, waiting = _pool_inputs(s, org, pool, _now())
         holding = {a.allocation_id for a in placed if a.released_at is None}
@@ -233,6 +274,7 @@ def simulate_defragmentation(*, sessions: sessionmaker[Session], actor: Identity
     """The regrouping plan of ``pool``: before/after free GPUs per node, moves, waiting requests that then fit."""
     require(actor, ADJUST_ROLES, "simulate a defragmentation")
     org = load_org()
+    _require_pool(actor, org, pool, "simulate a defragmentation")
     with unit_of_work(sessions) as s:
         p, sizes, placed, waiting = _pool_inputs(s, org, pool, _now())
         return sim.simulate_defragmentation(pool, sizes, p.gpus_per_node, placed, waiting)
@@ -252,6 +294,7 @@ def apply_defragmentation(*, sessions: sessionmaker[Session], actor: Identity, p
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     org = load_org()
+    _require_pool(actor, org, pool, "record a defragmentation plan")
     now = _now()
     with unit_of_work(sessions) as s:
         p, sizes, placed, waiting = _pool_inputs(s, org, pool, now)
@@ -285,6 +328,7 @@ def _policy_view(row: ScalingPolicyRow) -> dict[str, Any]:
 def running_allocations(*, sessions: sessionmaker[Session], actor: Identity, pool: str) -> list[dict[str, Any]]:
     """Allocations holding GPUs of ``pool`` (the choices of a preemption simulation), newest first."""
     require(actor, ADJUST_ROLES, "simulate a preemption")
+    _require_pool(actor, load_org(), pool, "simulate a preemption")
     with unit_of_work(sessions) as s:
         rows = s.execute(select(AllocationRow, RequestRow.number).join(RequestRow, RequestRow.id == AllocationRow.request_id)
                          .where(AllocationRow.pool_id == pool, AllocationRow.status.in_(HOLDING_ALLOCATION))
@@ -294,11 +338,12 @@ def running_allocations(*, sessions: sessionmaker[Session], actor: Identity, poo
 
 
 def list_policies(*, sessions: sessionmaker[Session], actor: Identity) -> list[dict[str, Any]]:
-    """Every autoscaling policy, by namespace and deployment."""
+    """Every autoscaling policy, by namespace and deployment (provincial ops: their province's services)."""
     require(actor, ADJUST_ROLES, "list autoscaling policies")
     with unit_of_work(sessions) as s:
         rows = s.scalars(select(ScalingPolicyRow).order_by(ScalingPolicyRow.namespace, ScalingPolicyRow.deployment))
-        return [_policy_view(r) for r in rows]
+        mine = _namespaces_in_scope(s, actor, load_org())
+        return [_policy_view(r) for r in rows if mine is None or r.namespace in mine]
 
 
 def save_policy(*, sessions: sessionmaker[Session], actor: Identity, policy: scaling.ScalingPolicy | dict,
@@ -308,7 +353,7 @@ def save_policy(*, sessions: sessionmaker[Session], actor: Identity, policy: sca
 
     Raises:
         InputError: an inconsistent policy (names the field) or no reason.
-        PermissionDenied: ops and admins only.
+        PermissionDenied: ops and admins only; provincial ops only for a namespace of their province.
     """
     require(actor, ADJUST_ROLES, "change an autoscaling policy")
     if isinstance(policy, dict):
@@ -322,6 +367,9 @@ def save_policy(*, sessions: sessionmaker[Session], actor: Identity, policy: sca
         raise InputError("lifecycle.reason_required", field="reason")
     now = _now()
     with unit_of_work(sessions) as s:
+        mine = _namespaces_in_scope(s, actor, load_org())
+        if mine is not None and policy.namespace not in mine:
+            raise PermissionDenied("error.permission_denied", action="change an autoscaling policy", role=actor.role)
         row = s.scalars(select(ScalingPolicyRow).where(ScalingPolicyRow.namespace == policy.namespace,
                                                        ScalingPolicyRow.deployment == policy.deployment)
                         .with_for_update()).first()
@@ -375,6 +423,7 @@ def get_policy(*, sessions: sessionmaker[Session], actor: Identity, policy_id: i
     require(actor, ADJUST_ROLES, "list autoscaling policies")
     with unit_of_work(sessions) as s:
         row = s.get(ScalingPolicyRow, policy_id)
-        if row is None:
+        mine = _namespaces_in_scope(s, actor, load_org())
+        if row is None or (mine is not None and row.namespace not in mine):
             raise NotFound("error.not_found", what="scaling policy", id=policy_id)
         return _policy_view(row)
