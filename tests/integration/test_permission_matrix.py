@@ -1,0 +1,597 @@
+"""Permission matrix of the allocation, green-channel, reclaim, warning, adjustment and metrics
+services: every service × role, on SQLite and PostgreSQL.
+
+Issue 3 asks for "a permission matrix (every service × role)" and issue 5 for "permission checks
+(an applicant cannot see another department's unpublished data)". The rules (issue 3): permissions
+are enforced in the core services; applicants see their own department only; provincial ops act
+only in their province; nobody approves their own; executives (and the committee) read only
+published material. Each cell is the outcome for one persona, relative to the subject:
+
+* ``ok`` — the service did it (a reader: the subject is in the answer);
+* ``denied`` — :class:`PermissionDenied`;
+* ``hidden`` — :class:`NotFound` (a reader: the subject is left out of the answer).
+
+A subject is an allocation (request) of the HQ digital department on ``hq-ft`` (``hq``) or of the
+Jiangsu ICT company on ``js-pool`` (``js``), granted through the real services (a standard
+request is approved and provisioned by the system with the plan backend). Services that change the
+subject get a fresh subject per role; readers share one. The columns:
+
+======================  ===================================================================
+owner                   the applicant who holds the allocation
+colleague               an applicant of the same department
+other_dept              an applicant of another department (营销部)
+prov_home               provincial ops of the subject's province (``js`` subjects only)
+prov_other              provincial ops of another province (JS for ``hq``, ZJ for ``js``)
+hq_ops … admin          HQ ops, the head of the owning department, committee, executive, admin
+======================  ===================================================================
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable
+from unittest import mock
+
+import polars as pl
+import pytest
+from sqlalchemy import select
+
+from core.adjust import services as adjust
+from core.adjust.autoscaling import default_policy
+from core.cluster.backends import ClusterError, PlanBackend
+from core.db.session import unit_of_work
+from core.errors import NotFound
+from core.identity import ROLE_MENU, Identity, PermissionDenied
+from core.lifecycle import green_channel as gc
+from core.lifecycle import provisioning as prov
+from core.lifecycle import services as svc
+from core.lifecycle.persistence import AllocationRow, RequestRow
+from core.metrics import usage
+from core.metrics import water_level as wl
+from core.metrics.persistence import replace_day
+from core.metrics.schema import ROLLUP_SCHEMA
+from core.reclaim import services as reclaim
+from core.reclaim import warning_service as warnings
+from tests.integration.test_lifecycle_services import (
+    ADMIN, APPLICANT, COLLEAGUE, COMMITTEE, DEPT_HEAD, EXEC, HQ_OPS, JS_APPLICANT, OTHER_DEPT, PROV_L2,
+)
+from tests.unit.test_lifecycle_rules import TRAINING
+
+OK, DENIED, HIDDEN = "ok", "denied", "hidden"
+ROLES = ("owner", "colleague", "other_dept", "prov_home", "prov_other", "hq_ops", "dept_head", "committee",
+         "executive", "admin")
+
+JS_COLLEAGUE = Identity("lu.js", "陆江", "lu.js@example.com", "applicant", department="江苏信通公司", province="JS")
+JS_HEAD = Identity("shen.dh", "沈主任", "shen.dh@example.com", "dept_head", department="江苏信通公司", province="JS")
+ZJ_OPS = Identity("jiang.zj", "蒋浙", "jiang.zj@example.com", "prov_ops", department="浙江信通公司", province="ZJ",
+                  level="L2")
+HQ_OPS_B = Identity("ma.ops", "马运", "ma.ops@example.com", "hq_ops", department="算力运营中心")
+COMMON = {"other_dept": OTHER_DEPT, "hq_ops": HQ_OPS, "committee": COMMITTEE, "executive": EXEC, "admin": ADMIN}
+PEOPLE: dict[str, dict[str, Identity]] = {
+    "hq": {**COMMON, "owner": APPLICANT, "colleague": COLLEAGUE, "prov_other": PROV_L2, "dept_head": DEPT_HEAD},
+    "js": {**COMMON, "owner": JS_APPLICANT, "colleague": JS_COLLEAGUE, "prov_home": PROV_L2, "prov_other": ZJ_OPS,
+           "dept_head": JS_HEAD},
+}
+assert {p.role for p in PEOPLE["js"].values()} == set(ROLE_MENU)  # every role has a column
+
+FORMS = {
+    "hq": {**TRAINING},
+    "js": {**TRAINING, "department": "js-it", "project": "P-JS-06", "pool": "js-pool", "applicant": "徐江"},
+}
+MONTH, MONTH_DAYS = "2026-10", [date(2026, 10, d) for d in range(25, 32)]  # 7 days of the month in scope
+WHY = "220kV 变电站连锁故障，需紧急复现潮流并评估后续风险，支撑调度决策"
+
+
+# ----------------------------------------------------------------- subjects (through the real services)
+
+
+@dataclass
+class Subject:
+    where: str
+    request_id: int
+    alloc_id: int
+    namespace: str | None
+    owner: Identity
+    extra: dict[str, Any]
+
+
+def _form(where: str, **over) -> dict:
+    start = (date.today() + timedelta(days=1)).isoformat()
+    return {**FORMS[where], "start_date": start, "requested_gpus": 4, "gpus_per_run": 4, "duration_days": 7, **over}
+
+
+def _alloc(ctx, request_id: int) -> AllocationRow:
+    with unit_of_work(ctx.sessions) as s:
+        return s.scalars(select(AllocationRow).where(AllocationRow.request_id == request_id)).one()
+
+
+def _granted(ctx, where: str, **over) -> Subject:
+    """A standard request: approved by the system and provisioned with the plan backend."""
+    owner = PEOPLE[where]["owner"]
+    view = svc.submit(sessions=ctx.sessions, actor=owner, form=_form(where, **over))
+    alloc = _alloc(ctx, view["id"])
+    return Subject(where, view["id"], alloc.id, alloc.namespace, owner, {})
+
+
+@contextmanager
+def _no_auto_provision():
+    with mock.patch.object(svc, "_after_approval", lambda sessions, view, provisioner=None: view):
+        yield
+
+
+def _approved(ctx, where: str) -> Subject:
+    with _no_auto_provision():
+        subject = _granted(ctx, where)
+    assert svc.get_request(sessions=ctx.sessions, actor=HQ_OPS, request_id=subject.request_id)["status"] == "approved"
+    return subject
+
+
+class _Unreachable(PlanBackend):
+    """The cluster refuses the first object."""
+
+    def provision(self, spec):
+        raise ClusterError("cluster.unreachable", step="Namespace", reason="connection refused")
+
+
+class _Dies(PlanBackend):
+    """The run dies between claiming the request and recording an outcome."""
+
+    def provision(self, spec):
+        raise KeyboardInterrupt
+
+
+def _failed(ctx, where: str) -> Subject:
+    subject = _approved(ctx, where)
+    sheet = prov.provision(sessions=ctx.sessions, actor=svc.SYSTEM, request_id=subject.request_id,
+                           provisioner=_Unreachable())
+    assert sheet["status"] == "provisioning_failed"
+    return subject
+
+
+def _stalled(ctx, where: str) -> Subject:
+    subject = _approved(ctx, where)
+    with pytest.raises(KeyboardInterrupt):
+        prov.provision(sessions=ctx.sessions, actor=svc.SYSTEM, request_id=subject.request_id, provisioner=_Dies())
+    return subject
+
+
+def _active(ctx, where: str) -> Subject:
+    subject = _granted(ctx, where)
+    assert _alloc(ctx, subject.request_id).status == "active"
+    return subject
+
+
+def _preempted(ctx, where: str) -> Subject:
+    """An active allocation released by a (stand-in) emergency, as green_channel._preempt leaves it;
+    the real preemption is covered by test_green_channel."""
+    subject = _active(ctx, where)
+    emergency = _active(ctx, where)
+    with unit_of_work(ctx.sessions) as s:
+        alloc = s.get(AllocationRow, subject.alloc_id)
+        alloc.status, alloc.released_at, alloc.preempted_by = "released", svc._now(), emergency.request_id
+        svc._release(s, alloc.pool_id, alloc.gpus)
+    return subject
+
+
+def _emergency(ctx, where: str) -> Subject:
+    owner = PEOPLE[where]["owner"]
+    view = gc.submit_emergency(sessions=ctx.sessions, actor=owner, form=_form(where, pool="hq-sci", requested_gpus=2),
+                               justification=WHY, category="grid_safety_incident")
+    return Subject(where, view["id"], 0, None, owner, {})
+
+
+def _granted_emergency(ctx, where: str) -> Subject:
+    subject = _emergency(ctx, where)
+    done = gc.decide_emergency(sessions=ctx.sessions, actor=HQ_OPS, request_id=subject.request_id, approve=True,
+                               reason="事故应急")
+    assert done["review_due"] and done["provisioning"]["status"] == "active"
+    return subject
+
+
+def _window(ctx, subject: Subject, start: date, end: date, **request_fields) -> None:
+    """Move the allocation's window (tiers auto-approve only short future windows; these subjects need
+    a past month in scope and a later end)."""
+    with unit_of_work(ctx.sessions) as s:
+        alloc = s.get(AllocationRow, subject.alloc_id)
+        alloc.starts_on, alloc.ends_on = start, end
+        row = s.get(RequestRow, subject.request_id)
+        for k, v in request_fields.items():
+            setattr(row, k, v)
+
+
+def _extendable(ctx, where: str) -> Subject:
+    subject = _active(ctx, where)
+    alloc = _alloc(ctx, subject.request_id)
+    _window(ctx, subject, alloc.starts_on, alloc.starts_on + timedelta(days=14))
+    subject.extra["today"] = alloc.starts_on + timedelta(days=7)  # before the extension deadline
+    return subject
+
+
+def _extension(ctx, where: str) -> Subject:
+    subject = _extendable(ctx, where)
+    ext = reclaim.request_extension(sessions=ctx.sessions, actor=subject.owner, request_id=subject.request_id,
+                                    days=3, reason="评测未完成", today=subject.extra["today"])
+    subject.extra["extension"] = ext["id"]
+    return subject
+
+
+def _forced_plan(ctx, where: str) -> Subject:
+    subject = _active(ctx, where)
+    rec = reclaim.plan_reclaim(sessions=ctx.sessions, actor=HQ_OPS_B, request_id=subject.request_id, kind="forced",
+                               reason="项目暂停", provisioner=PlanBackend())
+    subject.extra["record"] = rec["id"]
+    return subject
+
+
+def _approved_plan(ctx, where: str) -> Subject:
+    subject = _forced_plan(ctx, where)
+    reclaim.approve_reclaim(sessions=ctx.sessions, actor=HQ_OPS, record_id=subject.extra["record"], note="同意")
+    return subject
+
+
+def _expiry_plan(ctx, where: str) -> Subject:
+    """An expiry reclaim planned by the daily job and left planned (a run interrupted before executing)."""
+    subject = _active(ctx, where)
+    rec = reclaim.plan_reclaim(sessions=ctx.sessions, actor=svc.SYSTEM, request_id=subject.request_id, kind="expiry",
+                               reason="expired", provisioner=PlanBackend())
+    subject.extra["record"] = rec["id"]
+    return subject
+
+
+def _idle_month(ctx, subject: Subject, util: float, mem: float, peak: float) -> None:
+    """Seven days of daily rollups for the subject's namespace in MONTH (its window starts on the 25th)."""
+    _window(ctx, subject, MONTH_DAYS[0], date(2026, 12, 31), demand_type="inference")
+    for day in MONTH_DAYS:
+        frame = pl.DataFrame([{
+            "day": day, "cluster": "any", "hostname": "n1", "uuid": f"GPU-{subject.namespace}", "model": "H20",
+            "namespace": subject.namespace, "mean_util": util, "peak_util": peak, "mean_mem": mem, "peak_mem": peak,
+            "allocated_gpu_hours": 24.0, "used_gpu_hours": 24.0 * util, "energy_kwh": 1.0, "samples": 1440,
+            "expected_samples": 1440, "coverage": 1.0}], schema=ROLLUP_SCHEMA)
+        with unit_of_work(ctx.sessions) as s:
+            replace_day(s, day, frame)
+
+
+def _warning(ctx, where: str) -> Subject:
+    subject = _active(ctx, where)
+    _idle_month(ctx, subject, util=0.05, mem=0.10, peak=0.30)
+    out = warnings.raise_warnings(sessions=ctx.sessions, actor=svc.SYSTEM, month=MONTH)
+    [w] = [w for w in warnings.list_warnings(sessions=ctx.sessions, actor=ADMIN, month=MONTH)
+           if w["resource"] == subject.namespace]
+    assert w["id"] in out["raised"] and w["level"] == "yellow"
+    subject.extra["warning"] = w["id"]
+    return subject
+
+
+def _candidate(ctx, where: str) -> Subject:
+    subject = _active(ctx, where)
+    _idle_month(ctx, subject, util=0.05, mem=0.05, peak=0.10)
+    out = reclaim.detect_candidates(sessions=ctx.sessions, actor=svc.SYSTEM, month=MONTH)
+    [c] = [c for c in reclaim.list_candidates(sessions=ctx.sessions, actor=ADMIN, month=MONTH)
+           if c["namespace"] == subject.namespace]
+    assert c["id"] in out["detected"]
+    subject.extra["candidate"] = c["id"]
+    return subject
+
+
+def _l1_pool(ctx, where: str) -> Subject:
+    subject = _granted(ctx, where, pool="hq-lang", demand_subtype="l1_foundation")
+    assert _alloc(ctx, subject.request_id).status == "active"
+    return subject
+
+
+def _queued(ctx, where: str) -> Subject:
+    """A request larger than its pool, queued for capacity."""
+    pool = FORMS[where]["pool"]
+    gpus = {"hq-ft": 96, "js-pool": 64}[pool] + 8
+    owner = PEOPLE[where]["owner"]
+    view = svc.submit(sessions=ctx.sessions, actor=owner, form=_form(where, requested_gpus=gpus, gpus_per_run=gpus),
+                      queue_if_short=True)
+    assert view["status"] == "queued", view["status"]
+    return Subject(where, view["id"], 0, None, owner, {})
+
+
+def _policy(ctx, where: str) -> Subject:
+    subject = _active(ctx, where)
+    adjust.save_policy(sessions=ctx.sessions, actor=HQ_OPS, policy=default_policy(subject.namespace, "serve"),
+                       reason="上线")
+    return subject
+
+
+def _nothing(ctx, where: str) -> Subject:
+    return Subject(where, 0, 0, None, PEOPLE[where]["owner"], {})
+
+
+# ----------------------------------------------------------------- the services, as each role calls them
+
+
+class _Reached(Exception):
+    """A metrics source was read: the permission check let the actor through."""
+
+
+class _Source:
+    def latest(self, at=None):
+        raise _Reached
+
+    def series(self, start, end, *, step_s, namespace=None):
+        raise _Reached
+
+
+@dataclass(frozen=True)
+class Case:
+    build: Callable[[Any, str], Subject]
+    call: Callable[[Any, Identity, Subject], Any]
+    seen: Callable[[Any, Subject], bool] | None = None  # a reader: is the subject in the answer
+    per_role: bool = False  # the call changes the subject: a fresh one per role
+
+
+def _ids(key: str, value: Callable[[Subject], Any]) -> Callable[[Any, Subject], bool]:
+    return lambda out, subj: value(subj) in {row[key] for row in out}
+
+
+def _c(ctx, actor):
+    return {"sessions": ctx.sessions, "actor": actor}
+
+
+CASES: dict[str, Case] = {
+    # ---- provisioning
+    "list_allocations": Case(_active, lambda ctx, a, x: prov.list_allocations(**_c(ctx, a)),
+                             _ids("request_id", lambda x: x.request_id)),
+    "allocation_sheet": Case(_active, lambda ctx, a, x: prov.allocation_sheet(**_c(ctx, a), request_id=x.request_id)),
+    "manifests": Case(_active, lambda ctx, a, x: prov.manifests(**_c(ctx, a), request_id=x.request_id)),
+    "provision": Case(_approved, lambda ctx, a, x: prov.provision(**_c(ctx, a), request_id=x.request_id),
+                      per_role=True),
+    "retry": Case(_failed, lambda ctx, a, x: prov.retry(**_c(ctx, a), request_id=x.request_id), per_role=True),
+    "stop_preempted": Case(_preempted, lambda ctx, a, x: prov.stop_preempted(**_c(ctx, a), request_id=x.request_id)),
+    "recover_stalled": Case(_stalled, lambda ctx, a, x: prov.recover_stalled(
+        **_c(ctx, a), now=svc._now() + timedelta(days=1)), lambda out, x: x.request_id in out, per_role=True),
+    # ---- green channel
+    "submit_emergency": Case(_nothing, lambda ctx, a, x: gc.submit_emergency(
+        **_c(ctx, a), form=_form("hq", pool="hq-sci", requested_gpus=2,
+                                 **({"department": "marketing", "project": "P-CS-04"} if a is OTHER_DEPT else {})),
+        justification=WHY, category="grid_safety_incident")),
+    "plan_emergency": Case(_emergency, lambda ctx, a, x: gc.plan_emergency(**_c(ctx, a), request_id=x.request_id)),
+    "decide_emergency": Case(_emergency, lambda ctx, a, x: gc.decide_emergency(
+        **_c(ctx, a), request_id=x.request_id, approve=False, reason="不属紧急"), per_role=True),
+    "reviews_due": Case(_granted_emergency, lambda ctx, a, x: gc.reviews_due(**_c(ctx, a)),
+                        _ids("id", lambda x: x.request_id)),
+    "complete_review": Case(_granted_emergency, lambda ctx, a, x: gc.complete_review(
+        **_c(ctx, a), request_id=x.request_id, notes="处置得当"), per_role=True),
+    # ---- reclaim
+    "expiring_allocations": Case(_active, lambda ctx, a, x: reclaim.expiring_allocations(**_c(ctx, a)),
+                                 _ids("request_id", lambda x: x.request_id)),
+    "request_extension": Case(_extendable, lambda ctx, a, x: reclaim.request_extension(
+        **_c(ctx, a), request_id=x.request_id, days=3, reason="评测未完成", today=x.extra["today"]), per_role=True),
+    "list_extensions": Case(_extension, lambda ctx, a, x: reclaim.list_extensions(**_c(ctx, a)),
+                            _ids("id", lambda x: x.extra["extension"])),
+    "decide_extension": Case(_extension, lambda ctx, a, x: reclaim.decide_extension(
+        **_c(ctx, a), extension_id=x.extra["extension"], approve=False, reason="资源紧张"), per_role=True),
+    "plan_reclaim_forced": Case(_active, lambda ctx, a, x: reclaim.plan_reclaim(
+        **_c(ctx, a), request_id=x.request_id, kind="forced", reason="项目暂停", provisioner=PlanBackend())),
+    "plan_reclaim_return": Case(_active, lambda ctx, a, x: reclaim.plan_reclaim(
+        **_c(ctx, a), request_id=x.request_id, kind="return", reason="提前完成", provisioner=PlanBackend())),
+    "approve_reclaim": Case(_forced_plan, lambda ctx, a, x: reclaim.approve_reclaim(
+        **_c(ctx, a), record_id=x.extra["record"], note="同意")),
+    "execute_reclaim": Case(_approved_plan, lambda ctx, a, x: reclaim.execute_reclaim(
+        **_c(ctx, a), record_id=x.extra["record"], provisioner=PlanBackend()), per_role=True),
+    "execute_expiry_reclaim": Case(_expiry_plan, lambda ctx, a, x: reclaim.execute_reclaim(
+        **_c(ctx, a), record_id=x.extra["record"], provisioner=PlanBackend()), per_role=True),
+    "preview_return": Case(_active, lambda ctx, a, x: reclaim.preview_return(
+        **_c(ctx, a), request_id=x.request_id, provisioner=PlanBackend())),
+    "return_allocation": Case(_active, lambda ctx, a, x: reclaim.return_allocation(
+        **_c(ctx, a), request_id=x.request_id, reason="提前完成", provisioner=PlanBackend()), per_role=True),
+    "list_records": Case(_forced_plan, lambda ctx, a, x: reclaim.list_records(**_c(ctx, a)),
+                         _ids("id", lambda x: x.extra["record"])),
+    "list_candidates": Case(_candidate, lambda ctx, a, x: reclaim.list_candidates(**_c(ctx, a)),
+                            _ids("id", lambda x: x.extra["candidate"])),
+    "move_candidate": Case(_candidate, lambda ctx, a, x: reclaim.move_candidate(
+        **_c(ctx, a), candidate_id=x.extra["candidate"], to="under_review", note="核实"), per_role=True),
+    "pool_review": Case(_l1_pool, lambda ctx, a, x: reclaim.pool_review(**_c(ctx, a), month=MONTH),
+                        lambda out, x: x.request_id in {r["request_id"] for p in out for r in p["allocations"]}),
+    "add_pool_review": Case(_l1_pool, lambda ctx, a, x: reclaim.add_pool_review(
+        **_c(ctx, a), pool_id="hq-lang", month=MONTH, kind="note", text="进展正常")),
+    # ---- warnings
+    "list_warnings": Case(_warning, lambda ctx, a, x: warnings.list_warnings(**_c(ctx, a)),
+                          _ids("id", lambda x: x.extra["warning"])),
+    "get_warning": Case(_warning, lambda ctx, a, x: warnings.get_warning(**_c(ctx, a), warning_id=x.extra["warning"])),
+    "triage": Case(_warning, lambda ctx, a, x: warnings.triage(
+        **_c(ctx, a), warning_id=x.extra["warning"], to="acknowledged", note="已知悉"), per_role=True),
+    "reply": Case(_warning, lambda ctx, a, x: warnings.reply(**_c(ctx, a), warning_id=x.extra["warning"],
+                                                            text="下周开始训练")),
+    # ---- dynamic adjustment
+    "queue": Case(_queued, lambda ctx, a, x: adjust.queue(**_c(ctx, a))["entries"],
+                  _ids("request_id", lambda x: x.request_id)),
+    "simulate_preemption": Case(_active, lambda ctx, a, x: adjust.simulate_preemption(
+        **_c(ctx, a), pool=FORMS[x.where]["pool"], allocation_ids=[x.alloc_id])),
+    "simulate_defragmentation": Case(_active, lambda ctx, a, x: adjust.simulate_defragmentation(
+        **_c(ctx, a), pool=FORMS[x.where]["pool"])),
+    "running_allocations": Case(_active, lambda ctx, a, x: adjust.running_allocations(
+        **_c(ctx, a), pool=FORMS[x.where]["pool"]), _ids("allocation_id", lambda x: x.alloc_id)),
+    "save_policy": Case(_active, lambda ctx, a, x: adjust.save_policy(
+        **_c(ctx, a), policy=default_policy(x.namespace, "serve"), reason="晚高峰")),
+    "list_policies": Case(_policy, lambda ctx, a, x: adjust.list_policies(**_c(ctx, a)),
+                          _ids("namespace", lambda x: x.namespace)),
+    "list_adjustments": Case(_policy, lambda ctx, a, x: adjust.list_adjustments(**_c(ctx, a)),
+                             _ids("subject", lambda x: f"deployment:{x.namespace}/serve")),
+    # ---- metrics readers (fleet-wide: the role decides, not the subject)
+    "water_level_snapshot": Case(_nothing, lambda ctx, a, x: wl.snapshot(**_c(ctx, a), source=_Source(), nodes=[],
+                                                                          cache={})),
+    "water_level_trend": Case(_nothing, lambda ctx, a, x: wl.trend(**_c(ctx, a), nodes=[], first=MONTH_DAYS[0],
+                                                                    last=MONTH_DAYS[-1])),
+    "usage_namespaces": Case(_nothing, lambda ctx, a, x: usage.namespaces_seen(**_c(ctx, a), first=MONTH_DAYS[0],
+                                                                               last=MONTH_DAYS[-1])),
+    "usage_training_sheet": Case(_nothing, lambda ctx, a, x: usage.training_sheet(
+        actor=a, source=_Source(), namespace="cl-any", start=datetime(2026, 10, 25, tzinfo=timezone.utc),
+        end=datetime(2026, 10, 26, tzinfo=timezone.utc))),
+    "usage_inference_sheet": Case(_nothing, lambda ctx, a, x: usage.inference_sheet(**_c(ctx, a),
+                                                                                    month=MONTH_DAYS[0])),
+}
+
+
+def _cells(*outcomes: str, where: str = "hq") -> dict[str, str]:
+    """One row of the matrix in ROLES order; an ``hq`` row has no prov_home column (pass "-")."""
+    row = dict(zip(ROLES, outcomes, strict=True))
+    if where == "hq":
+        assert row.pop("prov_home") == "-"
+    return row
+
+
+O, D, H, _ = OK, DENIED, HIDDEN, "-"
+MATRIX: dict[tuple[str, str], dict[str, str]] = {
+    #                                       owner colleague other prov_home prov_other hq_ops dept_head committee exec admin
+    # provisioning: applicants and their department head read; ops act in their scope
+    ("list_allocations", "hq"):       _cells(O, O, H, _, H, O, O, D, D, O),
+    ("list_allocations", "js"):       _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("allocation_sheet", "hq"):       _cells(O, O, H, _, H, O, O, H, H, O),
+    ("allocation_sheet", "js"):       _cells(O, O, H, O, H, O, O, H, H, O, where="js"),
+    ("manifests", "hq"):              _cells(O, O, H, _, H, O, O, H, H, O),
+    ("manifests", "js"):              _cells(O, O, H, O, H, O, O, H, H, O, where="js"),
+    ("provision", "hq"):              _cells(D, D, D, _, H, O, D, D, D, O),
+    ("provision", "js"):              _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("retry", "hq"):                  _cells(D, D, D, _, H, O, D, D, D, O),
+    ("retry", "js"):                  _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("stop_preempted", "hq"):         _cells(D, D, D, _, H, O, D, D, D, O),
+    ("stop_preempted", "js"):         _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("recover_stalled", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
+    ("recover_stalled", "js"):        _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    # green channel: anyone who applies may submit; the emergency approver (HQ ops) plans and decides
+    ("submit_emergency", "hq"):       _cells(O, O, O, _, O, O, O, D, D, O),
+    ("plan_emergency", "hq"):         _cells(D, D, D, _, D, O, D, D, D, O),
+    ("decide_emergency", "hq"):       _cells(D, D, D, _, D, O, D, D, D, D),
+    ("reviews_due", "hq"):            _cells(D, D, D, _, H, O, D, D, D, O),
+    ("complete_review", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
+    # reclaim: owners extend and return; ops decide, plan, approve and execute in their scope
+    ("expiring_allocations", "hq"):   _cells(O, O, H, _, H, O, O, D, D, O),
+    ("request_extension", "hq"):      _cells(O, D, H, _, H, D, D, H, H, D),
+    ("list_extensions", "hq"):        _cells(O, O, H, _, H, O, O, D, D, O),
+    ("decide_extension", "hq"):       _cells(D, D, D, _, H, O, D, D, D, O),
+    ("plan_reclaim_forced", "hq"):    _cells(D, D, H, _, H, O, D, H, H, O),
+    ("plan_reclaim_forced", "js"):    _cells(D, D, H, O, H, O, D, H, H, O, where="js"),
+    ("plan_reclaim_return", "hq"):    _cells(O, D, H, _, H, D, D, H, H, D),
+    ("plan_reclaim_return", "js"):    _cells(O, D, H, D, H, D, D, H, H, D, where="js"),
+    ("approve_reclaim", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
+    ("approve_reclaim", "js"):        _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("execute_reclaim", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
+    ("execute_reclaim", "js"):        _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("execute_expiry_reclaim", "hq"): _cells(D, D, D, _, H, O, D, D, D, O),
+    ("execute_expiry_reclaim", "js"): _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("preview_return", "hq"):         _cells(O, D, H, _, H, D, D, H, H, D),
+    ("preview_return", "js"):         _cells(O, D, H, D, H, D, D, H, H, D, where="js"),
+    ("return_allocation", "hq"):      _cells(O, D, H, _, H, D, D, H, H, D),
+    ("return_allocation", "js"):      _cells(O, D, H, D, H, D, D, H, H, D, where="js"),
+    ("list_records", "hq"):           _cells(O, O, H, _, H, O, O, D, D, O),
+    ("list_records", "js"):           _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("list_candidates", "hq"):        _cells(O, O, H, _, H, O, O, D, D, O),
+    ("list_candidates", "js"):        _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("move_candidate", "hq"):         _cells(D, D, D, _, H, O, D, D, D, O),
+    ("move_candidate", "js"):         _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("pool_review", "hq"):            _cells(D, D, D, _, H, O, D, D, D, O),
+    ("add_pool_review", "hq"):        _cells(D, D, D, _, D, O, D, D, D, O),
+    # warnings: owners' department reads and the owner (or their head) replies; ops triage in scope
+    ("list_warnings", "hq"):          _cells(O, O, H, _, H, O, O, D, D, O),
+    ("list_warnings", "js"):          _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("get_warning", "hq"):            _cells(O, O, H, _, H, O, O, D, D, O),
+    ("get_warning", "js"):            _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("triage", "hq"):                 _cells(D, D, D, _, H, O, D, D, D, O),
+    ("triage", "js"):                 _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("reply", "hq"):                  _cells(O, D, H, _, H, D, O, H, H, D),
+    ("reply", "js"):                  _cells(O, D, H, D, H, D, O, H, H, D, where="js"),
+    # dynamic adjustment: ops and admins; provincial ops only on their province's pools and services
+    ("queue", "hq"):                  _cells(D, D, D, _, H, O, D, D, D, O),
+    ("queue", "js"):                  _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("simulate_preemption", "hq"):    _cells(D, D, D, _, D, O, D, D, D, O),
+    ("simulate_preemption", "js"):    _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("simulate_defragmentation", "hq"): _cells(D, D, D, _, D, O, D, D, D, O),
+    ("simulate_defragmentation", "js"): _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("running_allocations", "hq"):    _cells(D, D, D, _, D, O, D, D, D, O),
+    ("running_allocations", "js"):    _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("save_policy", "hq"):            _cells(D, D, D, _, D, O, D, D, D, O),
+    ("save_policy", "js"):            _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("list_policies", "hq"):          _cells(D, D, D, _, H, O, D, D, D, O),
+    ("list_policies", "js"):          _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("list_adjustments", "hq"):       _cells(D, D, D, _, H, O, D, D, D, O),
+    ("list_adjustments", "js"):       _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    # metrics: the fleet's water level is read by ops and by the executive menu (README: Water level
+    # page); usage sheets by ops and admins
+    ("water_level_snapshot", "hq"):   _cells(D, D, D, _, O, O, D, O, O, O),
+    ("water_level_trend", "hq"):      _cells(D, D, D, _, O, O, D, O, O, O),
+    ("usage_namespaces", "hq"):       _cells(D, D, D, _, O, O, D, D, D, O),
+    ("usage_training_sheet", "hq"):   _cells(D, D, D, _, O, O, D, D, D, O),
+    ("usage_inference_sheet", "hq"):  _cells(D, D, D, _, O, O, D, D, D, O),
+}
+assert {service for service, _where in MATRIX} == set(CASES)
+
+
+def _outcome(case: Case, ctx, actor: Identity, subject: Subject) -> str:
+    try:
+        out = case.call(ctx, actor, subject)
+    except _Reached:
+        return OK
+    except PermissionDenied:
+        return DENIED
+    except NotFound:
+        return HIDDEN
+    if case.seen is not None:
+        return OK if case.seen(out, subject) else HIDDEN
+    return OK
+
+
+@pytest.mark.parametrize(("service", "where"), sorted(MATRIX), ids=[f"{s}-{w}" for s, w in sorted(MATRIX)])
+def test_permission_matrix(ctx, service, where):
+    case, expected = CASES[service], MATRIX[(service, where)]
+    shared = None if case.per_role else case.build(ctx, where)
+    outcomes = {}
+    for role in expected:
+        subject = case.build(ctx, where) if case.per_role else shared
+        outcomes[role] = _outcome(case, ctx, PEOPLE[where][role], subject)
+    wrong = {role: f"{outcomes[role]}, expected {cell}" for role, cell in expected.items() if outcomes[role] != cell}
+    assert not wrong, wrong
+
+
+# ----------------------------------------------------------------- nobody decides their own
+
+
+def _own_emergency(ctx) -> int:
+    return gc.submit_emergency(sessions=ctx.sessions, actor=HQ_OPS, form=_form("hq", pool="hq-sci", requested_gpus=2),
+                               justification=WHY, category="production_model_outage")["id"]
+
+
+def _own_extension(ctx) -> int:
+    view = svc.submit(sessions=ctx.sessions, actor=HQ_OPS, form=_form("hq"))
+    subject = Subject("hq", view["id"], _alloc(ctx, view["id"]).id, None, HQ_OPS, {})
+    start = _alloc(ctx, view["id"]).starts_on
+    _window(ctx, subject, start, start + timedelta(days=14))
+    return reclaim.request_extension(sessions=ctx.sessions, actor=HQ_OPS, request_id=view["id"], days=3,
+                                     reason="评测未完成", today=start + timedelta(days=7))["id"]
+
+
+def _own_review(ctx) -> int:
+    rid = _own_emergency(ctx)
+    gc.decide_emergency(sessions=ctx.sessions, actor=HQ_OPS_B, request_id=rid, approve=True, reason="事故应急")
+    return rid
+
+
+OWN = {
+    "decide_emergency": (_own_emergency, lambda ctx, a, i: gc.decide_emergency(
+        sessions=ctx.sessions, actor=a, request_id=i, approve=True, reason="事故应急")),
+    "decide_extension": (_own_extension, lambda ctx, a, i: reclaim.decide_extension(
+        sessions=ctx.sessions, actor=a, extension_id=i, approve=False, reason="资源紧张")),
+    "complete_review": (_own_review, lambda ctx, a, i: gc.complete_review(
+        sessions=ctx.sessions, actor=a, request_id=i, notes="处置得当")),
+    "approve_reclaim": (lambda ctx: _forced_plan(ctx, "hq").extra["record"], lambda ctx, a, i: reclaim.approve_reclaim(
+        sessions=ctx.sessions, actor=a, record_id=i, note="同意")),
+}
+
+
+@pytest.mark.parametrize("service", sorted(OWN))
+def test_nobody_decides_their_own(ctx, service):
+    """HQ ops may apply like anyone; their own emergency, extension, emergency review or reclaim
+    plan is decided by another HQ ops (the plan is HQ_OPS_B's: HQ_OPS_B may not approve it)."""
+    build, call = OWN[service]
+    subject = build(ctx)
+    mine = HQ_OPS_B if service == "approve_reclaim" else HQ_OPS
+    other = HQ_OPS if service == "approve_reclaim" else HQ_OPS_B
+    with pytest.raises(PermissionDenied):
+        call(ctx, mine, subject)
+    assert call(ctx, other, subject)
