@@ -95,7 +95,7 @@ def _child(kind: str, root: str, days: int) -> dict:
     import pandas as pd
     import polars as pl
 
-    from core.metrics.offline import SERIES_INPUT_COLUMNS, OfflineSource, _series_labels
+    from core.metrics.offline import SERIES_INPUT_COLUMNS, OfflineSource, series_labels
     from core.metrics.rollup import ROLLUP_INPUT_COLUMNS, _cpus, rollup_day, rollup_day_pandas, rollup_day_series, rollup_range
 
     last = START + timedelta(days=days - 1)
@@ -115,7 +115,7 @@ def _child(kind: str, root: str, days: int) -> dict:
 
         def read(d: date):
             if series:
-                return pl.read_parquet(paths[d], columns=list(SERIES_INPUT_COLUMNS)), _series_labels(paths[d])[0]
+                return pl.read_parquet(paths[d], columns=list(SERIES_INPUT_COLUMNS)), series_labels(paths[d])[0]
             return pl.read_parquet(paths[d], columns=list(ROLLUP_INPUT_COLUMNS)), None
 
         def roll(item):

@@ -193,7 +193,7 @@ def write_day_file(frame: pl.DataFrame, path: Path | str, *, compression: str = 
     os.replace(tmp, path)
 
 
-def _series_labels(path: Path) -> tuple[pl.DataFrame, int] | None:
+def series_labels(path: Path) -> tuple[pl.DataFrame, int] | None:
     """The ``computeloop.series`` labels of ``path`` and its row count, ``None`` when the file has
     none (or they are not in the documented form) or a column lacks the documented kind."""
     try:
@@ -218,7 +218,7 @@ def _series_labels(path: Path) -> tuple[pl.DataFrame, int] | None:
 def _rollup_series_file(path: Path, day: date, step_s: int) -> pl.DataFrame | None:
     """The rollup of ``day`` from a file with series ids, ``None`` when the file has none or they
     do not apply (the caller then reads the label columns)."""
-    found = _series_labels(path)
+    found = series_labels(path)
     if found is None:
         return None
     labels, rows = found

@@ -13,7 +13,7 @@ from core.errors import InputError
 from core.metrics.fleet import build_fleet, generate_days
 from core.metrics.fleet import write_samples
 from core.metrics import rollup as rollup_module
-from core.metrics.offline import SERIES_INPUT_COLUMNS, OfflineSource, _series_labels, write_day_file
+from core.metrics.offline import SERIES_INPUT_COLUMNS, OfflineSource, series_labels, write_day_file
 from core.metrics.rollup import MJ_PER_KWH, rollup_day, rollup_day_pandas, rollup_day_series, rollup_days, rollup_range
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 
@@ -178,7 +178,7 @@ def _as_ids(frame: pl.DataFrame, tmp_path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``frame`` as series ids and labels, the way write_day_file stores them."""
     path = tmp_path / "ids.parquet"
     write_day_file(frame, path)
-    labels, _ = _series_labels(path)
+    labels, _ = series_labels(path)
     return pl.read_parquet(path, columns=list(SERIES_INPUT_COLUMNS)), labels
 
 
