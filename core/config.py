@@ -50,8 +50,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "COMPUTELOOP_CLUSTER_BACKEND",
         "plan",
-        "'plan' renders the Kubernetes manifests of each allocation (stored, downloadable as YAML for GitOps); "
-        "'live' applies them through the official client, one kubeconfig context per cluster.",
+        "'plan' renders the Kubernetes manifests of each allocation (stored, downloadable as YAML for GitOps) "
+        "and counts the GPU nodes of the demo fleet; 'live' applies them through the official client, one "
+        "kubeconfig context per cluster, and the water level reads each cluster's GPU nodes from it.",
     ),
     Setting("COMPUTELOOP_KUBECONFIG", "", "kubeconfig file for the live backend; empty = the client's default (~/.kube/config)."),
     Setting(

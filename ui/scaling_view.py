@@ -108,7 +108,7 @@ def manifests(policy: dict) -> None:
 def replay(policy: dict) -> None:
     """Replay of the last week of the namespace's utilisation: replicas over time, events, GPU-hours saved."""
     st.caption(t("scaling.replay_note"))
-    result = adjust.replay_policy(actor=me(), policy=policy, source=metrics_source(), days=7, step_s=300)
+    result = adjust.replay_policy(actor=me(), policy=policy, source=metrics_source())
     if not result["timeline"]:
         st.info(t("scaling.replay_empty", namespace=policy["namespace"]), icon=":material/info:")
         return

@@ -55,6 +55,10 @@ class ScalingDefaults:
     sustain_s: int
     scale_up_window_s: int
     scale_down_window_s: int
+    scale_step_pods: int
+    scale_step_period_s: int
+    replay_days: int
+    replay_step_s: int
     min_replicas: int
     max_replicas: int
     gpus_per_replica: int
@@ -146,6 +150,7 @@ def render_hpa(policy: ScalingPolicy, defaults: ScalingDefaults | None = None) -
         return {"type": "Pods", "pods": {"metric": {"name": metric},
                                          "target": {"type": "AverageValue", "averageValue": _milli(target)}}}
 
+    step = [{"type": "Pods", "value": d.scale_step_pods, "periodSeconds": d.scale_step_period_s}]
     return {
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": p.deployment, "namespace": p.namespace,
@@ -157,9 +162,9 @@ def render_hpa(policy: ScalingPolicy, defaults: ScalingDefaults | None = None) -
             "metrics": [pods(d.adapter_util_metric, p.util_high), pods(d.adapter_mem_metric, p.mem_high)],
             "behavior": {
                 "scaleUp": {"stabilizationWindowSeconds": p.scale_up_window_s, "selectPolicy": "Max",
-                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+                            "policies": step},
                 "scaleDown": {"stabilizationWindowSeconds": p.scale_down_window_s, "selectPolicy": "Min",
-                              "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+                              "policies": step},
             },
         },
     }

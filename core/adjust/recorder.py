@@ -33,7 +33,7 @@ from core.cluster.autoscalers import AutoscalerSource, HpaStatus
 from core.cluster.backends import ClusterError
 from core.db.models import Base
 from core.db.session import unit_of_work
-from core.identity import Identity
+from core.lifecycle.services import SYSTEM
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow
 
 # Why a waiting request's place changed (closed set; shown through ``records.reason.<code>``):
@@ -48,8 +48,8 @@ SCALE_REASONS: tuple[str, ...] = ("scale_up", "scale_down")
 REASON_CODES: tuple[str, ...] = QUEUE_REASONS + SCALE_REASONS
 
 QUEUE_JOB, AUTOSCALER_JOB = "queue_snapshot", "autoscaler_events"
-# The queue service is for ops; the job reads it as the system acting with ops rights.
-QUEUE_READER = Identity(id="system", name="ComputeLoop", email="", role="hq_ops")
+# The job reads the queue as the system (the queue service admits ops and the system).
+QUEUE_READER = SYSTEM
 
 
 class AdjustmentWatchRow(Base):

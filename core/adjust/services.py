@@ -217,7 +217,7 @@ def queue(*, sessions: sessionmaker[Session], actor: Identity, now: datetime | N
     Raises:
         PermissionDenied: ops and admins only.
     """
-    require(actor, ADJUST_ROLES, "read the queue")
+    require(actor, ADJUST_ROLES | {"system"}, "read the queue")  # the system: jobs queue-snapshot
     now = now or _now()
     org = load_org()
     policy = q.load_policy()
@@ -397,10 +397,12 @@ def policy_manifests(policy: scaling.ScalingPolicy | dict) -> dict[str, Any]:
     return {"hpa": scaling.render_hpa(policy), "keda": scaling.render_keda(policy)}
 
 
-def replay_policy(*, actor: Identity, policy: scaling.ScalingPolicy | dict, source: Any, days: int = 7,
-                  end: datetime | None = None, step_s: int = 60) -> dict[str, Any]:
+def replay_policy(*, actor: Identity, policy: scaling.ScalingPolicy | dict, source: Any, days: int | None = None,
+                  end: datetime | None = None, step_s: int | None = None) -> dict[str, Any]:
     """Replay ``policy`` over the last ``days`` of its namespace's utilisation from ``source``
-    (a :class:`core.metrics.schema.MetricsSource`). An empty series gives an empty replay.
+    (a :class:`core.metrics.schema.MetricsSource`) at ``step_s`` points; both default to
+    ``replay_days``/``replay_step_s`` of data/autoscaling_defaults.yaml. An empty series gives an
+    empty replay.
 
     Raises:
         PermissionDenied: ops and admins only.
@@ -409,6 +411,9 @@ def replay_policy(*, actor: Identity, policy: scaling.ScalingPolicy | dict, sour
     if isinstance(policy, dict):
         policy = scaling.ScalingPolicy(**{k: v for k, v in policy.items() if k in scaling.ScalingPolicy.__dataclass_fields__})
     policy = scaling.validate(policy)
+    defaults = scaling.load_defaults()
+    days = days or defaults.replay_days
+    step_s = step_s or defaults.replay_step_s
     if end is None:
         # offline samples end where the files end; a live source ends now
         have = source.days() if hasattr(source, "days") else []

@@ -140,7 +140,8 @@ def test_a_policy_built_without_figures_follows_a_changed_data_file(tmp_path, mo
 
     raw = yaml.safe_load((DATA_DIR / "autoscaling_defaults.yaml").read_text(encoding="utf-8"))
     changed = {**raw, "util_high": 0.7, "util_low": 0.2, "mem_high": 0.85, "sustain_s": 120, "min_replicas": 3,
-               "max_replicas": 12, "scale_up_window_s": 60, "scale_down_window_s": 900, "gpus_per_replica": 2}
+               "max_replicas": 12, "scale_up_window_s": 60, "scale_down_window_s": 900, "gpus_per_replica": 2,
+               "scale_step_pods": 2, "scale_step_period_s": 30}
     shutil.copytree(DATA_DIR, tmp_path / "data")
     (tmp_path / "data" / "autoscaling_defaults.yaml").write_text(yaml.safe_dump(changed), encoding="utf-8")
     monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(tmp_path / "data"))
@@ -149,6 +150,7 @@ def test_a_policy_built_without_figures_follows_a_changed_data_file(tmp_path, mo
     hpa = a.render_hpa(bare)
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 900
     assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "700m"
+    assert hpa["spec"]["behavior"]["scaleUp"]["policies"] == [{"type": "Pods", "value": 2, "periodSeconds": 30}]
 
 
 def test_a_metrics_series_becomes_mean_utilisation_and_replicas_per_timestamp():
