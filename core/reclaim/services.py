@@ -690,6 +690,15 @@ def _cand_view(c: ReclaimCandidateRow) -> dict[str, Any]:
             "notes": list(c.notes or []), "reclaim_record_id": c.reclaim_record_id, "next": sorted(CANDIDATE[c.status])}
 
 
+def _load_candidate(s: Session, actor: Identity, candidate_id: int, *, lock: bool = False) -> ReclaimCandidateRow:
+    """The candidate, if ``actor`` may see it (otherwise NotFound, as if it did not exist)."""
+    q = select(ReclaimCandidateRow).where(ReclaimCandidateRow.id == candidate_id)
+    c = s.scalars(q.with_for_update() if lock else q).first()
+    if c is None or not common.may_see(actor, load_org(), c.department, c.owner):
+        raise NotFound("error.not_found", what="candidate", id=candidate_id)
+    return c
+
+
 def detect_candidates(*, sessions: sessionmaker[Session], actor: Identity, month: str) -> dict[str, Any]:
     """Detect the month's inference reclaim candidates (idempotent: one per namespace and month).
 
@@ -767,9 +776,7 @@ def move_candidate(*, sessions: sessionmaker[Session], actor: Identity, candidat
         raise InputError("error.choice", field="plan", value=plan, choices=", ".join(PLANS))
     at = common.now()
     with unit_of_work(sessions) as s:
-        c = s.scalars(select(ReclaimCandidateRow).where(ReclaimCandidateRow.id == candidate_id).with_for_update()).first()
-        if c is None or not common.may_see(actor, load_org(), c.department, c.owner):
-            raise NotFound("error.not_found", what="candidate", id=candidate_id)
+        c = _load_candidate(s, actor, candidate_id, lock=True)
         before = c.status
         check_move(CANDIDATE, before, to)
         c.status, c.updated_at = to, at
@@ -784,12 +791,11 @@ def move_candidate(*, sessions: sessionmaker[Session], actor: Identity, candidat
 def plan_candidate(*, sessions: sessionmaker[Session], actor: Identity, candidate_id: int,
                    provisioner: Provisioner | None = None) -> dict[str, Any]:
     """The reclaim record (dry run) of a candidate's agreed plan; executing it needs an approval
-    by a second person (:func:`approve_reclaim`), then :func:`execute_reclaim`."""
+    by a second person (:func:`approve_reclaim`), then :func:`execute_reclaim`. NotFound when
+    ``actor`` may not see the candidate (provincial ops: another province's)."""
     require(actor, OPS_ROLES, "review reclaim candidates")
     with unit_of_work(sessions) as s:
-        c = s.scalars(select(ReclaimCandidateRow).where(ReclaimCandidateRow.id == candidate_id)).first()
-        if c is None:
-            raise NotFound("error.not_found", what="candidate", id=candidate_id)
+        c = _load_candidate(s, actor, candidate_id)
         if c.status != "plan_agreed" or c.plan is None:
             raise InvalidMove(c.status, "executed")
         request_id, plan, gpus, month, existing = c.request_id, c.plan, c.plan_gpus, c.month, c.reclaim_record_id
@@ -809,8 +815,8 @@ def execute_candidate(*, sessions: sessionmaker[Session], actor: Identity, candi
     """Execute a candidate's approved reclaim record and mark the candidate executed."""
     require(actor, OPS_ROLES, "review reclaim candidates")
     with unit_of_work(sessions) as s:
-        c = s.scalars(select(ReclaimCandidateRow).where(ReclaimCandidateRow.id == candidate_id)).first()
-        if c is None or c.reclaim_record_id is None:
+        c = _load_candidate(s, actor, candidate_id)
+        if c.reclaim_record_id is None:
             raise NotFound("error.not_found", what="reclaim", id=candidate_id)
         check_move(CANDIDATE, c.status, "executed")
         record_id = c.reclaim_record_id
