@@ -275,6 +275,30 @@ def _candidate(ctx, where: str) -> Subject:
     return subject
 
 
+def _agreed(ctx, where: str) -> Subject:
+    """A candidate whose owner agreed to give the service up."""
+    subject = _candidate(ctx, where)
+    for to in ("under_review", "owner_contacted", "plan_agreed"):
+        reclaim.move_candidate(sessions=ctx.sessions, actor=HQ_OPS, candidate_id=subject.extra["candidate"], to=to,
+                               note="同意下线", plan="remove")
+    return subject
+
+
+def _agreed_planned(ctx, where: str) -> Subject:
+    """An agreed candidate whose reclaim record (dry run) exists, planned by HQ_OPS_B."""
+    subject = _agreed(ctx, where)
+    subject.extra["record"] = reclaim.plan_candidate(sessions=ctx.sessions, actor=HQ_OPS_B,
+                                                     candidate_id=subject.extra["candidate"],
+                                                     provisioner=PlanBackend())["id"]
+    return subject
+
+
+def _agreed_approved(ctx, where: str) -> Subject:
+    subject = _agreed_planned(ctx, where)
+    reclaim.approve_reclaim(sessions=ctx.sessions, actor=HQ_OPS, record_id=subject.extra["record"], note="同意")
+    return subject
+
+
 def _l1_pool(ctx, where: str) -> Subject:
     subject = _granted(ctx, where, pool="hq-lang", demand_subtype="l1_foundation")
     assert _alloc(ctx, subject.request_id).status == "active"
@@ -294,8 +318,9 @@ def _queued(ctx, where: str) -> Subject:
 
 def _policy(ctx, where: str) -> Subject:
     subject = _active(ctx, where)
-    adjust.save_policy(sessions=ctx.sessions, actor=HQ_OPS, policy=default_policy(subject.namespace, "serve"),
-                       reason="上线")
+    saved = adjust.save_policy(sessions=ctx.sessions, actor=HQ_OPS, policy=default_policy(subject.namespace, "serve"),
+                               reason="上线")
+    subject.extra["policy"] = saved["id"]
     return subject
 
 
@@ -387,6 +412,12 @@ CASES: dict[str, Case] = {
                             _ids("id", lambda x: x.extra["candidate"])),
     "move_candidate": Case(_candidate, lambda ctx, a, x: reclaim.move_candidate(
         **_c(ctx, a), candidate_id=x.extra["candidate"], to="under_review", note="核实"), per_role=True),
+    "plan_candidate": Case(_agreed, lambda ctx, a, x: reclaim.plan_candidate(
+        **_c(ctx, a), candidate_id=x.extra["candidate"], provisioner=PlanBackend()), per_role=True),
+    "plan_candidate_again": Case(_agreed_planned, lambda ctx, a, x: reclaim.plan_candidate(
+        **_c(ctx, a), candidate_id=x.extra["candidate"], provisioner=PlanBackend())),
+    "execute_candidate": Case(_agreed_approved, lambda ctx, a, x: reclaim.execute_candidate(
+        **_c(ctx, a), candidate_id=x.extra["candidate"], provisioner=PlanBackend()), per_role=True),
     "pool_review": Case(_l1_pool, lambda ctx, a, x: reclaim.pool_review(**_c(ctx, a), month=MONTH),
                         lambda out, x: x.request_id in {r["request_id"] for p in out for r in p["allocations"]}),
     "add_pool_review": Case(_l1_pool, lambda ctx, a, x: reclaim.add_pool_review(
@@ -410,6 +441,7 @@ CASES: dict[str, Case] = {
         **_c(ctx, a), pool=FORMS[x.where]["pool"]), _ids("allocation_id", lambda x: x.alloc_id)),
     "save_policy": Case(_active, lambda ctx, a, x: adjust.save_policy(
         **_c(ctx, a), policy=default_policy(x.namespace, "serve"), reason="晚高峰")),
+    "get_policy": Case(_policy, lambda ctx, a, x: adjust.get_policy(**_c(ctx, a), policy_id=x.extra["policy"])),
     "list_policies": Case(_policy, lambda ctx, a, x: adjust.list_policies(**_c(ctx, a)),
                           _ids("namespace", lambda x: x.namespace)),
     "list_adjustments": Case(_policy, lambda ctx, a, x: adjust.list_adjustments(**_c(ctx, a)),
@@ -486,6 +518,12 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("list_candidates", "js"):        _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
     ("move_candidate", "hq"):         _cells(D, D, D, _, H, O, D, D, D, O),
     ("move_candidate", "js"):         _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("plan_candidate", "hq"):         _cells(D, D, D, _, H, O, D, D, D, O),
+    ("plan_candidate", "js"):         _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("plan_candidate_again", "hq"):   _cells(D, D, D, _, H, O, D, D, D, O),
+    ("plan_candidate_again", "js"):   _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("execute_candidate", "hq"):      _cells(D, D, D, _, H, O, D, D, D, O),
+    ("execute_candidate", "js"):      _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     ("pool_review", "hq"):            _cells(D, D, D, _, H, O, D, D, D, O),
     ("add_pool_review", "hq"):        _cells(D, D, D, _, D, O, D, D, D, O),
     # warnings: owners' department reads and the owner (or their head) replies; ops triage in scope
@@ -508,6 +546,8 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("running_allocations", "js"):    _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
     ("save_policy", "hq"):            _cells(D, D, D, _, D, O, D, D, D, O),
     ("save_policy", "js"):            _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("get_policy", "hq"):             _cells(D, D, D, _, H, O, D, D, D, O),
+    ("get_policy", "js"):             _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     ("list_policies", "hq"):          _cells(D, D, D, _, H, O, D, D, D, O),
     ("list_policies", "js"):          _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     ("list_adjustments", "hq"):       _cells(D, D, D, _, H, O, D, D, D, O),
