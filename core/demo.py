@@ -131,6 +131,31 @@ def _provincial_requests(sessions: sessionmaker[Session], people: dict[str, Iden
     lifecycle.decide(sessions=sessions, actor=l2, request_id=failed["id"], decision="approve",
                      reason="可行性评估通过：A800 显存满足，CUDA 12.1 兼容",
                      provisioner=_unreachable_cluster(pool.cluster))
+    # approved, but the process running its provisioning died an hour ago: stalled in "provisioning",
+    # which the allocation sheet offers to mark failed and retry
+    stalled = submit(gpus=8, days=6, background="L2 微调：设备缺陷文本抽取")
+    lifecycle.decide(sessions=sessions, actor=l1, request_id=stalled["id"], decision="approve", reason="初审通过")
+    try:
+        lifecycle.decide(sessions=sessions, actor=l2, request_id=stalled["id"], decision="approve",
+                         reason="可行性评估通过", provisioner=_DyingBackend())
+    except _RunDied:
+        pass
+    with sessions.begin() as s:
+        row = s.get(RequestRow, stalled["id"])
+        row.provisioning_at = row.provisioning_at - timedelta(hours=1)
+
+
+class _RunDied(BaseException):
+    """The demo's stand-in for the process being killed (not an Exception: nothing catches it)."""
+
+
+class _DyingBackend:
+    """A backend whose process dies in the middle of a run (as on a restart of the app)."""
+
+    name = "plan"
+
+    def provision(self, spec):  # noqa: ANN001, ANN201 - the Provisioner protocol
+        raise _RunDied
 
 
 def seed(sessions: sessionmaker[Session]) -> dict[str, int]:

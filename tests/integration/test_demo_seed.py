@@ -11,7 +11,7 @@ from core.services import estimates as estimates_svc
 
 def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     made = seed(ctx.sessions)
-    assert made == {"estimates": 4, "outcomes": 4, "requests": 14}
+    assert made == {"estimates": 4, "outcomes": 4, "requests": 15}
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     states = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=applicant))
     assert {"draft", "active", "submitted", "in_review", "queued", "expiring", "extended", "returned", "reclaimed",
@@ -26,7 +26,11 @@ def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     assert [[s["role"] for s in r["steps"] if s["status"] == "pending"] for r in l1] == [["prov_ops_l1", "prov_ops_l2"]]
     assert {r["id"] for r in l1} < {r["id"] for r in l2} and len(l2) == 2
     js = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"]))
-    assert js == {"submitted": 1, "in_review": 1, "provisioning_failed": 1}, js
+    assert js == {"submitted": 1, "in_review": 1, "provisioning_failed": 1, "provisioning": 1}, js
+    # the stalled run is offered for recovery
+    stalled = next(r["id"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"])
+                   if r["status"] == "provisioning")
+    assert provisioning.stalled(sessions=ctx.sessions) == [stalled]
     failed = next(r for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"])
                   if r["status"] == "provisioning_failed")
     sheet = provisioning.allocation_sheet(sessions=ctx.sessions, actor=people["wu.hao"], request_id=failed["id"])
