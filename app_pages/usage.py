@@ -1,15 +1,18 @@
 """Usage (使用情况): the training usage sheet of a run (namespace and window → curves, per-GPU figures,
-bottleneck hints) and the inference usage sheet of a month."""
+bottleneck hints) and the inference usage sheet of a month — within the reader's scope, which the
+page names (their department's, their province's or everything)."""
 
 import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
 from ui.usage_view import (curves, gpu_table, hints, inference_sheet, inference_table, pick_month, pick_run, serving_notes,
-                           summary, training_runs, training_sheet)
+                           summary, training_runs, training_sheet, whose)
 
 st.title(t("usage.title"))
 st.caption(t("usage.caption"))
+with guarded():
+    st.info(whose(), icon=":material/visibility:")
 
 st.subheader(t("usage.training_title"))
 with guarded():

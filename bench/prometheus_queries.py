@@ -14,7 +14,8 @@ per namespace; inserted directly — this is fixture data, not a user action). T
 * **water level** — what ``ui/pools_view`` calls: :func:`core.metrics.water_level.snapshot` (at
   the fixture's last minute, with ``inventory_nodes(source)``) and :func:`~core.metrics.water_level.trend`;
 * **usage sheet** — :func:`core.metrics.usage.training_sheet` of one namespace over the hour
-  (what ``ui/usage_view`` calls for the training sheet);
+  (what ``ui/usage_view`` calls for the training sheet), read by an applicant of the allocations'
+  department so that the scope check over the N allocations is part of it;
 * **rollup day** — :meth:`PrometheusSource.daily_gpu_stats` of yesterday at 60 s.
 
 One server, configured as cluster ``hq-beijing-1`` (with K servers every count is × K).
@@ -165,6 +166,7 @@ def measure(n: int, folder: Path, binaries: tuple[str, str]) -> dict:
     try:
         ctx = _database(folder, n)
         admin = next(p for p in load_personas() if p.role == "admin")
+        applicant = next(p for p in load_personas() if p.id == "zhang.wei")  # 数字化部 = the fixture's "digital"
         nodes = inventory_nodes(source)
 
         def water_level():
@@ -173,8 +175,8 @@ def measure(n: int, folder: Path, binaries: tuple[str, str]) -> dict:
             return snap, trend
 
         def usage_sheet():
-            return usage.training_sheet(actor=admin, source=source, namespace="bench-ns-0000", start=start,
-                                        end=end, step_s=STEP_S)
+            return usage.training_sheet(sessions=ctx.sessions, actor=applicant, source=source,
+                                        namespace="bench-ns-0000", start=start, end=end, step_s=STEP_S)
 
         def rollup_day():
             return source.daily_gpu_stats(day, step_s=STEP_S)

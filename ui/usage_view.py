@@ -1,5 +1,7 @@
 """Views of the usage sheets: the training usage sheet (curves, per-GPU figures, bottleneck hints) of
-one namespace and window, and the inference usage sheet of one month. Reads are cached for a minute."""
+one namespace and window, and the inference usage sheet of one month, each within the reader's
+scope (:func:`core.metrics.usage.usage_scope`; the page says whose data it shows). Reads are cached
+for a minute per reader."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from core.metrics import usage
 from core.metrics.serving import load_settings as serving_settings, serving_source
 from core.metrics.sources import metrics_dir, metrics_source
 from ui.context import ctx, me
-from ui.i18n import render, t
+from ui.i18n import current_lang, render, t
 
 SPANS = (1, 3, 7)
 LOOKBACK_DAYS = 14
@@ -31,14 +33,19 @@ def _kinds(url: str) -> dict[str, str]:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
+def _scope(url: str, actor: Identity) -> usage.UsageScope:
+    return usage.usage_scope(sessions=ctx().sessions, actor=actor)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
 def _namespaces(url: str, actor: Identity, first: date, last: date) -> pl.DataFrame:
     return usage.namespaces_seen(sessions=ctx().sessions, actor=actor, first=first, last=last)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _training(url: str, actor: Identity, namespace: str, start: datetime, end: datetime, step_s: int) -> usage.TrainingSheet:
-    return usage.training_sheet(actor=actor, source=metrics_source(), namespace=namespace, start=start, end=end,
-                                step_s=step_s)
+    return usage.training_sheet(sessions=ctx().sessions, actor=actor, source=metrics_source(), namespace=namespace,
+                                start=start, end=end, step_s=step_s)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -54,6 +61,21 @@ def _url() -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f} %"
+
+
+def whose() -> str:
+    """Whose data the page shows: everything, a province's or a department's (in the page's language)."""
+    from core.org import load_org
+
+    scope = _scope(_url(), me())
+    if scope.everything:
+        return t("usagescope.whose.all")
+    org, zh = load_org(), current_lang() == "zh-CN"
+    if scope.kind == "province":
+        unit = org.units.get(scope.unit)
+        return t("usagescope.whose.province", unit=(unit.name_zh if zh else unit.name_en) if unit else scope.unit)
+    dept = org.departments.get(scope.unit)
+    return t("usagescope.whose.department", department=(dept.name_zh if zh else dept.name_en) if dept else scope.unit)
 
 
 # --------------------------------------------------------------------------- training

@@ -23,6 +23,15 @@ the days without a rollup from the source passed as ``serving`` (one read per ru
 mean and peak QPS, mean and P99 latency (the quantile of the month's summed histogram buckets) and
 the QPS coverage. A service that exports none keeps None there, and pages say "not exported" rather
 than invent a figure.
+
+Scope: every reader resolves what the actor may read from the database (:func:`usage_scope`, in
+the reader's own transaction) — applicants and department heads the namespaces of their
+department's allocations (and of the requests they filed), provincial ops those of their
+province's requests and pools plus every namespace seen on their province's clusters, HQ ops and
+admins everything; executives and the committee read only published material (PermissionDenied).
+A namespace outside the scope is :class:`NotFound` (its existence is not revealed) and is left out
+of the namespace list and the inference sheet. The scope is a database read: the number of
+metrics-source queries stays one per sheet whatever the number of allocations.
 """
 
 from __future__ import annotations
@@ -38,12 +47,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db.session import unit_of_work
-from core.errors import ComputeLoopError, InputError
+from core.errors import ComputeLoopError, InputError, NotFound
 from core.i18n import Msg
-from core.identity import OPS_ROLES, Identity, require
+from core.identity import Identity, require
 from core.metrics.water_level import load_thresholds
 
-USAGE_ROLES = OPS_ROLES
+# Who reads usage sheets (each within their scope, see usage_scope); executives and the committee
+# read only published material.
+USAGE_ROLES = frozenset({"applicant", "dept_head", "prov_ops", "hq_ops", "admin"})
 MAX_WINDOW = timedelta(days=14)  # Prometheus keeps 15 days of raw samples by default
 SERIES_COLUMNS = {"ts": pl.Datetime("us", "UTC"), "uuid": pl.Utf8, "hostname": pl.Utf8, "model": pl.Utf8,
                   "namespace": pl.Utf8, "util": pl.Float64, "mem": pl.Float64, "power_w": pl.Float64}
@@ -153,6 +164,90 @@ def bottleneck_hints(series: pl.DataFrame, cfg: dict | None = None) -> list[Msg]
     return hints
 
 
+# --------------------------------------------------------------------------- scope
+
+
+@dataclass(frozen=True)
+class UsageScope:
+    """What one actor may read of the usage sheets.
+
+    ``kind`` says whose data it is — "all" (HQ ops, admins), "province" (provincial ops: ``unit``
+    is their province) or "department" (applicants, department heads: ``unit`` is the org
+    department id). Outside "all", the readable namespaces are ``namespaces`` (of the allocations
+    in scope) and any namespace of a rollup row on one of ``clusters`` (the province's clusters).
+    """
+
+    kind: str
+    unit: str = ""
+    namespaces: frozenset[str] = frozenset()
+    clusters: frozenset[str] = frozenset()
+
+    @property
+    def everything(self) -> bool:
+        """True when nothing is left out (HQ ops, admins)."""
+        return self.kind == "all"
+
+    def rows(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``frame`` (with ``namespace`` and ``cluster`` columns) in scope."""
+        if self.everything:
+            return frame
+        return frame.filter(pl.col("namespace").is_in(sorted(self.namespaces))
+                            | pl.col("cluster").is_in(sorted(self.clusters)))
+
+
+def _scope(s: Session, actor: Identity) -> UsageScope:
+    """:class:`UsageScope` of ``actor`` read in the caller's transaction (one query; none for
+    HQ ops and admins). PermissionDenied for roles that read no usage sheets."""
+    from sqlalchemy import or_
+
+    from core.lifecycle import services as svc
+    from core.lifecycle.persistence import AllocationRow, RequestRow
+    from core.lifecycle.provisioning import pool_in_scope
+    from core.org import load_org
+
+    require(actor, USAGE_ROLES, "read usage sheets")
+    if actor.role in ("hq_ops", "admin"):
+        return UsageScope("all")
+    org = load_org()
+    query = (select(AllocationRow.namespace)
+             .join(RequestRow, RequestRow.id == AllocationRow.request_id)
+             .where(AllocationRow.namespace.is_not(None), AllocationRow.namespace != ""))
+    if actor.role == "prov_ops":
+        depts = sorted(svc._depts_of_unit(actor.province, org)) or [""]
+        pools = sorted(p for p in org.pools if pool_in_scope(actor, org, p)) or [""]
+        query = query.where(or_(RequestRow.created_by == actor.id, RequestRow.unit == actor.province,
+                                RequestRow.department.in_(depts), AllocationRow.pool_id.in_(pools)))
+        clusters = frozenset(c.id for c in org.clusters.values() if c.unit == actor.province)
+        return UsageScope("province", actor.province, frozenset(s.scalars(query)), clusters)
+    dept = svc._dept_of(actor, org)
+    query = query.where(or_(RequestRow.created_by == actor.id, RequestRow.department == dept))
+    return UsageScope("department", dept, frozenset(s.scalars(query)))
+
+
+def usage_scope(*, sessions: sessionmaker[Session], actor: Identity) -> UsageScope:
+    """What ``actor`` may read of the usage sheets (see the module docstring); PermissionDenied
+    for executives, the committee and unknown roles."""
+    with unit_of_work(sessions) as s:
+        return _scope(s, actor)
+
+
+def _hidden(namespace: str) -> NotFound:
+    return NotFound("usagescope.not_found", namespace=namespace)
+
+
+def _admits(s: Session, scope: UsageScope, namespace: str) -> bool:
+    """True when ``namespace`` is in ``scope``: everything, one of its allocations' namespaces, or
+    a namespace with rollup rows on one of its clusters (one indexed read, only in that case)."""
+    from core.metrics.persistence import GpuDailyRollupRow as R
+
+    if scope.everything or namespace in scope.namespaces:
+        return True
+    if not scope.clusters:
+        return False
+    hit = s.execute(select(R.id).where(R.namespace == namespace, R.cluster.in_(sorted(scope.clusters))).limit(1))
+    return hit.first() is not None
+
+
 # --------------------------------------------------------------------------- training: service
 
 
@@ -184,13 +279,14 @@ def _aware(t: datetime) -> datetime:
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
-def training_sheet(*, actor: Identity, source: Any, namespace: str, start: datetime, end: datetime,
-                   step_s: int = 60) -> TrainingSheet:
-    """The training usage sheet: one ``source.series(...)`` call for the namespace, then curves,
-    per-GPU figures and bottleneck hints.
+def training_sheet(*, sessions: sessionmaker[Session], actor: Identity, source: Any, namespace: str,
+                   start: datetime, end: datetime, step_s: int = 60) -> TrainingSheet:
+    """The training usage sheet: the actor's scope is checked in the database, then one
+    ``source.series(...)`` call for the namespace, then curves, per-GPU figures and bottleneck hints.
 
-    Raises PermissionDenied for roles other than ops and admin; :class:`InputError` for a bad
+    Raises PermissionDenied for executives and the committee; :class:`InputError` for a bad
     namespace (field "namespace") or a window that is empty or longer than 14 days (field "window");
+    :class:`NotFound` for a namespace outside the actor's scope (nothing is read from the source);
     whatever the source raises (MetricsUnavailable, InputError naming a file).
     """
     require(actor, USAGE_ROLES, "read usage sheets")
@@ -199,6 +295,9 @@ def training_sheet(*, actor: Identity, source: Any, namespace: str, start: datet
     if not start < end or end - start > MAX_WINDOW:
         raise InputError("usage.bad_window", field="window", start=start.strftime("%Y-%m-%d %H:%M"),
                          end=end.strftime("%Y-%m-%d %H:%M"), days=MAX_WINDOW.days)
+    with unit_of_work(sessions) as s:
+        if not _admits(s, _scope(s, actor), namespace):
+            raise _hidden(namespace)
     series = _normalise(source.series(start, end, step_s=step_s, namespace=namespace))
     gpus = gpu_stats(series)
     summary = {
@@ -242,12 +341,13 @@ def namespace_kinds(*, sessions: sessionmaker[Session], source: Any = None) -> d
 
 def namespaces_seen(*, sessions: sessionmaker[Session], actor: Identity, first: date, last: date) -> pl.DataFrame:
     """Namespaces with rollup rows between ``first`` and ``last``: namespace, gpus, first_day,
-    last_day, allocated_gpu_hours (most GPU-hours first) — what the training sheet's picker offers."""
+    last_day, allocated_gpu_hours (most GPU-hours first) — what the training sheet's picker offers;
+    only the namespaces in the actor's scope (PermissionDenied for executives and the committee)."""
     from core.metrics.persistence import read_days
 
     require(actor, USAGE_ROLES, "read usage sheets")
     with unit_of_work(sessions) as s:
-        rows = read_days(s, first, last)
+        rows = _scope(s, actor).rows(read_days(s, first, last))
     schema = {"namespace": pl.Utf8, "gpus": pl.Int64, "first_day": pl.Date, "last_day": pl.Date,
               "allocated_gpu_hours": pl.Float64}
     if rows.height == 0:
@@ -339,7 +439,8 @@ def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: 
     :func:`core.metrics.serving.serving_source`; one read per run of such days), cut at ``now`` for
     the running month; ``serving_basis`` says which. When the live read fails (server unreachable,
     malformed file) the sheet keeps its GPU figures and the rollups' and carries the message in
-    ``serving_error``. PermissionDenied for roles other than ops and admin."""
+    ``serving_error``. Only the services in the actor's scope are in the sheet (the scope is read
+    in the same transaction); PermissionDenied for executives and the committee."""
     from core.metrics.persistence import read_days
     from core.metrics.serving import load_settings, per_namespace, stats_from_parts
     from core.metrics.serving_rollup import month_parts, read_serving_days
@@ -347,7 +448,7 @@ def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: 
     require(actor, USAGE_ROLES, "read usage sheets")
     first, last = month_bounds(month)
     with unit_of_work(sessions) as s:
-        rollups = read_days(s, first, last)
+        rollups = _scope(s, actor).rows(read_days(s, first, last))
         stored = read_serving_days(s, first, last)
     stats, error, basis = None, None, None
     start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)

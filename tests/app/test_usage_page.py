@@ -1,5 +1,6 @@
 """AppTest: the usage page shows the training sheet of a run and the monthly inference sheet of
-small demo metrics, with the core functions' figures."""
+small demo metrics, with the core functions' figures; an applicant and their department head see
+only their department's runs and services, and the page says whose data it shows."""
 
 from __future__ import annotations
 
@@ -42,12 +43,13 @@ def test_the_training_sheet_shows_the_core_figures_of_the_chosen_run(demo_metric
     assert "-train-" in namespace or "-dev-" in namespace
     day = metrics_source().days()[-1]  # the page's default window ends on the last day with data
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone.utc)
-    sheet = usage.training_sheet(actor=_ops(), source=metrics_source(), namespace=namespace,
-                                 start=end - timedelta(days=1), end=end)
+    sheet = usage.training_sheet(sessions=demo_metrics.sessions, actor=_ops(), source=metrics_source(),
+                                 namespace=namespace, start=end - timedelta(days=1), end=end)
     shown = {m.label: m.value for m in at.metric}
     assert shown["GPUs"] == str(sheet.summary["gpus"])
     assert shown["Mean GPU utilisation"] == f"{sheet.summary['mean_util'] * 100:.1f} %"
     assert len(at.success) + len(at.warning) >= 2  # the demo banner plus the hints or "no bottleneck"
+    assert any("every namespace of HQ and the provinces" in i.value for i in at.info)
 
 
 def test_the_inference_sheet_shows_qps_and_latency_of_the_services_that_export_them(demo_metrics):
@@ -93,3 +95,55 @@ def test_the_usage_page_without_metrics_says_there_is_nothing_yet():
     at = open_page("app_pages/usage.py", persona="li.na")
     no_exceptions(at)
     assert any("No training run" in i.value for i in at.info)
+
+
+def _bind(ctx, actor, form: dict, namespace: str, kind: str) -> None:
+    """A standard request granted through the services, then bound to a demo fleet namespace (as the
+    demo history does: the demo samples exist only for the fleet's namespaces)."""
+    from core.lifecycle import services as svc
+    from core.lifecycle.persistence import AllocationRow, RequestRow
+    from core.db.session import unit_of_work
+    from sqlalchemy import select
+
+    start = (date.today() + timedelta(days=1)).isoformat()
+    view = svc.submit(sessions=ctx.sessions, actor=actor, form={**form, "start_date": start})
+    with unit_of_work(ctx.sessions) as s:
+        s.scalars(select(AllocationRow).where(AllocationRow.request_id == view["id"])).one().namespace = namespace
+        s.get(RequestRow, view["id"]).demand_type = kind
+
+
+@pytest.fixture
+def two_departments(demo_metrics):
+    """Digital's training run and service, marketing's training run and service (demo namespaces)."""
+    from tests.integration.test_lifecycle_services import APPLICANT, OTHER_DEPT
+    from tests.unit.test_lifecycle_rules import TRAINING
+
+    admin = next(p for p in load_personas() if p.role == "admin")
+    day = metrics_source().days()[-1]
+    seen = usage.namespaces_seen(sessions=demo_metrics.sessions, actor=admin, first=day, last=day)["namespace"]
+    train = sorted(ns for ns in seen if "-train-" in ns)[:2]
+    svc_ns = sorted(ns for ns in seen if "-svc-" in ns)[:2]
+    marketing = {**TRAINING, "department": "marketing", "project": "P-CS-04"}
+    for actor, form, ns, kind in ((APPLICANT, TRAINING, train[0], "training"), (APPLICANT, TRAINING, svc_ns[0], "inference"),
+                                  (OTHER_DEPT, marketing, train[1], "training"),
+                                  (OTHER_DEPT, marketing, svc_ns[1], "inference")):
+        _bind(demo_metrics, actor, form, ns, kind)
+    return {"digital": (train[0], svc_ns[0]), "marketing": (train[1], svc_ns[1])}
+
+
+@pytest.mark.parametrize(("persona", "lang", "department"), [("zhang.wei", "en", "Digital Department"),
+                                                              ("zhou.lei", "zh-CN", "数字化部")])
+def test_the_applicant_and_their_head_see_their_departments_run_and_service_only(two_departments, persona, lang,
+                                                                                  department):
+    at = open_page("app_pages/usage.py", persona=persona, lang=lang)
+    no_exceptions(at)
+    mine_train, mine_svc = two_departments["digital"]
+    theirs = set(two_departments["marketing"])
+    picker = at.selectbox(key="usage_ns")
+    assert picker.value == mine_train and len(picker.options) == 1  # the only training run of 数字化部
+    assert at.metric  # the sheet of that run is shown
+    services = at.dataframe[-1].value.iloc[:, 0].tolist()
+    assert services == [mine_svc]
+    shown = " ".join([*picker.options, *services, *(c.value for c in at.caption), *(m.value for m in at.markdown)])
+    assert not [ns for ns in theirs if ns in shown]
+    assert any(department in i.value for i in at.info), [i.value for i in at.info]

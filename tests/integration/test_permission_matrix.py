@@ -324,6 +324,13 @@ def _policy(ctx, where: str) -> Subject:
     return subject
 
 
+def _with_usage(ctx, where: str) -> Subject:
+    """An active allocation with seven days of rollups in MONTH (the usage readers' subject)."""
+    subject = _active(ctx, where)
+    _idle_month(ctx, subject, util=0.62, mem=0.55, peak=0.97)
+    return subject
+
+
 def _nothing(ctx, where: str) -> Subject:
     return Subject(where, 0, 0, None, PEOPLE[where]["owner"], {})
 
@@ -451,13 +458,13 @@ CASES: dict[str, Case] = {
                                                                           cache={})),
     "water_level_trend": Case(_nothing, lambda ctx, a, x: wl.trend(**_c(ctx, a), nodes=[], first=MONTH_DAYS[0],
                                                                     last=MONTH_DAYS[-1])),
-    "usage_namespaces": Case(_nothing, lambda ctx, a, x: usage.namespaces_seen(**_c(ctx, a), first=MONTH_DAYS[0],
-                                                                               last=MONTH_DAYS[-1])),
-    "usage_training_sheet": Case(_nothing, lambda ctx, a, x: usage.training_sheet(
-        actor=a, source=_Source(), namespace="cl-any", start=datetime(2026, 10, 25, tzinfo=timezone.utc),
+    "usage_namespaces": Case(_with_usage, lambda ctx, a, x: usage.namespaces_seen(
+        **_c(ctx, a), first=MONTH_DAYS[0], last=MONTH_DAYS[-1]).to_dicts(), _ids("namespace", lambda x: x.namespace)),
+    "usage_training_sheet": Case(_with_usage, lambda ctx, a, x: usage.training_sheet(
+        **_c(ctx, a), source=_Source(), namespace=x.namespace, start=datetime(2026, 10, 25, tzinfo=timezone.utc),
         end=datetime(2026, 10, 26, tzinfo=timezone.utc))),
-    "usage_inference_sheet": Case(_nothing, lambda ctx, a, x: usage.inference_sheet(**_c(ctx, a),
-                                                                                    month=MONTH_DAYS[0])),
+    "usage_inference_sheet": Case(_with_usage, lambda ctx, a, x: usage.inference_sheet(
+        **_c(ctx, a), month=MONTH_DAYS[0]).rows.to_dicts(), _ids("namespace", lambda x: x.namespace)),
 }
 
 
@@ -553,12 +560,16 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("list_adjustments", "hq"):       _cells(D, D, D, _, H, O, D, D, D, O),
     ("list_adjustments", "js"):       _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     # metrics: the fleet's water level is read by ops and by the executive menu (README: Water level
-    # page); usage sheets by ops and admins
+    # page); usage sheets (issue 4) by the owner's department, ops in scope and admins — another
+    # department's or province's namespace is hidden, executives read only published material
     ("water_level_snapshot", "hq"):   _cells(D, D, D, _, O, O, D, O, O, O),
     ("water_level_trend", "hq"):      _cells(D, D, D, _, O, O, D, O, O, O),
-    ("usage_namespaces", "hq"):       _cells(D, D, D, _, O, O, D, D, D, O),
-    ("usage_training_sheet", "hq"):   _cells(D, D, D, _, O, O, D, D, D, O),
-    ("usage_inference_sheet", "hq"):  _cells(D, D, D, _, O, O, D, D, D, O),
+    ("usage_namespaces", "hq"):       _cells(O, O, H, _, H, O, O, D, D, O),
+    ("usage_namespaces", "js"):       _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("usage_training_sheet", "hq"):   _cells(O, O, H, _, H, O, O, D, D, O),
+    ("usage_training_sheet", "js"):   _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
+    ("usage_inference_sheet", "hq"):  _cells(O, O, H, _, H, O, O, D, D, O),
+    ("usage_inference_sheet", "js"):  _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
 }
 assert {service for service, _where in MATRIX} == set(CASES)
 
