@@ -47,7 +47,8 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("scaling", "app_pages/scaling.py", "scaling", "nav.scaling", ":material/trending_up:", OPS_ROLES),
         PageSpec("adjustments", "app_pages/adjustments.py", "adjustments", "nav.adjustments", ":material/history:", OPS_ROLES),
         PageSpec("pools", "app_pages/pools.py", "pools", "nav.pools", ":material/water:", OPS_ROLES | {"executive", "committee"}),
-        PageSpec("usage", "app_pages/usage.py", "usage", "nav.usage", ":material/monitoring:", OPS_ROLES),
+        PageSpec("usage", "app_pages/usage.py", "usage", "nav.usage", ":material/monitoring:",
+                 OPS_ROLES | {"applicant", "dept_head"}),
         PageSpec("board", "app_pages/board.py", "board", "nav.board", ":material/leaderboard:"),
         PageSpec("report_builder", "app_pages/report_builder.py", "report-builder", "nav.report_builder",
                  ":material/summarize:", OPS_ROLES),
@@ -63,7 +64,7 @@ MENUS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "user": (
         ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
-        ("nav.section.apply", ("apply", "my_requests", "allocations", "warnings", "reclaim")),
+        ("nav.section.apply", ("apply", "my_requests", "allocations", "usage", "warnings", "reclaim")),
     ),
     "ops": (
         ("nav.section.start", ("home", "inbox", "board")),

@@ -31,6 +31,15 @@ def test_each_role_sees_exactly_its_menu(persona):
     assert ("app_pages/calibration.py" in allowed) == (role in {"hq_ops", "prov_ops", "admin"})
     assert ("app_pages/estimate.py" in allowed) != (role in {"executive", "committee"})
     assert ("app_pages/apply.py" in allowed) == (role in {"applicant", "prov_ops", "hq_ops", "dept_head", "admin"})
+    # usage sheets: everyone who holds or runs allocations (each in their scope); executives read the board
+    assert ("app_pages/usage.py" in allowed) == (role in {"applicant", "prov_ops", "hq_ops", "dept_head", "admin"})
+
+
+def test_the_applicants_menu_has_usage_beside_their_allocations():
+    from ui.navigation import sections_for
+
+    apply = dict((title, [p.key for p in pages]) for title, pages in sections_for("applicant"))["nav.section.apply"]
+    assert apply == ["apply", "my_requests", "allocations", "usage", "warnings", "reclaim"]
 
 
 def test_demo_mode_shows_a_banner_and_the_persona_switcher():
