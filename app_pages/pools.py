@@ -31,7 +31,7 @@ def live() -> None:
             st.subheader(t("pools.fragments_title"))
             fragments(snap, pool)
         st.subheader(t("inventory.title"))
-        node_inventory(nodes)
+        node_inventory(nodes, snap)
 
 
 live()

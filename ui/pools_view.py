@@ -17,7 +17,7 @@ from core.clock import utc_today
 from core import config
 from core.identity import Identity
 from core.metrics import water_level as wl
-from core.metrics.sources import InventoryReading, metrics_dir, metrics_source, read_inventory
+from core.metrics.sources import InventoryReading, metrics_dir, metrics_source, read_inventory, workload_rows
 from ui.context import ctx, me
 from ui.i18n import render, t
 
@@ -205,25 +205,80 @@ def _state(row: dict) -> str:
     return t("inventory.state." + ("fresh" if not row["stale"] else "stale" if row["read_at"] else "never"))
 
 
-def node_inventory(nodes: InventoryReading) -> None:
-    """Per cluster: GPU nodes, allocatable GPUs, ready nodes, products, when read; then the nodes
-    of one cluster (node, pool, GPU product, allocatable GPUs, ready)."""
+def node_inventory(nodes: InventoryReading, snap: wl.WaterLevel | None = None) -> None:
+    """Per cluster: GPU nodes, allocatable GPUs, ready nodes, products, GPUs under quota, used by
+    quota and requested by running pods (each with its source), when read; then of one cluster its
+    nodes (with the GPUs its pods request against allocatable), its GPU quotas and its GPU pods.
+    ``snap`` gives the portal's allocations per cluster, which stand for the quotas in demo mode."""
     summary = nodes.summary()
-    st.dataframe(pd.DataFrame([{
+    allocated = dict(snap.clusters.select("cluster", "allocated").iter_rows()) if snap is not None else {}
+    work = {r["cluster"]: r for r in workload_rows(nodes, allocated)}
+    demo = nodes.origin != "live"
+    figures = {"quota_hard": "inventory.col.quota_hard", "quota_used": "inventory.col.quota_used",
+               "pods_running": "inventory.col.pods_running", "pods": "inventory.col.running_pods"}
+    frame = pd.DataFrame([{
         t("inventory.col.cluster"): r["cluster"], t("inventory.col.nodes"): r["nodes"],
         t("inventory.col.gpus"): r["gpus"], t("inventory.col.ready_nodes"): r["ready"],
+        **{t(label): _cell(work[r["cluster"]][key], demo) for key, label in figures.items()},
         t("inventory.col.products"): r["products"], t("inventory.col.read_at"): _read_at(r["read_at"]),
-        t("inventory.col.state"): _state(r)} for r in summary]), hide_index=True, width="stretch")
+        t("inventory.col.state"): _state(r), t("inventory.col.source"): render(work[r["cluster"]]["source"]),
+    } for r in summary])
+    if not demo and len(frame):  # live: whole numbers, empty for a cluster never read
+        for label in figures.values():
+            frame[t(label)] = frame[t(label)].astype("Int64")
+    st.dataframe(frame, hide_index=True, width="stretch")
     clusters = [r["cluster"] for r in summary]
     if not clusters:
         return
     cluster = st.selectbox(t("inventory.pick_cluster"), clusters, key="pools_inventory_cluster")
-    mine = [n for c in nodes.clusters if c.cluster == cluster for n in c.nodes]
+    reading = nodes.cluster(cluster)
+    mine = list(reading.nodes) if reading else []
     if not mine:
         st.info(t("inventory.no_nodes", cluster=cluster), icon=":material/dns:")
+    else:
+        requested = reading.requested_by_node() if reading.workload else None
+        st.dataframe(pd.DataFrame([{
+            t("inventory.col.node"): n.name, t("inventory.col.pool"): n.pool or "-",
+            t("inventory.col.product"): n.gpu_product or n.resource or "-", t("inventory.col.allocatable"): n.gpus,
+            t("inventory.col.requested"): (f"{requested.get(n.name, 0)} / {n.gpus}" if requested is not None
+                                           else t("inventory.not_in_demo")),
+            t("inventory.col.ready"): t("inventory.yes" if n.ready else "inventory.no")} for n in mine]),
+            hide_index=True, width="stretch")
+        st.caption(t("inventory.requested_caption" if requested is not None else "inventory.requested_demo"))
+    _workloads(nodes, cluster)
+
+
+def _cell(value, demo: bool):
+    """A workload figure: the number; without one, the demo's "not available" text (a whole column
+    of the demo has none) or None (a live cluster not read yet)."""
+    if value is not None:
+        return value
+    return t("inventory.not_in_demo") if demo else None
+
+
+def _workloads(nodes: InventoryReading, cluster: str) -> None:
+    """The GPU quotas and GPU pods of one cluster, or why there are none to show."""
+    reading = nodes.cluster(cluster)
+    if nodes.origin != "live":
+        st.info(t("inventory.pods_demo", cluster=cluster), icon=":material/deployed_code:")
         return
-    st.dataframe(pd.DataFrame([{
-        t("inventory.col.node"): n.name, t("inventory.col.pool"): n.pool or "-",
-        t("inventory.col.product"): n.gpu_product or n.resource or "-", t("inventory.col.allocatable"): n.gpus,
-        t("inventory.col.ready"): t("inventory.yes" if n.ready else "inventory.no")} for n in mine]),
-        hide_index=True, width="stretch")
+    if reading is None or not reading.workload:
+        st.info(t("inventory.pods_never_read", cluster=cluster), icon=":material/cloud_off:")
+        return
+    st.markdown(f"**{t('inventory.quotas_title', cluster=cluster)}**")
+    if reading.quotas:
+        st.dataframe(pd.DataFrame([{
+            t("inventory.col.namespace"): q.namespace, t("inventory.col.quota"): q.name,
+            t("inventory.col.resource"): q.resource, t("inventory.col.hard"): q.hard,
+            t("inventory.col.used"): q.used} for q in reading.quotas]), hide_index=True, width="stretch")
+    else:
+        st.info(t("inventory.no_quotas", cluster=cluster), icon=":material/data_usage:")
+    st.markdown(f"**{t('inventory.pods_title', cluster=cluster)}**")
+    if reading.pods:
+        st.dataframe(pd.DataFrame([{
+            t("inventory.col.namespace"): p.namespace, t("inventory.col.pod"): p.name,
+            t("inventory.col.node"): p.node or t("inventory.unscheduled"), t("inventory.col.pod_gpus"): p.gpus,
+            t("inventory.col.resource"): p.resource, t("inventory.col.phase"): p.phase} for p in reading.pods]),
+            hide_index=True, width="stretch")
+    else:
+        st.info(t("inventory.no_pods", cluster=cluster), icon=":material/deployed_code:")

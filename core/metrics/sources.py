@@ -4,11 +4,15 @@
   ``COMPUTELOOP_PROMETHEUS_URLS`` is set, else an :class:`~core.metrics.offline.OfflineSource`
   over ``COMPUTELOOP_METRICS_DIR`` (default ``var/metrics/samples``).
 * :func:`read_inventory` — the GPU nodes the water level counts and where they came from: with
-  ``COMPUTELOOP_CLUSTER_BACKEND=live`` the Nodes of every cluster of ``data/org.yaml``, read in
-  parallel through the official client (one kubeconfig context per cluster, the file
-  ``COMPUTELOOP_KUBECONFIG``); a cluster that is unreachable, slow or answers with an error keeps
-  its last good node list, marked stale with its age and the reason (as the Prometheus adapter's
-  :func:`~core.metrics.prometheus.with_last_good`). Otherwise :func:`inventory_nodes`.
+  ``COMPUTELOOP_CLUSTER_BACKEND=live`` the Nodes, GPU ResourceQuotas and unfinished GPU pods of
+  every cluster of ``data/org.yaml``, read in parallel through the official client (one kubeconfig
+  context per cluster, the file ``COMPUTELOOP_KUBECONFIG``; every list in chunks of
+  ``data/inventory.yaml`` ``page_size``); a cluster that is unreachable, slow or answers with an
+  error keeps its last good reading (nodes, quotas and pods together), marked stale with its age
+  and the reason (as the Prometheus adapter's :func:`~core.metrics.prometheus.with_last_good`).
+  Otherwise :func:`inventory_nodes` (no quotas or pods: demo mode has no cluster to read).
+* :func:`workload_rows` — per cluster the GPUs under quota, used by quota and requested by running
+  pods, each with where it comes from (in demo mode the quotas the portal's allocations stand for).
 * :func:`inventory_nodes` — the demo fleet's nodes when the offline folder holds a fleet
   manifest, else the nodes :class:`~core.cluster.inventory.FakeInventory` makes up from
   ``data/org.yaml``.
@@ -21,13 +25,13 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, MutableMapping
 
 from core import config
-from core.cluster.inventory import FakeInventory, GpuNode, Inventory, LiveInventory
+from core.cluster.inventory import FakeInventory, GpuNode, GpuPod, GpuQuota, Inventory, LiveInventory
 from core.config import PROJECT_ROOT
 from core.datafiles import load_yaml
 from core.errors import InputError
@@ -96,33 +100,49 @@ def offline_inventory(source=None, org: Org | None = None, now: datetime | None 
 
 LIVE, FLEET, DEMO = "live", "fleet", "demo"
 
-# Last good node list per kubeconfig and cluster: (nodes, when read).
-_LAST_GOOD_NODES: dict[str, tuple[tuple[GpuNode, ...], datetime]] = {}
+# Last good reading per kubeconfig and cluster (nodes, quotas and pods, when read).
+_LAST_GOOD_NODES: dict[str, "ClusterNodes"] = {}
 _BACKENDS: dict[tuple[str, int, int], Any] = {}
 _BACKENDS_LOCK = threading.Lock()
 
 
 def inventory_settings() -> dict[str, Any]:
-    """``data/inventory.yaml``: ``request_timeout_s`` (> 0) and ``retries`` (≥ 0), checked."""
+    """``data/inventory.yaml``: ``request_timeout_s`` (> 0), ``retries`` (≥ 0) and ``page_size``
+    (≥ 1), checked."""
     raw = load_yaml("inventory.yaml") or {}
-    timeout, retries = raw.get("request_timeout_s"), raw.get("retries")
+    timeout, retries, page = raw.get("request_timeout_s"), raw.get("retries"), raw.get("page_size")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise InputError("error.data_entry_invalid", field="inventory.yaml", entry="request_timeout_s")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InputError("error.data_entry_invalid", field="inventory.yaml", entry="retries")
-    return {"request_timeout_s": float(timeout), "retries": int(retries)}
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise InputError("error.data_entry_invalid", field="inventory.yaml", entry="page_size")
+    return {"request_timeout_s": float(timeout), "retries": int(retries), "page_size": int(page)}
 
 
 @dataclass(frozen=True)
 class ClusterNodes:
-    """The GPU nodes of one cluster and how fresh they are: ``stale`` when the last read failed
-    (the nodes are then the last good list, or none when the cluster was never read)."""
+    """The GPU nodes, GPU quotas and unfinished GPU pods of one cluster and how fresh they are:
+    ``stale`` when the last read failed (everything is then the last good reading, or empty when
+    the cluster was never read). ``workload`` is False when quotas and pods were not read at all
+    (demo mode, or a live cluster never read)."""
 
     cluster: str
     nodes: tuple[GpuNode, ...]
     read_at: datetime | None
     stale: bool = False
     reason: str = ""
+    quotas: tuple[GpuQuota, ...] = ()
+    pods: tuple[GpuPod, ...] = ()
+    workload: bool = False
+
+    def requested_by_node(self) -> dict[str, int]:
+        """GPUs requested by the unfinished pods bound to each node (what the scheduler has given out)."""
+        out: dict[str, int] = {}
+        for p in self.pods:
+            if p.node:
+                out[p.node] = out.get(p.node, 0) + p.gpus
+        return out
 
     def banner(self, now: datetime) -> Msg | None:
         """The warning naming the cluster, or None when the list is fresh."""
@@ -169,6 +189,10 @@ class InventoryReading:
         if self.origin == FLEET:
             return Msg("inventory.origin.fleet", {"folder": self.where})
         return Msg("inventory.origin.demo", {})
+
+    def cluster(self, cluster: str) -> ClusterNodes | None:
+        """One cluster's reading, or None when it is not part of this reading."""
+        return next((c for c in self.clusters if c.cluster == cluster), None)
 
     def summary(self) -> list[dict[str, Any]]:
         """Per cluster: nodes, GPUs, ready nodes, GPU products, when read and whether stale."""
@@ -235,23 +259,30 @@ def live_inventory(cfg: config.Config | None = None, org: Org | None = None) -> 
         if backend is None:
             _BACKENDS.clear()
             backend = _BACKENDS[key] = LiveBackend(org, client_factory=build)
-    return LiveInventory(backend.client, timeout_s=opts["request_timeout_s"])
+    return LiveInventory(backend.client, timeout_s=opts["request_timeout_s"], page_size=opts["page_size"])
 
 
-def _read_cluster(inventory: Inventory, cluster: str) -> list[GpuNode]:
+def _read_cluster(inventory: Inventory, cluster: str, now: datetime) -> ClusterNodes:
+    """Nodes, then GPU quotas, then GPU pods of one cluster (the first failure ends the read)."""
     from core.cluster.backends import translate_error
 
+    step = f"NodeList/{cluster}"
     try:
-        return inventory.nodes(cluster)
+        nodes = tuple(inventory.nodes(cluster))
+        step = f"ResourceQuotaList/{cluster}"
+        quotas = tuple(inventory.quotas(cluster))
+        step = f"PodList/{cluster}"
+        pods = tuple(inventory.pods(cluster))
     except Exception as exc:  # noqa: BLE001 - every failure becomes a stale cluster, never a crash
-        raise translate_error(f"NodeList/{cluster}", exc) from exc
+        raise translate_error(step, exc) from exc
+    return ClusterNodes(cluster, nodes, now, quotas=quotas, pods=pods, workload=True)
 
 
 def read_live(inventory: Inventory, clusters: list[str], *, key: str = "default", now: datetime | None = None,
-              cache: MutableMapping[str, tuple[tuple[GpuNode, ...], datetime]] | None = None,
-              where: str = "") -> InventoryReading:
-    """Read every cluster's nodes in parallel; a cluster that fails keeps its last good list from
-    ``cache`` (key ``<key>|<cluster>``), marked stale with the reason — or none when never read."""
+              cache: MutableMapping[str, ClusterNodes] | None = None, where: str = "") -> InventoryReading:
+    """Read every cluster's nodes, GPU quotas and GPU pods in parallel (one thread per cluster); a
+    cluster that fails keeps its last good reading from ``cache`` (key ``<key>|<cluster>``), marked
+    stale with the reason — or an empty one when never read."""
     cache = _LAST_GOOD_NODES if cache is None else cache
     now = now or _now()
     if not clusters:
@@ -260,14 +291,14 @@ def read_live(inventory: Inventory, clusters: list[str], *, key: str = "default"
     def one(cluster: str) -> ClusterNodes:
         slot = f"{key}|{cluster}"
         try:
-            nodes = tuple(_read_cluster(inventory, cluster))
+            fresh = _read_cluster(inventory, cluster, now)
         except Exception as exc:  # noqa: BLE001 - translated above; shown as a banner
             last = cache.get(slot)
             if last is None:
                 return ClusterNodes(cluster, (), None, True, _reason(exc))
-            return ClusterNodes(cluster, last[0], last[1], True, _reason(exc))
-        cache[slot] = (nodes, now)
-        return ClusterNodes(cluster, nodes, now)
+            return replace(last, stale=True, reason=_reason(exc))
+        cache[slot] = fresh
+        return fresh
 
     with ThreadPoolExecutor(max_workers=min(8, len(clusters)), thread_name_prefix="inventory") as pool:
         return InventoryReading(LIVE, tuple(pool.map(one, clusters)), now, where)
@@ -275,7 +306,7 @@ def read_live(inventory: Inventory, clusters: list[str], *, key: str = "default"
 
 def read_inventory(source: Any = None, *, org: Org | None = None, inventory: Inventory | None = None,
                    now: datetime | None = None,
-                   cache: MutableMapping[str, tuple[tuple[GpuNode, ...], datetime]] | None = None) -> InventoryReading:
+                   cache: MutableMapping[str, ClusterNodes] | None = None) -> InventoryReading:
     """The water level's nodes and their origin: live clusters when ``COMPUTELOOP_CLUSTER_BACKEND``
     is ``live`` (or ``inventory`` is given), else the fleet manifest beside offline samples, else
     the demo fleet from ``data/org.yaml``. Never raises for a cluster that fails (see :func:`read_live`);
@@ -288,3 +319,34 @@ def read_inventory(source: Any = None, *, org: Org | None = None, inventory: Inv
         inventory = inventory or live_inventory(cfg, org)
         return read_live(inventory, sorted(org.clusters), key=where, now=now, cache=cache, where=where)
     return offline_inventory(source, org, now)
+
+
+# --------------------------------------------------------------------------- quotas and GPU pods
+
+
+def workload_rows(reading: InventoryReading, allocated_by_cluster: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Per cluster: ``quota_hard`` (GPUs under quota), ``quota_used`` (GPUs used, as the quotas
+    count them), ``pods_running`` (GPUs requested by pods in phase Running), ``pods`` (how many) and
+    ``source`` (a :class:`Msg` saying where the figures come from).
+
+    Live clusters that were read: every figure from the cluster (stale ones from the last good
+    reading). A live cluster never read: no figure. Demo and fleet modes: ``quota_hard`` is what the
+    portal's allocations hold on the cluster (``allocated_by_cluster``: the quotas the portal writes,
+    one per allocation), used and pods are None — there is no cluster to read them from."""
+    allocated_by_cluster = allocated_by_cluster or {}
+    out = []
+    for c in reading.clusters:
+        row: dict[str, Any] = {"cluster": c.cluster, "quota_hard": None, "quota_used": None,
+                               "pods_running": None, "pods": None}
+        if c.workload:
+            running = [p for p in c.pods if p.phase == "Running"]
+            row |= {"quota_hard": sum(q.hard for q in c.quotas), "quota_used": sum(q.used for q in c.quotas),
+                    "pods_running": sum(p.gpus for p in running), "pods": len(running),
+                    "source": Msg("inventory.source.live_stale" if c.stale else "inventory.source.live",
+                                  {"quotas": len(c.quotas)})}
+        elif reading.origin == LIVE:
+            row["source"] = Msg("inventory.source.never_read", {})
+        else:
+            row |= {"quota_hard": int(allocated_by_cluster.get(c.cluster, 0)), "source": Msg("inventory.source.demo", {})}
+        out.append(row)
+    return out

@@ -18,7 +18,9 @@ from core.metrics import sources
 from core.metrics import water_level as wl
 from core.org import load_org
 from tests.support.fake_kube_api import FakeKubeApi
-from tests.support.kube_inventory import put_gpu_node, refused_url, silent_server, write_kubeconfig
+from tests.support.kube_inventory import (
+    put_gpu_node, put_gpu_pod, put_gpu_quota, refused_url, silent_server, write_kubeconfig,
+)
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
 OPS = next(p for p in load_personas() if p.id == "li.na")
@@ -104,7 +106,7 @@ def test_an_outage_keeps_the_last_good_list_with_its_age_and_a_banner_naming_the
 def test_a_hung_cluster_times_out_in_parallel_and_is_reported(monkeypatch, tmp_path, hq1):
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
-    (data / "inventory.yaml").write_text(yaml.safe_dump({"request_timeout_s": 1, "retries": 0}), encoding="utf-8")
+    (data / "inventory.yaml").write_text(yaml.safe_dump({"request_timeout_s": 1, "retries": 0, "page_size": 500}), encoding="utf-8")
     monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(data))
     with silent_server() as hung:
         servers = {c.kube_context: hung for c in load_org().clusters.values()} | {"hq-beijing-1": hq1.url}
@@ -133,7 +135,7 @@ def test_a_bad_inventory_setting_names_the_entry(monkeypatch, tmp_path):
 
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
-    (data / "inventory.yaml").write_text("request_timeout_s: 0\nretries: 0\n", encoding="utf-8")
+    (data / "inventory.yaml").write_text("request_timeout_s: 0\nretries: 0\npage_size: 500\n", encoding="utf-8")
     monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(data))
     with pytest.raises(InputError) as err:
         sources.inventory_settings()
@@ -157,3 +159,106 @@ class _NoSamples:
 
         return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "hostname": pl.Utf8, "gpu": pl.Utf8,
                                     "uuid": pl.Utf8, "namespace": pl.Utf8, "util": pl.Float64})
+
+
+# --------------------------------------------------------------------------- quotas and GPU pods
+
+
+@pytest.fixture
+def workloads(hq1, zj):
+    """Quotas and pods on hq-beijing-1 (NVIDIA) and zj-hangzhou (Ascend), beside the nodes."""
+    put_gpu_quota(hq1, "alloc-a", hard=16, used=6)
+    put_gpu_quota(hq1, "alloc-b", hard=8, used=8)
+    put_gpu_quota(hq1, "cpu-only", hard=0, used=0, resource="example.com/fpga")  # no GPU entry: left out
+    put_gpu_pod(hq1, "alloc-a", "train-0", node="h800-001", gpus=4)
+    put_gpu_pod(hq1, "alloc-a", "train-1", node="h800-001", gpus=2, limits_only=True)
+    put_gpu_pod(hq1, "alloc-a", "waiting", node=None, gpus=8, phase="Pending")
+    put_gpu_pod(hq1, "alloc-b", "serve-0", node="a800-001", gpus=8)
+    put_gpu_pod(hq1, "alloc-b", "done", node="a800-001", gpus=8, phase="Succeeded")  # finished: frees its GPUs
+    put_gpu_pod(hq1, "alloc-b", "crashed", node="h800-002", gpus=8, phase="Failed")
+    put_gpu_pod(hq1, "alloc-b", "web", node="a800-001", gpus=0)  # no GPU: left out
+    put_gpu_quota(zj, "zj-infer", hard=8, used=4, resource="huawei.com/Ascend910")
+    put_gpu_pod(zj, "zj-infer", "ascend-0", node="910b-001", gpus=4, resource="huawei.com/Ascend910")
+    return hq1, zj
+
+
+@pytest.fixture
+def small_pages(monkeypatch, tmp_path):
+    """data/inventory.yaml with chunks of 2 items, so every list takes several requests."""
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    (data / "inventory.yaml").write_text(yaml.safe_dump({"request_timeout_s": 5, "retries": 0, "page_size": 2}),
+                                         encoding="utf-8")
+    monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(data))
+
+
+def test_quotas_and_running_gpu_pods_are_read_in_chunks_per_cluster(live, workloads, small_pages):
+    hq1, zj = workloads
+    reading = sources.read_inventory(cache={}, now=NOW)
+    hq = reading.cluster("hq-beijing-1")
+    assert [(q.namespace, q.resource, q.hard, q.used) for q in hq.quotas] == [
+        ("alloc-a", "nvidia.com/gpu", 16, 6), ("alloc-b", "nvidia.com/gpu", 8, 8)]
+    assert [(p.namespace, p.name, p.node, p.gpus, p.phase) for p in hq.pods] == [
+        ("alloc-a", "train-0", "h800-001", 4, "Running"), ("alloc-a", "train-1", "h800-001", 2, "Running"),
+        ("alloc-a", "waiting", None, 8, "Pending"), ("alloc-b", "serve-0", "a800-001", 8, "Running")]
+    assert hq.requested_by_node() == {"h800-001": 6, "a800-001": 8}  # the finished pods free their GPUs
+    (ascend_quota,) = reading.cluster("zj-hangzhou").quotas
+    assert (ascend_quota.resource, ascend_quota.hard, ascend_quota.used) == ("huawei.com/Ascend910", 8, 4)
+    rows = {r["cluster"]: r for r in sources.workload_rows(reading)}
+    assert (rows["hq-beijing-1"]["quota_hard"], rows["hq-beijing-1"]["quota_used"]) == (24, 14)
+    assert (rows["hq-beijing-1"]["pods_running"], rows["hq-beijing-1"]["pods"]) == (14, 3)
+    assert rows["hq-beijing-1"]["source"].key == "inventory.source.live"
+    assert (rows["zj-hangzhou"]["quota_hard"], rows["zj-hangzhou"]["pods_running"]) == (8, 4)
+    assert rows["sd-jinan"]["quota_hard"] is None and rows["sd-jinan"]["source"].key == "inventory.source.never_read"
+    # chunks of 2: the server filtered the finished pods (Succeeded, Failed) before paging
+    pod_pages = [p for p in hq1.pages if p[0] == "Pod"]
+    assert pod_pages == [("Pod", 0, 2), ("Pod", 2, 2), ("Pod", 4, 2)]  # 5 unfinished pods, 3 requests
+    assert [p for p in hq1.pages if p[0] == "ResourceQuota"] == [("ResourceQuota", 0, 2), ("ResourceQuota", 2, 2)]
+    assert [p for p in hq1.pages if p[0] == "Node"] == [("Node", 0, 2), ("Node", 2, 2)]
+
+
+def test_a_failing_pod_list_keeps_the_last_good_quotas_and_pods_with_a_banner(live, workloads):
+    hq1, _ = workloads
+    cache: dict = {}
+    first = sources.read_inventory(cache=cache, now=NOW).cluster("hq-beijing-1")
+    put_gpu_pod(hq1, "alloc-b", "serve-1", node="h800-002", gpus=8)  # would change the figures if it were read
+    hq1.inject("500", method="GET", path=r"^/api/v1/pods$")
+    later = sources.read_inventory(cache=cache, now=NOW + timedelta(minutes=3))
+    after = later.cluster("hq-beijing-1")
+    assert after.stale and after.reason.startswith("HTTP 500") and after.read_at == NOW
+    assert (after.nodes, after.quotas, after.pods) == (first.nodes, first.quotas, first.pods)
+    row = next(r for r in sources.workload_rows(later) if r["cluster"] == "hq-beijing-1")
+    assert row["pods_running"] == 14 and row["source"].key == "inventory.source.live_stale"
+    assert later.cluster("hq-beijing-1").banner(later.read_at).params["minutes"] == 3
+    again = sources.read_inventory(cache=cache, now=NOW + timedelta(minutes=4)).cluster("hq-beijing-1")
+    assert not again.stale and again.requested_by_node()["h800-002"] == 8
+
+
+def test_demo_mode_derives_quotas_from_the_portals_allocations_and_invents_no_pods(monkeypatch):
+    monkeypatch.delenv("COMPUTELOOP_CLUSTER_BACKEND", raising=False)
+    reading = sources.read_inventory(cache={}, now=NOW)
+    rows = sources.workload_rows(reading, {"hq-beijing-1": 40})
+    hq = next(r for r in rows if r["cluster"] == "hq-beijing-1")
+    assert hq["quota_hard"] == 40 and hq["source"].key == "inventory.source.demo"
+    assert all(r["quota_used"] is None and r["pods_running"] is None and r["pods"] is None for r in rows)
+    assert all(r["quota_hard"] == 0 for r in rows if r["cluster"] != "hq-beijing-1")
+    assert all(not c.pods and not c.quotas and not c.workload for c in reading.clusters)
+
+
+def test_pod_gpus_follow_the_schedulers_rule_and_quotas_read_spec_before_status():
+    from core.cluster.inventory import decode_quotas, pod_gpus
+    from core.cluster.manifests import load_cluster_settings
+
+    settings = load_cluster_settings()
+
+    def container(n, where="requests"):
+        return {"name": "c", "resources": {where: {"nvidia.com/gpu": str(n)}}}
+
+    pod = {"spec": {"containers": [container(2), container(1, "limits")], "initContainers": [container(4)]}}
+    assert pod_gpus(pod, settings) == ("nvidia.com/gpu", 4)  # the init container needs more than 2 + 1
+    pod["spec"]["initContainers"] = [container(1)]
+    assert pod_gpus(pod, settings) == ("nvidia.com/gpu", 3)
+    assert pod_gpus({"spec": {"containers": [{"name": "c"}]}}, settings) is None
+    fresh = {"items": [{"metadata": {"namespace": "n", "name": "q"}, "spec": {"hard": {"requests.nvidia.com/gpu": "8"}}}]}
+    (q,) = decode_quotas(fresh, "c1", settings)
+    assert (q.hard, q.used) == (8, 0)  # the quota controller has not written its status yet

@@ -8,8 +8,10 @@ It implements exactly the REST semantics ComputeLoop relies on, for the kinds it
   set; 409 ``AlreadyExists`` (a ``Status`` body) when the name is taken; namespaced objects
   need their namespace (404 ``NotFound`` otherwise, as the real server answers).
 * GET an object → 200 or 404 ``NotFound``; GET a collection → a ``<Kind>List``
-  (``labelSelector`` of ``k=v`` terms supported); a namespaced kind is also listed across every
-  namespace (``/apis/<group>/<version>/<plural>``).
+  (``labelSelector`` of ``k=v`` terms, ``fieldSelector`` of ``a.b=v`` / ``a.b!=v`` terms supported);
+  a namespaced kind is also listed across every namespace (``/apis/<group>/<version>/<plural>``).
+  With ``limit`` the list comes in chunks: ``metadata.continue`` names the next one (pass it back
+  as ``continue``) until the last chunk, which has none.
 * PUT → 200 with a bumped resourceVersion, 409 ``Conflict`` on a stale resourceVersion;
   PATCH (merge-patch; strategic-merge treated as merge) → 200 with a bumped resourceVersion.
 * DELETE → 200 and then 404. Deleting a namespace removes its contents at once (the real
@@ -126,6 +128,7 @@ class FakeKubeApi:
         self.faults: list[Fault] = []
         self.authorization: list[str | None] = []  # the Authorization header of each request
         self.created: list[tuple[str, str | None, str]] = []  # (kind, namespace, name) of every creation
+        self.pages: list[tuple[str, int, int]] = []  # (kind, offset, limit) of every chunked list request
         self._rv = 1000
         self._ordinal_base = 0
         self._server: ThreadingHTTPServer | None = None
@@ -237,6 +240,20 @@ def _name_of(path: str, raw: bytes) -> str | None:
         return body["metadata"]["name"]
     m = _PATH.match(path)
     return m["name"] if m else None
+
+
+def _fields_match(obj: dict[str, Any], selector: str) -> bool:
+    """A ``fieldSelector`` of ``a.b=v`` / ``a.b==v`` / ``a.b!=v`` terms, each a dotted path into the object
+    (e.g. ``status.phase!=Succeeded``, ``spec.nodeName=n1``); a missing field compares as ""."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        negate = "!=" in term
+        path, value = term.split("!=" if negate else ("==" if "==" in term else "="), 1)
+        current: Any = obj
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if ((current if current is not None else "") == value) == negate:
+            return False
+    return True
 
 
 def _status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -386,9 +403,19 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 selector = dict(term.split("=", 1) for term in (query.get("labelSelector") or [""])[0].split(",") if "=" in term)
                 items = [copy.deepcopy(o) for (k, n, _), o in store.items() if k == kind and (ns is None or n == ns)
-                         and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in selector.items())]
+                         and all((o["metadata"].get("labels") or {}).get(a) == b for a, b in selector.items())
+                         and _fields_match(o, (query.get("fieldSelector") or [""])[0])]
+                meta: dict[str, Any] = {"resourceVersion": str(api._rv)}
+                limit = int((query.get("limit") or ["0"])[0] or 0)
+                if limit > 0:  # chunked list: ``continue`` is the offset of the next page
+                    start = int((query.get("continue") or ["0"])[0] or 0)
+                    api.pages.append((kind, start, limit))
+                    if start + limit < len(items):
+                        meta["continue"] = str(start + limit)
+                        meta["remainingItemCount"] = len(items) - start - limit
+                    items = items[start:start + limit]
                 return 200, {"kind": f"{kind}List", "apiVersion": f"{group}/{version}" if group else version,
-                             "metadata": {"resourceVersion": str(api._rv)}, "items": items}
+                             "metadata": meta, "items": items}
             return 405, _status(405, "MethodNotAllowed", f"{method} is not supported on a collection")
 
         if key not in store:

@@ -50,3 +50,34 @@ def silent_server() -> Iterator[str]:
     """An address that accepts connections but never answers (a hung API server)."""
     with socket.create_server(("127.0.0.1", 0), backlog=16) as s:
         yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def put_namespace(api: FakeKubeApi, name: str) -> None:
+    """Store a Namespace (quotas and pods live in one), once."""
+    if not any(o["metadata"]["name"] == name for o in api.objects("Namespace")):
+        api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def put_gpu_quota(api: FakeKubeApi, namespace: str, *, hard: int, used: int, name: str = "allocation",
+                  resource: str = "nvidia.com/gpu") -> None:
+    """Store a ResourceQuota limiting ``requests.<resource>`` to ``hard``, with the quota controller's
+    status (``used``) already written, plus a CPU entry that must not count."""
+    put_namespace(api, namespace)
+    key = f"requests.{resource}"
+    api.put({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name, "namespace": namespace},
+             "spec": {"hard": {key: str(hard), "requests.cpu": "64"}},
+             "status": {"hard": {key: str(hard), "requests.cpu": "64"}, "used": {key: str(used), "requests.cpu": "8"}}})
+
+
+def put_gpu_pod(api: FakeKubeApi, namespace: str, name: str, *, node: str | None, gpus: int, phase: str = "Running",
+                resource: str = "nvidia.com/gpu", limits_only: bool = False) -> None:
+    """Store a Pod whose one container asks for ``gpus`` of ``resource`` (as requests and limits, or
+    as limits only, which Kubernetes turns into the request), bound to ``node`` (None: pending)."""
+    put_namespace(api, namespace)
+    res = {"limits": {resource: str(gpus)}} if limits_only else {"requests": {resource: str(gpus), "cpu": "8"},
+                                                                  "limits": {resource: str(gpus)}}
+    spec: dict = {"containers": [{"name": "main", "image": "train:1", "resources": res if gpus else {}}]}
+    if node:
+        spec["nodeName"] = node
+    api.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+             "spec": spec, "status": {"phase": phase}})
