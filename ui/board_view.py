@@ -123,7 +123,7 @@ def red_black_lists(snap: dict[str, Any]) -> None:
                 e = by_id.get(key, {"id": key})
                 col.markdown(t("board.rank_line", rank=i, name=entity_name(e, lang), util=fmt(e.get("util"), "pct"),
                                hours=fmt(e.get("gpu_hours_allocated"), "num")))
-    st.caption(t("reports.cpu_not_collected"))
+    st.caption(export.cpu_note(snap, lang))
     for section in ("warnings", "reclaims"):
         if not snap[section]["available"]:
             st.caption(t(f"reports.{section}_not_available"))

@@ -3,7 +3,8 @@
 * ``jobs rollup --day YYYY-MM-DD [--source offline --root DIR] [--step 60]`` — roll one UTC day of
   raw samples up into ``gpu_daily_rollups`` and the services' request samples of that day into
   ``serving_daily_rollups`` (from Prometheus when configured, else ``<root>/serving``; one query set
-  per server and day), in one transaction (re-running a day replaces it; idempotent).
+  per server and day), in one transaction (re-running a day replaces it; idempotent), and the
+  namespaces' CPU figures into ``cpu_daily_rollups`` (Prometheus, else ``<root>/cpu``).
 * ``jobs rollup --from YYYY-MM-DD [--to YYYY-MM-DD] [--workers N] [...]`` — a backfill: the GPU days are
   rolled up concurrently (:func:`core.metrics.rollup.rollup_days`), the service days one by one, then
   stored day by day as above; days without any samples are skipped.
@@ -103,21 +104,41 @@ def _rollup(args: argparse.Namespace) -> int:
     from core.metrics.serving_rollup import day_parts
 
     ctx = context.build()
-    serving = _serving_source(args.root)
+    serving, cpu = _serving_source(args.root), _cpu_source(args.root)
     try:
         started = time.perf_counter()
         parts = day_parts(serving, args.day)
         result = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(args.root), day=args.day, step_s=args.step,
-                                  serving=(parts, _kind(serving)))
+                                  serving=(parts, _kind(serving)), cpu=_cpu_parts(cpu, args.day))
         result["seconds"] = round(time.perf_counter() - started, 3)
     finally:
         ctx.engine.dispose()
         _close(serving)
+        _close(cpu)
     emit(args, result, lambda: (f"{result['day']}: {result['rows']} rows ({result['gpus']} GPUs, "
                                 f"{result['namespaces']} namespaces, mean coverage {result['coverage']:.3f}); "
                                 f"replaced {result['deleted']}, inserted {result['inserted']}; "
-                                f"{_serving_text(result['serving'])} in {result['seconds']} s"))
+                                f"{_serving_text(result['serving'])}; {_cpu_text(result['cpu'])} in {result['seconds']} s"))
     return 0
+
+
+def _cpu_source(root: Path):
+    from core.metrics.cpu import cpu_source
+
+    return cpu_source(root)
+
+
+def _cpu_parts(source, day: date):
+    from core.metrics.cpu import day_parts, source_kind
+
+    return day_parts(source, day), source_kind(source)
+
+
+def _cpu_text(cpu: dict | None) -> str:
+    if cpu is None:
+        return "no CPU samples"
+    return (f"CPU of {cpu['namespaces']} namespaces from {cpu['source']} ({cpu['cpu_core_hours']:,.1f} core-hours): "
+            f"replaced {cpu['deleted']}, inserted {cpu['inserted']}")
 
 
 def _serving_source(root: Path):
@@ -169,20 +190,22 @@ def _backfill(args: argparse.Namespace) -> int:
     first, last = args.first, args.last or args.first
     started = time.perf_counter()
     computed = rollup_days(OfflineSource(args.root), first, last, step_s=args.step, workers=args.workers)
-    serving = _serving_source(args.root)
+    serving, cpu = _serving_source(args.root), _cpu_source(args.root)
     try:
         kind = _kind(serving)
         served = {day: (day_parts(serving, day), kind) for day in computed}
+        cpus = {day: _cpu_parts(cpu, day) for day in computed}
     finally:
         _close(serving)
+        _close(cpu)
     rolled_up = round(time.perf_counter() - started, 3)
-    has = {day: bool(rows.height or served[day][0].height) for day, rows in computed.items()}
+    has = {day: bool(rows.height or served[day][0].height or cpus[day][0].height) for day, rows in computed.items()}
     if not any(has.values()):
         raise InputError("metrics.no_samples", field="from", day=f"{first.isoformat()} – {last.isoformat()}")
     ctx = context.build()
     try:
         stored = [rollup_and_store(sessions=ctx.sessions, source=_Computed(rows), day=day, step_s=args.step,
-                                   serving=served[day])
+                                   serving=served[day], cpu=cpus[day])
                   for day, rows in computed.items() if has[day]]
     finally:
         ctx.engine.dispose()
@@ -190,13 +213,14 @@ def _backfill(args: argparse.Namespace) -> int:
         "from": first.isoformat(), "to": last.isoformat(), "days": stored,
         "skipped": [d.isoformat() for d in computed if not has[d]],
         "services": sum(r["serving"]["inserted"] for r in stored if r["serving"]),
+        "cpu_rows": sum(r["cpu"]["inserted"] for r in stored if r["cpu"]),
         "rows": sum(r["rows"] for r in stored), "deleted": sum(r["deleted"] for r in stored),
         "inserted": sum(r["inserted"] for r in stored),
         "rollup_seconds": rolled_up, "seconds": round(time.perf_counter() - started, 3),
     }
     emit(args, result, lambda: (f"{result['from']} – {result['to']}: {len(stored)} days, {result['rows']} rows "
                                 f"(rolled up in {result['rollup_seconds']} s); replaced {result['deleted']}, inserted "
-                                f"{result['inserted']}, {result['services']} service rows in {result['seconds']} s"
+                                f"{result['inserted']}, {result['services']} service rows, {result['cpu_rows']} CPU rows in {result['seconds']} s"
                                 + (f"; no samples on {', '.join(result['skipped'])}" if result["skipped"] else "")))
     return 0
 

@@ -76,7 +76,8 @@ def count_rows(session: Session, day: date | None = None) -> int:
 
 
 def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: datetime | None = None,
-                     serving: tuple[pl.DataFrame, str] | None = None) -> dict:
+                     serving: tuple[pl.DataFrame, str] | None = None,
+                     cpu: tuple[pl.DataFrame, str] | None = None) -> dict:
     """The daily rollup job: roll ``day`` up from ``source`` (a MetricsSource) and replace that day's
     rows in one transaction of ``sessions`` (a session factory).
 
@@ -85,9 +86,13 @@ def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: date
     transaction; either kind of samples is then enough for the day, and each table is replaced only
     when its own samples exist.
 
+    ``cpu`` (optional) is ``(parts, source kind)``: the day's CPU figures per namespace
+    (:func:`core.metrics.cpu.day_parts`), stored in ``cpu_daily_rollups`` in the same transaction,
+    on the same terms as ``serving``.
+
     Returns ``{"day", "rows", "gpus", "namespaces", "deleted", "inserted", "coverage"}`` (coverage:
     the mean over GPUs), plus ``"serving"`` (the service rollup's summary, None without request
-    samples) when ``serving`` is given. Raises :class:`InputError` (field "day") when the source has
+    samples) when ``serving`` is given, and ``"cpu"`` likewise. Raises :class:`InputError` (field "day") when the source has
     no samples for the day — stored rows are then left alone, so expired raw data never wipes a
     rollup — and whatever the source raises for malformed files.
     """
@@ -96,7 +101,8 @@ def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: date
 
     rows = source.daily_gpu_stats(day, step_s=step_s)
     served = serving is not None and serving[0].height > 0
-    if rows.height == 0 and not served:
+    cpu_seen = cpu is not None and cpu[0].height > 0
+    if rows.height == 0 and not served and not cpu_seen:
         raise InputError("metrics.no_samples", field="day", day=day.isoformat())
     extra = {}
     with unit_of_work(sessions) as session:
@@ -107,6 +113,12 @@ def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: date
             parts, kind = serving
             extra["serving"] = (summary(day, parts, kind, replace_serving_day(session, day, parts, source=kind, now=now))
                                 if served else None)
+        if cpu is not None:
+            from core.metrics.cpu import replace_cpu_day, summary as cpu_summary
+
+            parts, kind = cpu
+            extra["cpu"] = (cpu_summary(day, parts, kind, replace_cpu_day(session, day, parts, source=kind, now=now))
+                            if cpu_seen else None)
     per_gpu = rows.group_by("uuid").agg(pl.col("coverage").first())
     return {
         "day": day.isoformat(), "rows": rows.height, "gpus": per_gpu.height,

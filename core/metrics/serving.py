@@ -276,13 +276,23 @@ def read_file(path: Path | str) -> pl.DataFrame:
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
-    """Read as text, then parse each column, so a bad value is named by its line."""
+    parsed = read_csv_text(path, check_columns=lambda columns, where: _check_columns(path, columns, where),
+                           is_number=lambda c: c in _NUMBERS or c in ("qps", "latency_mean_ms") or c.startswith(BUCKET_PREFIX))
+    frame = _derive(parsed)
+    _check_values(frame, lambda i: f"{path}:{i + 2}")
+    return frame
+
+
+def read_csv_text(path: Path, *, check_columns: Any, is_number: Any) -> pl.DataFrame:
+    """A sample CSV read as text, then each column parsed, so a bad value is named by its line:
+    ``ts`` (UTC), ``cluster``, ``namespace`` and the columns ``is_number`` picks (Float64), after
+    ``check_columns(columns, "<path>:1")``. Shared by the other offline sample kinds."""
     try:
         raw = pl.read_csv(path, infer_schema=False)
     except _POLARS_ERRORS as exc:
         raise InputError("metrics.file_unreadable", field=str(path), reason=_reason(exc)) from None
-    _check_columns(path, raw.columns, f"{path}:1")
-    numbers = [c for c in raw.columns if c in _NUMBERS or c in ("qps", "latency_mean_ms") or c.startswith(BUCKET_PREFIX)]
+    check_columns(raw.columns, f"{path}:1")
+    numbers = [c for c in raw.columns if is_number(c)]
     parsed = raw.select(
         pl.col("cluster").fill_null(""), pl.col("namespace").fill_null(""),
         pl.col("ts").str.strip_chars().str.to_datetime(time_zone="UTC", time_unit="us", strict=False).alias("ts"),
@@ -294,9 +304,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
         if bad.height:
             i = int(bad["__i"][0])
             raise InputError("metrics.bad_value", field=f"{path}:{i + 2}", column=name, value=str(raw[name][i] or ""))
-    frame = _derive(parsed)
-    _check_values(frame, lambda i: f"{path}:{i + 2}")
-    return frame
+    return parsed
 
 
 # --------------------------------------------------------------------------- the question
@@ -502,6 +510,9 @@ def _utc(value: datetime) -> datetime:
 class OfflineServingSource:
     """Service request samples in ``<root>/day=YYYY-MM-DD/*.parquet|*.csv`` (see the module docstring)."""
 
+    _read_file = staticmethod(read_file)  # one file; other sample kinds of the same layout override both
+    _schema = SERVING_SAMPLE_SCHEMA
+
     def __init__(self, root: Path | str) -> None:
         from core.metrics.offline import OfflineSource
 
@@ -522,10 +533,10 @@ class OfflineServingSource:
         start, end = _utc(start), _utc(end)
         frames, d = [], start.date()
         while d <= (end - timedelta(microseconds=1)).date():
-            frames += [read_file(p) for p in self.files(d)]
+            frames += [self._read_file(p) for p in self.files(d)]
             d += timedelta(days=1)
         if not frames:
-            return pl.DataFrame(schema=SERVING_SAMPLE_SCHEMA)
+            return pl.DataFrame(schema=self._schema)
         return pl.concat(frames, how="diagonal_relaxed")
 
     def serving_parts(self, start: datetime, end: datetime) -> pl.DataFrame:

@@ -58,6 +58,7 @@ from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import Org
 
+DAY_SECONDS = 86_400.0
 SCHEMA_VERSION = 3  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups,
 #                     trends.comparison (coverage-normalised, insufficient data), incidents per failed run
 COMPANY = "company"
@@ -251,6 +252,7 @@ def build_report(
     job_history: pl.DataFrame | None = None,
     node_pools: Mapping[str, str] | None = None,
     provision_failures: Iterable[Mapping[str, Any]] | None = None,
+    cpu_rollups: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The report of ``month`` for ``scope`` as a JSON-ready dict (see the module docstring).
 
@@ -277,6 +279,10 @@ def build_report(
             the run died and was marked failed); None: not known (incidents "not available").
         node_pools: hostname → pool id of the GPU nodes, to place rollup rows in pools (rows of
             other nodes go to the only pool of their cluster and GPU model, if there is one).
+        cpu_rollups: stored CPU rollup rows (:func:`core.metrics.cpu.read_cpu_days`: ``day``,
+            ``cluster``, ``namespace``, ``cpu_core_s``, ``covered_s``, ``cores_used_peak``,
+            ``requested_core_s``); None or none in the month and scope: the CPU top list says
+            "not collected".
 
     Raises:
         InputError: bad month or scope.
@@ -327,6 +333,7 @@ def build_report(
     economics["training_jobs"] = _training_jobs(
         frame, job_history, allocs, training_results or {}, prices, org, people, first, last,
         int(settings.get("typical_training_jobs", 5)))
+    cpu_top = _cpu(frame, cpu_rollups, entities, ns_map, first, last, clusters, focus)
     ranked = [e for e in entities if (e["gpu_hours_allocated"] or 0) >= min_hours]
 
     def top(key: str, *, reverse: bool, rows: list[dict] | None = None) -> list[dict]:
@@ -368,7 +375,7 @@ def build_report(
         "top": {
             "gpu_util": top("util", reverse=True),
             "memory": top("mem", reverse=True),
-            "cpu": {"available": False, "note_key": "reports.cpu_not_collected"},
+            "cpu": ({**cpu_top, "ranking": top("cpu_util", reverse=True)} if cpu_top["available"] else cpu_top),
         },
         "economics": economics,
         "trends": {
@@ -576,6 +583,69 @@ def _entities(frame: pl.DataFrame, ns_map: dict, org: Org, people: dict, allocs,
             "gap_gpu_hours": _r(gap_base - used, 4), "coverage": _r(covs.get(key), 4),
         })
     return out
+
+
+def _cpu(frame: pl.DataFrame, cpu: pl.DataFrame | None, entities: list[dict[str, Any]], ns_map: dict,
+         first: date, last: date, clusters: set[str], focus: Mapping[str, str]) -> dict[str, Any]:
+    """CPU figures of each entity (added to ``entities`` in place) and the CPU top list's header.
+
+    Per namespace × day (clusters summed): CPU utilisation = core-seconds used / core-seconds
+    requested, CPU coverage = covered seconds / 86,400. An entity's ``cpu_util`` is the mean of its
+    namespace-days' utilisation weighted by their allocated GPU-hours (as ``util`` is a GPU-hour
+    ratio), over the namespace-days with CPU data and a request; ``cpu_coverage`` is the
+    GPU-hour-weighted CPU coverage of all its namespace-days (a day without CPU rows counts 0).
+    Cores used and requested (means over the covered time) and the peak are summed over the
+    entity's namespaces (the peak: an upper bound, peaks need not coincide).
+    """
+    none = {"cpu_util": None, "cpu_coverage": None, "cpu_cores_used_mean": None, "cpu_cores_used_peak": None,
+            "cpu_cores_requested_mean": None}
+    rows = None
+    if cpu is not None and cpu.height:
+        rows = cpu.filter(pl.col("day").is_between(first, last) & pl.col("cluster").is_in(sorted(clusters))
+                          & (pl.col("namespace") != ""))
+        if "cluster" in focus:
+            rows = rows.filter(pl.col("cluster") == focus["cluster"])
+    if rows is None or rows.height == 0:
+        for e in entities:
+            e.update(none)
+        return {"available": False, "note_key": "reports.cpu_not_collected"}
+    key_of = {ns: a["project"] for ns, a in ns_map.items() if a.get("project")}
+    entity = pl.col("namespace").replace_strict(key_of, default=pl.col("namespace")).alias("entity")
+    daily = rows.group_by("namespace", "day").agg(
+        pl.col("cpu_core_s").sum(), pl.col("covered_s").sum(), pl.col("cores_used_peak").sum(),
+        pl.when(pl.col("requested_core_s").is_not_null().any()).then(pl.col("requested_core_s").sum())
+        .alias("requested_core_s"))
+    weights = (frame.filter(pl.col("namespace") != "").group_by("namespace", "day")
+               .agg(w=pl.col("allocated_gpu_hours").sum()))
+    nd = (weights.join(daily, on=["namespace", "day"], how="full", coalesce=True)
+          .with_columns(entity, w=pl.col("w").fill_null(0.0),
+                        cov=pl.min_horizontal(pl.col("covered_s").fill_null(0.0) / DAY_SECONDS, pl.lit(1.0)),
+                        u=pl.when(pl.col("requested_core_s") > 0).then(pl.col("cpu_core_s") / pl.col("requested_core_s"))))
+    with_u = pl.col("u").is_not_null() & (pl.col("w") > 0)
+    per_entity = nd.group_by("entity").agg(
+        uw=(pl.col("u") * pl.col("w")).filter(with_u).sum(), w_u=pl.col("w").filter(with_u).sum(),
+        covw=(pl.col("cov") * pl.col("w")).sum(), w=pl.col("w").sum())
+    per_ns = (nd.filter(pl.col("covered_s") > 0).group_by("entity", "namespace").agg(
+        used=pl.col("cpu_core_s").sum() / pl.col("covered_s").sum(), peak=pl.col("cores_used_peak").max(),
+        req=pl.when(pl.col("requested_core_s").is_not_null().any())
+        .then(pl.col("requested_core_s").sum() / pl.col("covered_s").sum()))
+        .group_by("entity").agg(pl.col("used").sum(), pl.col("peak").sum(),
+                                pl.when(pl.col("req").is_not_null().any()).then(pl.col("req").sum()).alias("req")))
+    got = {r["entity"]: r for r in per_entity.to_dicts()}
+    cores = {r["entity"]: r for r in per_ns.to_dicts()}
+    weight = weight_cov = 0.0
+    for e in entities:
+        g, c = got.get(e["id"]), cores.get(e["id"], {})
+        if g is None:
+            e.update(none)
+            continue
+        e.update({"cpu_util": _r(_div(g["uw"], g["w_u"]) if g["w_u"] else None),
+                  "cpu_coverage": _r(_div(g["covw"], g["w"]) if g["w"] else None, 4),
+                  "cpu_cores_used_mean": _r(c.get("used"), 4), "cpu_cores_used_peak": _r(c.get("peak"), 4),
+                  "cpu_cores_requested_mean": _r(c.get("req"), 4)})
+        weight += g["w"]
+        weight_cov += g["covw"]
+    return {"available": True, "basis": "gpu_hour_weighted", "coverage": _r(_div(weight_cov, weight) if weight else None, 4)}
 
 
 def _economics(frame: pl.DataFrame, prices: Mapping[str, tuple[float, bool]], coverage: dict) -> dict[str, Any]:

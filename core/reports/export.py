@@ -88,7 +88,7 @@ def _notes(report: dict[str, Any], lang: str) -> list[str]:
                        days=report["coverage"]["days_with_data"], total=report["coverage"]["days"])]
     if report["economics"]["placeholder_prices"]:
         notes.append(translate("reports.placeholder_prices", lang))
-    notes.append(translate("reports.cpu_not_collected", lang))
+    notes.append(cpu_note(report, lang))
     notes.extend(definition_notes(report, lang))
     notes.extend(quality_notes(report, lang))
     for section in ("warnings", "reclaims"):
@@ -97,6 +97,14 @@ def _notes(report: dict[str, Any], lang: str) -> list[str]:
     if report.get("deidentified"):
         notes.append(translate("reports.deidentified_note", lang))
     return notes
+
+
+def cpu_note(report: dict[str, Any], lang: str) -> str:
+    """How the CPU top list is computed and its coverage, or that CPU is not collected for the month."""
+    cpu = (report.get("top") or {}).get("cpu") or {}
+    if not cpu.get("available"):
+        return translate(cpu.get("note_key") or "reports.cpu_not_collected", lang)
+    return translate("cpu.top_definition", lang, coverage=fmt(cpu.get("coverage"), "pct"))
 
 
 def quality_notes(report: dict[str, Any], lang: str) -> list[str]:

@@ -25,6 +25,7 @@ from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
 from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, notice_lang, require
 from core.lifecycle.persistence import AllocationRow, RequestRow
+from core.metrics.cpu import read_cpu_days
 from core.metrics.persistence import GpuDailyRollupRow, read_days
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.notifications.outbox import enqueue
@@ -221,7 +222,8 @@ def compute(session: Session, *, month: str, scope: str, focus: dict | None = No
         provision_failures=provision_failures(session, first, last),
         training_results=results_of(session, [a["request_id"] for a in training]),
         job_history=namespace_days(session, {a["namespace"] for a in training},
-                                   min((a["starts_on"] for a in training), default=first), first - timedelta(days=1)))
+                                   min((a["starts_on"] for a in training), default=first), first - timedelta(days=1)),
+        cpu_rollups=read_cpu_days(session, first, last))
 
 
 # --------------------------------------------------------------------------- views

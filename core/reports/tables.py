@@ -119,6 +119,7 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
     out.append(Table("rankings", (("list", "text"), ("rank", "int"), ("project", "text"), ("department", "text"),
                                   ("owner", "text"), ("util", "pct"), ("mem", "pct"), ("idle_days", "int"),
                                   ("gap_gpu_hours", "num"), ("cost_per_useful_gpu_hour", "num")), rank_rows))
+    out.append(cpu_top_table(report, lang))
     out.append(Table("projects", (("project", "text"), ("kind", "text"), ("department", "text"), ("owner", "text"),
                                   ("gpus", "int"), ("gpu_hours_allocated", "num"), ("gpu_hours_used", "num"),
                                   ("util", "pct"), ("mem", "pct"), ("peak_util", "pct"), ("idle_days", "int"),
@@ -153,6 +154,24 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                      [{**i, "cause": translate(f"reportfix.cause.{i['cause']}", lang) if i.get("cause") else None}
                       for i in report["health"]["incidents"]["items"]]))
     return out
+
+
+CPU_TOP_COLUMNS = (("rank", "int"), ("project", "text"), ("department", "text"), ("cpu_util", "pct"),
+                   ("cpu_cores_used_mean", "num"), ("cpu_cores_used_peak", "num"), ("cpu_cores_requested_mean", "num"),
+                   ("cpu_coverage", "pct"), ("util", "pct"), ("gpu_hours_allocated", "num"))
+
+
+def cpu_top_table(report: dict[str, Any], lang: str) -> Table:
+    """The top list by CPU utilisation (cores used / cores requested, GPU-hour-weighted) with its
+    coverage; empty when the month has no CPU data (reports built before had none either)."""
+    cpu = (report.get("top") or {}).get("cpu") or {}
+    by_id = {e["id"]: e for e in report.get("entities", [])}
+    rows = []
+    for i, key in enumerate(cpu.get("ranking") or [] if cpu.get("available") else [], 1):
+        e = by_id.get(key, {"id": key})
+        rows.append({**{c: e.get(c) for c, _ in CPU_TOP_COLUMNS}, "rank": i, "project": entity_name(e, lang),
+                     "department": _dept(e, lang)})
+    return Table("cpu_top", CPU_TOP_COLUMNS, rows)
 
 
 TRAINING_JOB_COLUMNS = (("project", "text"), ("number", "text"), ("owner", "text"), ("gpus", "int"),

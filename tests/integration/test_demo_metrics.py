@@ -79,7 +79,8 @@ def test_a_day_missing_from_the_rollups_is_rolled_up_without_regenerating(ctx, t
     with unit_of_work(ctx.sessions) as s:
         s.execute(delete(GpuDailyRollupRow).where(GpuDailyRollupRow.day == TODAY - timedelta(days=1)))
     again = ensure_demo_metrics(ctx.sessions, days=2, root=root, today=TODAY)
-    assert again == {"root": str(root), "generated_days": 0, "rolled_up_days": 1, "rows": again["rows"], "serving_days": 0}
+    assert again == {"root": str(root), "generated_days": 0, "rolled_up_days": 1, "rows": again["rows"], "serving_days": 0,
+                     "cpu_days": 0, "cpu_rollup_days": 0}
     assert again["rows"] > 0
 
 
