@@ -34,6 +34,10 @@ _serving_spec = importlib.util.spec_from_file_location(
     "serving_fixture", Path(__file__).resolve().parent.parent / "fixtures" / "prometheus" / "serving_fixture.py")
 serving_mod = importlib.util.module_from_spec(_serving_spec)
 _serving_spec.loader.exec_module(serving_mod)
+_cpu_spec = importlib.util.spec_from_file_location(
+    "cpu_fixture", Path(__file__).resolve().parent.parent / "fixtures" / "prometheus" / "cpu_fixture.py")
+cpu_mod = importlib.util.module_from_spec(_cpu_spec)
+_cpu_spec.loader.exec_module(cpu_mod)
 
 TOL = dict(rel=1e-9, abs=1e-12)
 
@@ -52,7 +56,14 @@ def served(fx):
 
 
 @pytest.fixture(scope="session")
-def prom(fx, served, tmp_path_factory):
+def cpu_used(fx):
+    """cAdvisor CPU counters over the same instants: (OpenMetrics lines, offline rows)."""
+    times = [fx.start + timedelta(seconds=60 * i) for i in range(int((fx.end - fx.start).total_seconds()) // 60 + 1)]
+    return cpu_mod.generate(times, NASTY_NS)
+
+
+@pytest.fixture(scope="session")
+def prom(fx, served, cpu_used, tmp_path_factory):
     """A real Prometheus serving the backfilled fixture (GPU and service metrics); stopped at the end of the session."""
     binaries = find_binaries()
     if binaries is None:
@@ -60,7 +71,7 @@ def prom(fx, served, tmp_path_factory):
     server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), *binaries, retention="30d")
     text = fx.openmetrics.rstrip("\n")
     assert text.endswith("# EOF")
-    server.backfill(text[: -len("# EOF")] + "\n".join(served[0]) + "\n# EOF\n")
+    server.backfill(text[: -len("# EOF")] + "\n".join(served[0] + cpu_used[0]) + "\n# EOF\n")
     server.start()
     print(f"\nprometheus backfill {server.timings['backfill_s']:.2f}s, start {server.timings['start_s']:.2f}s")
     yield server
@@ -403,3 +414,74 @@ def test_serving_rollup_days_equal_the_offline_days_and_add_up_to_the_live_windo
     assert source.query_count == 0 and basis.rollup_days == 2
     _same_figures(rolled, source.serving_stats(start, end))
     assert rolled["latency_p99_ms"].drop_nulls().len() == 3  # svc-counter exports no histogram
+
+
+# --------------------------------------------------------------------------- CPU (cAdvisor + kube-state-metrics)
+
+
+def _offline_cpu(cpu_used, tmp_path):
+    from core.metrics.cpu import OfflineCpuSource
+
+    rows = pl.DataFrame(cpu_used[1], infer_schema_length=None).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    for (day,), part in rows.with_columns(day=pl.col("ts").dt.date()).partition_by("day", as_dict=True).items():
+        folder = tmp_path / f"day={day.isoformat()}"
+        folder.mkdir(parents=True)
+        if day.day % 2:  # one day as Parquet, the other as CSV
+            part.drop("day").write_parquet(folder / "part.parquet")
+        else:
+            part.drop("day").write_csv(folder / "part.csv")
+    return OfflineCpuSource(tmp_path)
+
+
+@pytest.mark.parametrize("which", ["day_before", "day_after", "whole"])
+def test_cpu_parts_equal_the_offline_cpu_samples(fx, source, cpu_used, tmp_path, which):
+    from core.metrics.cpu import day_bounds, window_parts
+
+    if which == "whole":
+        start, end = fx.start, fx.end + timedelta(minutes=1)
+    else:
+        start, end = day_bounds(getattr(fx, which))
+    got = window_parts(source, start, end)
+    assert source.query_count == 1
+    want = window_parts(_offline_cpu(cpu_used, tmp_path), start, end)
+    assert got.select("cluster", "namespace").rows() == want.select("cluster", "namespace").rows()
+    assert set(got["namespace"]) == {"team-a", NASTY_NS, "team-b", "cpu-exported"}
+    for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True)):
+        for name in ("cpu_core_s", "covered_s", "cores_used_peak", "requested_core_s"):
+            if w[name] is None:
+                assert g[name] is None, (name, g["namespace"])
+            else:
+                assert g[name] == pytest.approx(w[name], rel=1e-9), (name, g["namespace"])
+    a = got.filter(pl.col("namespace") == "team-a").row(0, named=True)
+    assert a["requested_core_s"] == pytest.approx(2 * cpu_mod.REQUEST_CORES * a["covered_s"])  # the pod cgroup and pause left out
+    assert a["cpu_core_s"] < a["requested_core_s"] * 3.5 / 4
+
+
+def test_cpu_rollup_from_prometheus_stores_the_offline_figures(fx, source, cpu_used, tmp_path, ctx):
+    from core.db.session import unit_of_work
+    from core.metrics.cpu import day_parts, read_cpu_days, source_kind
+    from core.metrics.persistence import rollup_and_store
+
+    offline = _offline_cpu(cpu_used, tmp_path)
+    for day in (fx.day_before, fx.day_after):
+        source.reset_query_count()
+        parts = day_parts(source, day)
+        assert source.query_count == 1
+        made = rollup_and_store(sessions=ctx.sessions, source=_NoGpu(), day=day, cpu=(parts, source_kind(source)))
+        assert made["cpu"]["source"] == "prometheus" and made["cpu"]["inserted"] == 4
+    with unit_of_work(ctx.sessions) as s:
+        stored = read_cpu_days(s, fx.day_before, fx.day_after)
+    for day in (fx.day_before, fx.day_after):
+        got = stored.filter(pl.col("day") == day).drop("day", "source")
+        want = day_parts(offline, day)
+        assert got.select("namespace").rows() == want.select("namespace").rows()
+        for g, w in zip(got.iter_rows(named=True), want.iter_rows(named=True)):
+            for k, v in w.items():
+                assert g[k] == (v if v is None or isinstance(v, str) else pytest.approx(v, rel=1e-9)), (day, g["namespace"], k)
+
+
+class _NoGpu:
+    """A GPU source without samples: the CPU figures alone are stored."""
+
+    def daily_gpu_stats(self, day, *, step_s=60):
+        return pl.DataFrame(schema=ROLLUP_SCHEMA).drop("day")
