@@ -106,3 +106,23 @@ def test_offline_cpu_files_roll_up_per_namespace_and_bad_lines_are_named(tmp_pat
     with pytest.raises(InputError) as err:
         read_file(missing)
     assert err.value.field == f"{missing}:1" and err.value.params["columns"] == "interval_s, cpu_seconds"
+
+
+def test_html_and_excel_carry_the_cpu_top_list_and_its_note():
+    import io
+
+    from openpyxl import load_workbook
+
+    from core.reports.export import to_excel, to_html
+
+    r = _report(CPU)
+    page = to_html(r, "zh-CN")
+    assert "CPU 利用率排行" in page and "57.1%" in page and "暂未采集 CPU" not in page
+    wb = load_workbook(io.BytesIO(to_excel(r, "en")))
+    ws = wb["Top list by CPU utilisation"]
+    header = [c.value for c in ws[1]]
+    row = {h: c.value for h, c in zip(header, ws[2])}
+    assert row["Project"] == "Guangming power LLM" and row["CPU utilisation"] == pytest.approx(0.65)
+    assert row["CPU data coverage"] == pytest.approx(0.75)
+    none = to_html(_report(None), "en")
+    assert "CPU utilisation is not collected" in none
