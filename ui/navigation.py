@@ -46,7 +46,7 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("queue", "app_pages/queue.py", "queue", "nav.queue", ":material/format_list_numbered:", OPS_ROLES),
         PageSpec("scaling", "app_pages/scaling.py", "scaling", "nav.scaling", ":material/trending_up:", OPS_ROLES),
         PageSpec("adjustments", "app_pages/adjustments.py", "adjustments", "nav.adjustments", ":material/history:", OPS_ROLES),
-        PageSpec("pools", "app_pages/pools.py", "pools", "nav.pools", ":material/water:", OPS_ROLES | {"executive", "committee"}),
+        PageSpec("pools", "app_pages/pools.py", "pools", "nav.pools", ":material/water:", OPS_ROLES),
         PageSpec("usage", "app_pages/usage.py", "usage", "nav.usage", ":material/monitoring:",
                  OPS_ROLES | {"applicant", "dept_head"}),
         PageSpec("board", "app_pages/board.py", "board", "nav.board", ":material/leaderboard:"),
@@ -75,7 +75,8 @@ MENUS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "executive": (
         ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("catalog",)),
-        ("nav.section.ops", ("approvals", "pools")),
+        # executives and the committee read published material (the board) and decide their steps
+        ("nav.section.ops", ("approvals",)),
     ),
     "admin": (
         ("nav.section.start", ("home", "inbox", "board")),

@@ -44,7 +44,8 @@ from core.i18n import Msg
 from core.identity import OPS_ROLES, Identity, require
 from core.org import Org, load_org
 
-WATER_LEVEL_ROLES = OPS_ROLES | {"executive", "committee"}
+# the live water level is ops material; executives read it in the published monthly board
+WATER_LEVEL_ROLES = OPS_ROLES
 ALLOCATED_STATES = ("approved", "provisioning", "active")
 HEAT_STATUSES = ("busy", "idle", "unallocated", "no_data")
 LEVEL_COLUMNS = ("total", "allocated", "in_use", "available", "reserved")

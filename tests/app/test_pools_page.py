@@ -54,10 +54,20 @@ def test_grouping_by_pool_and_choosing_a_pool_show_its_fragments(demo_metrics):
     assert any("hq-ft" in m.value for m in at.markdown)
 
 
-def test_executives_see_the_water_level_without_metrics_data():
-    at = open_page("app_pages/pools.py", persona="wang.qiang", lang="zh-CN")
+def test_ops_see_the_water_level_without_metrics_data():
+    at = open_page("app_pages/pools.py", persona="li.na", lang="zh-CN")
     no_exceptions(at)
     assert any("GPU 总量" == m.label for m in at.metric)
+
+
+def test_executives_read_the_water_level_in_the_published_board_not_live():
+    from core.metrics.water_level import WATER_LEVEL_ROLES
+    from ui.navigation import sections_for
+
+    assert "executive" not in WATER_LEVEL_ROLES and "committee" not in WATER_LEVEL_ROLES
+    for role in ("executive", "committee"):
+        pages = {p.key for _title, specs in sections_for(role) for p in specs}
+        assert "pools" not in pages and "board" in pages
 
 
 def _frame_with(at, column: str):

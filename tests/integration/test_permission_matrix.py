@@ -559,11 +559,11 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("list_policies", "js"):          _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     ("list_adjustments", "hq"):       _cells(D, D, D, _, H, O, D, D, D, O),
     ("list_adjustments", "js"):       _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
-    # metrics: the fleet's water level is read by ops and by the executive menu (README: Water level
-    # page); usage sheets (issue 4) by the owner's department, ops in scope and admins — another
+    # metrics: the live water level is read by ops (executives read it in the published board);
+    # usage sheets (issue 4) by the owner's department, ops in scope and admins — another
     # department's or province's namespace is hidden, executives read only published material
-    ("water_level_snapshot", "hq"):   _cells(D, D, D, _, O, O, D, O, O, O),
-    ("water_level_trend", "hq"):      _cells(D, D, D, _, O, O, D, O, O, O),
+    ("water_level_snapshot", "hq"):   _cells(D, D, D, _, O, O, D, D, D, O),
+    ("water_level_trend", "hq"):      _cells(D, D, D, _, O, O, D, D, D, O),
     ("usage_namespaces", "hq"):       _cells(O, O, H, _, H, O, O, D, D, O),
     ("usage_namespaces", "js"):       _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
     ("usage_training_sheet", "hq"):   _cells(O, O, H, _, H, O, O, D, D, O),

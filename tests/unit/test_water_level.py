@@ -165,14 +165,15 @@ def test_snapshot_reads_the_metrics_once_and_falls_back_to_the_last_good_frame(s
     assert source.calls == 1 and not first.stale and first.banner is None
     assert first.data_as_of == TS
     source.fail = True
-    later = wl.snapshot(sessions=sessions, actor=_who("wang.qiang"), source=source, nodes=nodes, cache=cache)
+    later = wl.snapshot(sessions=sessions, actor=_who("zhao.min"), source=source, nodes=nodes, cache=cache)
     assert source.calls == 2 and later.stale and later.banner.key == "prometheus.stale"
     assert later.totals == first.totals
 
 
-def test_applicants_may_not_read_the_water_level(sessions):
+@pytest.mark.parametrize("who", ["zhang.wei", "wang.qiang", "sun.li"])
+def test_applicants_executives_and_the_committee_may_not_read_the_live_water_level(sessions, who):
     with pytest.raises(PermissionDenied):
-        wl.snapshot(sessions=sessions, actor=_who("zhang.wei"), source=_CountingSource(LATEST), nodes=[], cache={})
+        wl.snapshot(sessions=sessions, actor=_who(who), source=_CountingSource(LATEST), nodes=[], cache={})
 
 
 def test_threshold_and_shapes_come_from_the_data_file_only(sessions, tmp_path, monkeypatch):
