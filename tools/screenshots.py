@@ -29,6 +29,7 @@ def main() -> int:
     env = dict(os.environ, COMPUTELOOP_DATABASE_URL=f"sqlite:///{WORK / 'portal.db'}",
                COMPUTELOOP_METRICS_DIR=str(WORK / "samples"), COMPUTELOOP_AUTH="demo")
     for cmd in (["db", "upgrade"], ["demo", "seed"], ["demo", "metrics", "--days", "62", "--step", "900"],
+                ["demo", "history"],
                 ["demo", "board"]):
         subprocess.run([sys.executable, "-m", "core", *cmd], cwd=PROJECT_ROOT, env=env, check=True)
     port = _free_port()

@@ -21,7 +21,11 @@ def _font(fonts: list[str] | None) -> str:
 
 
 def _config(chart: alt.Chart, fonts: list[str] | None) -> alt.Chart:
-    return chart.configure(font=_font(fonts)).configure_axis(labelFontSize=13, titleFontSize=13)
+    # "pad": the height is the plot's, and title, axes and legend come on top of it. Streamlit
+    # otherwise fits the whole chart into the height, which squeezed the water-level bars and the
+    # trend line into a few pixels under their own titles.
+    return (chart.properties(autosize=alt.AutoSizeParams(type="pad"))
+            .configure(font=_font(fonts)).configure_axis(labelFontSize=13, titleFontSize=13))
 
 
 def water_chart(report: dict[str, Any], lang: str, fonts: list[str] | None = None) -> alt.Chart:
