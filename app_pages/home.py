@@ -11,8 +11,8 @@ STAGES = (
     ("home.stage.estimate", "available"),
     ("home.stage.apply", "available"),
     ("home.stage.adjust", "partial"),
-    ("home.stage.transparency", "partial"),
-    ("home.stage.reclaim", "partial"),
+    ("home.stage.transparency", "available"),
+    ("home.stage.reclaim", "available"),
 )
 for key, status in STAGES:
     with st.container(border=True):
