@@ -10,7 +10,7 @@ st.markdown(t("home.intro"))
 STAGES = (
     ("home.stage.estimate", "available"),
     ("home.stage.apply", "available"),
-    ("home.stage.adjust", "partial"),
+    ("home.stage.adjust", "available"),
     ("home.stage.transparency", "available"),
     ("home.stage.reclaim", "available"),
 )

@@ -10,16 +10,15 @@ import streamlit as st
 
 from core.adjust import services as adjust
 from core.adjust.persistence import KINDS
-from core.adjust.recorder import pool_of, reason_parts
+from core.adjust.persistence import pool_of
+from core.adjust.recorder import reason_parts
 from core.clock import utc_today
 from core.org import load_org
 from ui.context import ctx, me
 from ui.i18n import t
 
 ALL = "all"
-# The service filters by kind, time, mode and actor but not by pool, so with a pool chosen this many
-# of the newest matching records are read and the pool's are kept (the table shows at most SHOWN).
-SHOWN, POOL_SCAN = 500, 5000
+SHOWN = 500  # the table shows the newest this many matching records
 
 
 def filters() -> dict:
@@ -44,12 +43,7 @@ def filters() -> dict:
 
 def records(chosen: dict) -> list[dict]:
     """The records matching the filters, newest first."""
-    chosen = dict(chosen)
-    pool = chosen.pop("pool", None)
-    if pool is None:
-        return adjust.list_adjustments(sessions=ctx().sessions, actor=me(), limit=SHOWN, **chosen)
-    rows = adjust.list_adjustments(sessions=ctx().sessions, actor=me(), limit=POOL_SCAN, **chosen)
-    return [r for r in rows if pool_of(r) == pool][:SHOWN]
+    return adjust.list_adjustments(sessions=ctx().sessions, actor=me(), limit=SHOWN, **chosen)
 
 
 def _short(value: dict | None) -> str:

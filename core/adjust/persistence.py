@@ -7,7 +7,7 @@ record in the caller's session, so it commits or rolls back with the change it d
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -28,6 +28,8 @@ class AdjustmentRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(120), index=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
+    # the pool the record is about (:func:`pool_of`), for filtering; None when it names none
+    pool: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
     subject: Mapped[str] = mapped_column(String(200), index=True)
     before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -57,6 +59,18 @@ class ScalingPolicyRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+def pool_of(record: Mapping[str, Any]) -> str | None:
+    """The pool an adjustment record is about: a ``pool:`` subject, else ``pool`` in after/before."""
+    subject = record.get("subject") or ""
+    if subject.startswith("pool:"):
+        return subject[len("pool:"):]
+    for side in ("after", "before"):
+        value = record.get(side)
+        if isinstance(value, Mapping) and value.get("pool"):
+            return str(value["pool"])
+    return None
+
+
 def record_adjustment(session: Session, *, actor: str, kind: str, subject: str, reason: str = "",
                       before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
                       automatic: bool = False, at: datetime | None = None) -> AdjustmentRow:
@@ -73,6 +87,7 @@ def record_adjustment(session: Session, *, actor: str, kind: str, subject: str, 
     if kind not in KINDS:
         raise ValueError(f"unknown adjustment kind {kind!r}")
     row = AdjustmentRow(at=at or datetime.now(timezone.utc), actor=actor or "system", kind=kind, subject=subject,
-                        before=before, after=after, reason=reason or "", automatic=bool(automatic))
+                        before=before, after=after, reason=reason or "", automatic=bool(automatic),
+                        pool=pool_of({"subject": subject, "before": before, "after": after}))
     session.add(row)
     return row

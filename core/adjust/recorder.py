@@ -120,16 +120,6 @@ def reason_parts(text: str | None) -> tuple[tuple[str, ...], str] | None:
     return codes, detail
 
 
-def pool_of(record: Mapping[str, Any]) -> str | None:
-    """The pool an adjustment record is about: a ``pool:`` subject, else ``pool`` in after/before."""
-    subject = record.get("subject") or ""
-    if subject.startswith("pool:"):
-        return subject[len("pool:"):]
-    for side in ("after", "before"):
-        value = record.get(side)
-        if isinstance(value, Mapping) and value.get("pool"):
-            return str(value["pool"])
-    return None
 
 
 # --------------------------------------------------------------------------- queue reorders

@@ -88,8 +88,10 @@ def _adjustment_view(r: AdjustmentRow) -> dict[str, Any]:
 
 def list_adjustments(*, sessions: sessionmaker[Session], actor: Identity, kind: str | None = None,
                      subject: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                     automatic: bool | None = None, by: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Adjustment records, newest first, filtered by kind, subject, time range, automatic and who (``by``).
+                     automatic: bool | None = None, by: str | None = None, pool: str | None = None,
+                     limit: int = 500) -> list[dict[str, Any]]:
+    """Adjustment records, newest first, filtered by kind, subject, time range, automatic, who
+    (``by``) and the pool they are about.
 
     Provincial ops see the adjustments of their province's requests, pools and services.
 
@@ -114,6 +116,8 @@ def list_adjustments(*, sessions: sessionmaker[Session], actor: Identity, kind: 
             query = query.where(AdjustmentRow.automatic.is_(bool(automatic)))
         if by:
             query = query.where(AdjustmentRow.actor == by)
+        if pool:
+            query = query.where(AdjustmentRow.pool == pool)
         if actor.role != "prov_ops":
             return [_adjustment_view(r) for r in s.scalars(query.limit(limit))]
         mine = _subjects_in_scope(s, actor, load_org())

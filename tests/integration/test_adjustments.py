@@ -67,6 +67,20 @@ def test_filters_by_kind_actor_subject_time_and_automatic(ctx):
         ls(sessions=ctx.sessions, actor=ADMIN, kind="nonsense")
 
 
+def test_the_pool_filter_finds_a_pools_records_however_many_newer_ones_there_are(ctx):
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    with unit_of_work(ctx.sessions) as s:
+        record_adjustment(s, actor="li.na", kind="defragmentation", subject="pool:hq-sci", at=t0)
+        record_adjustment(s, actor="system", kind="queue_reorder", subject="request:9", automatic=True,
+                          before={"pool": "hq-sci", "position": 3}, after={"pool": "hq-sci", "position": 2}, at=t0)
+        for i in range(600):  # newer records of another pool than the page shows at once
+            record_adjustment(s, actor="system", kind="queue_reorder", subject=f"request:{100 + i}", automatic=True,
+                              after={"pool": "hq-ft", "position": 1}, at=t0 + timedelta(minutes=i + 1))
+    rows = adjust.list_adjustments(sessions=ctx.sessions, actor=ADMIN, pool="hq-sci", limit=500)
+    assert sorted(r["subject"] for r in rows) == ["pool:hq-sci", "request:9"]
+    assert len(adjust.list_adjustments(sessions=ctx.sessions, actor=ADMIN, pool="hq-ft", limit=1000)) == 600
+
+
 @pytest.mark.parametrize("who", [APPLICANT, EXEC, HEAD])
 def test_only_ops_and_admins_read_the_record_and_the_queue(ctx, who):
     with pytest.raises(PermissionDenied):

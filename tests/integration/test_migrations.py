@@ -30,3 +30,32 @@ def test_cli_db_upgrade_creates_the_sqlite_file(tmp_path):
     assert out.returncode == 0, out.stderr
     assert db.exists()
     assert head_revision() in out.stdout
+
+
+def test_0014_fills_in_the_pool_of_existing_adjustment_records(db_url):
+    import json
+    from datetime import datetime, timezone
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from core.db.migrate import alembic_config
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(db_url)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0013")
+    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    with engine.begin() as connection:
+        for subject, after in (("pool:hq-sci", None), ("request:9", {"pool": "hq-ft", "position": 2}),
+                               ("deployment:a/b", {"replicas": 3})):
+            connection.execute(text("INSERT INTO adjustments (at, actor, kind, subject, before, after, reason, automatic) "
+                                    "VALUES (:at, 'system', 'queue_reorder', :subject, NULL, :after, '', :auto)"),
+                               {"at": at, "subject": subject, "after": json.dumps(after) if after else None,
+                                "auto": True})
+    assert upgrade(engine) == head_revision()
+    with engine.connect() as connection:
+        pools = dict(connection.execute(text("SELECT subject, pool FROM adjustments")).all())
+    assert pools == {"pool:hq-sci": "hq-sci", "request:9": "hq-ft", "deployment:a/b": None}
+    engine.dispose()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from core.adjust.recorder import Place, pool_of, reason_parts, reason_text, reorders
+from core.adjust.persistence import pool_of
+from core.adjust.recorder import Place, reason_parts, reason_text, reorders
 from core.cluster.autoscalers import decode_hpas
 
 
