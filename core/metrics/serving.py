@@ -105,6 +105,7 @@ class ServingSettings:
     peak_step_s: int
     quantile: float
     demo: dict
+    query_piece_s: int = 86400
 
 
 def load_settings() -> ServingSettings:
@@ -120,8 +121,9 @@ def load_settings() -> ServingSettings:
                           for e in raw["exporters"])
         labels = tuple(str(x) for x in raw["namespace_labels"])
         step, q = int(raw["peak_step_s"]), float(raw["latency_quantile"])
+        piece = int(raw["query_piece_s"])
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise bad("exporters / namespace_labels / peak_step_s / latency_quantile") from None
+        raise bad("exporters / namespace_labels / peak_step_s / latency_quantile / query_piece_s") from None
     if not exporters:
         raise bad("exporters")
     if not labels or labels[-1] != "namespace":
@@ -130,7 +132,9 @@ def load_settings() -> ServingSettings:
         raise bad("peak_step_s")
     if not 0 < q < 1:
         raise bad("latency_quantile")
-    return ServingSettings(exporters, labels, step, q, dict(raw.get("demo") or {}))
+    if piece < step or piece % step:
+        raise bad("query_piece_s")
+    return ServingSettings(exporters, labels, step, q, dict(raw.get("demo") or {}), piece)
 
 
 # --------------------------------------------------------------------------- quantile
@@ -456,18 +460,47 @@ def parts_from_prometheus(result: Sequence[dict], *, cluster: str, step_s: int) 
     return pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
 
 
+def merge_parts(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The parts of adjoining pieces of a window as the window's own (one row per cluster ×
+    namespace): requests, covered seconds, latency sums and bucket counts add up, the peak is the
+    highest; a figure no piece measured stays empty."""
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return _empty_parts()
+    parts = pl.concat(frames, how="diagonal_relaxed")
+    buckets = bucket_columns(parts.columns)
+    keys = ["cluster", "namespace"]
+    merged = parts.group_by(keys).agg(
+        pl.col("requests").sum(), pl.col("covered_s").sum(), pl.col("qps_peak").max(),
+        _sum_if_any("latency_sum_s"), _sum_if_any("latency_count"), *[_sum_if_any(c) for c in buckets])
+    return merged.select([pl.col(c).cast(t) for c, t in SERVING_PARTS_SCHEMA.items()] + buckets).sort(keys)
+
+
+def pieces(start: datetime, end: datetime, piece_s: int) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into adjoining pieces of at most ``piece_s`` seconds."""
+    out, at = [], start
+    while at < end:
+        out.append((at, min(end, at + timedelta(seconds=piece_s))))
+        at = out[-1][1]
+    return out
+
+
 def prometheus_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
     """The parts of ``[start, end)`` from a :class:`~core.metrics.prometheus.PrometheusSource`: one
-    instant query per server (:func:`parts_query`); MetricsUnavailable naming a failing server."""
+    instant query per server and piece of ``query_piece_s`` (:func:`parts_query`), merged
+    (:func:`merge_parts`) — the count is constant in the number of services; MetricsUnavailable
+    naming a failing server."""
     from core.metrics import promql
 
     cfg = load_settings()
-    window = promql.serving_window(_utc(start), _utc(end), cfg.peak_step_s,
-                                   left_open=bool(getattr(source, "left_open_ranges", False)))
-    query = parts_query(window, cfg)
-    frames = [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
-                                    step_s=cfg.peak_step_s) for cluster in source.servers]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else _empty_parts()
+    frames = []
+    for lo, hi in pieces(_utc(start), _utc(end), cfg.query_piece_s):
+        window = promql.serving_window(lo, hi, cfg.peak_step_s,
+                                       left_open=bool(getattr(source, "left_open_ranges", False)))
+        query = parts_query(window, cfg)
+        frames += [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
+                                         step_s=cfg.peak_step_s) for cluster in source.servers]
+    return merge_parts(frames)
 
 
 def window_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:

@@ -275,3 +275,24 @@ def test_parts_query_adds_the_bucket_increases_by_namespace_and_le():
     q = parts_query(promql.serving_window(T0, T0 + timedelta(days=1), cfg.peak_step_s), cfg)
     assert q.count('"stat", "bucket"') == 1 and q.count("sum by (namespace, le)") == 2 * len(cfg.exporters)
     assert "vllm:e2e_request_latency_seconds_bucket" in q and "unless on (namespace)" in q
+
+
+def test_a_window_is_cut_into_adjoining_pieces_and_their_parts_merge_into_the_windows():
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from core.metrics.serving import merge_parts, pieces
+
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    cut = pieces(t0, t0.replace(hour=5), 7200)
+    assert [(a.hour, b.hour) for a, b in cut] == [(0, 2), (2, 4), (4, 5)]
+    row = {"cluster": "c", "namespace": "n", "requests": 10.0, "covered_s": 3600.0, "qps_peak": 2.0,
+           "latency_sum_s": 5.0, "latency_count": 10.0, "le_1.0": 8.0, "le_+Inf": 10.0}
+    a = pl.DataFrame([row])
+    b = pl.DataFrame([{**row, "requests": 4.0, "qps_peak": 7.0, "latency_sum_s": None, "latency_count": None,
+                       "le_1.0": 1.0, "le_+Inf": 4.0}])
+    (merged,) = merge_parts([a, b]).iter_rows(named=True)
+    assert merged["requests"] == 14.0 and merged["covered_s"] == 7200.0 and merged["qps_peak"] == 7.0
+    assert merged["latency_sum_s"] == 5.0 and merged["le_1.0"] == 9.0 and merged["le_+Inf"] == 14.0
+    assert merge_parts([]).height == 0
