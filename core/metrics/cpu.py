@@ -95,6 +95,7 @@ class CpuSettings:
     namespace_labels: tuple[str, ...]
     step_s: int
     demo: dict
+    query_piece_s: int = 86400
 
 
 def load_settings() -> CpuSettings:
@@ -104,14 +105,17 @@ def load_settings() -> CpuSettings:
         used, req = raw["used"], raw["requested"]
         out = CpuSettings(str(used["metric"]), tuple(str(c) for c in used.get("exclude_containers") or ()),
                           str(req["metric"]), str(req["resource"]), str(req["phase_metric"]),
-                          tuple(str(x) for x in raw["namespace_labels"]), int(raw["step_s"]), dict(raw.get("demo") or {}))
+                          tuple(str(x) for x in raw["namespace_labels"]), int(raw["step_s"]), dict(raw.get("demo") or {}),
+                          int(raw["query_piece_s"]))
     except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError("error.data_entry_invalid", field=SETTINGS_FILE,
-                         entry="used / requested / namespace_labels / step_s") from None
+                         entry="used / requested / namespace_labels / step_s / query_piece_s") from None
     if not out.namespace_labels or out.namespace_labels[-1] != "namespace":
         raise InputError("error.data_entry_invalid", field=SETTINGS_FILE, entry="namespace_labels")
     if out.step_s <= 0:
         raise InputError("error.data_entry_invalid", field=SETTINGS_FILE, entry="step_s")
+    if out.query_piece_s < out.step_s or out.query_piece_s % out.step_s:
+        raise InputError("error.data_entry_invalid", field=SETTINGS_FILE, entry="query_piece_s")
     return out
 
 
@@ -257,17 +261,34 @@ def parts_from_prometheus(result: Sequence[dict], *, cluster: str, step_s: int) 
     return pl.DataFrame(rows, schema=CPU_PARTS_SCHEMA) if rows else _empty_parts()
 
 
+def merge_parts(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The parts of adjoining pieces of a window as the window's own: core-seconds, covered and
+    requested seconds add up (requested stays empty when no piece knew it), the peak is the highest."""
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return _empty_parts()
+    keys = ["cluster", "namespace"]
+    return (pl.concat(frames).group_by(keys).agg(
+        pl.col("cpu_core_s").sum(), pl.col("covered_s").sum(), pl.col("cores_used_peak").max(),
+        pl.when(pl.col("requested_core_s").is_not_null().any()).then(pl.col("requested_core_s").sum())
+        .alias("requested_core_s"))
+        .select([pl.col(c).cast(t) for c, t in CPU_PARTS_SCHEMA.items()]).sort(keys))
+
+
 def prometheus_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
-    """The parts of ``[start, end)`` from a PrometheusSource: one instant query per server."""
+    """The parts of ``[start, end)`` from a PrometheusSource: one instant query per server and piece
+    of ``query_piece_s`` (constant in the number of namespaces), merged (:func:`merge_parts`)."""
     from core.metrics import promql
+    from core.metrics.serving import pieces
 
     cfg = load_settings()
-    window = promql.serving_window(_utc(start), _utc(end), cfg.step_s,
-                                   left_open=bool(getattr(source, "left_open_ranges", False)))
-    query = parts_query(window, cfg)
-    frames = [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
-                                    step_s=cfg.step_s) for cluster in source.servers]
-    return pl.concat(frames) if frames else _empty_parts()
+    frames = []
+    for lo, hi in pieces(_utc(start), _utc(end), cfg.query_piece_s):
+        window = promql.serving_window(lo, hi, cfg.step_s, left_open=bool(getattr(source, "left_open_ranges", False)))
+        query = parts_query(window, cfg)
+        frames += [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
+                                         step_s=cfg.step_s) for cluster in source.servers]
+    return merge_parts(frames)
 
 
 class OfflineCpuSource(OfflineServingSource):
