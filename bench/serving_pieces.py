@@ -10,6 +10,7 @@ printed with the number of queries, for the configured piece and for one whole-d
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 import tempfile
@@ -71,7 +72,7 @@ def run(services: int) -> None:
         try:
             source = PrometheusSource({"hq": server.url}, timeout=120, retries=0)
             for piece in (configured.query_piece_s, 86400):
-                settings = serving.ServingSettings(**{**configured.__dict__, "query_piece_s": piece})
+                settings = dataclasses.replace(configured, query_piece_s=piece)
                 with mock.patch.object(serving, "load_settings", return_value=settings):
                     total, queries = _median_read(source, day)
                 print(f"{services} services, pieces of {piece} s: {queries} queries, {total:.2f} s a day, "

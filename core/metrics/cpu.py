@@ -50,7 +50,7 @@ from __future__ import annotations
 import os
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,8 +61,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from core.datafiles import load_yaml
 from core.db.models import Base
+from core.metrics.rollup import day_bounds
 from core.errors import InputError
-from core.metrics.serving import OfflineServingSource, _reason, _utc, read_csv_text
+from core.metrics.serving import OfflineServingSource, _reason, _sum_if_any, _utc, read_csv_text
 
 SETTINGS_FILE = "cpu_metrics.yaml"
 CPU_SUBDIR = "cpu"
@@ -201,7 +202,7 @@ def parts_from_samples(samples: pl.DataFrame, start: datetime, end: datetime) ->
     keys = ["cluster", "namespace"]
     per_ts = rows.group_by(*keys, "ts").agg(
         pl.col("cpu_seconds").sum(), pl.col("interval_s").max(),
-        pl.when(pl.col("cores_requested").is_not_null().any()).then(pl.col("cores_requested").sum()).alias("req"))
+        _sum_if_any("cores_requested").alias("req"))
     # summed in (cluster, namespace, ts) order: a rerun gives the same bits (group_by's row order is not fixed)
     return (per_ts.sort(*keys, "ts").group_by(keys, maintain_order=True).agg(
         cpu_core_s=pl.col("cpu_seconds").sum(), covered_s=pl.col("interval_s").sum(),
@@ -270,25 +271,19 @@ def merge_parts(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     keys = ["cluster", "namespace"]
     return (pl.concat(frames).group_by(keys).agg(
         pl.col("cpu_core_s").sum(), pl.col("covered_s").sum(), pl.col("cores_used_peak").max(),
-        pl.when(pl.col("requested_core_s").is_not_null().any()).then(pl.col("requested_core_s").sum())
-        .alias("requested_core_s"))
+        _sum_if_any("requested_core_s"))
         .select([pl.col(c).cast(t) for c, t in CPU_PARTS_SCHEMA.items()]).sort(keys))
 
 
 def prometheus_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
-    """The parts of ``[start, end)`` from a PrometheusSource: one instant query per server and piece
-    of ``query_piece_s`` (constant in the number of namespaces), merged (:func:`merge_parts`)."""
-    from core.metrics import promql
-    from core.metrics.serving import pieces
+    """The CPU parts of ``[start, end)`` from Prometheus (:func:`parts_query` per piece of
+    ``query_piece_s``, merged with :func:`merge_parts`), as the service requests are read."""
+    from core.metrics.serving import piecewise_parts
 
     cfg = load_settings()
-    frames = []
-    for lo, hi in pieces(_utc(start), _utc(end), cfg.query_piece_s):
-        window = promql.serving_window(lo, hi, cfg.step_s, left_open=bool(getattr(source, "left_open_ranges", False)))
-        query = parts_query(window, cfg)
-        frames += [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
-                                         step_s=cfg.step_s) for cluster in source.servers]
-    return merge_parts(frames)
+    return piecewise_parts(source, start, end, piece_s=cfg.query_piece_s, step_s=cfg.step_s,
+                           query=lambda window: parts_query(window, cfg), decode=parts_from_prometheus,
+                           merge=merge_parts)
 
 
 class OfflineCpuSource(OfflineServingSource):
@@ -320,11 +315,6 @@ def cpu_source(root: Path | str | None = None):
 
     live = source_from_settings()
     return live if live is not None else OfflineCpuSource(Path(root or metrics_dir()) / CPU_SUBDIR)
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
 
 
 def day_parts(source: Any, day: date) -> pl.DataFrame:

@@ -69,7 +69,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -363,10 +363,7 @@ def stats_from_parts(parts: pl.DataFrame, window_s: float, *, quantile: float = 
     if parts.height == 0:
         return _empty()
     buckets = bucket_columns(parts.columns)
-    keys = ["cluster", "namespace"]
-    totals = parts.group_by(keys).agg(
-        pl.col("requests").sum(), pl.col("covered_s").sum(), pl.col("qps_peak").max(),
-        _sum_if_any("latency_sum_s"), _sum_if_any("latency_count"), *[_sum_if_any(c) for c in buckets])
+    totals = merge_parts([parts])
     bounds = [bucket_bound(c) for c in buckets]
     p99 = []
     for row in (totals.select(buckets).iter_rows() if buckets else [()] * totals.height):
@@ -485,22 +482,32 @@ def pieces(start: datetime, end: datetime, piece_s: int) -> list[tuple[datetime,
     return out
 
 
-def prometheus_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
-    """The parts of ``[start, end)`` from a :class:`~core.metrics.prometheus.PrometheusSource`: one
-    instant query per server and piece of ``query_piece_s`` (:func:`parts_query`), merged
-    (:func:`merge_parts`) — the count is constant in the number of services; MetricsUnavailable
-    naming a failing server."""
+def piecewise_parts(source: Any, start: datetime, end: datetime, *, piece_s: int, step_s: int,
+                    query: Callable[[Any], str], decode: Callable[..., pl.DataFrame],
+                    merge: Callable[[Sequence[pl.DataFrame]], pl.DataFrame]) -> pl.DataFrame:
+    """The additive parts of ``[start, end)`` from a :class:`~core.metrics.prometheus.PrometheusSource`,
+    asked per server in pieces of at most ``piece_s`` (:func:`pieces`): ``query(window)`` is the
+    instant query of one piece, ``decode(result, cluster=, step_s=)`` its parts, ``merge`` the
+    pieces' parts as the window's. The count of queries is constant in the number of services;
+    MetricsUnavailable names a failing server."""
     from core.metrics import promql
 
-    cfg = load_settings()
     frames = []
-    for lo, hi in pieces(_utc(start), _utc(end), cfg.query_piece_s):
-        window = promql.serving_window(lo, hi, cfg.peak_step_s,
-                                       left_open=bool(getattr(source, "left_open_ranges", False)))
-        query = parts_query(window, cfg)
-        frames += [parts_from_prometheus(source.instant(cluster, query, at=window.eval_time), cluster=cluster,
-                                         step_s=cfg.peak_step_s) for cluster in source.servers]
-    return merge_parts(frames)
+    for lo, hi in pieces(_utc(start), _utc(end), piece_s):
+        window = promql.serving_window(lo, hi, step_s, left_open=bool(getattr(source, "left_open_ranges", False)))
+        text = query(window)
+        frames += [decode(source.instant(cluster, text, at=window.eval_time), cluster=cluster, step_s=step_s)
+                   for cluster in source.servers]
+    return merge(frames)
+
+
+def prometheus_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:
+    """The request parts of ``[start, end)`` from Prometheus (:func:`parts_query` per piece of
+    ``query_piece_s``, merged with :func:`merge_parts`)."""
+    cfg = load_settings()
+    return piecewise_parts(source, start, end, piece_s=cfg.query_piece_s, step_s=cfg.peak_step_s,
+                           query=lambda window: parts_query(window, cfg), decode=parts_from_prometheus,
+                           merge=merge_parts)
 
 
 def window_parts(source: Any, start: datetime, end: datetime) -> pl.DataFrame:

@@ -32,7 +32,7 @@ A month (:func:`month_parts`) reads the stored days and, for the days of the win
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import polars as pl
@@ -40,6 +40,7 @@ from sqlalchemy import JSON, Date, DateTime, Float, Index, Integer, String, Uniq
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from core.db.models import Base
+from core.metrics.rollup import day_bounds
 from core.metrics.serving import (BUCKET_PREFIX, SERVING_PARTS_SCHEMA, bucket_columns, bucket_bound, bucket_name,
                                   source_kind, window_parts)
 
@@ -70,12 +71,6 @@ class ServingDailyRollupRow(Base):
     latency_count: Mapped[float | None] = mapped_column(Float, nullable=True)
     buckets: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """``[day 00:00, next day 00:00)`` UTC."""
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
 
 
 def day_parts(source: Any, day: date) -> pl.DataFrame:
