@@ -67,12 +67,17 @@ def _objref(d: dict[str, Any]) -> ObjectRef:
     return ObjectRef(d["kind"], d["name"], d.get("namespace"))
 
 
+def _pressure_by_pool(s: Session, org: Org) -> dict[str, dict[str, int]]:
+    """Per pool: free GPUs and the number of requests queued for it (two queries for every pool)."""
+    free = svc._free_by_pool(s, org)
+    queued = dict(s.execute(select(RequestRow.pool_id, func.count()).where(RequestRow.status == "queued")
+                            .group_by(RequestRow.pool_id)).all())
+    return {pid: {"free": int(free.get(pid, 0)), "queue_length": int(queued.get(pid, 0))} for pid in org.pools}
+
+
 def _pool_pressure(s: Session, org: Org, pool_id: str) -> dict[str, int]:
     """Free GPUs of the pool and the number of requests queued for it."""
-    free = svc._free_by_pool(s, org).get(pool_id, 0)
-    queued = s.scalar(select(func.count()).select_from(RequestRow).where(RequestRow.pool_id == pool_id,
-                                                                         RequestRow.status == "queued"))
-    return {"free": int(free), "queue_length": int(queued or 0)}
+    return _pressure_by_pool(s, org).get(pool_id, {"free": 0, "queue_length": 0})
 
 
 def _record_view(r: ReclaimRecordRow) -> dict[str, Any]:
@@ -169,7 +174,9 @@ def send_expiry_notices(*, sessions: sessionmaker[Session], today: date) -> dict
     notices already queued and a rerun queues only the missing ones."""
     policy = load_policy()
     with unit_of_work(sessions) as s:
-        due = [(a.id, a.request_id) for a, _r in s.execute(_expiring_query(policy))]
+        # only allocations with a notice due today are locked and looked at again
+        due = [(a.id, a.request_id) for a, _r in s.execute(_expiring_query(policy))
+               if a.ends_on is not None and notice_due((a.ends_on - today).days, policy.notice_days) is not None]
     queued, moved = [], 0
     for alloc_id, request_id in due:
         with unit_of_work(sessions) as s:
@@ -188,8 +195,9 @@ def send_expiry_notices(*, sessions: sessionmaker[Session], today: date) -> dict
             email = common.email_of(row.created_by, row.created_by_email)
             if "@" in (email or "") and enqueue(
                     s, dedup_key=key, recipient_id=row.created_by, recipient_email=email,
-                    lang=notice_lang(row.created_by), template="expiry_notice", params={"namespace": alloc.namespace or "", "days_left": days_left,
-                                                      "expires_on": alloc.ends_on.isoformat()}):
+                    lang=notice_lang(row.created_by), template="expiry_notice",
+                    params={"namespace": alloc.namespace or "", "days_left": days_left,
+                            "expires_on": alloc.ends_on.isoformat()}):
                 queued.append(key)
     return {"queued": queued, "moved_to_expiring": moved}
 
@@ -210,9 +218,7 @@ def expiring_allocations(*, sessions: sessionmaker[Session], actor: Identity, to
                 and common.may_see(actor, org, row.department, row.created_by)]
         if not rows:
             return []
-        free = svc._free_by_pool(s, org)
-        queued = dict(s.execute(select(RequestRow.pool_id, func.count()).where(RequestRow.status == "queued")
-                                .group_by(RequestRow.pool_id)).all())
+        pressure = _pressure_by_pool(s, org)
         pending = {e.request_id: e.id for e in s.scalars(
             select(ExtensionRequestRow).where(ExtensionRequestRow.request_id.in_([row.id for _, row in rows]),
                                               ExtensionRequestRow.status == "pending"))}
@@ -221,8 +227,8 @@ def expiring_allocations(*, sessions: sessionmaker[Session], actor: Identity, to
                  "pool": alloc.pool_id, "gpus": alloc.gpus, "ends_on": alloc.ends_on.isoformat(),
                  "days_left": (alloc.ends_on - today).days,
                  "extension_deadline": extension_deadline(alloc.ends_on, policy.extension_min_working_days).isoformat(),
-                 "pending_extension": pending.get(row.id), "free": int(free.get(alloc.pool_id, 0)),
-                 "queue_length": int(queued.get(alloc.pool_id, 0))}
+                 "pending_extension": pending.get(row.id),
+                 **pressure.get(alloc.pool_id, {"free": 0, "queue_length": 0})}
                 for alloc, row in rows]
 
 
@@ -306,12 +312,9 @@ def list_extensions(*, sessions: sessionmaker[Session], actor: Identity, status:
              .order_by(ExtensionRequestRow.id.desc()))
         if status:
             q = q.where(ExtensionRequestRow.status == status)
-        out = []
-        for e in s.scalars(q):
-            v = _ext_view(e)
-            v["pressure_now"] = _pool_pressure(s, org, e.pool_id)
-            out.append(v)
-        return out
+        pressure = _pressure_by_pool(s, org)
+        return [{**_ext_view(e), "pressure_now": pressure.get(e.pool_id, {"free": 0, "queue_length": 0})}
+                for e in s.scalars(q)]
 
 
 def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extension_id: int, approve: bool,

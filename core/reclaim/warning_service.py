@@ -60,19 +60,18 @@ def raise_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: s
     require(actor, RAISE_ROLES, "raise utilisation warnings")
     first, last = month_bounds(month)
     thresholds = load_thresholds()
-    org = load_org()
     at = common.now()
     with unit_of_work(sessions) as s:
         owners = common.by_namespace(s)
         windows = {ns: (a.starts_on, a.ends_on) for ns, (a, _r) in owners.items()}
         results = assess(read_days(s, first, last), month, thresholds, windows)
         raised, existing = [], 0
+        # the month's warnings already raised, read once: a warning is never raised twice
+        have = set(s.execute(select(WarningRow.resource, WarningRow.level).where(WarningRow.month == month)).all())
         for a in results:
             if a.level is None:
                 continue
-            found = s.scalars(select(WarningRow).where(WarningRow.resource == a.resource, WarningRow.month == month,
-                                                      WarningRow.level == a.level)).first()
-            if found is not None:
+            if (a.resource, a.level) in have:
                 existing += 1
                 continue
             alloc, req = owners.get(a.resource, (None, None))
@@ -96,7 +95,6 @@ def raise_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: s
                         params={"level": a.level, "target": a.resource, "month": month,
                                 "gpu_util": round(a.util or 0.0, 4), "mem_util": round(a.mem or 0.0, 4)})
             raised.append(w.id)
-    _ = org
     return {"month": month, "assessed": len(results), "raised": raised, "existing": existing,
             "insufficient": sum(1 for a in results if a.insufficient)}
 

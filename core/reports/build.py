@@ -302,10 +302,9 @@ def build_report(
     min_hours = float(settings.get("min_gpu_hours_for_ranking", 24))
     idle_util = float(settings.get("idle_day_util", 0.05))
 
-    allocs = [dict(a) for a in allocations if a.get("pool") in {p.id for p in org.pools.values() if p.cluster in clusters}]
-    if "department" in focus:
-        allocs = [a for a in allocs if a.get("department") == focus["department"]]
-    allocs = [a for a in allocs if a.get("pool") in pool_ids]
+    # pool_ids are the scope's pools (already narrowed to the focus's cluster or model)
+    allocs = [dict(a) for a in allocations if a.get("pool") in pool_ids
+              and ("department" not in focus or a.get("department") == focus["department"])]
 
     frame = rollups if rollups is not None else _empty_rollups()
     frame = frame.filter(pl.col("day").is_between(first, last) & pl.col("cluster").is_in(sorted(clusters)))
