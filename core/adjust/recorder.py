@@ -22,12 +22,13 @@ can show them in the reader's language (:func:`reason_parts`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from core.clock import utc_now as _now
 from core.adjust.persistence import record_adjustment
 from core.cluster.autoscalers import AutoscalerSource, HpaStatus
 from core.cluster.backends import ClusterError
@@ -91,10 +92,6 @@ class AutoscalerObservationRow(Base):
     desired_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_scale_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _take_turn(s: Session, job: str, now: datetime) -> None:

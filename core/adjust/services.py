@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import aware as _aware, utc_now as _now
 from core.adjust import autoscaling as scaling
 from core.adjust import queue as q
 from core.adjust import simulation as sim
@@ -30,16 +31,6 @@ __all__ = ["record_adjustment", "list_adjustments", "queue", "simulate_preemptio
            "apply_defragmentation", "list_policies", "save_policy", "replay_policy", "policy_manifests"]
 
 ADJUST_ROLES = OPS_ROLES
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def _day_end(day: date) -> datetime:

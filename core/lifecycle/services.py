@@ -25,7 +25,7 @@ and never undoes the approval.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
 from sqlalchemy import func, or_, select, update
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.clock import aware as _aware, utc_now as _now
 from core.db.models import AuditEventRow, EstimateRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
@@ -60,17 +61,6 @@ _RESERVE_ATTEMPTS = 5
 
 class CapacityRace(ComputeLoopError):
     """The pool no longer has the GPUs this approval needs (another approval took them first)."""
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 # --------------------------------------------------------------------------- helpers

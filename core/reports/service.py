@@ -18,6 +18,7 @@ import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import aware as _aware, utc_now as _now
 from core.datafiles import load_yaml
 from core.db.models import AuditEventRow
 from core.db.session import unit_of_work
@@ -51,16 +52,6 @@ def settings() -> dict[str, Any]:
 def prices() -> dict[str, tuple[float, bool]]:
     """GPU model → (CNY per GPU-hour, placeholder?) from the catalog."""
     return {g.id: (float(g.price_cny_per_gpu_hour), bool(g.price_is_placeholder)) for g in load_catalog().gpus}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def _is_ops(actor: Identity) -> bool:
