@@ -55,6 +55,30 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=["en", "zh-CN"], default="en", help="language of text output")
 
 
+def add_persona_flag(parser: argparse.ArgumentParser) -> None:
+    """``--as PERSONA_ID`` (who acts, from data/personas.yaml) and ``--json``."""
+    parser.add_argument("--as", dest="persona", required=True, metavar="PERSONA_ID", help="who acts (data/personas.yaml)")
+    add_json_flag(parser)
+
+
+def persona(persona_id: str):
+    """The demo persona ``persona_id``; InputError naming ``--as`` when there is none."""
+    from core.errors import InputError
+    from core.identity import load_personas
+
+    for p in load_personas():
+        if p.id == persona_id:
+            return p
+    raise InputError("lifecycle.unknown_persona", field="--as", value=persona_id)
+
+
+def open_sessions():
+    """The session factory of the configured database (one per command run)."""
+    from core.context import build
+
+    return build().sessions
+
+
 def emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> None:
     """Print ``payload`` as JSON when ``--json`` was given, otherwise the human text."""
     if getattr(args, "json", False):

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli import OneLineParser, add_json_flag, emit, positive_int
+from core.cli import OneLineParser, add_persona_flag, emit, open_sessions, persona, positive_int
 from core.i18n import translate
 from core.lifecycle.labels import backend_name
 
@@ -24,7 +24,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     lst = sub.add_parser("list", help="allocations the persona may see")
     lst.add_argument("--status", help="only allocations in this status (approved, provisioning, failed, active, released)")
-    _as(lst)
+    add_persona_flag(lst)
     lst.set_defaults(handler=_list)
 
     for name, help_, handler in (
@@ -35,37 +35,20 @@ def register(groups: argparse._SubParsersAction) -> None:
             ("stop", "stop a preempted allocation's GPU work on its cluster again (ops)", _stop)):
         p = sub.add_parser(name, help=help_)
         p.add_argument("id", type=positive_int, help="request id")
-        _as(p)
+        add_persona_flag(p)
         p.set_defaults(handler=handler)
 
     rec = sub.add_parser("recover", help="mark provisioning runs that died as failed, so retry can finish them "
                                          "(ops; safe from cron)")
-    _as(rec)
+    add_persona_flag(rec)
     rec.set_defaults(handler=_recover)
 
     green = sub.add_parser("green", help="the green channel (绿色通道)")
     gsub = green.add_subparsers(dest="green_command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     plan = gsub.add_parser("plan", help="where an emergency's GPUs would come from (changes nothing)")
     plan.add_argument("id", type=positive_int, help="emergency request id")
-    _as(plan)
+    add_persona_flag(plan)
     plan.set_defaults(handler=_green_plan)
-
-
-def _as(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--as", dest="persona", required=True, metavar="PERSONA_ID", help="who acts (data/personas.yaml)")
-    add_json_flag(p)
-
-
-def _actor(persona_id: str):
-    from core.cli.requests import _actor as actor_of
-
-    return actor_of(persona_id)
-
-
-def _sessions():
-    from core.context import build
-
-    return build().sessions
 
 
 def _line(a: dict[str, Any], lang: str) -> str:
@@ -103,7 +86,7 @@ def _sheet_text(sheet: dict[str, Any], lang: str) -> str:
 def _list(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    rows = prov.list_allocations(sessions=_sessions(), actor=_actor(args.persona), status=args.status)
+    rows = prov.list_allocations(sessions=open_sessions(), actor=persona(args.persona), status=args.status)
     emit(args, rows, lambda: "\n".join(_line(a, args.lang) for a in rows) or translate("allocation.none", args.lang))
     return 0
 
@@ -111,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    sheet = prov.allocation_sheet(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    sheet = prov.allocation_sheet(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, sheet, lambda: _sheet_text(sheet, args.lang))
     return 0
 
@@ -119,7 +102,7 @@ def _show(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    sheet = prov.provision(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    sheet = prov.provision(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, sheet, lambda: _sheet_text(sheet, args.lang))
     return 0
 
@@ -127,7 +110,7 @@ def _provision(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    sheet = prov.retry(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    sheet = prov.retry(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, sheet, lambda: _sheet_text(sheet, args.lang))
     return 0
 
@@ -135,7 +118,7 @@ def _retry(args: argparse.Namespace) -> int:
 def _manifests(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    text = prov.manifests(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    text = prov.manifests(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     if args.json:
         import yaml
 
@@ -148,7 +131,7 @@ def _manifests(args: argparse.Namespace) -> int:
 def _stop(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    out = prov.stop_preempted(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    out = prov.stop_preempted(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, out, lambda: stop_text(out, args.lang))
     return 1 if out["error"] else 0
 
@@ -168,7 +151,7 @@ def stop_text(out: dict[str, Any], lang: str) -> str:
 def _recover(args: argparse.Namespace) -> int:
     from core.lifecycle import provisioning as prov
 
-    marked = prov.recover_stalled(sessions=_sessions(), actor=_actor(args.persona))
+    marked = prov.recover_stalled(sessions=open_sessions(), actor=persona(args.persona))
     emit(args, {"recovered": marked}, lambda: translate("allocation.recovered", args.lang, count=len(marked),
                                                          ids=", ".join(map(str, marked)) or "-"))
     return 0
@@ -177,7 +160,7 @@ def _recover(args: argparse.Namespace) -> int:
 def _green_plan(args: argparse.Namespace) -> int:
     from core.lifecycle import green_channel as gc
 
-    plan = gc.plan_emergency(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    plan = gc.plan_emergency(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
 
     def text() -> str:
         lines = [translate(plan["message"]["key"], args.lang, **plan["message"]["params"])]

@@ -23,8 +23,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from core.cli import OneLineParser, add_json_flag, emit, positive_int
-from core.cli.requests import _actor, _as
+from core.cli import OneLineParser, add_json_flag, add_persona_flag, emit, persona, positive_int
 from core.errors import InputError
 from core.i18n import translate
 
@@ -46,25 +45,25 @@ def register(groups: argparse._SubParsersAction) -> None:
     lst = sub.add_parser("list", help="reports the persona may read (ops: drafts too)")
     lst.add_argument("--month", help="only this month, YYYY-MM")
     lst.add_argument("--scope", help="only this scope (company, HQ or a province unit id)")
-    _as(lst)
+    add_persona_flag(lst)
     lst.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="one report: headline numbers (--json: the whole snapshot)")
     show.add_argument("id", type=positive_int, help="report id (report list)")
-    _as(show)
+    add_persona_flag(show)
     show.set_defaults(handler=_show)
 
     publish = sub.add_parser("publish", help="publish a draft as an immutable snapshot (ops)")
     publish.add_argument("id", type=positive_int, help="draft report id")
     publish.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=None,
                          help="mask people's names and show projects by code (default: the draft's choice)")
-    _as(publish)
+    add_persona_flag(publish)
     publish.set_defaults(handler=_publish)
 
     correct = sub.add_parser("correct", help="start a correction of a published report: a new draft version (ops)")
     correct.add_argument("id", type=positive_int, help="published report id")
     correct.add_argument("--reason", required=True, help="what the correction fixes (required)")
-    _as(correct)
+    add_persona_flag(correct)
     correct.set_defaults(handler=_correct)
 
     export = sub.add_parser("export", help="write a report as HTML, PDF, Excel or CSV",
@@ -73,7 +72,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--table", default="projects", help="CSV only: which table (default projects)")
-    _as(export)
+    add_persona_flag(export)
     export.set_defaults(handler=_export)
 
 
@@ -129,7 +128,7 @@ def _line(r: dict[str, Any], lang: str) -> str:
 def _list(args: argparse.Namespace) -> int:
     from core.reports import service
 
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     rows = _run(lambda sessions: service.list_reports(sessions=sessions, actor=actor, month=args.month, scope=args.scope))
     emit(args, rows, lambda: "\n".join(_line(r, args.lang) for r in rows) or translate("cli.report.none", args.lang))
     return 0
@@ -147,7 +146,7 @@ def _detail(view: dict[str, Any], lang: str) -> str:
 def _show(args: argparse.Namespace) -> int:
     from core.reports import service
 
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     view = _run(lambda sessions: service.get_report(sessions=sessions, actor=actor, report_id=args.id))
     emit(args, view, lambda: _detail(view, args.lang))
     return 0
@@ -156,7 +155,7 @@ def _show(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from core.reports import service
 
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     view = _run(lambda sessions: service.publish(sessions=sessions, actor=actor, report_id=args.id,
                                                  deidentified=args.deidentify))
     emit(args, view, lambda: _detail(view, args.lang))
@@ -166,7 +165,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _correct(args: argparse.Namespace) -> int:
     from core.reports import service
 
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     view = _run(lambda sessions: service.correct(sessions=sessions, actor=actor, report_id=args.id, reason=args.reason))
     emit(args, view, lambda: _detail(view, args.lang))
     return 0
@@ -188,7 +187,7 @@ def _export_bytes(view: dict[str, Any], fmt: str, lang: str, table: str) -> byte
 def _export(args: argparse.Namespace) -> int:
     from core.reports import service
 
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     out = Path(args.out)
     if out.is_dir():
         raise InputError("cli.report.out_unwritable", field="--out", detail=IsADirectoryError.__name__)

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.cli import OneLineParser, add_json_flag, emit, positive_int
+from core.cli import OneLineParser, add_persona_flag, emit, open_sessions, persona, positive_int
 from core.errors import InputError
 from core.errors import ComputeLoopError
 from core.i18n import Msg, translate
-from core.identity import Identity, load_personas
+from core.identity import Identity
 from core.lifecycle import services as svc
 from core.lifecycle.labels import action_name, event_change, reason_text, role_name, step_status_name, tier_name
 
@@ -33,17 +33,17 @@ def register(groups: argparse._SubParsersAction) -> None:
     submit.add_argument("--file", required=True, help="the form as a JSON object (fields of IntakeForm)")
     submit.add_argument("--queue", action="store_true", help="queue the request if the pool lacks the GPUs")
     submit.add_argument("--draft", action="store_true", help="save as a draft instead of submitting")
-    _as(submit)
+    add_persona_flag(submit)
     submit.set_defaults(handler=_submit)
 
     lst = sub.add_parser("list", help="requests the persona may see")
     lst.add_argument("--status", help="only requests in this status")
-    _as(lst)
+    add_persona_flag(lst)
     lst.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="one request with its timeline")
     show.add_argument("id", type=positive_int, help="request id (the number after CR-YYYY-)")
-    _as(show)
+    add_persona_flag(show)
     show.set_defaults(handler=_show)
 
     decide = sub.add_parser("decide", help="take the current approval step of a request")
@@ -52,7 +52,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     decide.add_argument("--reason", required=True)
     decide.add_argument("--gpus", type=positive_int, help="adjusted GPU count (approve_adjusted)")
     decide.add_argument("--days", type=positive_int, help="adjusted duration in days (approve_adjusted)")
-    _as(decide)
+    add_persona_flag(decide)
     decide.set_defaults(handler=_decide)
 
     result = sub.add_parser("result", help="record the evaluation result of a training run (owner of the request)",
@@ -68,18 +68,18 @@ def register(groups: argparse._SubParsersAction) -> None:
     result.add_argument("--baseline", help="the value before this run (e.g. the base model's)")
     result.add_argument("--run", default="", help="which run (name or id)")
     result.add_argument("--note", default="")
-    _as(result)
+    add_persona_flag(result)
     result.set_defaults(handler=_result)
 
     results = sub.add_parser("results", help="training results recorded for a request")
     results.add_argument("id", type=positive_int)
-    _as(results)
+    add_persona_flag(results)
     results.set_defaults(handler=_results)
 
     precheck = sub.add_parser("precheck", help="check a form without saving it: missing fields, compliance, "
                                                "capacity, approval route")
     precheck.add_argument("--file", required=True, help="the form as a JSON object (fields of IntakeForm)")
-    _as(precheck)
+    add_persona_flag(precheck)
     precheck.set_defaults(handler=_precheck)
 
     draft = sub.add_parser("draft", help="drafts: save (new or resumed), print the form, submit",
@@ -89,17 +89,17 @@ def register(groups: argparse._SubParsersAction) -> None:
     dsave = dsub.add_parser("save", help="save a form (JSON file) as a new draft, or over draft --id N")
     dsave.add_argument("--file", required=True, help="the form as a JSON object (fields of IntakeForm)")
     dsave.add_argument("--id", type=positive_int, help="the draft to resume (its form is replaced)")
-    _as(dsave)
+    add_persona_flag(dsave)
     dsave.set_defaults(handler=_draft_save)
     dform = dsub.add_parser("form", help="print a draft's form as JSON (edit it, then draft save --id N)")
     dform.add_argument("id", type=positive_int, help="draft id")
-    _as(dform)
+    add_persona_flag(dform)
     dform.set_defaults(handler=_draft_form)
     dsubmit = dsub.add_parser("submit", help="submit a draft (optionally with a new form first)")
     dsubmit.add_argument("id", type=positive_int, help="draft id")
     dsubmit.add_argument("--file", help="replace the draft's form with this JSON file before submitting")
     dsubmit.add_argument("--queue", action="store_true", help="queue the request if the pool lacks the GPUs")
-    _as(dsubmit)
+    add_persona_flag(dsubmit)
     dsubmit.set_defaults(handler=_draft_submit)
 
     for name, help_, handler in (
@@ -108,36 +108,18 @@ def register(groups: argparse._SubParsersAction) -> None:
             ("feasibility", "the pre-filled feasibility checklist of a request (reviewers)", _feasibility)):
         p = sub.add_parser(name, help=help_)
         p.add_argument("id", type=positive_int, help="request id")
-        _as(p)
+        add_persona_flag(p)
         p.set_defaults(handler=handler)
 
     cancel = sub.add_parser("cancel", help="withdraw your request, or cancel one (ops); a granted allocation is released")
     cancel.add_argument("id", type=positive_int, help="request id")
     cancel.add_argument("--reason", required=True, help="why (required)")
-    _as(cancel)
+    add_persona_flag(cancel)
     cancel.set_defaults(handler=_cancel)
 
     pending = sub.add_parser("pending", help="my approval queue: open requests whose current step waits for my role")
-    _as(pending)
+    add_persona_flag(pending)
     pending.set_defaults(handler=_pending)
-
-
-def _as(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--as", dest="persona", required=True, metavar="PERSONA_ID", help="who acts (data/personas.yaml)")
-    add_json_flag(p)
-
-
-def _actor(persona_id: str) -> Identity:
-    for p in load_personas():
-        if p.id == persona_id:
-            return p
-    raise InputError("lifecycle.unknown_persona", field="--as", value=persona_id)
-
-
-def _sessions():
-    from core.context import build
-
-    return build().sessions
 
 
 def _read_form(path: str) -> dict[str, Any]:
@@ -187,9 +169,9 @@ def _event_line(e: dict[str, Any], lang: str) -> str:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     form = _read_form(args.file)
-    sessions = _sessions()
+    sessions = open_sessions()
     if args.draft:
         rid = svc.save_draft(sessions=sessions, actor=actor, form=form)
         result = svc.get_request(sessions=sessions, actor=actor, request_id=rid)
@@ -200,15 +182,15 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
-    rows = svc.list_requests(sessions=_sessions(), actor=actor, status=args.status)
+    actor = persona(args.persona)
+    rows = svc.list_requests(sessions=open_sessions(), actor=actor, status=args.status)
     emit(args, rows, lambda: "\n".join(_line(r, args.lang) for r in rows) or translate("cli.req.none", args.lang))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
-    sessions = _sessions()
+    actor = persona(args.persona)
+    sessions = open_sessions()
     result = svc.get_request(sessions=sessions, actor=actor, request_id=args.id)
     result["timeline"] = svc.timeline(sessions=sessions, actor=actor, request_id=args.id)
 
@@ -220,8 +202,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
-    result = svc.decide(sessions=_sessions(), actor=actor, request_id=args.id, decision=args.decision,
+    actor = persona(args.persona)
+    result = svc.decide(sessions=open_sessions(), actor=actor, request_id=args.id, decision=args.decision,
                         reason=args.reason, adjusted_gpus=args.gpus, adjusted_days=args.days)
     emit(args, result, lambda: _detail(result, args.lang))
     return 0
@@ -238,7 +220,7 @@ def _result_line(r: dict[str, Any], lang: str) -> str:
 def _result(args: argparse.Namespace) -> int:
     from core.reports.results import record_result
 
-    row = record_result(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id, metric=args.metric,
+    row = record_result(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id, metric=args.metric,
                         value=args.value, higher_is_better=args.higher_is_better, dataset=args.dataset,
                         baseline=args.baseline, run=args.run, note=args.note)
     emit(args, row, lambda: _result_line(row, args.lang))
@@ -248,7 +230,7 @@ def _result(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     from core.reports.results import list_results
 
-    rows = list_results(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    rows = list_results(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, rows, lambda: "\n".join(_result_line(r, args.lang) for r in rows) or translate("cli.results.none", args.lang))
     return 0
 
@@ -280,16 +262,16 @@ def _precheck_text(out: dict[str, Any], lang: str) -> str:
 
 
 def _precheck(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
-    out = svc.precheck(sessions=_sessions(), actor=actor, form=_read_form(args.file))
+    actor = persona(args.persona)
+    out = svc.precheck(sessions=open_sessions(), actor=actor, form=_read_form(args.file))
     emit(args, out, lambda: _precheck_text(out, args.lang))
     return 0
 
 
 def _draft_save(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     form = _read_form(args.file)
-    sessions = _sessions()
+    sessions = open_sessions()
     rid = svc.save_draft(sessions=sessions, actor=actor, form=form, request_id=args.id)
     view = svc.get_request(sessions=sessions, actor=actor, request_id=rid)
     emit(args, view, lambda: translate("cli.draft.saved", args.lang, id=rid, persona=actor.id))
@@ -306,7 +288,7 @@ def _a_draft(sessions, actor: Identity, request_id: int) -> dict[str, Any]:
 
 
 def _draft_form(args: argparse.Namespace) -> int:
-    view = _a_draft(_sessions(), _actor(args.persona), args.id)
+    view = _a_draft(open_sessions(), persona(args.persona), args.id)
     # always JSON: the form is what one edits and saves again with ``draft save --id N``
     args.json = True
     emit(args, view["form"], lambda: "")
@@ -314,9 +296,9 @@ def _draft_form(args: argparse.Namespace) -> int:
 
 
 def _draft_submit(args: argparse.Namespace) -> int:
-    actor = _actor(args.persona)
+    actor = persona(args.persona)
     form = _read_form(args.file) if args.file else None
-    sessions = _sessions()
+    sessions = open_sessions()
     _a_draft(sessions, actor, args.id)
     result = svc.submit(sessions=sessions, actor=actor, form=form, request_id=args.id, queue_if_short=args.queue)
     emit(args, result, lambda: _detail(result, args.lang))
@@ -327,20 +309,20 @@ def _draft_submit(args: argparse.Namespace) -> int:
 
 
 def _timeline(args: argparse.Namespace) -> int:
-    events = svc.timeline(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    events = svc.timeline(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, events, lambda: "\n".join(_event_line(e, args.lang) for e in events)
          or translate("cli.req.no_events", args.lang))
     return 0
 
 
 def _claim(args: argparse.Namespace) -> int:
-    result = svc.claim(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    result = svc.claim(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, result, lambda: _detail(result, args.lang))
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    result = svc.cancel(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id, reason=args.reason)
+    result = svc.cancel(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id, reason=args.reason)
     emit(args, result, lambda: _detail(result, args.lang))
     return 0
 
@@ -351,7 +333,7 @@ def _feasibility_text(items: list[dict[str, Any]], lang: str) -> str:
 
 
 def _feasibility(args: argparse.Namespace) -> int:
-    items = svc.feasibility(sessions=_sessions(), actor=_actor(args.persona), request_id=args.id)
+    items = svc.feasibility(sessions=open_sessions(), actor=persona(args.persona), request_id=args.id)
     emit(args, items, lambda: _feasibility_text(items, args.lang))
     return 0
 
@@ -370,6 +352,6 @@ def _pending_text(r: dict[str, Any], lang: str) -> str:
 
 
 def _pending(args: argparse.Namespace) -> int:
-    rows = svc.pending_approvals(sessions=_sessions(), actor=_actor(args.persona))
+    rows = svc.pending_approvals(sessions=open_sessions(), actor=persona(args.persona))
     emit(args, rows, lambda: "\n".join(_pending_text(r, args.lang) for r in rows) or translate("cli.req.none", args.lang))
     return 0
