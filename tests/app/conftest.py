@@ -10,6 +10,31 @@ from core.config import PROJECT_ROOT
 APP = str(PROJECT_ROOT / "app.py")
 
 
+@pytest.fixture
+def app_ctx():
+    """The app's context on the test's database, migrated: for setting data up through the services."""
+    import os
+
+    from core.context import build
+    from core.db.migrate import upgrade
+    from core.db.session import make_engine
+
+    url = os.environ["COMPUTELOOP_DATABASE_URL"]
+    upgrade(make_engine(url))
+    return build(url)
+
+
+@pytest.fixture
+def demo_metrics(app_ctx, tmp_path, monkeypatch):
+    """One day of demo samples and its rollup in a temporary folder and the test's database."""
+    from core.metrics.demo_metrics import ensure_demo_metrics
+
+    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(tmp_path / "samples"))
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    ensure_demo_metrics(app_ctx.sessions, days=1)
+    return app_ctx
+
+
 @pytest.fixture(autouse=True)
 def _isolated_database(tmp_path, monkeypatch):
     """Each AppTest gets its own SQLite database (migrated by the app on first use)."""

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
-from core.context import build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from core.identity import load_personas
 from core.lifecycle import green_channel
 from core.lifecycle import services as lifecycle
@@ -30,14 +26,8 @@ def _form(gpus: int, pool: str = "hq-ft", priority: str = "normal") -> dict:
     }
 
 
-def _ctx():
-    url = os.environ["COMPUTELOOP_DATABASE_URL"]
-    upgrade(make_engine(url))
-    return build(url)
-
-
-def test_an_approved_request_has_an_allocation_sheet_with_manifests_and_kubeconfig():
-    ctx = _ctx()
+def test_an_approved_request_has_an_allocation_sheet_with_manifests_and_kubeconfig(app_ctx):
+    ctx = app_ctx
     lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(4))
     at = open_page("app_pages/allocations.py")
     no_exceptions(at)
@@ -51,8 +41,8 @@ def test_an_approved_request_has_an_allocation_sheet_with_manifests_and_kubeconf
     assert any("ResourceQuota" in c.value for c in at.code)
 
 
-def test_the_inbox_shows_the_confirmation_and_the_allocation_sheet_notice():
-    ctx = _ctx()
+def test_the_inbox_shows_the_confirmation_and_the_allocation_sheet_notice(app_ctx):
+    ctx = app_ctx
     lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(4))
     at = open_page("app_pages/inbox.py", lang="zh-CN")
     no_exceptions(at)
@@ -61,8 +51,8 @@ def test_the_inbox_shows_the_confirmation_and_the_allocation_sheet_notice():
     assert len(at.expander) >= 2, titles
 
 
-def test_the_emergency_approver_sees_the_plan_and_approves_from_the_dynamic_reserve():
-    ctx = _ctx()
+def test_the_emergency_approver_sees_the_plan_and_approves_from_the_dynamic_reserve(app_ctx):
+    ctx = app_ctx
     form = _form(8, pool="hq-ft", priority="critical")
     view = green_channel.submit_emergency(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=form,
                                           justification="电网重大安全事故应急分析：需要立即训练故障定位模型",
@@ -78,11 +68,11 @@ def test_the_emergency_approver_sees_the_plan_and_approves_from_the_dynamic_rese
     assert any("review due" in e.label for e in at.expander)
 
 
-def test_ops_recover_a_stalled_provisioning_run_and_retry_it_from_the_sheet(monkeypatch):
+def test_ops_recover_a_stalled_provisioning_run_and_retry_it_from_the_sheet(app_ctx, monkeypatch):
     from core.lifecycle import provisioning
     from core.lifecycle.persistence import RequestRow
 
-    ctx = _ctx()
+    ctx = app_ctx
     people = _people()
     r = lifecycle.submit(sessions=ctx.sessions, actor=people["zhang.wei"], form=_form(16))
     lifecycle.decide(sessions=ctx.sessions, actor=people["li.na"], request_id=r["id"], decision="approve", reason="ok")
@@ -104,8 +94,8 @@ def test_ops_recover_a_stalled_provisioning_run_and_retry_it_from_the_sheet(monk
                                          request_id=r["id"])["status"] == "active"
 
 
-def test_the_emergency_decision_shows_what_was_stopped_on_the_cluster():
-    ctx = _ctx()
+def test_the_emergency_decision_shows_what_was_stopped_on_the_cluster(app_ctx):
+    ctx = app_ctx
     people = _people()
     victim = lifecycle.submit(sessions=ctx.sessions, actor=people["zhang.wei"], form=_form(32, pool="hq-sci", priority="low"))
     lifecycle.decide(sessions=ctx.sessions, actor=people["li.na"], request_id=victim["id"], decision="approve", reason="ok")

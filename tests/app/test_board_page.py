@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from datetime import date
-
-from core.context import build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from core.identity import load_personas
 from core.reports import service as reports
 from tests.app.conftest import no_exceptions, open_page
-
-
-def _ctx():
-    url = os.environ["COMPUTELOOP_DATABASE_URL"]
-    upgrade(make_engine(url))
-    return build(url)
 
 
 def test_the_board_says_nothing_is_published_yet():
@@ -25,8 +13,8 @@ def test_the_board_says_nothing_is_published_yet():
     assert any("No report has been published" in i.value for i in at.info)
 
 
-def test_an_executive_reads_the_published_report_but_not_a_draft():
-    ctx = _ctx()
+def test_an_executive_reads_the_published_report_but_not_a_draft(app_ctx):
+    ctx = app_ctx
     ops = next(p for p in load_personas() if p.id == "li.na")
     draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-03", scope="HQ")
     reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
@@ -37,8 +25,8 @@ def test_an_executive_reads_the_published_report_but_not_a_draft():
     assert any("GPU 总量" in m.label for m in at.metric)
 
 
-def test_the_board_shows_pool_kinds_and_the_water_level_definition_in_the_readers_language():
-    ctx = _ctx()
+def test_the_board_shows_pool_kinds_and_the_water_level_definition_in_the_readers_language(app_ctx):
+    ctx = app_ctx
     ops = next(p for p in load_personas() if p.id == "li.na")
     draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-03", scope="HQ")
     reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
@@ -66,9 +54,9 @@ def one_long_cache_slot(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(tmp_path / "data"))
 
 
-def test_reruns_reuse_the_cached_reports_and_a_new_publication_shows_at_once(monkeypatch, tmp_path):
+def test_reruns_reuse_the_cached_reports_and_a_new_publication_shows_at_once(app_ctx, monkeypatch, tmp_path):
     one_long_cache_slot(tmp_path, monkeypatch)
-    ctx = _ctx()
+    ctx = app_ctx
     ops = next(p for p in load_personas() if p.id == "li.na")
     draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month="2026-03", scope="HQ")
     reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])

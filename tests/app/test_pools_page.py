@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from core.context import build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from core.identity import load_personas
 from core.metrics import water_level as wl
-from core.metrics.demo_metrics import ensure_demo_metrics
 from core.metrics.sources import inventory_nodes, metrics_source
 from tests.app.conftest import no_exceptions, open_page
-
-
-@pytest.fixture
-def demo_metrics(tmp_path, monkeypatch):
-    """One day of demo samples and its rollup in a temporary folder and the test's database."""
-    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(tmp_path / "samples"))
-    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
-    url = os.environ["COMPUTELOOP_DATABASE_URL"]
-    upgrade(make_engine(url))
-    ctx = build(url)
-    ensure_demo_metrics(ctx.sessions, days=1)
-    return ctx
 
 
 def test_the_water_level_page_shows_the_core_totals_and_the_trend(demo_metrics):

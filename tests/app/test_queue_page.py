@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
-from core.context import build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from core.identity import load_personas
 from core.lifecycle import services as lifecycle
 from tests.app.conftest import no_exceptions, open_page
 from tests.app.test_allocation_pages import _form
-
-
-def _ctx():
-    url = os.environ["COMPUTELOOP_DATABASE_URL"]
-    upgrade(make_engine(url))
-    return build(url)
 
 
 def test_an_empty_queue_says_so_and_explains_the_policy():
@@ -26,8 +15,8 @@ def test_an_empty_queue_says_so_and_explains_the_policy():
     assert any("effective priority" in i.value.lower() and "20" in i.value for i in at.info)
 
 
-def test_a_queued_request_shows_its_position_and_blocked_reason_in_chinese():
-    ctx = _ctx()
+def test_a_queued_request_shows_its_position_and_blocked_reason_in_chinese(app_ctx):
+    ctx = app_ctx
     people = {p.id: p for p in load_personas()}
     view = lifecycle.submit(sessions=ctx.sessions, actor=people["zhang.wei"], form=_form(200), queue_if_short=True)
     assert view["status"] == "queued"
@@ -47,12 +36,12 @@ def test_the_defragmentation_tab_says_that_the_portal_only_records_the_plan():
     no_exceptions(at)
 
 
-def test_reruns_reuse_the_cached_queue_and_a_change_shows_at_once(monkeypatch, tmp_path):
+def test_reruns_reuse_the_cached_queue_and_a_change_shows_at_once(app_ctx, monkeypatch, tmp_path):
     from core.adjust import services as adjust
     from tests.app.test_board_page import one_long_cache_slot
 
     one_long_cache_slot(tmp_path, monkeypatch)
-    ctx = _ctx()
+    ctx = app_ctx
     calls = []
     real = adjust.queue
     monkeypatch.setattr(adjust, "queue", lambda **kw: calls.append(1) or real(**kw))

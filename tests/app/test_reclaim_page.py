@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from tests.app.conftest import no_exceptions, open_page
-from tests.app.test_allocation_pages import _ctx, _form, _people
+from tests.app.test_allocation_pages import _form, _people
 
 PAGE = "app_pages/reclaim.py"
 ALL_SECTIONS = ["own", "expiring", "extensions", "candidates", "records", "pool_review"]
@@ -58,10 +58,10 @@ def test_only_the_chosen_section_reads_its_data(monkeypatch):
     assert calls == ["pool_review"]
 
 
-def test_the_owner_returns_an_allocation_and_sees_the_record():
+def test_the_owner_returns_an_allocation_and_sees_the_record(app_ctx):
     from core.lifecycle import services as lifecycle
 
-    ctx = _ctx()
+    ctx = app_ctx
     lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(4))
     at = open_page(PAGE, persona="zhang.wei")
     no_exceptions(at)
@@ -109,11 +109,11 @@ def _l1_allocation_with_usage(ctx, month: str) -> tuple[int, str]:
     return view["id"], namespace
 
 
-def test_ops_review_an_l1_pool_see_allocated_vs_used_and_record_a_partial_reclaim_proposal():
+def test_ops_review_an_l1_pool_see_allocated_vs_used_and_record_a_partial_reclaim_proposal(app_ctx):
     from core.reclaim import services
     from core.reclaim.warnings import previous_month
 
-    ctx = _ctx()
+    ctx = app_ctx
     month = previous_month(date.today())
     request_id, namespace = _l1_allocation_with_usage(ctx, month)
     at = open_page(PAGE, persona="li.na", lang="en")

@@ -4,32 +4,15 @@ only their department's runs and services, and the page says whose data it shows
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, time, timedelta, timezone
 
 import polars as pl
 import pytest
 
-from core.context import build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from core.identity import load_personas
 from core.metrics import usage
-from core.metrics.demo_metrics import ensure_demo_metrics
 from core.metrics.sources import metrics_source
 from tests.app.conftest import no_exceptions, open_page
-
-
-@pytest.fixture
-def demo_metrics(tmp_path, monkeypatch):
-    """One day of demo samples and its rollup in a temporary folder and the test's database."""
-    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(tmp_path / "samples"))
-    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
-    url = os.environ["COMPUTELOOP_DATABASE_URL"]
-    upgrade(make_engine(url))
-    ctx = build(url)
-    ensure_demo_metrics(ctx.sessions, days=1)
-    return ctx
 
 
 def _ops():

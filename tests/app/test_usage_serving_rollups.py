@@ -3,18 +3,13 @@ rollups, and the live source for the days without one — in both languages, wit
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import polars as pl
 import pytest
 
-from core.context import build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from core.identity import load_personas
 from core.metrics import usage
-from core.metrics.demo_metrics import ensure_demo_metrics
 from core.metrics.serving import OfflineServingSource, serving_source
 from core.metrics.serving_rollup import ensure_serving_rollups
 from core.metrics.sources import metrics_dir, metrics_source
@@ -22,14 +17,9 @@ from tests.app.conftest import no_exceptions, open_page
 
 
 @pytest.fixture
-def rolled_up(tmp_path, monkeypatch):
+def rolled_up(demo_metrics):
     """One day of demo samples, its GPU rollup and its service rollup (as `demo metrics` does)."""
-    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(tmp_path / "samples"))
-    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
-    url = os.environ["COMPUTELOOP_DATABASE_URL"]
-    upgrade(make_engine(url))
-    ctx = build(url)
-    ensure_demo_metrics(ctx.sessions, days=1)
+    ctx = demo_metrics
     served = OfflineServingSource(metrics_dir() / "serving")
     assert ensure_serving_rollups(ctx.sessions, served, served.days())["days"] == 1
     return ctx
