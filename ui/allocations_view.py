@@ -9,7 +9,7 @@ from core.identity import OPS_ROLES
 from core.lifecycle import provisioning
 from core.lifecycle.labels import backend_name
 from ui.context import ctx, me
-from ui.errors import guarded
+from ui.errors import show_outcome
 from ui.i18n import current_lang, render, t
 
 
@@ -121,10 +121,5 @@ def sheet(request_id: int) -> None:
         st.download_button(t("alloc.manifests"), yaml_text, f"{data['namespace']}.yaml", "application/yaml")
         with st.expander(t("alloc.manifests_show")):
             st.code(yaml_text, language="yaml")
-    if "alloc_error" in st.session_state:
-        with guarded():
-            raise st.session_state.pop("alloc_error")
-    elif "alloc_done" in st.session_state:
-        st.success(t(st.session_state.pop("alloc_done")))
-    elif "alloc_stopped" in st.session_state:
+    if not show_outcome("alloc") and "alloc_stopped" in st.session_state:
         stop_outcome(st.session_state.pop("alloc_stopped"))

@@ -27,6 +27,19 @@ def show_error(exc: BaseException) -> None:
         st.error(t("error.unexpected", kind=type(exc).__name__), icon=":material/error:")
 
 
+def show_outcome(prefix: str) -> bool:
+    """The outcome a button's callback left for this run: the error under ``<prefix>_error``, or
+    the catalog key of the success message under ``<prefix>_done``; each shown once. True when
+    there was one."""
+    if f"{prefix}_error" in st.session_state:
+        show_error(st.session_state.pop(f"{prefix}_error"))
+        return True
+    if f"{prefix}_done" in st.session_state:
+        st.success(t(st.session_state.pop(f"{prefix}_done")))
+        return True
+    return False
+
+
 @contextmanager
 def guarded() -> Iterator[None]:
     """Run a block of a page; any error becomes a message in place of the block."""

@@ -12,7 +12,7 @@ from core.lifecycle import services as lifecycle
 from ui.allocations_view import stop_outcome
 from ui.apply_form import form_from_widgets
 from ui.context import ctx, me
-from ui.errors import guarded
+from ui.errors import guarded, show_outcome
 from ui.i18n import render, t
 
 
@@ -93,11 +93,7 @@ def plan_and_decide(request_id: int) -> None:
 
 def feedback() -> None:
     """The outcome of the last decision or review (at the top: the emergency may have left the list)."""
-    if "gc_error" in st.session_state:
-        with guarded():
-            raise st.session_state.pop("gc_error")
-    elif "gc_done" in st.session_state:
-        st.success(t(st.session_state.pop("gc_done")))
+    if show_outcome("gc"):
         for out in st.session_state.pop("gc_stopped", []):
             stop_outcome(out)
 

@@ -14,7 +14,7 @@ from core.db.changes import cache_stamp
 from core.identity import Identity
 from core.org import load_org
 from ui.context import ctx, me
-from ui.errors import guarded
+from ui.errors import guarded, show_outcome
 from ui.i18n import render, t
 
 # Reads are cached under (database, newest audit event id, time slot of data/page_cache.yaml
@@ -114,11 +114,7 @@ def _record_defrag(pool: str) -> None:
 
 def feedback() -> None:
     """The outcome of the last action on this page."""
-    if "adjq_error" in st.session_state:
-        with guarded():
-            raise st.session_state.pop("adjq_error")
-    elif "adjq_done" in st.session_state:
-        st.success(t(st.session_state.pop("adjq_done")))
+    show_outcome("adjq")
 
 
 def simulation_panel() -> None:

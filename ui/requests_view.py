@@ -12,7 +12,7 @@ from core.lifecycle import services as lifecycle
 from core.lifecycle.labels import action_name, event_change, reason_text, step_status_name, tier_name
 from core.lifecycle.services import DECISIONS
 from ui.context import ctx, me
-from ui.errors import guarded
+from ui.errors import show_outcome
 from ui.i18n import current_lang, render, t
 
 STATUS_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
@@ -119,11 +119,7 @@ def owner_actions(view: dict) -> None:
 
 def feedback() -> None:
     """The outcome of the last action on this page (shown at the top: the request may have left the list)."""
-    if "req_error" in st.session_state:
-        with guarded():
-            raise st.session_state.pop("req_error")
-    elif "req_done" in st.session_state:
-        st.success(t(st.session_state.pop("req_done")))
+    show_outcome("req")
 
 
 def feasibility_checklist(request_id: int) -> None:

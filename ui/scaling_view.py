@@ -12,7 +12,7 @@ from core.adjust import autoscaling
 from core.adjust import services as adjust
 from core.metrics.sources import metrics_source
 from ui.context import ctx, me
-from ui.errors import guarded
+from ui.errors import show_outcome
 from ui.i18n import t
 
 _FIELDS = ("namespace", "deployment", "min_replicas", "max_replicas", "gpus_per_replica", "util_high", "util_low",
@@ -57,11 +57,7 @@ def _save(suffix: str) -> None:
 
 def feedback() -> None:
     """The outcome of the last save."""
-    if "sc_error" in st.session_state:
-        with guarded():
-            raise st.session_state.pop("sc_error")
-    elif "sc_done" in st.session_state:
-        st.success(t(st.session_state.pop("sc_done")))
+    show_outcome("sc")
 
 
 def policy_form(policy: dict) -> dict:
