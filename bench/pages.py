@@ -38,10 +38,11 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
+from core.clock import utc_today
 from core.config import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT / "var" / "bench" / "pages"
@@ -110,7 +111,7 @@ def prepare(fleet: Fleet, folder: Path) -> dict:
     ctx = build(url)
     made = seed(ctx.sessions)
     t_seed = time.perf_counter()
-    today = datetime.now(timezone.utc).date()
+    today = utc_today()
     written = write_samples(samples, start=today - timedelta(days=fleet.days), days=fleet.days, step_s=STEP_S,
                             scale=fleet.scale)
     t_samples = time.perf_counter()

@@ -35,6 +35,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from core.clock import utc_now, utc_today
 from core.config import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT / "var" / "bench" / "prometheus"
@@ -107,7 +108,7 @@ def _database(folder: Path, n: int):
     upgrade(engine)
     engine.dispose()
     ctx = build(url)
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     with unit_of_work(ctx.sessions) as s:
         for i, (cluster, pool, _, model, _) in enumerate(_gpu_slots(n)):
             req = RequestRow(number=f"BENCH-{i:05d}", status="approved", created_by="bench", department="digital",
@@ -149,7 +150,7 @@ def measure(n: int, folder: Path, binaries: tuple[str, str]) -> dict:
     from core.metrics.sources import inventory_nodes
     from tests.support.prometheus_server import PrometheusServer
 
-    day = datetime.now(timezone.utc).date() - timedelta(days=1)
+    day = utc_today() - timedelta(days=1)
     start = datetime(day.year, day.month, day.day, 10, tzinfo=timezone.utc)
     end = start + timedelta(seconds=(MINUTES - 1) * STEP_S)
     t0 = time.perf_counter()

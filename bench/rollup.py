@@ -67,7 +67,6 @@ def ensure_month(root: Path = ROOT) -> Path:
 def ensure_plain(root: Path = ROOT, plain: Path = PLAIN) -> Path:
     """The month of ``root`` in the plain layout (label strings, Float64 MiB, lz4, one row group per
     day: the writer's layout before series ids) under ``plain``; returns ``plain``."""
-    import polars as pl
 
     from core.metrics.offline import scan_file
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from unittest import mock
 
+from core.clock import utc_today
 from core.metrics import serving
 from core.metrics.prometheus import PrometheusSource
 from core.metrics.serving_rollup import day_parts
@@ -62,7 +63,7 @@ def _median_read(source: PrometheusSource, day) -> tuple[float, int]:
 
 
 def run(services: int) -> None:
-    day = datetime.now(timezone.utc).date() - timedelta(days=2)
+    day = utc_today() - timedelta(days=2)
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     configured = serving.load_settings()
     with tempfile.TemporaryDirectory() as folder:

@@ -1,18 +1,42 @@
-"""The portal's notion of "today": metrics days, rollups and reports are UTC days."""
+"""The portal's one clock: every "now" and "today" in ``core`` comes from here.
+
+Metrics days, rollups and reports are UTC days; every stored timestamp is UTC. A caller that acts
+"as of" a given instant (the demo history, a backfill) wraps the work in :func:`as_of`, so that the
+instant reaches every rule beneath it (a start date "in the past", a claim deadline, a request
+number's year) instead of each rule reading the wall clock.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime, time, timezone
+from typing import Iterator
+
+_AS_OF: ContextVar[datetime | None] = ContextVar("computeloop_as_of", default=None)
+
+
+def utc_now() -> datetime:
+    """Now, timezone-aware in UTC (what every stored timestamp is), or the instant of :func:`as_of`."""
+    fixed = _AS_OF.get()
+    return fixed if fixed is not None else datetime.now(timezone.utc)
 
 
 def utc_today() -> date:
     """Today's UTC date (a rollup day), whatever the server's local time zone."""
-    return datetime.now(timezone.utc).date()
+    return utc_now().date()
 
 
-def utc_now() -> datetime:
-    """Now, timezone-aware in UTC (what every stored timestamp is)."""
-    return datetime.now(timezone.utc)
+@contextmanager
+def as_of(instant: datetime | date) -> Iterator[datetime]:
+    """Run the block as if it were ``instant`` (a date means 09:00 UTC of that day)."""
+    if not isinstance(instant, datetime):
+        instant = datetime.combine(instant, time(9), tzinfo=timezone.utc)
+    token = _AS_OF.set(aware(instant))
+    try:
+        yield aware(instant)  # type: ignore[misc]
+    finally:
+        _AS_OF.reset(token)
 
 
 def aware(value: datetime | None) -> datetime | None:

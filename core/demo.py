@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import as_of, utc_now, utc_today
 from core.db.models import EstimateRow
 from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
@@ -40,7 +41,7 @@ def _training_form(*, project: str, department: str, applicant: str, pool: str, 
         "data_type": "text", "gpu_model": gpu, "gpus_per_run": gpus, "hours_per_run": 24, "runs_per_period": 1,
         "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
         "key_libraries": {"torch": "2.3.1", "deepspeed": "0.14.4"}, "pool": pool, "requested_gpus": gpus,
-        "start_date": (start or date.today() + timedelta(days=1)).isoformat(), "duration_days": days,
+        "start_date": (start or utc_today() + timedelta(days=1)).isoformat(), "duration_days": days,
         "priority": priority,
     }
 
@@ -48,7 +49,6 @@ def _training_form(*, project: str, department: str, applicant: str, pool: str, 
 def backdate(sessions: sessionmaker[Session], request_id: int, days: int) -> None:
     """Move a demo request's window ``days`` into the past (the intake form refuses past start
     dates, so demo history is made now and then shifted), recorded as a ``demo.backdated`` event."""
-    from datetime import datetime, timezone
 
     from core.db.models import AuditEventRow
     from core.lifecycle.persistence import AllocationRow
@@ -62,7 +62,7 @@ def backdate(sessions: sessionmaker[Session], request_id: int, days: int) -> Non
         row.form = {**row.form, "start_date": row.start_date.isoformat() if row.start_date else None}
         alloc.starts_on = alloc.starts_on - shift if alloc.starts_on else None
         alloc.ends_on = alloc.ends_on - shift if alloc.ends_on else None
-        s.add(AuditEventRow(at=datetime.now(timezone.utc), actor="system:demo", action="demo.backdated",
+        s.add(AuditEventRow(at=utc_now(), actor="system:demo", action="demo.backdated",
                             subject=f"request:{request_id}", reason=f"demo history: {days} days earlier",
                             before=before, after={"start": str(alloc.starts_on), "end": str(alloc.ends_on)}))
 
@@ -78,7 +78,7 @@ def _lifecycle_after_grant(sessions: sessionmaker[Session], applicant: Identity,
             project="P-LLM-01", department=dept, applicant=name, pool="hq-ft", gpus=2, days=days, start=start,
             background=background))
 
-    today = date.today()
+    today = utc_today()
     returned = small("L2 微调：已完成的小实验", today + timedelta(days=1), 5)
     reclaim.return_allocation(sessions=sessions, actor=applicant, request_id=returned["id"], reason="实验已完成，主动退订")
     expiring = small("L2 微调：即将到期的任务", today, 7)
@@ -224,10 +224,15 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
 def publish_demo_board(sessions: sessionmaker[Session], today: date | None = None) -> dict[str, Any]:
     """Run the daily job for ``today`` (warnings and reclaim candidates of last month) and publish
     last month's company report, de-identified, as the demo HQ ops lead — once."""
+    today = today or utc_today()
+    with as_of(today):
+        return _publish_demo_board(sessions, today)
+
+
+def _publish_demo_board(sessions: sessionmaker[Session], today: date) -> dict[str, Any]:
     from core.reclaim.daily import run_daily
     from core.reports import service as reports
 
-    today = today or date.today()
     month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     ops = {p.id: p for p in load_personas()}["li.na"]
     if reports.latest_published(sessions=sessions, actor=ops, month=month, scope="company"):

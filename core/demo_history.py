@@ -17,13 +17,14 @@ training jobs with recorded results — made once, after ``demo metrics``.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import as_of, utc_now, utc_today
 from core.db.models import AuditEventRow
 from core.db.session import unit_of_work
 from core.errors import InputError
@@ -51,7 +52,7 @@ def _store(sessions: sessionmaker[Session], batch: list[tuple[date, pl.DataFrame
     faster on SQLite than the ORM's per-day insert for the ~370,000 rows of a year)."""
     if not batch:
         return 0
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     frame = pl.concat([f.select(list(ROLLUP_SCHEMA)).with_columns(pl.lit(d, dtype=pl.Date).alias("day"))
                        for d, f in batch]).with_columns(pl.lit(now).alias("computed_at"))
     table = GpuDailyRollupRow.__table__
@@ -85,7 +86,7 @@ def ensure_history(sessions: sessionmaker[Session], *, months: int = 13, step_s:
     if not isinstance(months, int) or months < 1:
         raise InputError("metrics.bad_days", field="months", value=months)
     expected_per_day(step_s)
-    today = today or datetime.now(timezone.utc).date()
+    today = today or utc_today()
     first = _month_start(today, months)
     with unit_of_work(sessions) as s:
         earliest = s.scalar(select(func.min(GpuDailyRollupRow.day)))
@@ -133,6 +134,12 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
 
     Returns ``{"month", "jobs", "results"}`` (zeros when already done).
     """
+    today = today or utc_today()
+    with as_of(today):  # the form's "no start date in the past" and every timestamp follow ``today``
+        return _seed_training_runs(sessions, today)
+
+
+def _seed_training_runs(sessions: sessionmaker[Session], today: date) -> dict[str, Any]:
     from core.demo import _training_form, backdate
     from core.identity import load_personas
     from core.lifecycle import services as lifecycle
@@ -140,7 +147,6 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
     from core.reclaim import services as reclaim
     from core.reports.results import record_result
 
-    today = today or datetime.now(timezone.utc).date()
     start_of_month = _month_start(today, 1)
     month = start_of_month.strftime("%Y-%m")
     with unit_of_work(sessions) as s:
@@ -170,7 +176,7 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
             alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == rid)).one()
             before = alloc.namespace
             alloc.namespace = namespace
-            s.add(AuditEventRow(at=datetime.now(timezone.utc), actor="system:demo", action="demo.namespace_bound",
+            s.add(AuditEventRow(at=utc_now(), actor="system:demo", action="demo.namespace_bound",
                                 subject=f"request:{rid}", reason="demo GPU samples exist for the demo fleet's namespaces",
                                 before={"namespace": before}, after={"namespace": namespace}))
         jobs += 1

@@ -1,12 +1,36 @@
-"""Shared test settings: strict i18n, and the rule that live services fail rather than skip in CI."""
+"""Shared test settings: a frozen clock, strict i18n, and the rule that live services fail rather
+than skip in CI."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import time_machine
+
+from tests.support import clock
 
 os.environ.setdefault("COMPUTELOOP_I18N_STRICT", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Freeze the clock before any test module is imported (module-level forms use it)."""
+    traveller = time_machine.travel(clock.frozen_instant(), tick=True)
+    traveller.start()
+    config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"frozen clock: {clock.frozen_instant().isoformat()} ({clock.SHIFT_ENV}={clock.shift_days()})"
+
+
+_TRAVELLER = pytest.StashKey[time_machine.travel]()
 
 
 def require_live() -> bool:

@@ -3,10 +3,11 @@ mapping between them and :class:`core.lifecycle.forms.IntakeForm`."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import streamlit as st
 
+from core.clock import utc_today
 from core.lifecycle import services as lifecycle
 from core.lifecycle.forms import DATA_TYPES, DEMAND_TYPES, PRIORITIES, RUN_PERIODS, IntakeForm
 from core.org import load_org
@@ -48,7 +49,7 @@ def _init(form: IntakeForm) -> None:
     s[K + "canary"] = bool(form.canary)
     s[K + "pool"] = form.pool
     s[K + "requested_gpus"] = form.requested_gpus or 1
-    s[K + "start_date"] = form.start_date or date.today() + timedelta(days=1)
+    s[K + "start_date"] = form.start_date or utc_today() + timedelta(days=1)
     s[K + "duration_days"] = form.duration_days or 7
     s[K + "priority"] = form.priority or "normal"
     s[K + "estimate_id"] = form.estimate_id
@@ -206,7 +207,7 @@ def widgets() -> None:
     c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
     c1.selectbox(t("form.pool"), [None, *pools], format_func=lambda p: pools.get(p, "-"), key=K + "pool")
     c2.number_input(t("form.requested_gpus"), min_value=1, max_value=100000, step=1, key=K + "requested_gpus")
-    c3.date_input(t("form.start_date"), key=K + "start_date", min_value=date.today())
+    c3.date_input(t("form.start_date"), key=K + "start_date", min_value=utc_today())
     c4.number_input(t("form.duration_days"), min_value=1, max_value=3660, step=1, key=K + "duration_days")
     c5.selectbox(t("form.priority"), PRIORITIES[:3], format_func=_labels("priority", PRIORITIES).get, key=K + "priority")
 

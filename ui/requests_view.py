@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
+from core.clock import utc_now
 from core.lifecycle import services as lifecycle
 from core.lifecycle.labels import action_name, event_change, reason_text, step_status_name, tier_name
 from core.lifecycle.services import DECISIONS
@@ -26,7 +27,7 @@ def claim_timer(deadline: datetime | None, now: datetime | None = None) -> str:
     """Time left to claim, or how long it is overdue (ops queue's claim timer)."""
     if deadline is None:
         return "-"
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     seconds = int((deadline - now).total_seconds())
     hours, minutes = divmod(abs(seconds) // 60, 60)
     return t("queue.left" if seconds >= 0 else "queue.overdue", hours=hours, minutes=minutes)

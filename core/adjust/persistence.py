@@ -6,12 +6,13 @@ record in the caller's session, so it commits or rolls back with the change it d
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from core.clock import utc_now
 from core.db.models import Base
 
 # The closed set of adjustment kinds (每类调整的记录要求, 《算力动态调整实施规范》).
@@ -86,7 +87,7 @@ def record_adjustment(session: Session, *, actor: str, kind: str, subject: str, 
     """
     if kind not in KINDS:
         raise ValueError(f"unknown adjustment kind {kind!r}")
-    row = AdjustmentRow(at=at or datetime.now(timezone.utc), actor=actor or "system", kind=kind, subject=subject,
+    row = AdjustmentRow(at=at or utc_now(), actor=actor or "system", kind=kind, subject=subject,
                         before=before, after=after, reason=reason or "", automatic=bool(automatic),
                         pool=pool_of({"subject": subject, "before": before, "after": after}))
     session.add(row)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+from core.clock import utc_now
 from core.cluster.manifests import (
     AllocationSpec, ClusterSettings, kubeconfig, load_cluster_settings, render, step_name, to_yaml,
     token_seconds,
@@ -273,7 +274,7 @@ class LiveBackend:
         self._clients: dict[str, Any] = dict(clients or {})
         self._factory = client_factory
         self._kubeconfig_file = kubeconfig_file
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or utc_now
 
     @property
     def settings(self) -> ClusterSettings:

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from core.clock import utc_now
 from core.datafiles import load_derived
 from core.errors import InputError
 
@@ -360,7 +361,7 @@ def kubeconfig(spec: AllocationSpec, settings: ClusterSettings, *, server: str |
     server = server or settings.servers.get(spec.cluster) or f"https://{spec.cluster}.invalid:6443"
     if token is None:
         token = TOKEN_PLACEHOLDER.format(namespace=spec.namespace, service_account=spec.service_account,
-                                         seconds=token_seconds(spec, settings, now or datetime.now(timezone.utc)))
+                                         seconds=token_seconds(spec, settings, now or utc_now()))
     cluster: dict[str, Any] = {"server": server}
     if spec.cluster in settings.ca_data:
         cluster["certificate-authority-data"] = settings.ca_data[spec.cluster]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -20,7 +22,13 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def upgrade(engine: Engine) -> str:
-    """Apply every pending migration on ``engine``; returns the revision now in force."""
+    """Apply every pending migration on ``engine``; returns the revision now in force.
+
+    A database already at the head revision is left alone without loading Alembic's environment
+    (each app session and each CLI command calls this)."""
+    head = head_revision()
+    if current_revision(engine) == head:
+        return head
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -34,6 +42,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The newest revision in the migrations folder."""
+    """The newest revision in the migrations folder (read once per process)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""

@@ -50,7 +50,7 @@ from __future__ import annotations
 import os
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -59,6 +59,7 @@ import polars as pl
 from sqlalchemy import Date, DateTime, Float, Index, Integer, String, UniqueConstraint, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from core.clock import utc_now
 from core.datafiles import load_yaml
 from core.db.models import Base
 from core.metrics.rollup import day_bounds
@@ -351,7 +352,7 @@ class CpuDailyRollupRow(Base):
 def replace_cpu_day(session: Session, day: date, parts: pl.DataFrame, *, source: str,
                     now: datetime | None = None) -> dict:
     """Replace ``day``'s rows with ``parts`` in ``session``'s transaction: ``{"deleted", "inserted"}``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     deleted = session.execute(delete(CpuDailyRollupRow).where(CpuDailyRollupRow.day == day)).rowcount or 0
     records = [{"day": day, "source": source, **{k: r[k] for k in ("cluster", "namespace", *_FIGURES)},
                 "window_s": DAY_S, "coverage": min((r["covered_s"] or 0.0) / DAY_S, 1.0), "computed_at": now}

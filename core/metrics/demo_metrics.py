@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utc_today
 from core.db.session import unit_of_work
 from core.errors import InputError
 from core.metrics.cpu import CPU_SUBDIR, OfflineCpuSource, ensure_cpu_rollups, write_demo_cpu
@@ -35,7 +36,6 @@ def ensure_demo_metrics(sessions: sessionmaker[Session], *, days: int = 7, step_
     "cpu_rollup_days"}``; all zero
     on a second call. Raises :class:`InputError` on a bad ``days`` or ``step_s``.
     """
-    from datetime import datetime, timezone
 
     from core.metrics.prometheus import prometheus_settings
 
@@ -48,7 +48,7 @@ def ensure_demo_metrics(sessions: sessionmaker[Session], *, days: int = 7, step_
     source = OfflineSource(root)
     generated = 0
     if not source.days():
-        today = today or datetime.now(timezone.utc).date()
+        today = today or utc_today()
         start = today - timedelta(days=days)
         write_samples(root, start=start, days=days, step_s=step_s)
         generated = days

@@ -7,12 +7,13 @@ exactly and a failure leaves the previous rows in place.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import polars as pl
 from sqlalchemy import Date, DateTime, Float, Index, Integer, String, UniqueConstraint, delete, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from core.clock import utc_now
 from core.db.models import Base
 from core.metrics.schema import ROLLUP_SCHEMA
 
@@ -49,7 +50,7 @@ class GpuDailyRollupRow(Base):
 def replace_day(session: Session, day: date, rows: pl.DataFrame, *, now: datetime | None = None) -> dict:
     """Replace ``day``'s rollup rows with ``rows`` (a :data:`ROLLUP_SCHEMA` frame) in ``session``'s
     transaction. Returns ``{"deleted": n, "inserted": m}``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     deleted = session.execute(delete(GpuDailyRollupRow).where(GpuDailyRollupRow.day == day)).rowcount or 0
     records = rows.select(list(ROLLUP_SCHEMA)).with_columns(pl.lit(day, dtype=pl.Date).alias("day")).to_dicts()
     for r in records:

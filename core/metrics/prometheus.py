@@ -37,6 +37,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from core.clock import utc_now
 from core.errors import ComputeLoopError, InputError
 from core.i18n import Msg
 from core.metrics import promql
@@ -634,7 +635,7 @@ def with_last_good(fetch: Callable[[], pl.DataFrame], cache: MutableMapping[str,
     """Call ``fetch``; remember its frame in ``cache[key]``. When it raises
     :class:`MetricsUnavailable`, return the last good frame (``stale=True``, with its age and the
     error) — or re-raise when there is none."""
-    now = _aware(now or datetime.now(timezone.utc))
+    now = _aware(now or utc_now())
     try:
         frame = fetch()
     except MetricsUnavailable as exc:

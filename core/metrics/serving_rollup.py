@@ -32,13 +32,14 @@ A month (:func:`month_parts`) reads the stored days and, for the days of the win
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 from sqlalchemy import JSON, Date, DateTime, Float, Index, Integer, String, UniqueConstraint, delete, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from core.clock import utc_now
 from core.db.models import Base
 from core.metrics.rollup import day_bounds
 from core.metrics.serving import (BUCKET_PREFIX, SERVING_PARTS_SCHEMA, bucket_columns, bucket_bound, bucket_name,
@@ -97,7 +98,7 @@ def replace_serving_day(session: Session, day: date, parts: pl.DataFrame, *, sou
                         now: datetime | None = None) -> dict:
     """Replace ``day``'s rows with ``parts`` (a :func:`day_parts` frame) in ``session``'s
     transaction. Returns ``{"deleted": n, "inserted": m}``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     deleted = session.execute(delete(ServingDailyRollupRow).where(ServingDailyRollupRow.day == day)).rowcount or 0
     records = _records(day, parts, source, now)
     if records:

@@ -26,11 +26,12 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, MutableMapping
 
 from core import config
+from core.clock import utc_now
 from core.cluster.inventory import FakeInventory, GpuNode, GpuPod, GpuQuota, Inventory, LiveInventory
 from core.config import PROJECT_ROOT
 from core.datafiles import load_yaml
@@ -92,7 +93,7 @@ def offline_inventory(source=None, org: Org | None = None, now: datetime | None 
     by_cluster: dict[str, list[GpuNode]] = {c: [] for c in sorted(org.clusters)}
     for n in nodes:
         by_cluster.setdefault(n.cluster, []).append(n)
-    now = now or _now()
+    now = now or utc_now()
     return InventoryReading(origin, tuple(ClusterNodes(c, tuple(ns), now) for c, ns in by_cluster.items()), now, where)
 
 
@@ -224,10 +225,6 @@ def _reason(exc: BaseException) -> str:
     return (text.split("): ", 1)[1] if "): " in text else text)[:200]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def live_inventory(cfg: config.Config | None = None, org: Org | None = None) -> Inventory:
     """A :class:`LiveInventory` whose clients come from the kubeconfig context of each cluster of
     ``org`` (through :class:`~core.cluster.backends.LiveBackend`, which translates every failure
@@ -284,7 +281,7 @@ def read_live(inventory: Inventory, clusters: list[str], *, key: str = "default"
     cluster that fails keeps its last good reading from ``cache`` (key ``<key>|<cluster>``), marked
     stale with the reason — or an empty one when never read."""
     cache = _LAST_GOOD_NODES if cache is None else cache
-    now = now or _now()
+    now = now or utc_now()
     if not clusters:
         return InventoryReading(LIVE, (), now, where)
 
@@ -313,7 +310,7 @@ def read_inventory(source: Any = None, *, org: Org | None = None, inventory: Inv
     a malformed ``data/inventory.yaml`` raises :class:`InputError` naming the entry."""
     cfg = config.load()
     org = org or load_org()
-    now = now or _now()
+    now = now or utc_now()
     if inventory is not None or cfg.cluster_backend == LIVE:
         where = cfg.kubeconfig or "~/.kube/config"
         inventory = inventory or live_inventory(cfg, org)

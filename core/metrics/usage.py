@@ -46,6 +46,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utc_now
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.i18n import Msg
@@ -453,7 +454,7 @@ def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: 
     stats, error, basis = None, None, None
     start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
     end = min(datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc),
-              _aware(now or datetime.now(timezone.utc)))
+              _aware(now or utc_now()))
     if start < end:
         try:
             quantile = load_settings().quantile

@@ -29,7 +29,7 @@ services pages call (one ``latest()`` call and one rollup read per page, whateve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, Iterable, MutableMapping, Sequence
 
 import polars as pl
@@ -285,7 +285,3 @@ def trend(*, sessions: sessionmaker[Session], actor: Identity, nodes: Sequence[G
         rows = read_days(s, first, last)
     return trends(rows, nodes_frame(nodes), period=period)
 
-
-def utc_now() -> datetime:
-    """Now, UTC (a seam for tests)."""
-    return datetime.now(timezone.utc)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utc_now
 from core.db.models import InboxRow
 from core.db.session import unit_of_work
 from core.errors import NotFound
@@ -78,6 +79,6 @@ def mark_read(*, sessions: sessionmaker[Session], actor: Identity, inbox_id: int
     with unit_of_work(sessions) as s:
         row = _own_row(s, actor, inbox_id, "mark another person's notices as read")
         if row.read_at is None:
-            row.read_at = now or datetime.now(timezone.utc)
+            row.read_at = now or utc_now()
             s.flush()
         return _as_dict(row, lang)

@@ -7,13 +7,14 @@ transaction: the change and its notice commit together or not at all, and the se
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Mapping
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.clock import utc_now
 from core.db.models import OutboxRow
 from core.i18n import normalize_lang
 from core.notifications import templates
@@ -92,7 +93,7 @@ def enqueue(
         "lang": normalize_lang(lang),
         "template": template,
         "params": dict(params),
-        "created_at": now or datetime.now(timezone.utc),
+        "created_at": now or utc_now(),
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": None,

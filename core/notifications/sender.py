@@ -43,6 +43,7 @@ from typing import Any, Callable
 from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utc_now
 from core.db.models import InboxRow
 from core.db.session import unit_of_work
 from core.notifications import templates
@@ -121,7 +122,7 @@ def deliver_pending(
     if limit < 1 or max_attempts < 1:
         raise ValueError("limit and max_attempts must be at least 1")
     fixed = _utc(now)
-    clock: Callable[[], datetime] = (lambda: fixed) if fixed else (lambda: datetime.now(timezone.utc))  # type: ignore[assignment,return-value]
+    clock: Callable[[], datetime] = (lambda: fixed) if fixed else utc_now  # type: ignore[assignment,return-value]
     report = DeliveryReport()
     from_addr = getattr(transport, "sender", "")
     if not getattr(transport, "delivers_email", True):

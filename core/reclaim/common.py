@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
 
+from core.clock import utc_now
 from core.db.models import AuditEventRow
 from core.identity import Identity, PermissionDenied, load_personas
 from core.lifecycle import services as svc
@@ -21,7 +22,7 @@ SYSTEM = svc.SYSTEM
 
 def now() -> datetime:
     """The current time, UTC (one place, so tests may patch it)."""
-    return datetime.now(timezone.utc)
+    return utc_now()
 
 
 def aware(value: datetime | None) -> datetime | None:

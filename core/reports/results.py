@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from core.clock import utc_now
 from core.datafiles import load_yaml
 from core.db.models import AuditEventRow, Base
 from core.db.session import unit_of_work
@@ -132,7 +133,7 @@ def record_result(*, sessions: sessionmaker[Session], actor: Identity, request_i
     """
     fields = validate(metric=metric, value=value, higher_is_better=higher_is_better, dataset=dataset,
                       baseline=baseline, run=run, note=note)
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     with unit_of_work(sessions) as s:
         req = s.get(RequestRow, request_id)
         if req is None:

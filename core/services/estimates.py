@@ -7,12 +7,12 @@ estimate; corrections per (GPU model, workload) are fitted from those pairs.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.clock import utc_now
 from core.db.models import AuditEventRow, EstimateRow, OutcomeRow
 from core.db.session import unit_of_work
 from core.errors import InputError, NotFound
@@ -23,10 +23,6 @@ from core.identity import OPS_ROLES, Identity, require
 
 KINDS = ("training", "inference")
 READERS_OF_ALL = OPS_ROLES | {"dept_head"}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _as_dict(row: EstimateRow) -> dict[str, Any]:
@@ -45,7 +41,7 @@ def _as_dict(row: EstimateRow) -> dict[str, Any]:
 
 def _audit(session: Session, actor: Identity, action: str, subject: str, reason: str = "",
            before: dict | None = None, after: dict | None = None) -> None:
-    session.add(AuditEventRow(at=_now(), actor=actor.id, action=action, subject=subject, reason=reason,
+    session.add(AuditEventRow(at=utc_now(), actor=actor.id, action=action, subject=subject, reason=reason,
                               before=before, after=after))
 
 
@@ -68,7 +64,7 @@ def save_estimate(
         raise InputError("error.title_required", field="title")
     with unit_of_work(sessions) as s:
         row = EstimateRow(kind=kind, title=title, gpu_id=gpu_id, workload=workload, created_by=actor.id,
-                          department=actor.department, created_at=_now(), inputs=inputs, outputs=outputs,
+                          department=actor.department, created_at=utc_now(), inputs=inputs, outputs=outputs,
                           estimated_gpu_hours=estimated_gpu_hours,
                           estimated_wall_clock_hours=estimated_wall_clock_hours)
         s.add(row)
@@ -141,7 +137,7 @@ def record_outcome(
             raise InputError("error.outcome_training_only", field="estimate_id")
         s.add(OutcomeRow(estimate_id=row.id, actual_gpu_hours=actual_gpu_hours,
                          actual_wall_clock_hours=actual_wall_clock_hours, note=note or "",
-                         recorded_by=actor.id, recorded_at=_now()))
+                         recorded_by=actor.id, recorded_at=utc_now()))
         _audit(s, actor, "estimate.outcome_recorded", f"estimate:{row.id}", reason=note or "",
                after={"actual_gpu_hours": actual_gpu_hours, "actual_wall_clock_hours": actual_wall_clock_hours})
 

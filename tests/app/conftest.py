@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
+from tests.support.databases import migrated_sqlite_template, sqlite_copy
 
 APP = str(PROJECT_ROOT / "app.py")
 
@@ -35,10 +36,16 @@ def demo_metrics(app_ctx, tmp_path, monkeypatch):
     return app_ctx
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """The migrated SQLite file every AppTest's database is a copy of."""
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_database(tmp_path, monkeypatch):
-    """Each AppTest gets its own SQLite database (migrated by the app on first use)."""
-    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+def _isolated_database(tmp_path, monkeypatch, sqlite_template):
+    """Each AppTest gets its own SQLite database, a copy of the migrated template."""
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", sqlite_copy(sqlite_template, tmp_path / "app.db"))
     monkeypatch.setenv("COMPUTELOOP_AUTH", "demo")
     monkeypatch.setenv("COMPUTELOOP_I18N_STRICT", "1")
 

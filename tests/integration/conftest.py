@@ -1,7 +1,9 @@
 """Database fixtures: every database test runs on SQLite and on PostgreSQL.
 
-PostgreSQL comes from COMPUTELOOP_TEST_POSTGRES_URL (``.ci/run`` sets it). Each test session
-gets its own schema, so runs never see each other's rows; it is dropped at the end.
+PostgreSQL comes from COMPUTELOOP_TEST_POSTGRES_URL (``.ci/run`` sets it). Each test session (each
+xdist worker) gets its own schema, so runs never see each other's rows; it is dropped at the end.
+Both databases are migrated once per session and handed to each test in the freshly migrated state
+(``tests/support/databases.py``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from core.context import AppContext, build
-from core.db.migrate import upgrade
-from core.db.session import make_engine
 from tests.conftest import missing_service
+from tests.support.databases import PostgresSchema, migrated_sqlite_template, sqlite_copy
 
 PG_ENV = "COMPUTELOOP_TEST_POSTGRES_URL"
 
 
+def _in_schema(base: str, schema: str) -> str:
+    """``base`` with its search_path set to ``schema``."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
 @pytest.fixture(scope="session")
 def pg_schema_url():
-    """A PostgreSQL URL whose search_path is a fresh schema for this test session."""
+    """A PostgreSQL URL whose search_path is a fresh, empty schema for this test session."""
     base = os.environ.get(PG_ENV)
     if not base:
         missing_service(f"PostgreSQL ({PG_ENV} not set)")
@@ -33,31 +40,55 @@ def pg_schema_url():
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001 - any connection failure means the service is missing
         missing_service(f"PostgreSQL at {base} ({type(exc).__name__})")
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    yield _in_schema(base, schema)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """The migrated SQLite file every SQLite test starts from a copy of."""
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_schema_url):
+    """This session's PostgreSQL schema, migrated once."""
+    schema = PostgresSchema.migrate(pg_schema_url)
+    yield schema
+    schema.engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A migrated, empty database URL: SQLite file, then PostgreSQL schema."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-    else:
-        url = request.getfixturevalue("pg_schema_url")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            # A fresh schema for every test: tables, functions and triggers of every migration go.
-            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine.dispose()
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+        yield sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
+        return
+    schema = request.getfixturevalue("pg_migrated")
+    schema.reset()
+    yield schema.url
+    if request.node.get_closest_marker("changes_schema"):
+        schema.rebuild()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path):
+    """An empty database with no migration applied: SQLite file, then a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    request.getfixturevalue("pg_schema_url")  # PostgreSQL is there (or the test fails/skips)
+    base = os.environ[PG_ENV]
+    schema = f"e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield _in_schema(base, schema)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture

@@ -16,36 +16,13 @@ from core.lifecycle.persistence import AllocationRow, ApprovalStepRow, PoolCapac
 from core.lifecycle.rules import add_working_days
 from core.lifecycle.states import InvalidTransition
 from core.org import load_org
-from tests.unit.test_lifecycle_rules import INFERENCE, TRAINING
+from tests.support.forms import INFERENCE, JS_FORM, LARGE, MEDIUM, RESERVE, SMALL, TRAINING
+from tests.support.people import (
+    ADMIN, APPLICANT, BY_ROLE, COLLEAGUE, COMMITTEE, DEPT_HEAD, EXEC, EXPLORER, HQ_OPS, JS_APPLICANT, OTHER_DEPT,
+    OTHER_HEAD, PROV_L2, PROV_L2_B, PROV_OPS,
+)
 
-APPLICANT = Identity("zhang.wei", "张伟", "zhang.wei@example.com", "applicant", department="数字化部")
-COLLEAGUE = Identity("chen.jie", "陈杰", "chen.jie@example.com", "applicant", department="数字化部")
-OTHER_DEPT = Identity("liu.yang", "刘洋", "liu.yang@example.com", "applicant", department="营销部")
-EXPLORER = Identity("ma.lin", "马琳", "ma.lin@example.com", "applicant", department="调度控制中心")
-JS_APPLICANT = Identity("xu.js", "徐江", "xu.js@example.com", "applicant", department="江苏信通公司", province="JS")
-HQ_OPS = Identity("li.na", "李娜", "li.na@example.com", "hq_ops", department="算力运营中心")
-PROV_OPS = Identity("zhou.js", "周江", "zhou.js@example.com", "prov_ops", department="江苏信通公司", province="JS",
-                    level="L1")
-PROV_L2 = Identity("wu.js", "吴江", "wu.js@example.com", "prov_ops", department="江苏信通公司", province="JS",
-                   level="L2")
-PROV_L2_B = Identity("qin.js", "秦江", "qin.js@example.com", "prov_ops", department="江苏信通公司", province="JS",
-                     level="L2")
-DEPT_HEAD = Identity("he.dh", "何主任", "he.dh@example.com", "dept_head", department="数字化部")
-OTHER_HEAD = Identity("gao.dh", "高主任", "gao.dh@example.com", "dept_head", department="营销部")
-COMMITTEE = Identity("qian.c", "钱委员", "qian.c@example.com", "committee")
-EXEC = Identity("wang.qiang", "王强", "wang.qiang@example.com", "executive", department="公司领导")
-ADMIN = Identity("zhao.min", "赵敏", "zhao.min@example.com", "admin", department="信息通信分公司")
-BY_ROLE = {"applicant": COLLEAGUE, "prov_ops": PROV_OPS, "hq_ops": HQ_OPS, "dept_head": DEPT_HEAD,
-           "committee": COMMITTEE, "executive": EXEC, "admin": ADMIN}
-assert set(BY_ROLE) == set(ROLE_MENU)
 
-SMALL = {**TRAINING}                                             # 4 GPUs × 7 days on hq-ft: auto
-MEDIUM = {**TRAINING, "requested_gpus": 16, "duration_days": 10}  # HQ ops
-LARGE = {**TRAINING, "requested_gpus": 40, "duration_days": 10, "demand_subtype": "l1_foundation",
-         "pool": "hq-lang", "estimate_id": None}                 # HQ ops, then department head
-RESERVE = {**TRAINING, "requested_gpus": 8, "duration_days": 10, "pool": "hq-reserve",
-           "demand_subtype": "l1_foundation"}                    # committee, then management
-JS_FORM = {**TRAINING, "department": "js-it", "project": "P-JS-06", "pool": "js-pool", "requested_gpus": 8}
 
 
 def _count(ctx, model, *where) -> int:

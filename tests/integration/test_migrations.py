@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from sqlalchemy import inspect
 
 from core.config import PROJECT_ROOT
@@ -12,9 +14,10 @@ from core.db.migrate import current_revision, head_revision, upgrade
 from core.db.session import make_engine
 
 
-def test_migrations_reach_head_and_rerun_changes_nothing(db_url):
-    engine = make_engine(db_url)
-    assert current_revision(engine) == head_revision()
+def test_migrations_reach_head_and_rerun_changes_nothing(empty_db_url):
+    engine = make_engine(empty_db_url)
+    assert current_revision(engine) is None
+    assert upgrade(engine) == head_revision()
     tables = set(inspect(engine).get_table_names())
     assert {"estimates", "estimate_outcomes", "audit_events"} <= tables
     assert upgrade(engine) == head_revision()
@@ -32,6 +35,7 @@ def test_cli_db_upgrade_creates_the_sqlite_file(tmp_path):
     assert head_revision() in out.stdout
 
 
+@pytest.mark.changes_schema
 def test_0014_fills_in_the_pool_of_existing_adjustment_records(db_url):
     import json
     from datetime import datetime, timezone
@@ -46,7 +50,7 @@ def test_0014_fills_in_the_pool_of_existing_adjustment_records(db_url):
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.downgrade(cfg, "0013")
-    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    at = datetime.now(timezone.utc)
     with engine.begin() as connection:
         for subject, after in (("pool:hq-sci", None), ("request:9", {"pool": "hq-ft", "position": 2}),
                                ("deployment:a/b", {"replicas": 3})):

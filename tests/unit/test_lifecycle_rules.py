@@ -17,33 +17,8 @@ from core.lifecycle.rules import (
 )
 from core.identity import Identity
 from core.org import load_org
-
-TRAINING = dict(
-    applicant="张伟", department="digital", project="P-LLM-01", contact="zhang.wei@example.com",
-    demand_type="training", demand_subtype="l2_finetune", business_background="调度规程问答微调",
-    expected_value="减少人工查询", model_name="Qwen-14B", framework="PyTorch", parameters="14B",
-    data_size_gb=200, data_type="text", gpu_model="H20", gpus_per_run=4, hours_per_run=20, runs_per_period=1,
-    run_period="week", cuda_version="12.1", python_version="3.10", key_libraries={"torch": "2.3.1"},
-    pool="hq-ft", requested_gpus=4, start_date="2026-12-01", duration_days=7,
-)
-INFERENCE = dict(
-    applicant="张伟", department="digital", project="P-LLM-01", contact="zhang.wei@example.com",
-    demand_type="inference", demand_subtype="online", business_background="智能客服上线",
-    expected_value="7x24 应答", model_location="s3://models/cs-7b", input_format="json", output_format="json",
-    sla_latency_mean_ms=300, sla_latency_p99_ms=900, qps_peak=200, qps_mean=50, high_availability=True,
-    canary=False, parameters="7B", pool="hq-inf", requested_gpus=2, start_date="2026-12-01", duration_days=30,
-)
-
-
-def training_form(**over) -> IntakeForm:
-    """A complete training form (L2 fine-tuning, 4 GPUs × 7 days on hq-ft) with changes."""
-    return IntakeForm.from_dict({**TRAINING, **over})
-
-
-def inference_form(**over) -> IntakeForm:
-    """A complete online-inference form (2 GPUs × 30 days on hq-inf) with changes."""
-    return IntakeForm.from_dict({**INFERENCE, **over})
-
+from tests.support import clock
+from tests.support.forms import INFERENCE, TRAINING, inference_form, training_form
 
 # ----------------------------------------------------------------- the form
 
