@@ -97,3 +97,9 @@ def ctx(db_url) -> AppContext:
     context = build(db_url)
     yield context
     context.engine.dispose()
+
+
+# Fixtures shared by several modules live in tests/support and are registered here.
+from tests.support.cli import cli  # noqa: E402,F401
+from tests.support.kube import kube  # noqa: E402,F401
+from tests.support.smtp import smtp  # noqa: E402,F401

@@ -21,9 +21,8 @@ from core.config import PROJECT_ROOT
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import AllocationRow, RequestRow
 from core.org import load_org
-from tests.integration.test_green_channel import SCI, _crowded_pool, _running
-from tests.integration.test_lifecycle_services import APPLICANT, HQ_OPS
-from tests.integration.test_provisioning_service import kube  # noqa: F401 - the Kubernetes API test server fixture
+from tests.support.green_channel import SCI, crowded_pool as _crowded_pool, running as _running
+from tests.support.people import APPLICANT, HQ_OPS
 
 T0 = datetime(2030, 6, 1, tzinfo=timezone.utc)
 

@@ -17,8 +17,10 @@ from core.errors import InputError
 from core.identity import PermissionDenied
 from core.lifecycle import green_channel as gc
 from core.lifecycle import services as svc
-from tests.integration.test_green_channel import DEPT_HEAD, _crowded_pool, _emergency
-from tests.integration.test_lifecycle_services import ADMIN, APPLICANT, DEPT_HEAD as HEAD, EXEC, HQ_OPS, MEDIUM
+from tests.support.green_channel import crowded_pool as _crowded_pool, emergency as _emergency
+from tests.support.people import DEPT_HEAD
+from tests.support.forms import MEDIUM
+from tests.support.people import ADMIN, APPLICANT, DEPT_HEAD as HEAD, EXEC, HQ_OPS
 
 
 def _count(ctx) -> int:

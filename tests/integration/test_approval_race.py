@@ -19,7 +19,8 @@ from core.identity import Identity
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import AllocationRow, PoolCapacityRow
 from core.org import load_org
-from tests.integration.test_lifecycle_services import APPLICANT, DEPT_HEAD, HQ_OPS, MEDIUM
+from tests.support.forms import MEDIUM
+from tests.support.people import APPLICANT, DEPT_HEAD, HQ_OPS
 
 POOL = "hq-sci"  # 64 A800 GPUs
 

@@ -9,8 +9,11 @@ import pytest
 from openpyxl import load_workbook
 
 from core.reports import service as reports
-from tests.integration.test_cli_requests import _bad, _json, cli  # noqa: F401 - the fixture
-from tests.integration.test_reports import OPS, seed_rollups
+from tests.support.cli import json_of as _json, refused as _bad
+from core.identity import load_personas
+from tests.support.report_data import seed_rollups
+
+OPS = {p.id: p for p in load_personas()}["li.na"]
 
 
 @pytest.fixture

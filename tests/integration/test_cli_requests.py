@@ -5,42 +5,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import func, select
 
-from core.cli import main
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import RequestRow
-from tests.integration.test_lifecycle_services import APPLICANT, MEDIUM
-
-
-@pytest.fixture
-def cli(ctx, db_url, monkeypatch, capsys):
-    """Run ``python -m core …`` in-process on the test database; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", db_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors
-            code = exc.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def _json(result: tuple[int, str, str]):
-    code, out, err = result
-    assert code == 0, err
-    return json.loads(out)
-
-
-def _bad(result: tuple[int, str, str], *, names: str) -> str:
-    code, out, err = result
-    assert code == 2 and out == "", (code, out, err)
-    assert err.count("\n") == 1 and names in err, err
-    return err
+from tests.support.cli import json_of as _json, refused as _bad
+from tests.support.forms import MEDIUM
+from tests.support.people import APPLICANT
 
 
 def _form(tmp_path, form: dict, name: str = "form.json") -> str:

@@ -13,8 +13,7 @@ import pytest
 from core.notifications.sender import deliver_pending
 from core.reclaim import services as reclaim
 from core.reclaim.daily import run_daily
-from tests.integration.test_notifications import smtp  # noqa: F401 - the real SMTP server fixture
-from tests.integration.test_reclaim import _active
+from tests.support.reclaim import active_allocation as _active
 
 SUBJECT = re.compile(r"命名空间 (\S+) 的资源将在 (\d+) 天后到期")
 

@@ -11,32 +11,16 @@ from sqlalchemy import func, select
 
 from core.db.models import AuditEventRow, OutboxRow
 from core.errors import ComputeLoopError, InputError, NotFound
-from core.identity import Identity, PermissionDenied
+from core.identity import PermissionDenied
 from core.lifecycle import green_channel as gc
 from core.lifecycle import provisioning as prov
 from core.lifecycle import services as svc
 from core.lifecycle.persistence import AllocationRow, PoolCapacityRow, RequestRow
 from core.lifecycle.rules import add_working_days
-from tests.integration.test_lifecycle_services import (
-    ADMIN, APPLICANT, COLLEAGUE, DEPT_HEAD, HQ_OPS, MEDIUM, SMALL, _allocated, _outbox,
-)
-
-SCI = {**MEDIUM, "pool": "hq-sci", "estimate_id": None}  # A800 pool of 64, same model as hq-dynamic (32)
-WHY = "220kV 变电站连锁故障，需紧急复现潮流并评估后续风险，支撑调度决策"
-THIRD = Identity("sun.yu", "孙宇", "sun.yu@example.com", "applicant", department="数字化部")
-
-
-def _emergency(ctx, gpus: int, actor=APPLICANT, pool="hq-sci"):
-    return gc.submit_emergency(sessions=ctx.sessions, actor=actor, form={**SCI, "pool": pool, "requested_gpus": gpus},
-                               justification=WHY, category="grid_safety_incident")
-
-
-def _running(ctx, gpus: int, priority: str, actor=APPLICANT) -> dict:
-    """An active allocation on hq-sci (approved by HQ ops, provisioned with the plan backend)."""
-    r = svc.submit(sessions=ctx.sessions, actor=actor, form={**SCI, "requested_gpus": gpus, "priority": priority})
-    done = svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"], decision="approve", reason="ok")
-    assert done["provisioning"]["status"] == "active"
-    return done
+from tests.support.forms import MEDIUM, SMALL
+from tests.support.people import ADMIN, APPLICANT, COLLEAGUE, DEPT_HEAD, HQ_OPS
+from tests.support.db_checks import allocated as _allocated, outbox as _outbox
+from tests.support.green_channel import SCI, WHY, crowded_pool as _crowded_pool, emergency as _emergency, running as _running
 
 
 def _snapshot(ctx) -> tuple:
@@ -129,17 +113,6 @@ def test_the_dynamic_reserve_is_still_never_offered_to_ordinary_requests(ctx):
 
 
 # ----------------------------------------------------------------- preemption
-
-
-def _crowded_pool(ctx) -> dict[str, dict]:
-    """hq-sci with 56 of 64 GPUs held by running work of every priority; 8 free."""
-    return {
-        "old_low": _running(ctx, 16, "low", actor=APPLICANT),
-        "new_low": _running(ctx, 16, "low", actor=COLLEAGUE),
-        "small_low": _running(ctx, 8, "low", actor=THIRD),
-        "normal": _running(ctx, 8, "normal", actor=APPLICANT),
-        "high": _running(ctx, 8, "high", actor=APPLICANT),
-    }
 
 
 def test_a_bigger_emergency_preempts_low_priority_work_which_is_requeued_notified_and_audited(ctx):

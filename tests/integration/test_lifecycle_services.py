@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from core.db.models import AuditEventRow, OutboxRow
 from core.errors import InputError, NotFound
-from core.identity import ROLE_MENU, Identity, PermissionDenied, load_personas
+from core.identity import Identity, PermissionDenied, load_personas
 from core.lifecycle import services as svc
-from core.lifecycle.persistence import AllocationRow, ApprovalStepRow, PoolCapacityRow, RequestRow
+from core.lifecycle.persistence import AllocationRow, ApprovalStepRow, RequestRow
 from core.lifecycle.rules import add_working_days
 from core.lifecycle.states import InvalidTransition
 from core.org import load_org
@@ -21,18 +21,12 @@ from tests.support.people import (
     ADMIN, APPLICANT, BY_ROLE, COLLEAGUE, COMMITTEE, DEPT_HEAD, EXEC, EXPLORER, HQ_OPS, JS_APPLICANT, OTHER_DEPT,
     OTHER_HEAD, PROV_L2, PROV_L2_B, PROV_OPS,
 )
-
-
+from tests.support.db_checks import allocated as _allocated, outbox as _outbox
 
 
 def _count(ctx, model, *where) -> int:
     with ctx.sessions() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def _outbox(ctx) -> list[OutboxRow]:
-    with ctx.sessions() as s:
-        return list(s.scalars(select(OutboxRow).order_by(OutboxRow.id)))
 
 
 def _transitions(ctx, request_id: int) -> list[tuple[str, str, str]]:
@@ -41,15 +35,6 @@ def _transitions(ctx, request_id: int) -> list[tuple[str, str, str]]:
                                                      AuditEventRow.action == "request.transition")
                          .order_by(AuditEventRow.id))
         return [(r.before["status"], r.after["status"], r.actor) for r in rows]
-
-
-def _allocated(ctx, pool: str) -> int:
-    with ctx.sessions() as s:
-        cap = s.get(PoolCapacityRow, pool)
-        held = s.scalar(select(func.coalesce(func.sum(AllocationRow.gpus), 0)).where(
-            AllocationRow.pool_id == pool, AllocationRow.status != "released"))
-        assert cap is None or cap.allocated_gpus == held  # the capacity row and the allocations agree
-        return int(held)
 
 
 def _submit(ctx, form, actor=APPLICANT, **kw):

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
-from datetime import datetime, timedelta, timezone
-from email import message_from_bytes, policy
+from datetime import datetime, time, timedelta, timezone
 from email.header import decode_header, make_header
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -31,7 +28,8 @@ from core.notifications import (
     smtp_settings,
     unread_count,
 )
-from tests.conftest import missing_service
+from tests.support import clock
+from tests.support.smtp import SENDER, free_port as _free_port
 
 try:
     from aiosmtpd.controller import Controller
@@ -41,49 +39,9 @@ except ImportError:  # pragma: no cover - CI installs it (requirements-dev.txt)
 APPLICANT = Identity("zhang.wei", "张伟", "zhang.wei@example.com", "applicant", department="数字化部")
 OTHER = Identity("liu.yang", "刘洋", "liu.yang@example.com", "applicant", department="营销部")
 OPS = Identity("li.na", "李娜", "li.na@example.com", "hq_ops")
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
-EXPIRY = {"namespace": "nlp-ft-042", "days_left": 3, "expires_on": "2026-12-03"}
-SENDER = "portal@computeloop.example"
-
-
-class RecordingHandler:
-    """aiosmtpd handler that keeps every accepted message, or answers ``reply`` to DATA instead."""
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-        self.reply: str | None = None
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001 - aiosmtpd hook signature
-        if self.reply:
-            return self.reply
-        with self.lock:
-            self.raw.append(envelope.original_content or envelope.content)
-        return "250 OK"
-
-    @property
-    def messages(self):
-        return [message_from_bytes(raw, policy=policy.default) for raw in self.raw]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server on 127.0.0.1 and a transport pointed at it."""
-    if Controller is None:
-        missing_service("aiosmtpd (SMTP test server; pip install aiosmtpd==1.4.6)")
-    handler = RecordingHandler()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SimpleNamespace(handler=handler, port=port,
-                          transport=SmtpTransport("127.0.0.1", port, SENDER, starttls=False, timeout=5))
-    controller.stop()
+T0 = datetime.combine(clock.day(-7), time(9), tzinfo=timezone.utc)
+EXPIRES = (T0.date() + timedelta(days=3)).isoformat()
+EXPIRY = {"namespace": "nlp-ft-042", "days_left": 3, "expires_on": EXPIRES}
 
 
 def _dead_transport() -> SmtpTransport:
@@ -127,9 +85,9 @@ def test_enqueued_notice_is_mailed_once_in_chinese_and_english_with_one_inbox_co
     subject_zh = str(make_header(decode_header(zh["Subject"])))
     assert subject_zh == render("expiry_notice", "zh-CN", EXPIRY).subject
     assert "到期" in subject_zh and "nlp-ft-042" in subject_zh
-    assert "延期申请" in zh.get_content() and "3 天后（2026-12-03）" in zh.get_content()
+    assert "延期申请" in zh.get_content() and f"3 天后（{EXPIRES}）" in zh.get_content()
     assert str(make_header(decode_header(en["Subject"]))) == render("expiry_notice", "en", EXPIRY).subject
-    assert "expire in 3 days (2026-12-03)" in en.get_content()
+    assert f"expire in 3 days ({EXPIRES})" in en.get_content()
     assert "extension request" in en.get_content()
     assert zh["From"] == SENDER and zh["Message-ID"] and zh["Message-ID"] != en["Message-ID"]
 

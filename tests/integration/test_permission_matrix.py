@@ -36,7 +36,6 @@ from unittest import mock
 
 import polars as pl
 import pytest
-from sqlalchemy import select
 
 from core.adjust import services as adjust
 from core.adjust.autoscaling import default_policy
@@ -54,65 +53,25 @@ from core.metrics.persistence import replace_day
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.reclaim import services as reclaim
 from core.reclaim import warning_service as warnings
-from tests.integration.test_lifecycle_services import (
-    ADMIN, APPLICANT, COLLEAGUE, COMMITTEE, DEPT_HEAD, EXEC, HQ_OPS, JS_APPLICANT, OTHER_DEPT, PROV_L2,
+from tests.support.people import (
+    ADMIN, HQ_OPS, OTHER_DEPT,
 )
-from tests.unit.test_lifecycle_rules import TRAINING
+from tests.support.subjects import (
+    FORMS, HQ_OPS_B, PEOPLE, Subject, active as _active, alloc_of as _alloc,
+    form_for as _form, granted as _granted,
+)
 
 OK, DENIED, HIDDEN = "ok", "denied", "hidden"
 ROLES = ("owner", "colleague", "other_dept", "prov_home", "prov_other", "hq_ops", "dept_head", "committee",
          "executive", "admin")
 
-JS_COLLEAGUE = Identity("lu.js", "陆江", "lu.js@example.com", "applicant", department="江苏信通公司", province="JS")
-JS_HEAD = Identity("shen.dh", "沈主任", "shen.dh@example.com", "dept_head", department="江苏信通公司", province="JS")
-ZJ_OPS = Identity("jiang.zj", "蒋浙", "jiang.zj@example.com", "prov_ops", department="浙江信通公司", province="ZJ",
-                  level="L2")
-HQ_OPS_B = Identity("ma.ops", "马运", "ma.ops@example.com", "hq_ops", department="算力运营中心")
-COMMON = {"other_dept": OTHER_DEPT, "hq_ops": HQ_OPS, "committee": COMMITTEE, "executive": EXEC, "admin": ADMIN}
-PEOPLE: dict[str, dict[str, Identity]] = {
-    "hq": {**COMMON, "owner": APPLICANT, "colleague": COLLEAGUE, "prov_other": PROV_L2, "dept_head": DEPT_HEAD},
-    "js": {**COMMON, "owner": JS_APPLICANT, "colleague": JS_COLLEAGUE, "prov_home": PROV_L2, "prov_other": ZJ_OPS,
-           "dept_head": JS_HEAD},
-}
 assert {p.role for p in PEOPLE["js"].values()} == set(ROLE_MENU)  # every role has a column
 
-FORMS = {
-    "hq": {**TRAINING},
-    "js": {**TRAINING, "department": "js-it", "project": "P-JS-06", "pool": "js-pool", "applicant": "徐江"},
-}
 MONTH, MONTH_DAYS = "2026-10", [date(2026, 10, d) for d in range(25, 32)]  # 7 days of the month in scope
 WHY = "220kV 变电站连锁故障，需紧急复现潮流并评估后续风险，支撑调度决策"
 
 
 # ----------------------------------------------------------------- subjects (through the real services)
-
-
-@dataclass
-class Subject:
-    where: str
-    request_id: int
-    alloc_id: int
-    namespace: str | None
-    owner: Identity
-    extra: dict[str, Any]
-
-
-def _form(where: str, **over) -> dict:
-    start = (date.today() + timedelta(days=1)).isoformat()
-    return {**FORMS[where], "start_date": start, "requested_gpus": 4, "gpus_per_run": 4, "duration_days": 7, **over}
-
-
-def _alloc(ctx, request_id: int) -> AllocationRow:
-    with unit_of_work(ctx.sessions) as s:
-        return s.scalars(select(AllocationRow).where(AllocationRow.request_id == request_id)).one()
-
-
-def _granted(ctx, where: str, **over) -> Subject:
-    """A standard request: approved by the system and provisioned with the plan backend."""
-    owner = PEOPLE[where]["owner"]
-    view = svc.submit(sessions=ctx.sessions, actor=owner, form=_form(where, **over))
-    alloc = _alloc(ctx, view["id"])
-    return Subject(where, view["id"], alloc.id, alloc.namespace, owner, {})
 
 
 @contextmanager
@@ -154,12 +113,6 @@ def _stalled(ctx, where: str) -> Subject:
     subject = _approved(ctx, where)
     with pytest.raises(KeyboardInterrupt):
         prov.provision(sessions=ctx.sessions, actor=svc.SYSTEM, request_id=subject.request_id, provisioner=_Dies())
-    return subject
-
-
-def _active(ctx, where: str) -> Subject:
-    subject = _granted(ctx, where)
-    assert _alloc(ctx, subject.request_id).status == "active"
     return subject
 
 

@@ -9,7 +9,6 @@ from datetime import timedelta, timezone
 
 import pytest
 import yaml
-from kubernetes import client as k8s
 from sqlalchemy import func, select
 
 from core.cluster.backends import FAILED, ClusterError, LiveBackend, PlanBackend, ProvisionResult, StepResult
@@ -21,29 +20,10 @@ from core.lifecycle import services as svc
 from core.lifecycle.persistence import AllocationRow
 from core.lifecycle.states import InvalidTransition
 from core.org import load_org
-from tests.integration.test_lifecycle_services import (
-    ADMIN, APPLICANT, COLLEAGUE, DEPT_HEAD, HQ_OPS, MEDIUM, OTHER_DEPT, PROV_OPS, SMALL,
-)
-from tests.support.fake_kube_api import FakeKubeApi
-
-QUOTA_STEP = "ResourceQuota/allocation"
-
-
-class RaisingBackend:
-    """A fake backend that raises at one step (as a broken adapter would)."""
-
-    name = "fake"
-
-    def __init__(self, step: str = QUOTA_STEP) -> None:
-        self.step = step
-        self.calls = 0
-
-    def provision(self, spec):
-        self.calls += 1
-        raise ClusterError("cluster.api_error", step=self.step, status=500, reason="injected")
-
-    def deprovision(self, spec, dry_run=True):
-        return []
+from tests.support.forms import MEDIUM, SMALL
+from tests.support.people import ADMIN, APPLICANT, COLLEAGUE, DEPT_HEAD, HQ_OPS, OTHER_DEPT, PROV_OPS
+from tests.support import clock
+from tests.support.backends import QUOTA_STEP, DyingBackend, RaisingBackend
 
 
 class FailingStepBackend(PlanBackend):
@@ -99,7 +79,7 @@ def test_approval_provisions_automatically_to_active_with_manifests_kubeconfig_a
     # data 200 GB → 186.3 GiB × 1.5 headroom → 280 GiB; checkpoints 14e9 params × 32 B → 418 GiB
     assert volumes == {"workspace": 100, "data": 280, "checkpoints": 418}
     assert quota["storage_gi"] == sum(volumes.values())
-    assert sheet["window"] == {"start": "2026-12-01", "end": "2026-12-11"}
+    assert sheet["window"] == {"start": clock.iso(1), "end": clock.iso(11)}
     assert sheet["access"]["jupyter_url"] == f"https://jupyter.hq-beijing-2.example.internal/{sheet['namespace']}/lab"
     config = yaml.safe_load(sheet["access"]["kubeconfig"])
     assert config["contexts"][0]["context"]["namespace"] == sheet["namespace"]
@@ -115,7 +95,7 @@ def test_approval_provisions_automatically_to_active_with_manifests_kubeconfig_a
     assert quota_manifest["spec"]["hard"]["requests.nvidia.com/gpu"] == "16"
     notices = _ready_notices(ctx, r["id"])
     assert len(notices) == 1 and notices[0].recipient_id == "zhang.wei"
-    assert notices[0].params["namespace"] == sheet["namespace"] and notices[0].params["expires_on"] == "2026-12-11"
+    assert notices[0].params["namespace"] == sheet["namespace"] and notices[0].params["expires_on"] == clock.iso(11)
     # provisioning again is refused: it is active, and nothing is duplicated
     with pytest.raises(InvalidTransition):
         prov.provision(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"])
@@ -166,13 +146,6 @@ def test_a_failing_provisioner_leaves_the_request_visibly_failed_and_keeps_the_a
         prov.retry(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"])
 
 
-class DyingBackend(PlanBackend):
-    """The process dies in the middle of a run (as on a restart of the app or the job's pod)."""
-
-    def provision(self, spec):
-        raise KeyboardInterrupt
-
-
 def test_a_run_that_died_is_recovered_after_the_time_limit_then_retried_to_active(ctx, monkeypatch):
     monkeypatch.setattr(prov, "backend_for", lambda org: DyingBackend())
     r = _medium(ctx)
@@ -201,15 +174,6 @@ def test_a_run_that_died_is_recovered_after_the_time_limit_then_retried_to_activ
     assert again["status"] == "active" and again["provisioning"]["attempts"] == 2
     with pytest.raises(PermissionDenied):
         prov.recover_stalled(sessions=ctx.sessions, actor=APPLICANT)
-
-
-@pytest.fixture
-def kube():
-    with FakeKubeApi() as api:
-        cfg = k8s.Configuration()
-        cfg.host = api.url
-        with k8s.ApiClient(cfg) as client:
-            yield api, client
 
 
 def test_live_failure_then_retry_finishes_without_duplicate_objects(ctx, monkeypatch, kube):
@@ -301,7 +265,7 @@ def test_a_request_without_allocation_has_no_sheet(ctx):
 
 def test_form_data_size_sets_the_data_volume_within_bounds():
     from core.lifecycle.forms import IntakeForm
-    from tests.unit.test_lifecycle_rules import INFERENCE, TRAINING
+    from tests.support.forms import INFERENCE, TRAINING
 
     d = prov.load_provisioning_defaults()
     sizes = lambda **kw: {p.name: p.size_gi for p in prov.resources_for(  # noqa: E731
@@ -374,7 +338,7 @@ def test_only_the_owner_and_ops_receive_the_kubeconfig_of_an_allocation(ctx):
         "data_size_gb": 50, "data_type": "text", "gpu_model": "H20", "gpus_per_run": 2, "hours_per_run": 10,
         "runs_per_period": 1, "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
         "key_libraries": {"torch": "2.3.1"}, "pool": "hq-ft", "requested_gpus": 2,
-        "start_date": "2099-01-01", "duration_days": 5,
+        "start_date": clock.iso(30), "duration_days": 5,
     }
     request_id = services.submit(sessions=ctx.sessions, actor=owner, form=form)["id"]
     mine = provisioning.allocation_sheet(sessions=ctx.sessions, actor=owner, request_id=request_id)

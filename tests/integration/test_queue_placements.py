@@ -14,7 +14,7 @@ from core.adjust import services as adjust
 from core.adjust import simulation as sim
 from core.lifecycle.persistence import AllocationRow, RequestRow
 from core.org import load_org
-from tests.integration.test_lifecycle_services import HQ_OPS
+from tests.support.people import HQ_OPS
 
 T0 = datetime(2026, 9, 1, tzinfo=timezone.utc)
 POOLS = ("hq-sci", "sd-pool", "hn-pool", "sc-pool")

@@ -26,32 +26,10 @@ from core.reclaim import services as reclaim
 from core.reclaim import warning_service as warnings
 from core.reclaim.daily import run_daily
 from core.reclaim.states import InvalidMove
+from tests.support.reclaim import active_allocation as _active
 
 P = {p.id: p for p in load_personas()}
 APPLICANT, OPS, ADMIN = P["zhang.wei"], P["li.na"], P["zhao.min"]
-
-
-def _form(gpus: int = 4, pool: str = "hq-ft", start: date | None = None, days: int = 5, **extra) -> dict:
-    form = {
-        "applicant": "张伟", "department": "digital", "project": "P-LLM-01", "contact": "010-1",
-        "demand_type": "training", "demand_subtype": "l2_finetune", "business_background": "微调",
-        "expected_value": "效率", "model_name": "Qwen2.5-7B", "framework": "PyTorch", "parameters": 7.6e9,
-        "data_size_gb": 50, "data_type": "text", "gpu_model": "H20", "gpus_per_run": gpus, "hours_per_run": 10,
-        "runs_per_period": 1, "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
-        "key_libraries": {"torch": "2.3.1"}, "pool": pool, "requested_gpus": gpus,
-        "start_date": (start or date.today() + timedelta(days=1)).isoformat(), "duration_days": days,
-        "priority": "normal",
-    }
-    form.update(extra)
-    return form
-
-
-def _active(ctx, **kw) -> tuple[int, AllocationRow]:
-    view = lifecycle.submit(sessions=ctx.sessions, actor=APPLICANT, form=_form(**kw))
-    with unit_of_work(ctx.sessions) as s:
-        alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == view["id"])).one()
-    assert alloc.status == "active", view
-    return view["id"], alloc
 
 
 def _window(ctx, alloc_id: int, start: date, end: date, **request_fields) -> AllocationRow:

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from core.org import load_org
 from core.reports import export
 from core.reports.build import build_report
-from tests.unit.test_report_build import ALLOCS, PRICES, REQUESTS, ROWS, SETTINGS
+from tests.support.report_data import ALLOCS, PRICES, REQUESTS, ROWS, SETTINGS
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_csv_holds_one_table_and_refuses_an_unknown_one(report):
 
 @pytest.fixture(scope="module")
 def jobs_report():
-    from tests.unit.test_report_build import JOBS, RESULTS, _job_rows
+    from tests.support.report_data import JOBS, RESULTS, job_rows as _job_rows
 
     history, month = _job_rows()
     return build_report(month="2026-03", scope="HQ", rollups=month, allocations=JOBS, requests=[], org=load_org(),

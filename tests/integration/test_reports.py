@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
 import pytest
 from sqlalchemy import select, text
 
@@ -13,26 +12,12 @@ from core.db.models import OutboxRow
 from core.db.session import unit_of_work
 from core.errors import InputError
 from core.identity import PermissionDenied, load_personas
-from core.metrics.persistence import replace_day
-from core.metrics.schema import ROLLUP_SCHEMA
 from core.reports import service as reports
 from core.reports.persistence import PublishedReportImmutable, ReportRow
+from tests.support.report_data import seed_rollups
 
 PEOPLE = {p.id: p for p in load_personas()}
 OPS, APPLICANT, EXEC = PEOPLE["li.na"], PEOPLE["zhang.wei"], PEOPLE["wang.qiang"]
-
-
-def _row(day, uuid, ns, util):
-    return {"day": day, "cluster": "hq-beijing-1", "hostname": "n1", "uuid": uuid, "model": "H800-SXM", "namespace": ns,
-            "mean_util": util, "peak_util": util, "mean_mem": 0.5, "peak_mem": 0.5, "allocated_gpu_hours": 24.0 if ns else 0.0,
-            "used_gpu_hours": 24.0 * util, "energy_kwh": 5.0, "samples": 1440, "expected_samples": 1440, "coverage": 1.0}
-
-
-def seed_rollups(ctx):
-    for d in (date(2026, 3, 1), date(2026, 3, 2)):
-        frame = pl.DataFrame([_row(d, "u1", "ns-a", 0.9), _row(d, "u2", "ns-b", 0.01)], schema=ROLLUP_SCHEMA)
-        with unit_of_work(ctx.sessions) as s:
-            replace_day(s, d, frame)
 
 
 def _published(ctx, deidentified=True):
@@ -249,8 +234,8 @@ def test_incidents_count_every_failed_provisioning_run_from_the_audit_trail(ctx,
     from core.lifecycle import provisioning as prov
     from core.lifecycle import services as svc
     from core.cluster.backends import PlanBackend
-    from tests.integration.test_lifecycle_services import MEDIUM
-    from tests.integration.test_provisioning_service import DyingBackend, RaisingBackend
+    from tests.support.forms import MEDIUM
+    from tests.support.backends import DyingBackend, RaisingBackend
 
     monkeypatch.setattr(prov, "backend_for", lambda org: RaisingBackend())
     r = svc.submit(sessions=ctx.sessions, actor=APPLICANT, form=MEDIUM)

@@ -22,10 +22,10 @@ from core.lifecycle import services as svc
 from core.metrics import usage
 from core.metrics.persistence import replace_day
 from core.metrics.schema import ROLLUP_SCHEMA
-from tests.integration.test_lifecycle_services import (
+from tests.support.people import (
     ADMIN, APPLICANT, COLLEAGUE, COMMITTEE, DEPT_HEAD, EXEC, HQ_OPS, OTHER_DEPT, OTHER_HEAD, PROV_L2,
 )
-from tests.integration.test_permission_matrix import ZJ_OPS, _active, _alloc, _form
+from tests.support.subjects import ZJ_OPS, active as _active, alloc_of as _alloc, form_for as _form
 
 DAY = date(2026, 10, 27)
 START, END = datetime(2026, 10, 27, tzinfo=timezone.utc), datetime(2026, 10, 28, tzinfo=timezone.utc)

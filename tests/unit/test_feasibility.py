@@ -9,7 +9,7 @@ from core.i18n import translate
 from core.lifecycle import feasibility as feas
 from core.lifecycle.feasibility import CudaTable, assess, load_cuda_table, version_tuple
 from core.org import load_org
-from tests.unit.test_lifecycle_rules import inference_form, training_form
+from tests.support.forms import inference_form, training_form
 
 
 def _items(form, **kw) -> dict[str, feas.CheckItem]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 import polars as pl
 import pytest
@@ -11,60 +11,10 @@ from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import load_org
 from core.reports.build import build_report, month_summary, parse_month, shift_month
-
-PRICES = {"H800-SXM": (30.0, True), "A800-80GB": (15.0, True), "H20": (10.0, False), "A800-80GB-JS": (1.0, True)}
-SETTINGS = {"top_n": 5, "min_gpu_hours_for_ranking": 24, "idle_day_util": 0.05, "trend_months": 2,
-            "min_coverage_for_trends": 0.6}
-
-
-def _row(day, uuid, cluster, model, ns, util, mem, samples=1440, energy=1.0):
-    hours = samples / 60
-    return {"day": day, "cluster": cluster, "hostname": f"{cluster}-n1", "uuid": uuid, "model": model, "namespace": ns,
-            "mean_util": util, "peak_util": util, "mean_mem": mem, "peak_mem": mem,
-            "allocated_gpu_hours": hours if ns else 0.0, "used_gpu_hours": util * hours, "energy_kwh": energy,
-            "samples": samples, "expected_samples": 1440, "coverage": samples / 1440}
-
-
-D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
-ROWS = pl.DataFrame([
-    _row(D1, "u1", "hq-beijing-1", "H800-SXM", "ns-llm", 0.8, 0.5, energy=10),
-    _row(D2, "u1", "hq-beijing-1", "H800-SXM", "ns-llm", 0.6, 0.7, energy=10),
-    _row(D1, "u2", "hq-beijing-2", "A800-80GB", "ns-orphan", 0.02, 0.1, samples=720, energy=2),
-    _row(D2, "u2", "hq-beijing-2", "A800-80GB", "ns-orphan", 0.03, 0.1, energy=3),
-    _row(D1, "u3", "hq-beijing-2", "H20", "", 0.0, 0.0, energy=1),
-    _row(D1, "j1", "js-nanjing", "A800-80GB", "ns-js", 0.9, 0.9, energy=50),          # other scope
-    _row(date(2026, 2, 10), "u1", "hq-beijing-1", "H800-SXM", "ns-llm", 0.5, 0.5),    # other month
-], schema=ROLLUP_SCHEMA)
-
-ALLOCS = [{"request_id": 1, "pool": "hq-lang", "gpus": 1, "requested_gpus": 2, "namespace": "ns-llm",
-           "starts_on": D1, "ends_on": date(2026, 3, 3), "released_on": None, "project": "P-LLM-01",
-           "department": "digital", "owner": "zhang.wei", "demand_type": "training"}]
-
-
-def _at(d, h=0):
-    return datetime(2026, d[0], d[1], h, tzinfo=timezone.utc)
-
-
-REQUESTS = [
-    {"id": 1, "number": "R1", "pool": "hq-lang", "project": "P-LLM-01", "submitted_at": _at((3, 1)),
-     "approved_at": _at((3, 1), 6), "active_at": _at((3, 1), 7), "provisioning_failed_at": None},
-    {"id": 2, "number": "R2", "pool": "hq-ft", "project": "P-EXP-05", "submitted_at": _at((2, 27)),
-     "approved_at": _at((3, 2)), "active_at": None, "provisioning_failed_at": _at((3, 2), 1)},
-    {"id": 3, "number": "R3", "pool": "js-pool", "project": "P-JS-06", "submitted_at": _at((3, 1)),
-     "approved_at": _at((3, 5)), "active_at": None, "provisioning_failed_at": _at((3, 6))},
-]
-
-
-# Failed provisioning runs (audit events): request 2 failed twice and its third run died; request 3
-# is another scope's; request 1's failure is February's; request 99 is unknown.
-FAILURES = [
-    {"request_id": 2, "at": _at((3, 2), 1), "cause": "failed", "step": "Namespace/ns-exp", "attempt": 1},
-    {"request_id": 2, "at": _at((3, 2), 5), "cause": "failed", "step": "ResourceQuota/ns-exp", "attempt": 2},
-    {"request_id": 2, "at": _at((3, 3), 9), "cause": "interrupted", "step": "interrupted", "attempt": None},
-    {"request_id": 3, "at": _at((3, 6)), "cause": "failed", "step": "Namespace/ns-js", "attempt": 1},
-    {"request_id": 1, "at": _at((2, 28), 23), "cause": "failed", "step": "Namespace/ns-llm", "attempt": 1},
-    {"request_id": 99, "at": _at((3, 4)), "cause": "failed", "step": "Namespace/x", "attempt": 1},
-]
+from tests.support.report_data import (
+    ALLOCS, FAILURES, JOBS, PRICES, REQUESTS, RESULTS, ROWS, SETTINGS, job_rows as _job_rows,
+    rollup_row as _row,
+)
 
 
 @pytest.fixture(scope="module")
@@ -295,45 +245,6 @@ def test_shift_month_crosses_years():
 
 
 # --------------------------------------------------------------------------- time–quality–energy of typical training jobs
-
-def _job_rows():
-    rows = []
-    for d in (date(2026, 2, 26), date(2026, 2, 27), date(2026, 2, 28)):       # 02-26 is before job A started
-        for u in ("a1", "a2"):
-            rows.append(_row(d, u, "hq-beijing-1", "H800-SXM", "ns-a", 0.9, 0.8, energy=5))
-    history = pl.DataFrame(rows, schema=ROLLUP_SCHEMA)
-    rows = []
-    for day in range(1, 6):                                                   # 03-05 is after job A ended
-        for u in ("a1", "a2"):
-            rows.append(_row(date(2026, 3, day), u, "hq-beijing-1", "H800-SXM", "ns-a", 0.9, 0.8, energy=5))
-    for day in (10, 11, 12):                                                  # job B released on 03-12
-        rows.append(_row(date(2026, 3, day), "b1", "hq-beijing-2", "H20", "ns-b", 0.5, 0.5, energy=3))
-    rows.append(_row(date(2026, 3, 10), "c1", "hq-beijing-2", "L20", "ns-c", 0.5, 0.5, energy=99))
-    return history, pl.DataFrame(rows, schema=ROLLUP_SCHEMA)
-
-
-def _job(rid, ns, pool, gpus, start, end, released=None, kind="training"):
-    return {"request_id": rid, "number": f"CR-{rid}", "pool": pool, "gpus": gpus, "requested_gpus": gpus,
-            "namespace": ns, "starts_on": start, "ends_on": end, "released_on": released, "project": "P-LLM-01",
-            "department": "digital", "owner": "zhang.wei", "demand_type": kind}
-
-
-JOBS = [
-    _job(11, "ns-a", "hq-lang", 2, date(2026, 2, 27), date(2026, 3, 5)),
-    _job(12, "ns-b", "hq-ft", 1, date(2026, 3, 10), date(2026, 3, 17), released=date(2026, 3, 12)),
-    _job(13, "ns-c", "hq-inf", 1, date(2026, 3, 1), date(2026, 3, 31), kind="inference"),   # not training
-    _job(14, "ns-d", "js-pool", 1, date(2026, 3, 1), date(2026, 3, 31)),                    # other scope
-    _job(15, "ns-e", "hq-ft", 1, date(2026, 4, 2), date(2026, 4, 9)),                       # after the month
-    _job(16, "ns-f", "hq-ft", 4, date(2026, 3, 20), date(2026, 3, 25)),                     # no metrics at all
-]
-RESULTS = {
-    11: [{"metric": "accuracy", "value": 0.5, "higher_is_better": True, "dataset": "old", "baseline": None,
-          "improvement": None, "run": "r0", "recorded_at": "2026-03-02T00:00:00+00:00"},
-         {"metric": "eval_loss", "value": 1.8, "higher_is_better": False, "dataset": "held-out", "baseline": 2.3,
-          "improvement": 0.5, "run": "r1", "recorded_at": "2026-03-06T00:00:00+00:00"}],
-    16: [{"metric": "accuracy", "value": 0.70, "higher_is_better": True, "dataset": "C-Eval", "baseline": 0.75,
-          "improvement": -0.05, "run": "", "recorded_at": "2026-03-26T00:00:00+00:00"}],
-}
 
 
 def _jobs_report(limit):

@@ -14,7 +14,7 @@ from core.org import load_org
 from core.reports.build import build_report
 from core.reports.export import cpu_note, to_csv
 from core.reports.tables import tables
-from tests.unit.test_report_build import ALLOCS, D1, D2, PRICES, REQUESTS, ROWS, SETTINGS
+from tests.support.report_data import ALLOCS, D1, D2, PRICES, REQUESTS, ROWS, SETTINGS
 
 SCHEMA = {"day": pl.Date, "source": pl.Utf8} | CPU_PARTS_SCHEMA
 
