@@ -42,7 +42,7 @@ run: $(RUNTIME_STAMP)
 	$(PY) -m core demo metrics --days 62 --step 900
 	$(PY) -m core demo history
 	$(PY) -m core demo board
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	COMPUTELOOP_AUTH=demo $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # No `-` prefix and no `|| true`: pytest's non-zero exit (1 failures, 2 interrupted,
 # 5 no tests collected, ...) fails `make test`.

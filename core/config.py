@@ -38,9 +38,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COMPUTELOOP_AUTH",
-        "demo",
-        "'demo' shows a persona switcher and a demo banner; 'oidc' requires sign-in via st.login "
-        "(configure [auth] in .streamlit/secrets.toml).",
+        "",
+        "Required: 'oidc' requires sign-in via st.login (configure [auth] in .streamlit/secrets.toml; roles, "
+        "departments and provinces from the ID token's claims, data/oidc.yaml); 'demo' shows a persona switcher "
+        "and a demo banner (make run sets it). Unset or any other value: the pages refuse to start.",
     ),
     Setting(
         "COMPUTELOOP_DEFAULT_LANG",
@@ -88,6 +89,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+# Sign-in modes. Anything else (unset, a typo such as "odic", "none") is refused: the portal fails
+# closed instead of falling back to the persona switcher.
+AUTH_MODES = ("oidc", "demo")
+
+
 @dataclass(frozen=True)
 class Config:
     """The settings in force for one call."""
@@ -99,6 +105,16 @@ class Config:
     i18n_strict: bool
     cluster_backend: str
     kubeconfig: str
+
+    @property
+    def auth_valid(self) -> bool:
+        """True when COMPUTELOOP_AUTH names a sign-in mode (see :data:`AUTH_MODES`)."""
+        return self.auth_mode in AUTH_MODES
+
+    @property
+    def demo(self) -> bool:
+        """True only when demo mode was asked for explicitly (persona switcher, banner, ?persona=)."""
+        return self.auth_mode == "demo"
 
 
 def _get(name: str) -> str:
@@ -113,7 +129,7 @@ def load() -> Config:
     return Config(
         database_url=_get("COMPUTELOOP_DATABASE_URL"),
         data_dir=Path(_get("COMPUTELOOP_DATA_DIR")),
-        auth_mode=_get("COMPUTELOOP_AUTH").strip().lower() or "demo",
+        auth_mode=_get("COMPUTELOOP_AUTH").strip().lower(),
         default_lang=_get("COMPUTELOOP_DEFAULT_LANG").strip(),
         i18n_strict=_get("COMPUTELOOP_I18N_STRICT").strip() == "1",
         cluster_backend=_get("COMPUTELOOP_CLUSTER_BACKEND").strip().lower() or "plan",

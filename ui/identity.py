@@ -5,24 +5,33 @@ from __future__ import annotations
 import streamlit as st
 
 from core import config
-from core.identity import Identity, identity_for_email, load_personas
-from ui.i18n import t
+from core.identity import Identity, identity_from_claims, load_personas
+from ui.i18n import current_lang, t
 
 
 def current_identity() -> Identity | None:
-    """The acting identity, or None when sign-in is required and nobody is signed in."""
-    if config.load().auth_mode == "oidc":
+    """The acting identity, or None when nobody may act: sign-in mode unset or unknown, or OIDC
+    without a signed-in user (or one whose claims carry no stable id)."""
+    cfg = config.load()
+    if not cfg.auth_valid:
+        return None
+    if cfg.auth_mode == "oidc":
         # st.user has no is_logged_in until an [auth] section exists in secrets.toml.
         if not getattr(st.user, "is_logged_in", False):
             return None
-        return identity_for_email(str(st.user.get("email", "")), str(st.user.get("name", "")))
+        identity = identity_from_claims(st.user.to_dict())
+        if identity is None:
+            st.session_state["_sign_in_refusal"] = "access.no_stable_id"
+        return identity
     personas = load_personas()
     by_id = {p.id: p for p in personas}
     wanted = st.query_params.get("persona")
     if "persona" not in st.session_state or (wanted in by_id and wanted != st.session_state.get("_persona_from_url")):
         st.session_state["persona"] = wanted if wanted in by_id else personas[0].id
-        st.session_state["_persona_from_url"] = wanted
-    return by_id.get(st.session_state["persona"], personas[0])
+    # The persona rides in the URL, so a reload, a bookmark or a page change keeps who is acting.
+    persona = by_id.get(st.session_state["persona"], personas[0])
+    st.query_params["persona"] = st.session_state["_persona_from_url"] = persona.id
+    return persona
 
 
 def oidc_configured() -> bool:
@@ -33,8 +42,15 @@ def oidc_configured() -> bool:
         return False
 
 
-def _persona_chosen() -> None:
-    st.session_state["persona"] = st.session_state["_persona_choice"]
+def _persona_chosen(key: str) -> None:
+    st.session_state["persona"] = st.session_state[key]
+
+
+def switcher_key() -> str:
+    """The persona switcher's widget key, one per language: its labels are in the UI language, and a
+    widget whose labels change under the same key is left stale by the browser (it kept showing the
+    old language and reported a stale choice on the next page change, resetting the persona)."""
+    return f"_persona_choice_{current_lang()}"
 
 
 def role_label(identity: Identity) -> str:
@@ -45,7 +61,10 @@ def role_label(identity: Identity) -> str:
 
 def sidebar_identity(identity: Identity | None) -> None:
     """Sidebar block: who is acting, the persona switcher in demo mode, sign-in/out with OIDC."""
-    if config.load().auth_mode == "oidc":
+    cfg = config.load()
+    if not cfg.auth_valid:
+        return
+    if cfg.auth_mode == "oidc":
         if identity is None and not oidc_configured():
             st.sidebar.error(t("sidebar.oidc_not_configured"))
         elif identity is None:
@@ -60,6 +79,6 @@ def sidebar_identity(identity: Identity | None) -> None:
     current = st.session_state.get("persona", ids[0])
     # The choice lives under a plain key; a widget's own key is dropped when the page changes.
     st.sidebar.selectbox(t("sidebar.persona"), ids, index=ids.index(current) if current in ids else 0,
-                         key="_persona_choice", format_func=labels.get, on_change=_persona_chosen)
+                         key=switcher_key(), format_func=labels.get, on_change=_persona_chosen, args=(switcher_key(),))
     if identity is not None:
         st.sidebar.caption(t("sidebar.department", department=identity.department))

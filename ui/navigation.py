@@ -107,3 +107,29 @@ def sections_for(role: str) -> list[tuple[str, list[PageSpec]]]:
 def pages_for(menu: str, role: str | None = None) -> list[PageSpec]:
     """All pages a role group (and, if given, the role itself) sees, in menu order."""
     return [PAGES[key] for _, keys in MENUS[menu] for key in keys if visible(PAGES[key], role)]
+
+
+# Where a session starts, by menu: the page of the daily work (ops: the approval queue).
+LANDING: dict[str, str] = {"user": "home", "ops": "approvals", "executive": "board", "admin": "home"}
+
+
+def landing_page(role: str) -> str:
+    """The key of the page a session of ``role`` opens on."""
+    return LANDING.get(ROLE_MENU.get(role, "user"), "home")
+
+
+def sidebar_menu(role: str, pages: dict, query: dict[str, str]) -> None:
+    """The role's menu in the sidebar, every page visible (no "more"), grouped by section.
+
+    ``pages`` maps page keys to the ``st.Page`` objects given to ``st.navigation``; every link
+    carries ``query`` (the language, and the persona in demo mode), so who is acting and in which
+    language survive a page change, a reload and a link opened in a new tab.
+    """
+    import streamlit as st
+
+    from ui.i18n import t
+
+    for title_key, specs in sections_for(role):
+        st.sidebar.caption(t(title_key))
+        for spec in specs:
+            st.sidebar.page_link(pages[spec.key], label=t(spec.title_key), icon=spec.icon, query_params=query)
