@@ -14,8 +14,11 @@ class ComputeLoopError(Exception):
     """Base class: every error the UI or CLI is expected to show to a person."""
 
     def __init__(self, key: str, **params: Any) -> None:
+        from core import redact
+
         self.key = key
-        self.params = params
+        # Every message shown to a person goes through here: no URL in it keeps its credentials.
+        self.params = {k: redact.text(v) if isinstance(v, str) else v for k, v in params.items()}
         super().__init__(self.english())
 
     def english(self) -> str:

@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from core import config
+from core import config, redact
 from core.db.migrate import current_revision, head_revision
 from core.estimation.catalog import load_catalog
 from ui.context import ctx
@@ -42,11 +42,8 @@ def catalog_table() -> pd.DataFrame:
 
 def settings_table() -> pd.DataFrame:
     """Every setting: its variable, the value in force (secrets masked) and what it does."""
-    def shown(env: str, value: str) -> str:
-        return "••••••" if value and ("PASSWORD" in env or "SECRET" in env) else value
-
     return pd.DataFrame([
-        {t("settings.col.env"): s.env, t("settings.col.value"): shown(s.env, os.environ.get(s.env, s.default)),
+        {t("settings.col.env"): s.env, t("settings.col.value"): redact.setting(s.env, os.environ.get(s.env, s.default)),
          t("settings.col.help"): t(f"setting.{s.env}")}
         for s in config.SETTINGS
     ])
