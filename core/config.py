@@ -55,6 +55,12 @@ SETTINGS: tuple[Setting, ...] = (
         "and counts the GPU nodes of the demo fleet; 'live' applies them through the official client, one "
         "kubeconfig context per cluster, and the water level reads each cluster's GPU nodes from it.",
     ),
+    Setting(
+        "COMPUTELOOP_TOKEN_KEYS",
+        "",
+        "Fernet keys (comma-separated; the first seals, all open) that seal the cluster tokens of live "
+        "kubeconfigs at rest. Required by the live backend; rotate by putting a new key first.",
+    ),
     Setting("COMPUTELOOP_KUBECONFIG", "", "kubeconfig file for the live backend; empty = the client's default (~/.kube/config)."),
     Setting(
         "COMPUTELOOP_PROMETHEUS_URLS",

@@ -7,10 +7,16 @@ import os
 
 import pytest
 import time_machine
+from cryptography.fernet import Fernet
 
 from tests.support import clock
 
 os.environ.setdefault("COMPUTELOOP_I18N_STRICT", "1")
+# The live backend stores the tokens it mints sealed: the test session has a key of its own.
+os.environ.setdefault("COMPUTELOOP_TOKEN_KEYS", Fernet.generate_key().decode())
+
+# the "fuzz cases" section of the terminal summary (pytest reads pytest_plugins only in the root conftest)
+pytest_plugins = ("tests.support.fuzz_report",)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -488,6 +488,9 @@ def _requests_gpu(pod: Mapping[str, Any], gpu: str) -> bool:
 def plan_or_live(mode: str, org: Any = None, settings: ClusterSettings | None = None, **live_kwargs: Any) -> Provisioner:
     """The backend for ``mode`` ("plan" or "live")."""
     if mode == "live":
+        from core import tokens
+
+        tokens.require_key()  # the tokens it mints are stored sealed, never in clear
         return LiveBackend(org, settings, **live_kwargs)
     return PlanBackend(settings)
 
