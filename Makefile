@@ -1,7 +1,8 @@
 # ComputeLoop — everyday commands.
 #
 #   make run         start the portal on http://127.0.0.1:$(PORT) with the embedded defaults
-#   make test        run the whole test suite (extra pytest options: PYTEST_ARGS="...")
+#   make test        run the whole test suite on every core (extra pytest options: PYTEST_ARGS="...")
+#   make test-shifted  the date-sensitive modules again with the frozen clock 400 days ahead
 #   make bench       run the benchmarks (bench/__main__.py)
 #   make clean-db    delete the embedded SQLite database and everything else under var/
 #
@@ -13,16 +14,28 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core (each worker migrates its databases once).
+PYTEST_WORKERS ?= auto
+# The modules whose rules read "today" (lifecycle, provisioning, green channel, reclaim, reports,
+# notices, demo): .ci/run runs them a second time with the frozen clock moved 400 days ahead, so a
+# test that writes a calendar date instead of one relative to tests/support/clock.py fails at once.
+DATE_SENSITIVE := tests/unit/test_lifecycle_*.py tests/unit/test_reclaim_*.py tests/unit/test_report_*.py \
+	tests/unit/test_warning_rules.py tests/unit/test_queue.py \
+	tests/integration/test_lifecycle_services.py tests/integration/test_provisioning_*.py \
+	tests/integration/test_green_channel.py tests/integration/test_approval_race.py \
+	tests/integration/test_reclaim.py tests/integration/test_expiry_notices_smtp.py \
+	tests/integration/test_report*.py tests/integration/test_cli_report.py tests/integration/test_training_results.py \
+	tests/integration/test_notifications.py tests/integration/test_demo_*.py
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check --no-input
 
 RUNTIME_STAMP := $(VENV)/.requirements.stamp
 DEV_STAMP := $(VENV)/.requirements-dev.stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench clean-db
+.PHONY: help run test test-shifted bench clean-db
 
 help:
-	@echo "make run | make test [PYTEST_ARGS=...] | make bench | make clean-db"
+	@echo "make run | make test [PYTEST_ARGS=...] | make test-shifted | make bench | make clean-db"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,12 +55,15 @@ run: $(RUNTIME_STAMP)
 	$(PY) -m core demo metrics --days 62 --step 900
 	$(PY) -m core demo history
 	$(PY) -m core demo board
-	COMPUTELOOP_AUTH=demo $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	COMPUTELOOP_AUTH=$${COMPUTELOOP_AUTH:-demo} $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # No `-` prefix and no `|| true`: pytest's non-zero exit (1 failures, 2 interrupted,
 # 5 no tests collected, ...) fails `make test`.
 test: $(DEV_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test-shifted: $(DEV_STAMP)
+	COMPUTELOOP_TEST_CLOCK_SHIFT_DAYS=400 $(PY) -m pytest -n $(PYTEST_WORKERS) $(DATE_SENSITIVE) $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	@if [ -f bench/__main__.py ]; then \
