@@ -74,6 +74,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder of offline GPU samples (day=YYYY-MM-DD partitions); empty = var/metrics/samples. "
         "Used when COMPUTELOOP_PROMETHEUS_URLS is empty.",
     ),
+    Setting(
+        "COMPUTELOOP_PROMETHEUS_RANGES",
+        "closed",
+        "How the metrics store bounds a range selector: 'closed' for Prometheus 2.x (and Thanos or Mimir on "
+        "its engine), 'open' for Prometheus 3 and VictoriaMetrics (left-open ranges); the daily figures "
+        "count each sample exactly once either way.",
+    ),
     Setting("COMPUTELOOP_PROMETHEUS_TIMEOUT_S", "10", "Timeout of one Prometheus query, seconds."),
     Setting("COMPUTELOOP_PROMETHEUS_RETRIES", "1", "Connection retries per Prometheus query."),
     Setting(

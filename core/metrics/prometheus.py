@@ -84,6 +84,7 @@ class PrometheusSettings:
     timeout_s: float = 10.0
     retries: int = 1
     exporter_namespaces: tuple[str, ...] = DEFAULT_EXPORTER_NAMESPACES
+    left_open_ranges: bool = False
 
 
 def parse_servers(text: str) -> dict[str, str]:
@@ -125,7 +126,16 @@ def prometheus_settings() -> PrometheusSettings:
         timeout_s=_number("COMPUTELOOP_PROMETHEUS_TIMEOUT_S", "10", float),
         retries=_number("COMPUTELOOP_PROMETHEUS_RETRIES", "1", int),
         exporter_namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
+        left_open_ranges=_ranges(os.environ.get("COMPUTELOOP_PROMETHEUS_RANGES", "closed")),
     )
+
+
+def _ranges(value: str) -> bool:
+    """True for left-open range selectors ('open'); 'closed' (the default) for Prometheus 2.x."""
+    value = value.strip().lower() or "closed"
+    if value not in ("open", "closed"):
+        raise InputError("error.choice", field="COMPUTELOOP_PROMETHEUS_RANGES", value=value, choices="open, closed")
+    return value == "open"
 
 
 def source_from_settings(settings: PrometheusSettings | None = None) -> "PrometheusSource | None":
@@ -133,7 +143,8 @@ def source_from_settings(settings: PrometheusSettings | None = None) -> "Prometh
     s = settings or prometheus_settings()
     if not s.servers:
         return None
-    return PrometheusSource(s.servers, s.timeout_s, retries=s.retries, exporter_namespaces=s.exporter_namespaces)
+    return PrometheusSource(s.servers, s.timeout_s, retries=s.retries, exporter_namespaces=s.exporter_namespaces,
+                            left_open_ranges=s.left_open_ranges)
 
 
 # --------------------------------------------------------------------------- model names

@@ -20,6 +20,7 @@ import pytest
 from core.metrics.prometheus import MetricsUnavailable, PrometheusSource, with_last_good
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 from tests.conftest import missing_service
+from tests.support.victoria_server import VictoriaMetricsServer, find_binary as find_victoria
 from tests.support.prometheus_server import MisbehavingServer, PrometheusServer, find_binaries, free_port
 
 pytestmark = pytest.mark.live
@@ -62,25 +63,37 @@ def cpu_used(fx):
     return cpu_mod.generate(times, NASTY_NS)
 
 
-@pytest.fixture(scope="session")
-def prom(fx, served, cpu_used, tmp_path_factory):
-    """A real Prometheus serving the backfilled fixture (GPU and service metrics); stopped at the end of the session."""
-    binaries = find_binaries()
-    if binaries is None:
-        missing_service("Debian prometheus")
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), *binaries, retention="30d")
+@pytest.fixture(scope="session", params=["prometheus", "victoria-metrics"])
+def prom(request, fx, served, cpu_used, tmp_path_factory):
+    """A real PromQL store serving the fixture (GPU, service and CPU metrics), stopped at the end of the
+    session: Prometheus (promtool backfill) and VictoriaMetrics single node (import API), so every
+    parity test holds for both."""
     text = fx.openmetrics.rstrip("\n")
     assert text.endswith("# EOF")
-    server.backfill(text[: -len("# EOF")] + "\n".join(served[0] + cpu_used[0]) + "\n# EOF\n")
-    server.start()
-    print(f"\nprometheus backfill {server.timings['backfill_s']:.2f}s, start {server.timings['start_s']:.2f}s")
+    text = text[: -len("# EOF")] + "\n".join(served[0] + cpu_used[0]) + "\n# EOF\n"
+    if request.param == "victoria-metrics":
+        binary = find_victoria()
+        if binary is None:
+            missing_service("Debian victoria-metrics")
+        server = VictoriaMetricsServer(tmp_path_factory.mktemp("victoria"), binary)
+        server.start()
+        server.import_openmetrics(text)
+        print(f"\nvictoria-metrics start {server.timings['start_s']:.2f}s, import {server.timings['import_s']:.2f}s")
+    else:
+        binaries = find_binaries()
+        if binaries is None:
+            missing_service("Debian prometheus")
+        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), *binaries, retention="30d")
+        server.backfill(text)
+        server.start()
+        print(f"\nprometheus backfill {server.timings['backfill_s']:.2f}s, start {server.timings['start_s']:.2f}s")
     yield server
     server.stop()
 
 
 @pytest.fixture()
 def source(prom):
-    src = PrometheusSource({"hq": prom.url}, timeout=10, retries=0)
+    src = PrometheusSource({"hq": prom.url}, left_open_ranges=prom.left_open_ranges, timeout=10, retries=0)
     yield src
     src.close()
 
@@ -215,8 +228,8 @@ def test_series_for_a_hostile_namespace_returns_exactly_that_namespace(fx, sourc
 
 
 def test_long_ranges_are_split_and_give_the_same_rows(fx, prom):
-    whole = PrometheusSource({"hq": prom.url}, retries=0)
-    chunked = PrometheusSource({"hq": prom.url}, retries=0, max_points=50)
+    whole = PrometheusSource({"hq": prom.url}, left_open_ranges=prom.left_open_ranges, retries=0)
+    chunked = PrometheusSource({"hq": prom.url}, left_open_ranges=prom.left_open_ranges, retries=0, max_points=50)
     a = whole.series(fx.start, fx.end, step_s=60)
     b = chunked.series(fx.start, fx.end, step_s=60)
     assert whole.query_count == 1 and chunked.query_count == 4  # 180 points / 50
@@ -244,7 +257,7 @@ def test_an_empty_day_is_an_empty_frame_not_an_error(fx, source):
 
 
 def test_one_query_per_server_and_cluster_column(fx, prom):
-    src = PrometheusSource({"hq-beijing-1": prom.url, "js-nanjing": prom.url}, retries=0)
+    src = PrometheusSource({"hq-beijing-1": prom.url, "js-nanjing": prom.url}, left_open_ranges=prom.left_open_ranges, retries=0)
     frame = src.daily_gpu_stats(fx.day_after)
     assert src.queries_by_cluster() == {"hq-beijing-1": 1, "js-nanjing": 1}
     assert frame.group_by("cluster").len().sort("cluster")["len"].to_list() == [4, 4]
@@ -308,7 +321,7 @@ def test_one_server_down_keeps_the_others_rows_as_partial(fx, prom):
 
 def test_last_good_frame_survives_an_outage(fx, prom):
     cache: dict = {}
-    good = PrometheusSource({"hq": prom.url}, retries=0)
+    good = PrometheusSource({"hq": prom.url}, left_open_ranges=prom.left_open_ranges, retries=0)
     down = PrometheusSource({"hq": f"http://127.0.0.1:{free_port()}"}, timeout=1, retries=0)
     t0 = datetime.now(timezone.utc)
     first = with_last_good(lambda: good.latest(_at(fx)), cache, key="latest", now=t0)
@@ -490,3 +503,22 @@ class _NoGpu:
 
     def daily_gpu_stats(self, day, *, step_s=60):
         return pl.DataFrame(schema=ROLLUP_SCHEMA).drop("day")
+
+
+@pytest.mark.parametrize(("value", "left_open"), [("", False), ("closed", False), ("open", True), (" Open ", True)])
+def test_the_range_setting_reaches_the_source(monkeypatch, value, left_open):
+    from core.metrics.prometheus import source_from_settings
+
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_URLS", "hq=http://127.0.0.1:9")
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_RANGES", value)
+    assert source_from_settings().left_open_ranges is left_open
+
+
+def test_an_unknown_range_setting_is_refused_naming_it(monkeypatch):
+    from core.errors import InputError
+    from core.metrics.prometheus import prometheus_settings
+
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_RANGES", "half-open")
+    with pytest.raises(InputError) as err:
+        prometheus_settings()
+    assert err.value.field == "COMPUTELOOP_PROMETHEUS_RANGES"

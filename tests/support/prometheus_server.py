@@ -51,6 +51,8 @@ class PrometheusServer:
     retention: str = "60d"
     port: int = 0
     process: subprocess.Popen | None = None
+    # Prometheus 2.x range selectors include their left end, [t - d, t] (3.x made them left-open).
+    left_open_ranges: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
