@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from core.errors import InputError
+from core.text import csv_row
 
 CSV_COLUMNS: tuple[str, ...] = ("concurrency", "qps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "errors")
 MODES: tuple[str, ...] = ("json", "openai")
@@ -80,10 +81,10 @@ class SweepResult:
         """The plain CSV curve."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(csv_row(CSV_COLUMNS))
         for level in self.levels:
             row = level.row()
-            writer.writerow([_fmt(row[c]) for c in CSV_COLUMNS])
+            writer.writerow(csv_row(_fmt(row[c]) for c in CSV_COLUMNS))
         return out.getvalue()
 
     def as_dict(self) -> dict:

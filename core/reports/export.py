@@ -5,7 +5,9 @@
 * PDF: WeasyPrint renders the HTML; if WeasyPrint (or its Pango libraries) is missing, Chromium
   headless ``--print-to-pdf`` does (``/usr/bin/chromium`` or ``COMPUTELOOP_CHROMIUM``). A CJK font
   must be installed for Chinese (Debian fonts-wqy-microhei).
-* Excel: one sheet per table (openpyxl); CSV: one table, UTF-8 with BOM (opens in Excel).
+* Excel: one sheet per table (openpyxl); CSV: one table, UTF-8 with BOM (opens in Excel). Text
+  cells are data, never formulas (:mod:`core.text`: a string cell with quotePrefix in the workbook,
+  a leading ``'`` in the CSV for text starting with = + - @ tab or CR); numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from core.errors import ComputeLoopError, InputError
 from core.i18n import translate
 from core.reports.notes import definition_notes
 from core.reports.tables import Table, fmt, headline, tables
+from core.text import csv_row, xlsx_append
 
 
 class ExportUnavailable(ComputeLoopError):
@@ -195,7 +198,7 @@ def to_pdf(report: dict[str, Any], lang: str = "zh-CN", *, version: int | None =
 
 
 def to_excel(report: dict[str, Any], lang: str = "zh-CN") -> bytes:
-    """An .xlsx workbook with one sheet per table (numbers stay numbers)."""
+    """An .xlsx workbook with one sheet per table (numbers stay numbers, text is never a formula)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -203,12 +206,11 @@ def to_excel(report: dict[str, Any], lang: str = "zh-CN") -> bytes:
     wb.remove(wb.active)
     for table in tables(report, lang):
         ws = wb.create_sheet(title=table.title(lang)[:31])
-        ws.append(table.headers(lang))
-        for cell in ws[1]:
+        for cell in xlsx_append(ws, table.headers(lang)):
             cell.font = Font(bold=True)
         for row in table.rows:
-            ws.append([row.get(c) if not isinstance(row.get(c), (list, dict)) else json.dumps(row.get(c), ensure_ascii=False)
-                       for c, _ in table.columns])
+            xlsx_append(ws, [row.get(c) if not isinstance(row.get(c), (list, dict)) else json.dumps(row.get(c), ensure_ascii=False)
+                             for c, _ in table.columns])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -220,14 +222,15 @@ def table_keys(report: dict[str, Any]) -> list[str]:
 
 
 def to_csv(report: dict[str, Any], lang: str = "zh-CN", table: str = "projects") -> bytes:
-    """One table as CSV (UTF-8 with BOM); :class:`InputError` (field "table") for an unknown table."""
+    """One table as CSV (UTF-8 with BOM; formula-like text prefixed with ``'``); :class:`InputError`
+    (field "table") for an unknown table."""
     chosen = {t.key: t for t in tables(report, lang)}
     if table not in chosen:
         raise InputError("error.choice", field="table", value=table, choices=", ".join(chosen))
     t = chosen[table]
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(t.headers(lang))
+    writer.writerow(csv_row(t.headers(lang)))
     for row in t.rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c, _ in t.columns])
+        writer.writerow(csv_row(row.get(c) for c, _ in t.columns))
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
