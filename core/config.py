@@ -81,6 +81,11 @@ SETTINGS: tuple[Setting, ...] = (
         "its engine), 'open' for Prometheus 3 and VictoriaMetrics (left-open ranges); the daily figures "
         "count each sample exactly once either way.",
     ),
+    Setting(
+        "COMPUTELOOP_PROMETHEUS_CONCURRENCY",
+        "4",
+        "Queries in flight at once per metrics source (clusters, and the pieces of a long window), 1 to 16.",
+    ),
     Setting("COMPUTELOOP_PROMETHEUS_TIMEOUT_S", "10", "Timeout of one Prometheus query, seconds."),
     Setting("COMPUTELOOP_PROMETHEUS_RETRIES", "1", "Connection retries per Prometheus query."),
     Setting(

@@ -44,6 +44,9 @@ from core.metrics import promql
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, SERVING_STATS_SCHEMA
 
 DEFAULT_EXPORTER_NAMESPACES: tuple[str, ...] = ("gpu-operator", "nvidia-gpu-operator")
+# At most this many queries in flight at once per source (clusters and pieces of a window), whatever
+# the setting says: a central store serves every province's portal too.
+MAX_CONCURRENCY = 16
 
 LATEST_SCHEMA: dict[str, pl.DataType] = {k: v for k, v in SAMPLE_SCHEMA.items() if k != "energy_mj"}
 SERIES_SCHEMA: dict[str, pl.DataType] = {
@@ -85,6 +88,7 @@ class PrometheusSettings:
     retries: int = 1
     exporter_namespaces: tuple[str, ...] = DEFAULT_EXPORTER_NAMESPACES
     left_open_ranges: bool = False
+    concurrency: int = 4
 
 
 def parse_servers(text: str) -> dict[str, str]:
@@ -127,6 +131,7 @@ def prometheus_settings() -> PrometheusSettings:
         retries=_number("COMPUTELOOP_PROMETHEUS_RETRIES", "1", int),
         exporter_namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
         left_open_ranges=_ranges(os.environ.get("COMPUTELOOP_PROMETHEUS_RANGES", "closed")),
+        concurrency=min(MAX_CONCURRENCY, max(1, _number("COMPUTELOOP_PROMETHEUS_CONCURRENCY", "4", int))),
     )
 
 
@@ -144,7 +149,7 @@ def source_from_settings(settings: PrometheusSettings | None = None) -> "Prometh
     if not s.servers:
         return None
     return PrometheusSource(s.servers, s.timeout_s, retries=s.retries, exporter_namespaces=s.exporter_namespaces,
-                            left_open_ranges=s.left_open_ranges)
+                            left_open_ranges=s.left_open_ranges, concurrency=s.concurrency)
 
 
 # --------------------------------------------------------------------------- model names
@@ -389,7 +394,7 @@ class PrometheusSource:
     def __init__(self, servers: Mapping[str, str], timeout: float = 10.0, *, retries: int = 1,
                  exporter_namespaces: Iterable[str] = DEFAULT_EXPORTER_NAMESPACES,
                  model_of: Callable[[str], str] | None = None, left_open_ranges: bool = False,
-                 max_points: int = promql.MAX_POINTS_PER_SERIES) -> None:
+                 max_points: int = promql.MAX_POINTS_PER_SERIES, concurrency: int = 4) -> None:
         if not servers:
             raise ValueError("at least one Prometheus server is needed")
         if not 1 <= max_points < 11_000:
@@ -400,6 +405,7 @@ class PrometheusSource:
         self.exporter_namespaces = tuple(exporter_namespaces)
         self.left_open_ranges = left_open_ranges
         self.max_points = max_points
+        self.concurrency = min(MAX_CONCURRENCY, max(1, int(concurrency)))
         self._model_of = model_of
         self._clients: dict[str, PrometheusConnect] = {}
         self._lock = threading.Lock()
@@ -515,7 +521,7 @@ class PrometheusSource:
         """``fetch`` on every server at once; frames concatenated. On failure: MetricsUnavailable
         for the first failing cluster (in configuration order) with the rest as ``partial``."""
         clusters = list(self.servers)
-        with ThreadPoolExecutor(max_workers=min(8, len(clusters))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(clusters))) as pool:
             futures = {c: pool.submit(fetch, c) for c in clusters}
         frames, failures = [], []
         for cluster in clusters:

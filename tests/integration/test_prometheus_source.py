@@ -522,3 +522,19 @@ def test_an_unknown_range_setting_is_refused_naming_it(monkeypatch):
     with pytest.raises(InputError) as err:
         prometheus_settings()
     assert err.value.field == "COMPUTELOOP_PROMETHEUS_RANGES"
+
+
+def test_concurrent_pieces_and_clusters_give_the_same_parts_as_one_after_another(fx, prom):
+    from core.metrics.serving import prometheus_parts
+
+    start = datetime.combine(fx.day_before, dtime(0), tzinfo=timezone.utc)
+    end = start + timedelta(days=2)
+    servers = {"hq-beijing-1": prom.url, "js-nanjing": prom.url}
+    frames = {}
+    for workers in (1, 8):
+        src = PrometheusSource(servers, retries=0, left_open_ranges=prom.left_open_ranges, concurrency=workers)
+        frames[workers] = prometheus_parts(src, start, end)
+        assert src.query_count == 2 * 24  # 12 two-hour pieces a day, two days, two clusters
+        src.close()
+    assert frames[1].height > 0
+    assert frames[1].equals(frames[8])
