@@ -41,9 +41,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerProcess:
+    """What the test servers share: the process they started, its log file, and stopping it."""
+
+    workdir: Path
+    process: subprocess.Popen | None
+    log_name = "server.log"
+
+    def stop(self) -> None:
+        """Stop the process this object started (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.workdir / self.log_name
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
 @dataclass
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """A Prometheus process serving a TSDB built from OpenMetrics text."""
+
+    log_name = "prometheus.log"
 
     workdir: Path
     prometheus: str
@@ -100,20 +125,6 @@ class PrometheusServer:
         self.stop()
         raise RuntimeError(f"prometheus not ready after {timeout_s}s: {self.log_tail()}")
 
-    def stop(self) -> None:
-        """Stop the process this object started (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def log_tail(self, lines: int = 20) -> str:
-        path = self.workdir / "prometheus.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.prometheus_server import free_port
+from tests.support.prometheus_server import ServerProcess, free_port
 
 
 def find_binary() -> str | None:
@@ -37,8 +37,10 @@ def exposition_from_openmetrics(text: str) -> str:
 
 
 @dataclass
-class VictoriaMetricsServer:
+class VictoriaMetricsServer(ServerProcess):
     """A victoria-metrics process with its own storage folder."""
+
+    log_name = "victoria.log"
 
     workdir: Path
     binary: str
@@ -88,18 +90,3 @@ class VictoriaMetricsServer:
         with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=60):
             pass
         self.timings["import_s"] = time.monotonic() - t0
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def log_tail(self, lines: int = 20) -> str:
-        path = self.workdir / "victoria.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
