@@ -1,14 +1,14 @@
-"""AppTest helpers: run the real app.py with a persona, a language and a page."""
+"""AppTest fixtures: each test's own migrated SQLite database, demo sign-in, strict catalogs.
+
+Running a page and checking it showed no error live in tests/support/app_run.py (test modules import
+from tests/support, never from here or from each other)."""
 
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.config import PROJECT_ROOT
+from tests.support.app_demo import DemoData, demo_data
 from tests.support.databases import migrated_sqlite_template, sqlite_copy
-
-APP = str(PROJECT_ROOT / "app.py")
 
 
 @pytest.fixture
@@ -50,18 +50,22 @@ def _isolated_database(tmp_path, monkeypatch, sqlite_template):
     monkeypatch.setenv("COMPUTELOOP_I18N_STRICT", "1")
 
 
-def open_page(page: str, *, persona: str = "zhang.wei", lang: str = "en", timeout: float = 60) -> AppTest:
-    """Run app.py as ``persona`` in ``lang`` and switch to ``page`` (e.g. 'pages/estimate.py')."""
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.query_params["persona"] = persona
-    at.query_params["lang"] = lang
-    at.run()
-    at.switch_page(page)
-    at.run()
-    return at
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory, sqlite_template) -> DemoData:
+    """The demo data of ``make run`` (smaller fleet), made once for all xdist workers of the run."""
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return demo_data(shared / "computeloop-demo-data", sqlite_template)
 
 
-def no_exceptions(at: AppTest) -> None:
-    """Fail with the exception texts when the page showed any."""
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e for e in at.error if "unexpected" in (e.value or "").lower()], [e.value for e in at.error]
+@pytest.fixture
+def demo_database(demo_template, tmp_path, monkeypatch) -> str:
+    """The test's own copy of the demo data: its database URL (set for the app) and metric samples."""
+    url, samples = demo_template.copy_to(tmp_path / "demo")
+    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", url)
+    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(samples))
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    return url

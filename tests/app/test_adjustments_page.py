@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
-
 from core.adjust.persistence import record_adjustment
 from core.context import build
 from core.db.migrate import upgrade
 from core.db.session import make_engine, unit_of_work
-from tests.app.conftest import no_exceptions, open_page
+from tests.support import clock
+from tests.support.app_run import no_exceptions, open_page, shows, text
+from tests.support.people import HQ_OPS
 
 
 def _seed():
     url = os.environ["COMPUTELOOP_DATABASE_URL"]
     upgrade(make_engine(url))
     ctx = build(url)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     with unit_of_work(ctx.sessions) as s:
         record_adjustment(s, actor="system", kind="scale_event", subject="deployment:cs/qwen", automatic=True,
                           before={"replicas": 2}, after={"replicas": 3}, reason="util_high", at=now)
@@ -33,10 +33,10 @@ def test_the_record_lists_adjustments_and_filters_by_kind_and_mode():
     assert len(at.dataframe[0].value) == 3
     at.selectbox(key="adj_kind").set_value("defragmentation").run()
     no_exceptions(at)
-    assert list(at.dataframe[0].value["Made by"]) == ["li.na"]
+    assert list(at.dataframe[0].value[text("adjust.col.actor")]) == [HQ_OPS.name]  # names, not login ids
     at.selectbox(key="adj_kind").set_value("all").run()
     at.selectbox(key="adj_mode").set_value("auto").run()
-    assert sorted(at.dataframe[0].value["Made by"]) == ["system", "system"]
+    assert sorted(at.dataframe[0].value[text("adjust.col.actor")]) == [text("uitext.system")] * 2
 
 
 def test_the_pool_filter_keeps_the_pools_records_and_system_reasons_are_spelled_out():
@@ -45,25 +45,26 @@ def test_the_pool_filter_keeps_the_pools_records_and_system_reasons_are_spelled_
     at.selectbox(key="adj_pool").set_value("hq-sci").run()
     no_exceptions(at)
     frame = at.dataframe[0].value
-    assert list(frame["Subject"]) == ["request:7"] and list(frame["Pool"]) == ["hq-sci"]
-    assert list(frame["Reason"]) == ["a new request entered the queue ahead; aging: waiting time changed the "
-                                     "effective priorities"]
+    assert list(frame[text("adjust.col.subject")]) == [text("uitext.subject.request", id="7")]
+    assert list(frame[text("records.col.pool")]) == ["hq-sci"]
+    assert list(frame[text("adjust.col.reason")]) == [f"{text('records.reason.arrival')}; {text('records.reason.aging')}"]
     at.selectbox(key="adj_pool").set_value("hq-ft").run()
-    assert list(at.dataframe[0].value["Reason"]) == ["整理碎片"]  # a person's reason is shown as written
+    assert list(at.dataframe[0].value[text("adjust.col.reason")]) == ["整理碎片"]  # a person's reason as written
     at.selectbox(key="adj_pool").set_value("js-pool").run()
-    assert any("No adjustment matches" in i.value for i in at.info)
+    assert shows(at.info, "adjust.empty")
 
 
 def test_system_reasons_are_in_chinese_for_a_chinese_reader():
     _seed()
-    at = open_page("app_pages/adjustments.py", persona="li.na", lang="zh-CN")
+    zh = "zh-CN"
+    at = open_page("app_pages/adjustments.py", persona="li.na", lang=zh)
     no_exceptions(at)
-    reasons = list(at.dataframe[0].value["原因"])
-    assert "有新申请排到其前面; 等待老化：等待时长改变了有效优先级" in reasons
-    assert "资源池" in at.dataframe[0].value.columns
+    reasons = list(at.dataframe[0].value[text("adjust.col.reason", zh)])
+    assert f"{text('records.reason.arrival', zh)}; {text('records.reason.aging', zh)}" in reasons
+    assert text("records.col.pool", zh) in at.dataframe[0].value.columns
 
 
 def test_an_empty_record_says_so_in_chinese():
     at = open_page("app_pages/adjustments.py", persona="zhao.min", lang="zh-CN")
     no_exceptions(at)
-    assert any("没有符合" in i.value for i in at.info)
+    assert shows(at.info, "adjust.empty", "zh-CN")

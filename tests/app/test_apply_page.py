@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
-from tests.app.conftest import no_exceptions, open_page
+from core.org import load_org
+from tests.support import clock
+from tests.support.app_run import message, no_exceptions, open_page, shows, text
 
 PAGE = "app_pages/apply.py"
 
 
-def _button(at, label):
-    return next(b for b in at.button if b.label == label)
+def _button(at, key, lang="en"):
+    """The button labelled with the catalog text of ``key``."""
+    label = text(key, lang)
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; have {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def _status(key_suffixes) -> set[str]:
+    return {text(f"status.{s}") for s in key_suffixes}
 
 
 def _fill_training(at, *, gpus: int, days: int, pool: str = "hq-ft") -> None:
@@ -30,84 +38,86 @@ def _fill_training(at, *, gpus: int, days: int, pool: str = "hq-ft") -> None:
     at.text_input(key="ap_key_libraries").input("torch==2.3.1, peft==0.11.1")
     at.selectbox(key="ap_pool").set_value(pool)
     at.number_input(key="ap_requested_gpus").set_value(gpus)
-    at.date_input(key="ap_start_date").set_value(date.today() + timedelta(days=1))
+    at.date_input(key="ap_start_date").set_value(clock.day(1))
     at.number_input(key="ap_duration_days").set_value(days)
     at.radio(key="ap_demand_subtype").set_value("l2_finetune")
 
 
 def test_an_incomplete_form_is_refused_with_everything_missing_and_nothing_saved():
     at = open_page(PAGE)
-    _button(at, "Submit").click().run()
+    _button(at, "apply.submit").click().run()
     no_exceptions(at)
-    text = " ".join(e.value for e in at.error)
-    assert "still missing" in text and "Business background" in text and "Resource pool" in text
+    assert shows(at.error, "apply.missing"), [e.value for e in at.error]
+    shown = " ".join(e.value for e in at.error)
+    assert text("form.business_background") in shown and text("form.pool") in shown
     at.switch_page("app_pages/my_requests.py").run()
-    assert any("No applications yet" in i.value for i in at.info)
+    assert shows(at.info, "myreq.empty")
 
 
 def test_check_shows_route_capacity_and_completeness_without_saving():
     at = open_page(PAGE)
     _fill_training(at, gpus=4, days=5)
-    _button(at, "Check").click().run()
+    _button(at, "apply.check").click().run()
     no_exceptions(at)
-    assert any("The form is complete" in s.value for s in at.success)
-    infos = " ".join(i.value for i in at.info)
-    assert "approved automatically" in infos and "hq-ft has 96 free GPUs" in infos
+    assert shows(at.success, "apply.complete")
+    assert shows(at.info, "tier.standard_auto", gpus=4, duration_days=5), [i.value for i in at.info]
+    # an empty database: the whole pool is free
+    assert shows(at.info, "lifecycle.capacity_ok", pool="hq-ft", free=load_org().pool("hq-ft").gpus, requested=4)
 
 
 def test_a_small_standard_request_is_approved_at_once():
     at = open_page(PAGE)
     _fill_training(at, gpus=4, days=5)
-    _button(at, "Submit").click().run()
+    _button(at, "apply.submit").click().run()
     no_exceptions(at)
-    done = " ".join(s.value for s in at.success)
-    assert "Request CR-" in done
-    assert any("approved automatically" in i.value for i in at.info)
+    assert shows(at.success, "apply.submitted"), [s.value for s in at.success]
+    assert shows(at.info, "tier.standard_auto", gpus=4, duration_days=5)
     mine = open_page("app_pages/my_requests.py")
-    assert mine.dataframe[0].value["Status"].iloc[0] in {"Approved", "Active"}
+    assert mine.dataframe[0].value[text("req.col.status")].iloc[0] in _status(("approved", "active"))
 
 
 def test_a_large_request_goes_to_ops_who_approve_it_with_a_reason():
     at = open_page(PAGE)
     _fill_training(at, gpus=16, days=5)
-    _button(at, "Submit").click().run()
+    _button(at, "apply.submit").click().run()
     no_exceptions(at)
-    assert any("operations manager" in i.value for i in at.info)
+    assert shows(at.info, "tier.standard_ops")
     ops = open_page("app_pages/approvals.py", persona="li.na")
     no_exceptions(ops)
     table = ops.dataframe[0].value
-    assert list(table["Status"]) == ["Submitted"] or len(table) == 1
-    assert table["Claim"].str.contains("left").all()
+    assert list(table[text("req.col.status")]) == [text("status.submitted")]
+    left = message("queue.left")
+    assert table[text("req.col.claim")].map(lambda cell: bool(left.fullmatch(cell))).all(), table
 
 
 def test_a_draft_can_be_saved_incomplete():
     at = open_page(PAGE)
     at.text_area(key="ap_business_background").input("先占位")
-    _button(at, "Save draft").click().run()
+    _button(at, "apply.save_draft").click().run()
     no_exceptions(at)
-    assert any("Draft #1 saved" in s.value for s in at.success)
+    assert shows(at.success, "apply.draft_saved", id=1)
 
 
 def test_ops_claim_read_the_checklist_and_approve_then_the_applicant_sees_it():
     at = open_page(PAGE)
     _fill_training(at, gpus=16, days=5)
-    _button(at, "Submit").click().run()
+    _button(at, "apply.submit").click().run()
     ops = open_page("app_pages/approvals.py", persona="li.na")
-    request_id = int(ops.dataframe[0].value["No."].iloc[0])
+    request_id = int(ops.dataframe[0].value[text("req.col.id")].iloc[0])
     ops.selectbox(key="approvals_table").set_value(request_id).run()
     no_exceptions(ops)
     checklist = " ".join(m.value for m in ops.markdown)
-    assert "Software compatibility" in checklist or "software" in checklist.lower()
-    _button(ops, "Claim this request").click().run()
-    assert any("Claimed" in s.value for s in ops.success)
+    assert text("feasibility.item.software") in checklist
+    _button(ops, "review.claim").click().run()
+    assert shows(ops.success, "review.claimed")
     ops.radio(key="rv_decision").set_value("approve")
     ops.text_area(key="rv_reason").input("资源充足，同意")
-    _button(ops, "Record the decision").click().run()
+    _button(ops, "review.submit").click().run()
     no_exceptions(ops)
-    assert any("Decision recorded" in s.value for s in ops.success)
+    assert shows(ops.success, "review.decided")
     mine = open_page("app_pages/my_requests.py")
-    assert mine.dataframe[0].value["Status"].iloc[0] in {"Approved", "Active", "Provisioning"}
+    assert mine.dataframe[0].value[text("req.col.status")].iloc[0] in _status(("approved", "active", "provisioning"))
     inbox = open_page("app_pages/inbox.py")
     no_exceptions(inbox)
-    assert any("unread" in c.value for c in inbox.caption)
+    assert shows(inbox.caption, "inbox.unread")
 

@@ -10,7 +10,7 @@ from core.db.migrate import upgrade
 from core.db.session import make_engine
 from core.demo import JS_APPLICANT, _training_form
 from core.lifecycle import services as lifecycle
-from tests.app.conftest import no_exceptions, open_page
+from tests.support.app_run import no_exceptions, open_page, text
 
 
 def test_l1_reviews_then_l2_assesses_a_provincial_request():
@@ -23,18 +23,19 @@ def test_l1_reviews_then_l2_assesses_a_provincial_request():
     l1 = open_page("app_pages/approvals.py", persona="chen.jing")
     l1.selectbox(key="approvals_table").set_value(r["id"]).run()
     no_exceptions(l1)
-    assert any("step 1 of 2: Provincial ops L1 (initial review)" in c.value for c in l1.caption), \
-        [c.value for c in l1.caption]
+    step1 = text("review.your_step", seq=1, total=2, step=text("role.prov_ops_l1"))
+    assert step1 in [c.value for c in l1.caption], [c.value for c in l1.caption]
     l1.radio(key="rv_decision").set_value("approve")
     l1.text_area(key="rv_reason").input("初审通过")
-    next(b for b in l1.button if b.label == "Record the decision").click().run()
+    next(b for b in l1.button if b.label == text("review.submit")).click().run()
     no_exceptions(l1)
-    assert any("Decision recorded" in s.value for s in l1.success)
+    assert text("review.decided") in [s.value for s in l1.success]
 
     l2 = open_page("app_pages/approvals.py", persona="wu.hao", lang="zh-CN")
     l2.selectbox(key="approvals_table").set_value(r["id"]).run()
     no_exceptions(l2)
-    assert any("第 2/2 个环节：省侧运营 L2（可行性评估）" in c.value for c in l2.caption), [c.value for c in l2.caption]
+    step2 = text("review.your_step", "zh-CN", seq=2, total=2, step=text("role.prov_ops_l2", "zh-CN"))
+    assert step2 in [c.value for c in l2.caption], [c.value for c in l2.caption]
     # the L1 operator has nothing more to do on it
     again = open_page("app_pages/approvals.py", persona="chen.jing")
     no_exceptions(again)

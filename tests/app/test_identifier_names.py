@@ -3,21 +3,19 @@ provisioning backends in the page's language, never by their raw ids."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from core.lifecycle import services as lifecycle
-from tests.app.conftest import no_exceptions, open_page
-from tests.app.test_allocation_pages import _form, _people
+from tests.support import app_scenarios as scenarios
+from tests.support.app_run import no_exceptions, open_page, text
 
 RAW = ("standard_auto", "standard_ops", "request.transition", "request.created", "pending", "plan")
 
 
 def _two_requests(ctx) -> tuple[int, int]:
     """A standard request (approved and provisioned at once) and a larger one waiting for HQ ops."""
-    owner = _people()["zhang.wei"]
+    owner = scenarios.persona("zhang.wei")
     try:
-        small = lifecycle.submit(sessions=ctx.sessions, actor=owner, form={**_form(2), "start_date": date.today().isoformat()})
-        medium = lifecycle.submit(sessions=ctx.sessions, actor=owner, form=_form(16))
+        small = lifecycle.submit(sessions=ctx.sessions, actor=owner, form=scenarios.form(2, start_offset=0))
+        medium = lifecycle.submit(sessions=ctx.sessions, actor=owner, form=scenarios.form(16))
     finally:
         ctx.engine.dispose()
     assert (small["provisioning"]["status"], medium["status"]) == ("active", "submitted")
@@ -29,17 +27,19 @@ def _cells(at, column: str) -> list[str]:
 
 
 def test_my_requests_shows_routes_step_statuses_and_actions_by_name(app_ctx):
+    zh = "zh-CN"
+    col = {name: text(f"req.col.{name}", zh) for name in ("tier", "status", "action", "change", "reason")}
     small, medium = _two_requests(app_ctx)
-    at = open_page("app_pages/my_requests.py", lang="zh-CN")
+    at = open_page("app_pages/my_requests.py", lang=zh)
     no_exceptions(at)
-    assert sorted(_cells(at, "审批路径")) == ["标准额度，系统自动审批", "超出标准额度，运营审批"]
+    assert sorted(_cells(at, col["tier"])) == sorted([text("tier_name.standard_auto", zh), text("tier_name.standard_ops", zh)])
     at.selectbox(key="myreq_table").select(medium).run()
     no_exceptions(at)
-    assert "待处理" in _cells(at, "状态")  # the HQ ops step
-    actions = _cells(at, "操作")
-    assert actions[:2] == ["创建申请", "状态变更"], actions
-    assert "草稿 → 已提交" in _cells(at, "状态变化")
-    shown = " ".join(_cells(at, "审批路径") + _cells(at, "状态") + actions + _cells(at, "原因"))
+    assert text("step_status.pending", zh) in _cells(at, col["status"])  # the HQ ops step
+    actions = _cells(at, col["action"])
+    assert actions[:2] == [text("audit_action.request.created", zh), text("audit_action.request.transition", zh)], actions
+    assert f"{text('status.draft', zh)} → {text('status.submitted', zh)}" in _cells(at, col["change"])
+    shown = " ".join(_cells(at, col["tier"]) + _cells(at, col["status"]) + actions + _cells(at, col["reason"]))
     assert not [raw for raw in RAW if raw in shown]
 
 
@@ -47,7 +47,7 @@ def test_allocations_and_approvals_name_the_backend_and_the_route(app_ctx):
     _two_requests(app_ctx)
     at = open_page("app_pages/allocations.py", lang="zh-CN")
     no_exceptions(at)
-    assert _cells(at, "交付方式") == ["清单交付（GitOps）"]
+    assert _cells(at, text("alloc.col.backend", "zh-CN")) == [text("backend_name.plan", "zh-CN")]
     at = open_page("app_pages/approvals.py", persona="li.na", lang="en")
     no_exceptions(at)
-    assert _cells(at, "Route") == ["above standard, ops"]
+    assert _cells(at, text("req.col.tier")) == [text("tier_name.standard_ops")]

@@ -3,13 +3,12 @@ on the page, and the recorded result is listed."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from core.context import build
 from core.demo import _training_form
 from core.identity import load_personas
 from core.lifecycle import services as lifecycle
-from tests.app.conftest import no_exceptions, open_page
+from tests.support import clock
+from tests.support.app_run import no_exceptions, open_page, shows, text
 
 PAGE = "app_pages/my_requests.py"
 
@@ -20,7 +19,7 @@ def _active_training_request() -> int:
     try:
         view = lifecycle.submit(sessions=ctx.sessions, actor=owner, form=_training_form(
             project="P-LLM-01", department="digital", applicant=owner.name, pool="hq-ft", gpus=2, days=5,
-            start=date.today()))
+            start=clock.today()))
     finally:
         ctx.engine.dispose()
     assert view["provisioning"]["status"] == "active"
@@ -38,17 +37,19 @@ def test_the_owner_records_a_training_result_and_a_bad_value_is_named():
     at = open_page(PAGE)
     at.selectbox(key="myreq_table").select(rid).run()
     no_exceptions(at)
-    assert any("No result recorded" in c.value for c in at.caption)
+    assert shows(at.caption, "quality.none_yet")
     _fill(at, tr_metric="eval_loss", tr_value="abc", tr_dataset="held-out", tr_baseline="2.3")
     at.checkbox(key="tr_higher").uncheck()
     at.button[-1].click().run()
-    assert any("value" in e.value and "not a number" in e.value for e in at.error), [e.value for e in at.error]
+    bad_value = text("error.field_prefix", field="value") + " " + text("quality.not_a_number", value="abc")
+    assert bad_value in [e.value for e in at.error], [e.value for e in at.error]
     _fill(at, tr_value="1.9")
     at.button[-1].click().run()
     no_exceptions(at)
-    assert any("Training result recorded" in s.value for s in at.success)
+    assert shows(at.success, "quality.recorded")
     table = at.dataframe[-1].value
-    assert list(table["Evaluation metric"]) == ["eval_loss"] and float(table["Improvement"].iloc[0]) == 0.4
+    assert list(table[text("quality.metric")]) == ["eval_loss"]
+    assert float(table[text("reports.col.improvement")].iloc[0]) == 0.4  # 2.3 - 1.9, lower is better
 
 
 def test_ops_see_the_results_but_no_form_on_someone_elses_request():
@@ -57,5 +58,5 @@ def test_ops_see_the_results_but_no_form_on_someone_elses_request():
     at = open_page(PAGE, persona="li.na", lang="zh-CN")
     at.selectbox(key="myreq_table").select(rid).run()
     no_exceptions(at)
-    assert any("训练类申请的负责人" in c.value for c in at.caption)
-    assert not [b for b in at.button if b.label == "登记结果"]
+    assert shows(at.caption, "quality.only_training", "zh-CN")
+    assert not [b for b in at.button if b.label == text("quality.record", "zh-CN")]

@@ -2,42 +2,42 @@
 
 from __future__ import annotations
 
-from core.identity import load_personas
 from core.metrics import water_level as wl
 from core.metrics.sources import inventory_nodes, metrics_source
-from tests.app.conftest import no_exceptions, open_page
+from tests.support import app_scenarios as scenarios
+from tests.support import clock
+from tests.support.app_run import no_exceptions, open_page, shows, text
 
 
 def test_the_water_level_page_shows_the_core_totals_and_the_trend(demo_metrics):
     at = open_page("app_pages/pools.py", persona="li.na")
     no_exceptions(at)
-    ops = next(p for p in load_personas() if p.id == "li.na")
+    ops = scenarios.persona("li.na")
     source = metrics_source()
     snap = wl.snapshot(sessions=demo_metrics.sessions, actor=ops, source=source, nodes=inventory_nodes(source), cache={})
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Total GPUs"] == f"{snap.totals['total']:,}"
-    assert shown["In use"] == f"{snap.totals['in_use']:,}"
-    assert shown["Reserved (reserve pools)"] == f"{snap.totals['reserved']:,}"
+    for key in ("total", "in_use", "reserved"):
+        assert shown[text(f"pools.level.{key}")] == f"{snap.totals[key]:,}", key
     table = at.dataframe[0].value
-    assert int(table["Total GPUs"].sum()) == snap.totals["total"]
-    assert any("Metrics as of" in c.value for c in at.caption)
-    assert not any("No daily rollups" in i.value for i in at.info)
+    assert int(table[text("pools.level.total")].sum()) == snap.totals["total"]
+    assert shows(at.caption, "pools.as_of"), [c.value for c in at.caption]
+    assert not shows(at.info, "pools.no_trend")
 
 
 def test_grouping_by_pool_and_choosing_a_pool_show_its_fragments(demo_metrics):
     at = open_page("app_pages/pools.py", persona="zhao.min", lang="zh-CN")
     at.radio(key="pools_group").set_value("pool").run()
     no_exceptions(at)
-    assert "资源池" in at.dataframe[0].value.columns
+    assert text("pools.col.pool", "zh-CN") in at.dataframe[0].value.columns
     at.selectbox(key="pools_pool").set_value("hq-ft").run()
     no_exceptions(at)
-    assert any("hq-ft" in m.value for m in at.markdown)
+    assert shows(at.markdown, "pools.fragments_of", "zh-CN", pool="hq-ft"), [m.value for m in at.markdown]
 
 
 def test_ops_see_the_water_level_without_metrics_data():
     at = open_page("app_pages/pools.py", persona="li.na", lang="zh-CN")
     no_exceptions(at)
-    assert any("GPU 总量" == m.label for m in at.metric)
+    assert any(text("pools.level.total", "zh-CN") == m.label for m in at.metric)
 
 
 def test_executives_read_the_water_level_in_the_published_board_not_live():
@@ -78,42 +78,47 @@ def test_live_clusters_are_counted_and_an_unreachable_one_is_named_in_a_banner(t
         no_exceptions(at)
         at.radio(key="pools_group").set_value("pool").run()
         no_exceptions(at)
-    table = at.dataframe[0].value.set_index("Pool")
-    assert table.loc["hq-lang", "Total GPUs"] == 16  # the two live nodes, not the 256 of data/org.yaml
-    assert table.loc["sd-pool", "Total GPUs"] == org.pool("sd-pool").gpus  # never read: the org size
-    warnings = [w.value for w in at.warning]
+    c = {key: text(f"inventory.col.{key}") for key in (
+        "cluster", "nodes", "ready_nodes", "state", "quota_hard", "quota_used", "pods_running", "running_pods", "source",
+        "node", "pool", "product", "allocatable", "requested", "ready", "quota", "namespace", "pod", "pod_gpus", "phase")}
+    total = text("pools.level.total")
+    table = at.dataframe[0].value.set_index(text("pools.col.pool"))
+    assert table.loc["hq-lang", total] == 16  # the two live nodes, not the 256 of data/org.yaml
+    assert table.loc["sd-pool", total] == org.pool("sd-pool").gpus  # never read: the org size
     down = sorted(set(org.clusters) - {"hq-beijing-1"})
-    assert all(any(f"Cluster {c} is not answering" in w for w in warnings) for c in down), warnings
-    assert not any("hq-beijing-1" in w for w in warnings)
-    assert any("live from the Kubernetes API (1 of 7 clusters answering: hq-beijing-1)" in c.value for c in at.caption)
-    summary = _frame_with(at, "GPU nodes").set_index("Cluster")
-    assert summary.loc["hq-beijing-1", "GPU nodes"] == 2 and summary.loc["hq-beijing-1", "Ready nodes"] == 1
-    assert summary.loc["sd-jinan", "State"] == "not read yet"
+    for cluster in down:
+        assert shows(at.warning, "inventory.never_read", cluster=cluster), (cluster, [w.value for w in at.warning])
+    assert not any("hq-beijing-1" in w.value for w in at.warning)
+    assert shows(at.caption, "inventory.origin.live", answering=1, total=len(org.clusters), clusters="hq-beijing-1")
+    summary = _frame_with(at, c["nodes"]).set_index(c["cluster"])
+    assert summary.loc["hq-beijing-1", c["nodes"]] == 2 and summary.loc["hq-beijing-1", c["ready_nodes"]] == 1
+    assert summary.loc["sd-jinan", c["state"]] == text("inventory.state.never")
     hq = summary.loc["hq-beijing-1"]
-    assert (hq["GPUs under quota"], hq["GPUs used (quota)"], hq["GPUs requested by running pods"]) == (16, 12, 8)
-    assert hq["Running GPU pods"] == 1 and "Kubernetes API: 1 GPU quotas" in hq["Source of the quota and pod figures"]
-    assert summary["GPUs under quota"].isna()["sd-jinan"]  # never read: no figure, not a zero
+    assert (hq[c["quota_hard"]], hq[c["quota_used"]], hq[c["pods_running"]]) == (16, 12, 8)
+    assert hq[c["running_pods"]] == 1 and hq[c["source"]] == text("inventory.source.live", quotas=1)
+    assert summary[c["quota_hard"]].isna()["sd-jinan"]  # never read: no figure, not a zero
     at.selectbox(key="pools_inventory_cluster").set_value("hq-beijing-1").run()
     no_exceptions(at)
-    nodes = _frame_with(at, "Ready")
-    assert nodes[["Node", "Pool", "GPU product", "Allocatable GPUs", "GPUs requested by pods / allocatable",
-                  "Ready"]].values.tolist() == [
-        ["h800-live-01", "hq-lang", "NVIDIA-H800", 8, "8 / 8", "yes"],
-        ["h800-live-02", "hq-lang", "NVIDIA-H800", 8, "0 / 8", "no"]]
-    quotas = _frame_with(at, "Quota")
+    nodes = _frame_with(at, c["ready"])
+    yes, no = text("inventory.yes"), text("inventory.no")
+    assert nodes[[c["node"], c["pool"], c["product"], c["allocatable"], c["requested"], c["ready"]]].values.tolist() == [
+        ["h800-live-01", "hq-lang", "NVIDIA-H800", 8, "8 / 8", yes],
+        ["h800-live-02", "hq-lang", "NVIDIA-H800", 8, "0 / 8", no]]
+    quotas = _frame_with(at, c["quota"])
     assert quotas.values.tolist() == [["alloc-7", "allocation", "nvidia.com/gpu", 16, 12]]
-    pods = _frame_with(at, "Pod")
-    assert pods[["Namespace", "Pod", "Node", "GPUs requested", "Phase"]].values.tolist() == [
-        ["alloc-7", "trainer-0", "h800-live-01", 8, "Running"], ["alloc-7", "trainer-1", "(not scheduled)", 4, "Pending"]]
+    pods = _frame_with(at, c["pod"])
+    assert pods[[c["namespace"], c["pod"], c["node"], c["pod_gpus"], c["phase"]]].values.tolist() == [
+        ["alloc-7", "trainer-0", "h800-live-01", 8, "Running"],
+        ["alloc-7", "trainer-1", text("inventory.unscheduled"), 4, "Pending"]]
 
 
 def _grant(sessions, pool: str, gpus: int, status: str) -> None:
     """One allocation of ``gpus`` on ``pool`` in ``status`` (with its request)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from core.lifecycle.persistence import AllocationRow, RequestRow
 
-    at = datetime.now(timezone.utc)
+    at = clock.now()
     with sessions.begin() as s:
         req = RequestRow(status="active", created_by="zhang.wei", pool_id=pool, requested_gpus=gpus, duration_days=7,
                          priority="normal", form={}, created_at=at, updated_at=at, submitted_at=at)
@@ -125,21 +130,25 @@ def _grant(sessions, pool: str, gpus: int, status: str) -> None:
 
 
 def test_the_demo_fleet_says_where_its_nodes_come_from(demo_metrics):
+    zh = "zh-CN"
     _grant(demo_metrics.sessions, "hq-lang", 16, "active")
     _grant(demo_metrics.sessions, "hq-lang", 8, "released")  # gone: not under quota any more
-    at = open_page("app_pages/pools.py", persona="li.na", lang="zh-CN")
+    at = open_page("app_pages/pools.py", persona="li.na", lang=zh)
     no_exceptions(at)
-    assert any("演示机群清单" in c.value for c in at.caption)
-    summary = _frame_with(at, "GPU 节点数")
-    assert int(summary["GPU 节点数"].sum()) > 0 and set(summary["状态"]) == {"最新"}
+    assert shows(at.caption, "inventory.origin.fleet", zh), [c.value for c in at.caption]
+    c = {key: text(f"inventory.col.{key}", zh) for key in (
+        "cluster", "nodes", "state", "quota_hard", "quota_used", "pods_running", "source", "ready", "requested")}
+    not_in_demo = text("inventory.not_in_demo", zh)
+    summary = _frame_with(at, c["nodes"])
+    assert int(summary[c["nodes"]].sum()) > 0 and set(summary[c["state"]]) == {text("inventory.state.fresh", zh)}
     # quotas: what the portal's allocations hold per cluster, said so; use and pods: not invented
-    ops = next(p for p in load_personas() if p.id == "li.na")
+    ops = scenarios.persona("li.na")
     source = metrics_source()
     snap = wl.snapshot(sessions=demo_metrics.sessions, actor=ops, source=source, nodes=inventory_nodes(source), cache={})
     held = dict(snap.clusters.select("cluster", "allocated").iter_rows())
     assert held["hq-beijing-1"] == 16  # the active allocation, not the released one
-    assert dict(zip(summary["集群"], summary["配额内 GPU"])) == {c: held.get(c, 0) for c in summary["集群"]}
-    assert set(summary["配额已用 GPU"]) == {"演示模式下不可用"} and set(summary["运行中 Pod 申请的 GPU"]) == {"演示模式下不可用"}
-    assert all("演示模式" in s and "门户分配" in s for s in summary["配额与 Pod 数据来源"])
-    assert set(_frame_with(at, "就绪")["Pod 申请 GPU / 可分配 GPU"]) == {"演示模式下不可用"}
-    assert any("GPU Pod：演示模式下不可用" in i.value for i in at.info)
+    assert dict(zip(summary[c["cluster"]], summary[c["quota_hard"]])) == {x: held.get(x, 0) for x in summary[c["cluster"]]}
+    assert set(summary[c["quota_used"]]) == {not_in_demo} and set(summary[c["pods_running"]]) == {not_in_demo}
+    assert set(summary[c["source"]]) == {text("inventory.source.demo", zh)}
+    assert set(_frame_with(at, c["ready"])[c["requested"]]) == {not_in_demo}
+    assert shows(at.info, "inventory.pods_demo", zh), [i.value for i in at.info]

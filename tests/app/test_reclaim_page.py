@@ -3,17 +3,24 @@ return, and the ops-only monthly L1 pool review (allocated vs used GPU-hours, no
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 import pytest
 
-from tests.app.conftest import no_exceptions, open_page
-from tests.app.test_allocation_pages import _form, _people
+from tests.support import app_scenarios as scenarios
+from tests.support import clock
+from tests.support.app_run import no_exceptions, open_page, shows, text
 
 PAGE = "app_pages/reclaim.py"
 ALL_SECTIONS = ["own", "expiring", "extensions", "candidates", "records", "pool_review"]
 LOADERS = ("expiring_allocations", "list_extensions", "list_candidates", "list_records", "pool_review")
+
+
+def _button(at, key: str, lang: str = "en"):
+    """The button (or form submit button) labelled with the catalog text of ``key``."""
+    label = text(key, lang)
+    matches = [b for b in at.button if b.label == label]
+    assert len(matches) == 1, f"{len(matches)} buttons {label!r}; have {[b.label for b in at.button]}"
+    return matches[0]
 
 
 @pytest.mark.parametrize("persona,lang,sections", [
@@ -62,23 +69,24 @@ def test_the_owner_returns_an_allocation_and_sees_the_record(app_ctx):
     from core.lifecycle import services as lifecycle
 
     ctx = app_ctx
-    lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(4))
+    # starting today: provisioned at once, so the owner has an allocation to return
+    lifecycle.submit(sessions=ctx.sessions, actor=scenarios.people()["zhang.wei"], form=scenarios.form(4, start_offset=0))
     at = open_page(PAGE, persona="zhang.wei")
     no_exceptions(at)
     at.text_area(key="own_reason").input("任务提前完成")
-    at.button[1].click().run()  # the form's second button: see what a return deletes
+    _button(at, "reclaim.return").click().run()  # see what a return deletes
     no_exceptions(at)
     # the dry run first: nothing deleted yet, the objects listed, then the owner confirms
-    assert any("nothing has been deleted yet" in w.value for w in at.warning)
+    assert shows(at.warning, "reclaim.return_preview", gpus=4), [w.value for w in at.warning]
     assert "ResourceQuota" in at.dataframe[0].value.to_string()
-    assert not any("returned" in s.value for s in at.success)
-    next(b for b in at.button if b.label == "Confirm the return").click().run()
+    assert not shows(at.success, "reclaim.returned")
+    _button(at, "reclaim.return_confirm").click().run()
     no_exceptions(at)
-    assert any("returned" in s.value for s in at.success)
+    assert shows(at.success, "reclaim.returned")
     at.segmented_control(key="reclaim_section").set_value("records").run()
     no_exceptions(at)
     records = at.dataframe[0].value
-    assert len(records) == 1 and list(records["Voluntary"]) == ["✓"]
+    assert len(records) == 1 and list(records[text("reclaim.col.voluntary")]) == ["✓"]
 
 
 def _l1_allocation_with_usage(ctx, month: str) -> tuple[int, str]:
@@ -93,7 +101,8 @@ def _l1_allocation_with_usage(ctx, month: str) -> tuple[int, str]:
     from core.metrics.schema import ROLLUP_SCHEMA
     from core.reclaim.warnings import month_bounds
 
-    view = lifecycle.submit(sessions=ctx.sessions, actor=_people()["zhang.wei"], form=_form(2))
+    view = lifecycle.submit(sessions=ctx.sessions, actor=scenarios.people()["zhang.wei"],
+                            form=scenarios.form(2, start_offset=0))  # provisioned at once: it has a namespace
     with unit_of_work(ctx.sessions) as s:
         alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == view["id"])).one()
         alloc.pool_id = "hq-lang"  # L1 pools go through committee approval; the review only reads
@@ -114,7 +123,7 @@ def test_ops_review_an_l1_pool_see_allocated_vs_used_and_record_a_partial_reclai
     from core.reclaim.warnings import previous_month
 
     ctx = app_ctx
-    month = previous_month(date.today())
+    month = previous_month(clock.today())
     request_id, namespace = _l1_allocation_with_usage(ctx, month)
     at = open_page(PAGE, persona="li.na", lang="en")
     at.segmented_control(key="reclaim_section").set_value("pool_review").run()
@@ -124,17 +133,18 @@ def test_ops_review_an_l1_pool_see_allocated_vs_used_and_record_a_partial_reclai
     no_exceptions(at)
     metrics = {m.label: m.value for m in at.metric}
     # 2 days x 2 GPUs x 24 h = 96 allocated GPU-h; 2 x 2 x 6 = 24 used → 25 %
-    assert (metrics["Allocated GPU-hours"], metrics["Used GPU-hours"], metrics["Used / allocated"]) == ("96", "24", "25%")
+    shown = tuple(metrics[text(f"reclaim.review.{k}")] for k in ("allocated_h", "used_h", "ratio"))
+    assert shown == ("96", "24", "25%")
     allocations = at.dataframe[1].value
-    assert namespace in set(allocations["Namespace"])
+    assert namespace in set(allocations[text("reclaim.col.namespace")])
     at.radio(key="pr_kind").set_value("partial_reclaim")
     at.selectbox(key="pr_request").set_value(request_id)
     at.number_input(key="pr_gpus").set_value(1)
     at.text_area(key="pr_text").input("进展缓慢，建议收回 1 卡转给多模态组")
-    at.button(key="FormSubmitter:pool_review_form-Record").click().run()
+    _button(at, "reclaim.review.add").click().run()
     no_exceptions(at)
-    assert any("Saved" in s.value for s in at.success)
-    [pool] = [p for p in services.pool_review(sessions=ctx.sessions, actor=_people()["li.na"], month=month)
+    assert shows(at.success, "reclaim.saved")
+    [pool] = [p for p in services.pool_review(sessions=ctx.sessions, actor=scenarios.people()["li.na"], month=month)
               if p["pool"] == "hq-lang"]
     [entry] = pool["entries"]
     assert (entry["kind"], entry["request_id"], entry["gpus"], entry["actor"]) == ("partial_reclaim", request_id, 1, "li.na")
@@ -145,6 +155,6 @@ def test_a_proposal_without_an_allocation_shows_the_error_not_a_traceback():
     at.segmented_control(key="reclaim_section").set_value("pool_review").run()
     at.radio(key="pr_kind").set_value("transfer")
     at.text_area(key="pr_text").input("move")
-    at.button(key="FormSubmitter:pool_review_form-Record").click().run()
+    _button(at, "reclaim.review.add").click().run()
     no_exceptions(at)
     assert at.error and not at.success

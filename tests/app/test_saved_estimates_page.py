@@ -7,7 +7,7 @@ from core.estimation.model import ModelSpec
 from core.estimation.training import TrainingInput, estimate_training
 from core.identity import load_personas
 from core.services.estimates import save_training_estimate
-from tests.app.conftest import no_exceptions, open_page
+from tests.support.app_run import no_exceptions, open_page, shows, text
 
 
 def _save_as(persona_id: str, title: str, monkeypatch_url: str) -> None:
@@ -22,7 +22,7 @@ def _save_as(persona_id: str, title: str, monkeypatch_url: str) -> None:
 def test_empty_list_explains_how_to_add_one():
     at = open_page("app_pages/saved_estimates.py")
     no_exceptions(at)
-    assert any("No saved estimates yet" in i.value for i in at.info)
+    assert shows(at.info, "saved.empty")
 
 
 def test_applicant_sees_own_department_and_ops_see_everything(tmp_path, monkeypatch):
@@ -33,6 +33,6 @@ def test_applicant_sees_own_department_and_ops_see_everything(tmp_path, monkeypa
     _save_as("li.na", "ops estimate", url)
     mine = open_page("app_pages/saved_estimates.py", persona="zhang.wei")
     no_exceptions(mine)
-    assert list(mine.dataframe[0].value["Title"]) == ["applicant's estimate"]
+    assert list(mine.dataframe[0].value[text("saved.col.title")]) == ["applicant's estimate"]
     ops = open_page("app_pages/saved_estimates.py", persona="li.na")
-    assert sorted(ops.dataframe[0].value["Title"]) == ["applicant's estimate", "ops estimate"]
+    assert sorted(ops.dataframe[0].value[text("saved.col.title")]) == ["applicant's estimate", "ops estimate"]

@@ -7,7 +7,7 @@ import os
 from core.adjust import services as adjust
 from core.context import build
 from core.identity import load_personas
-from tests.app.conftest import no_exceptions, open_page
+from tests.support.app_run import no_exceptions, open_page, shows, text
 
 
 def test_a_new_policy_shows_the_hpa_and_keda_yaml_with_downloads():
@@ -16,7 +16,7 @@ def test_a_new_policy_shows_the_hpa_and_keda_yaml_with_downloads():
     codes = " ".join(c.value for c in at.code)
     assert "HorizontalPodAutoscaler" in codes and "ScaledObject" in codes and "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in codes
     labels = [b.label for b in at.get("download_button")]
-    assert "Download HPA (YAML)" in labels and "Download ScaledObject (YAML)" in labels
+    assert text("scaling.download_hpa") in labels and text("scaling.download_keda") in labels
 
 
 def test_saving_a_policy_records_the_change():
@@ -26,9 +26,9 @@ def test_saving_a_policy_records_the_change():
     at.text_input(key="sc_deployment_new").input("qwen-chat")
     at.number_input(key="sc_max_replicas_new").set_value(6)
     at.text_input(key="sc_reason").input("晚高峰扩容上限")
-    next(b for b in at.button if b.label == "保存策略").click().run()
+    next(b for b in at.button if b.label == text("scaling.save", "zh-CN")).click().run()
     no_exceptions(at)
-    assert any("调整记录" in s.value for s in at.success), [e.value for e in at.error]
+    assert shows(at.success, "scaling.saved", "zh-CN"), [e.value for e in at.error]
     ctx = build(os.environ["COMPUTELOOP_DATABASE_URL"])
     admin = next(p for p in load_personas() if p.id == "zhao.min")
     rows = adjust.list_adjustments(sessions=ctx.sessions, actor=admin, kind="scale_policy_change")
@@ -39,6 +39,6 @@ def test_a_bad_name_is_shown_as_a_field_error():
     at = open_page("app_pages/scaling.py", persona="zhao.min")
     at.text_input(key="sc_namespace_new").input("Bad_NS")
     at.text_input(key="sc_reason").input("test")
-    next(b for b in at.button if b.label == "Save policy").click().run()
+    next(b for b in at.button if b.label == text("scaling.save")).click().run()
     no_exceptions(at)
     assert any("namespace" in e.value for e in at.error)

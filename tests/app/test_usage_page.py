@@ -4,7 +4,7 @@ only their department's runs and services, and the page says whose data it shows
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import polars as pl
 import pytest
@@ -12,7 +12,8 @@ import pytest
 from core.identity import load_personas
 from core.metrics import usage
 from core.metrics.sources import metrics_source
-from tests.app.conftest import no_exceptions, open_page
+from tests.support import clock
+from tests.support.app_run import no_exceptions, open_page, shows, text
 
 
 def _ops():
@@ -29,35 +30,39 @@ def test_the_training_sheet_shows_the_core_figures_of_the_chosen_run(demo_metric
     sheet = usage.training_sheet(sessions=demo_metrics.sessions, actor=_ops(), source=metrics_source(),
                                  namespace=namespace, start=end - timedelta(days=1), end=end)
     shown = {m.label: m.value for m in at.metric}
-    assert shown["GPUs"] == str(sheet.summary["gpus"])
-    assert shown["Mean GPU utilisation"] == f"{sheet.summary['mean_util'] * 100:.1f} %"
+    assert shown[text("usage.gpus")] == str(sheet.summary["gpus"])
+    assert shown[text("usage.mean_util")] == f"{sheet.summary['mean_util'] * 100:.1f} %"
     assert len(at.success) + len(at.warning) >= 2  # the demo banner plus the hints or "no bottleneck"
-    assert any("every namespace of HQ and the provinces" in i.value for i in at.info)
+    assert shows(at.info, "usagescope.whose.all")
 
 
 def test_the_inference_sheet_shows_qps_and_latency_of_the_services_that_export_them(demo_metrics):
     from core.metrics.serving import serving_source
 
-    at = open_page("app_pages/usage.py", persona="zhao.min", lang="zh-CN")
+    zh = "zh-CN"
+    at = open_page("app_pages/usage.py", persona="zhao.min", lang=zh)
     no_exceptions(at)
-    month = date.today() - timedelta(days=1)
+    month = clock.day(-1)
     kinds = usage.namespace_kinds(sessions=demo_metrics.sessions, source=metrics_source())
     sheet = usage.inference_sheet(sessions=demo_metrics.sessions, actor=_ops(), month=month, kinds=kinds,
                                   serving=serving_source())
-    table = at.dataframe[-1].value.set_index("服务（命名空间）")
+    col = {name: text(key, zh) for name, key in (
+        ("service", "usage.col.service"), ("allocated", "usage.col.allocated_hours"), ("qps_mean", "usage.col.qps_mean"),
+        ("qps_peak", "usage.col.qps_peak"), ("p99", "usage.col.latency_p99"), ("mean_ms", "serving.col.latency_mean"))}
+    table = at.dataframe[-1].value.set_index(col["service"])
     assert len(table) == sheet.rows.height > 0
-    assert table["已分配卡时"].sum() == pytest.approx(sheet.rows["allocated_gpu_hours"].round(1).sum())
+    assert table[col["allocated"]].sum() == pytest.approx(sheet.rows["allocated_gpu_hours"].round(1).sum())
     exported = sheet.rows.filter(pl.col("qps_mean").is_not_null())
     silent = sheet.rows.filter(pl.col("qps_mean").is_null())
     assert exported.height and silent.height  # the demo has services of both kinds
     for r in exported.iter_rows(named=True):
         shown = table.loc[r["namespace"]]
-        assert shown["平均 QPS"] == f"{r['qps_mean']:,.1f}" and shown["峰值 QPS"] == f"{r['qps_peak']:,.1f}"
-        assert shown["P99 时延 ms"] == f"{r['latency_p99_ms']:,.1f}"
-        assert shown["平均时延 ms"] == f"{r['latency_mean_ms']:,.1f}"
+        assert shown[col["qps_mean"]] == f"{r['qps_mean']:,.1f}" and shown[col["qps_peak"]] == f"{r['qps_peak']:,.1f}"
+        assert shown[col["p99"]] == f"{r['latency_p99_ms']:,.1f}"
+        assert shown[col["mean_ms"]] == f"{r['latency_mean_ms']:,.1f}"
     for ns in silent["namespace"]:
-        assert table.loc[ns, "平均 QPS"] == table.loc[ns, "P99 时延 ms"] == "未导出"
-    assert any(f"{exported.height} 个导出了请求指标" in c.value for c in at.caption)
+        assert table.loc[ns, col["qps_mean"]] == table.loc[ns, col["p99"]] == text("usage.not_exported", zh)
+    assert shows(at.caption, "serving.exported_count", zh, exported=exported.height, services=sheet.rows.height)
 
 
 def test_a_malformed_request_file_is_named_and_the_gpu_figures_stay(demo_metrics, tmp_path):
@@ -71,13 +76,13 @@ def test_a_malformed_request_file_is_named_and_the_gpu_figures_stay(demo_metrics
     no_exceptions(at)
     assert any(f"{bad}:3" in w.value and "requests" in w.value for w in at.warning)
     assert len(at.dataframe[-1].value) > 0
-    assert set(at.dataframe[-1].value["Mean QPS"]) == {"not exported"}
+    assert set(at.dataframe[-1].value[text("usage.col.qps_mean")]) == {text("usage.not_exported")}
 
 
 def test_the_usage_page_without_metrics_says_there_is_nothing_yet():
     at = open_page("app_pages/usage.py", persona="li.na")
     no_exceptions(at)
-    assert any("No training run" in i.value for i in at.info)
+    assert shows(at.info, "usage.no_runs")
 
 
 def _bind(ctx, actor, form: dict, namespace: str, kind: str) -> None:
@@ -88,8 +93,7 @@ def _bind(ctx, actor, form: dict, namespace: str, kind: str) -> None:
     from core.db.session import unit_of_work
     from sqlalchemy import select
 
-    start = (date.today() + timedelta(days=1)).isoformat()
-    view = svc.submit(sessions=ctx.sessions, actor=actor, form={**form, "start_date": start})
+    view = svc.submit(sessions=ctx.sessions, actor=actor, form={**form, "start_date": clock.iso(1)})
     with unit_of_work(ctx.sessions) as s:
         s.scalars(select(AllocationRow).where(AllocationRow.request_id == view["id"])).one().namespace = namespace
         s.get(RequestRow, view["id"]).demand_type = kind
@@ -98,8 +102,8 @@ def _bind(ctx, actor, form: dict, namespace: str, kind: str) -> None:
 @pytest.fixture
 def two_departments(demo_metrics):
     """Digital's training run and service, marketing's training run and service (demo namespaces)."""
-    from tests.integration.test_lifecycle_services import APPLICANT, OTHER_DEPT
-    from tests.unit.test_lifecycle_rules import TRAINING
+    from tests.support.forms import TRAINING
+    from tests.support.people import APPLICANT, OTHER_DEPT
 
     admin = next(p for p in load_personas() if p.role == "admin")
     day = metrics_source().days()[-1]
@@ -114,10 +118,12 @@ def two_departments(demo_metrics):
     return {"digital": (train[0], svc_ns[0]), "marketing": (train[1], svc_ns[1])}
 
 
-@pytest.mark.parametrize(("persona", "lang", "department"), [("zhang.wei", "en", "Digital Department"),
-                                                              ("zhou.lei", "zh-CN", "数字化部")])
-def test_the_applicant_and_their_head_see_their_departments_run_and_service_only(two_departments, persona, lang,
-                                                                                  department):
+@pytest.mark.parametrize(("persona", "lang"), [("zhang.wei", "en"), ("zhou.lei", "zh-CN")])
+def test_the_applicant_and_their_head_see_their_departments_run_and_service_only(two_departments, persona, lang):
+    from core.org import load_org
+
+    digital = load_org().departments["digital"]
+    department = digital.name_zh if lang == "zh-CN" else digital.name_en
     at = open_page("app_pages/usage.py", persona=persona, lang=lang)
     no_exceptions(at)
     mine_train, mine_svc = two_departments["digital"]
@@ -129,4 +135,4 @@ def test_the_applicant_and_their_head_see_their_departments_run_and_service_only
     assert services == [mine_svc]
     shown = " ".join([*picker.options, *services, *(c.value for c in at.caption), *(m.value for m in at.markdown)])
     assert not [ns for ns in theirs if ns in shown]
-    assert any(department in i.value for i in at.info), [i.value for i in at.info]
+    assert shows(at.info, "usagescope.whose.department", lang, department=department), [i.value for i in at.info]

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import calendar
 import os
-from datetime import date, datetime, timezone
 
 from core.context import build
 from core.db.migrate import upgrade
 from core.db.session import make_engine, unit_of_work
 from core.reclaim.persistence import WarningRow
-from tests.app.conftest import no_exceptions, open_page
+from tests.support import clock
+from tests.support.app_run import no_exceptions, open_page, shows, text
+
+FIRST = clock.month_start(-1)  # last month: the month a warning is about
+DAYS = calendar.monthrange(FIRST.year, FIRST.month)[1]
+OBSERVED = DAYS - 3
 
 
 def _seed_warning(department: str = "digital", owner: str = "zhang.wei") -> int:
     url = os.environ["COMPUTELOOP_DATABASE_URL"]
     upgrade(make_engine(url))
     ctx = build(url)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     with unit_of_work(ctx.sessions) as s:
-        w = WarningRow(resource="a-ns-1", month="2026-10", level="yellow", status="new", owner=owner,
-                       department=department, unit="HQ", pool_id="hq-ft", util=0.05, mem=0.1, gpu_hours=744.0,
-                       coverage=0.9, days_in_scope=31, days_observed=28,
-                       series=[{"day": "2026-10-01", "util": 0.05, "mem": 0.1, "gpu_hours": 24.0, "coverage": 1.0}],
+        w = WarningRow(resource="a-ns-1", month=FIRST.strftime("%Y-%m"), level="yellow", status="new", owner=owner,
+                       department=department, unit="HQ", pool_id="hq-ft", util=0.05, mem=0.1, gpu_hours=24.0 * DAYS,
+                       coverage=0.9, days_in_scope=DAYS, days_observed=OBSERVED,
+                       series=[{"day": FIRST.isoformat(), "util": 0.05, "mem": 0.1, "gpu_hours": 24.0, "coverage": 1.0}],
                        created_at=now, updated_at=now, new_at=now)
         s.add(w)
         s.flush()
@@ -35,11 +40,11 @@ def test_ops_open_a_warning_with_its_evidence_and_acknowledge_it():
     assert "a-ns-1" in at.dataframe[0].value.to_string()
     at.selectbox(key="warn_pick").set_value(wid).run()
     no_exceptions(at)
-    assert any("28 of 31 days" in c.value for c in at.caption)
+    assert shows(at.caption, "warn.coverage_note", observed=OBSERVED, days=DAYS), [c.value for c in at.caption]
     at.text_area(key="warn_note").input("已核实")
     at.button(key="warn_apply").click().run()
     no_exceptions(at)
-    assert "Acknowledged" in at.dataframe[0].value.to_string()
+    assert text("warn.status.acknowledged") in at.dataframe[0].value.to_string()
 
 
 def test_the_owner_replies_in_chinese():
@@ -57,4 +62,4 @@ def test_another_departments_warning_is_not_listed():
     _seed_warning(department="marketing", owner="liu.yang")
     at = open_page("app_pages/warnings.py", persona="zhang.wei")
     no_exceptions(at)
-    assert not at.dataframe and any("No warnings" in i.value for i in at.info)
+    assert not at.dataframe and shows(at.info, "warn.empty")

@@ -43,7 +43,7 @@ def message(key: str, lang: str = "en", **known) -> re.Pattern[str]:
     for literal, field, spec, _conversion in string.Formatter().parse(catalog(lang)[key]):
         out.append(re.escape(literal))
         if field is not None:
-            out.append(re.escape(format(known[field], spec or "")) if field in known else ".+?")
+            out.append(re.escape(format(known[field], spec or "")) if field in known else ".*?")
     return re.compile("(?s)" + "".join(out))
 
 
