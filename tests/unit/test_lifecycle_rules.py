@@ -34,7 +34,7 @@ def test_form_converts_values_people_type():
     assert form.parameters == 70e9 and form.requested_gpus == 8 and form.high_availability is True
     assert form.key_libraries == {"torch": "2.3.1", "deepspeed": "0.14"}
     assert form.extra_pools == ("hq-lang", "hq-mm")
-    assert form.start_date == clock.day(1)
+    assert form.start_date == clock.day(0)
     assert parse_parameters("350M") == 350e6 and parse_parameters(7e9) == 7e9
 
 
