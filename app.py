@@ -6,13 +6,14 @@ banner and navigation. Every page is a file in app_pages/ listed in ui/navigatio
 
 import streamlit as st
 
-from core import config
+from core import config, logs
 from core.i18n import LANGS
 from ui.i18n import current_lang, language_switch, t
 from ui.identity import current_identity, sidebar_identity
 from ui.navigation import landing_page, sections_for, sidebar_menu
 
 st.set_page_config(page_title="ComputeLoop", page_icon=":material/memory:", layout="wide")
+logs.configure()  # COMPUTELOOP_LOG_FORMAT: one JSON line per event on stderr (core/logs.py)
 
 if st.query_params.get("lang") in LANGS and st.session_state.get("_lang_from_url") != st.query_params["lang"]:
     st.session_state["lang"] = st.query_params["lang"]

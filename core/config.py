@@ -104,6 +104,18 @@ SETTINGS: tuple[Setting, ...] = (
         "0",
         "'1' makes a missing message key an error instead of showing the key (the tests set it).",
     ),
+    Setting(
+        "COMPUTELOOP_LOG_FORMAT",
+        "text",
+        "'json' writes one JSON line per event on stderr (time, level, event, actor, subject, outcome, "
+        "message; credentials masked) for a log pipeline; 'text' writes warnings and errors as plain lines.",
+    ),
+    Setting(
+        "COMPUTELOOP_CHROMIUM",
+        "",
+        "Chromium binary for PDF exports when WeasyPrint cannot render; empty = /usr/bin/chromium or the "
+        "first chromium on PATH.",
+    ),
 )
 
 
