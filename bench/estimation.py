@@ -46,9 +46,9 @@ def run() -> list[tuple[str, float, float]]:
         ("inference sizing (4-file vLLM sweep, parse + size)",
          _median_ms(lambda: size_inference(parse_sweep(sweep_files), slos={"p99_ms": 2000}, peak_qps=50), 50), 20.0),
         ("recommendation, 7B over the whole catalog",
-         _median_ms(lambda: recommend(model=ModelSpec(params=7e9), tokens=1e11), 10), 300.0),
+         _median_ms(lambda: recommend(model=ModelSpec(params=7e9), tokens=1e11, whole_catalog=True), 10), 300.0),
         ("recommendation, 70B over the whole catalog",
-         _median_ms(lambda: recommend(model=model70, tokens=2e12), 10), 300.0),
+         _median_ms(lambda: recommend(model=model70, tokens=2e12, whole_catalog=True), 10), 300.0),
         ("recommendation, 405B over the whole catalog",
-         _median_ms(lambda: recommend(model=ModelSpec(params=405e9), tokens=15e12), 10), 300.0),
+         _median_ms(lambda: recommend(model=ModelSpec(params=405e9), tokens=15e12, whole_catalog=True), 10), 300.0),
     ]

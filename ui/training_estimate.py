@@ -11,9 +11,13 @@ from core.estimation.catalog import PRECISIONS, load_catalog
 from core.estimation.export import to_excel_bytes, to_json_bytes
 from core.estimation.memory import OPTIMIZER_BYTES, RECOMPUTE, Layout
 from core.estimation.model import ModelSpec, load_presets
-from core.estimation.recommend import recommend
+from core.estimation.efficiency import EfficiencyDefault
+from core.estimation.recommend import duration_msg, recommend
 from core.estimation.training import TrainingEstimate, TrainingInput, estimate_training
+from core.estimation.validation import method_label, percent, published_accuracy, times
 from core.services import estimates as estimates_svc
+from ui.builtin_text import choose
+from ui.charts import show
 from ui.context import ctx, me
 from ui.errors import guarded
 from ui.i18n import current_lang, render, t
@@ -125,7 +129,9 @@ def training_form() -> None:
     presets = {"custom": t("training.preset_custom")} | {p.id: p.name for p in load_presets()}
     workloads = {w: t(f"training.workload.{w}") for w in WORKLOADS}
     recomputes = {r: t(f"training.recompute.{r}") for r in RECOMPUTE}
-    st.selectbox(t("training.preset"), list(presets), key=PREFIX + "preset", on_change=_apply_preset,
+    optimizers = {o: t(f"uitext.optimizer.{o}") for o in OPTIMIZER_BYTES}
+    st.selectbox(t("training.preset"), list(presets),
+                 placeholder=choose(), key=PREFIX + "preset", on_change=_apply_preset,
                  format_func=presets.get, help=t("training.preset_help"))
     with st.form("training_form"):
         c1, c2, c3 = st.columns(3)
@@ -134,10 +140,10 @@ def training_form() -> None:
                         format="%.3f", help=t("training.active_help"))
         c3.number_input(t("training.tokens_b"), min_value=0.001, max_value=1e6, key=PREFIX + "tokens_b", format="%.3f")
         c1, c2, c3, c4 = st.columns(4)
-        c1.selectbox(t("training.gpu"), load_catalog().ids(), key=PREFIX + "gpu")
+        c1.selectbox(t("training.gpu"), load_catalog().ids(), placeholder=choose(), key=PREFIX + "gpu")
         c2.number_input(t("training.gpus"), min_value=1, max_value=100000, step=1, key=PREFIX + "gpus")
-        c3.selectbox(t("training.precision"), PRECISIONS, key=PREFIX + "precision")
-        c4.selectbox(t("training.workload"), WORKLOADS, key=PREFIX + "workload",
+        c3.selectbox(t("training.precision"), PRECISIONS, placeholder=choose(), key=PREFIX + "precision")
+        c4.selectbox(t("training.workload"), WORKLOADS, placeholder=choose(), key=PREFIX + "workload",
                      format_func=workloads.get)
         with st.expander(t("training.architecture")):
             st.caption(t("training.architecture_help"))
@@ -157,14 +163,16 @@ def training_form() -> None:
             c3.checkbox(t("training.use_calibration"), key=PREFIX + "use_calibration")
             st.checkbox(t("training.manual_layout"), key=PREFIX + "manual_layout", help=t("training.manual_layout_help"))
             c1, c2, c3, c4 = st.columns(4)
-            c1.selectbox(t("training.zero"), [0, 1, 2, 3], key=PREFIX + "zero")
+            c1.selectbox(t("training.zero"), [0, 1, 2, 3], placeholder=choose(), key=PREFIX + "zero")
             c1.checkbox(t("training.offload"), key=PREFIX + "offload")
-            c2.selectbox(t("training.tp"), [1, 2, 4, 8], key=PREFIX + "tp")
-            c2.selectbox(t("training.pp"), [1, 2, 4, 8, 16, 32, 64], key=PREFIX + "pp")
-            c3.selectbox(t("training.recompute"), RECOMPUTE, key=PREFIX + "recompute",
+            c2.selectbox(t("training.tp"), [1, 2, 4, 8], placeholder=choose(), key=PREFIX + "tp")
+            c2.selectbox(t("training.pp"), [1, 2, 4, 8, 16, 32, 64], placeholder=choose(), key=PREFIX + "pp")
+            c3.selectbox(t("training.recompute"), RECOMPUTE, placeholder=choose(), key=PREFIX + "recompute",
                          format_func=recomputes.get)
             c3.number_input(t("training.micro_batch"), min_value=1, max_value=1024, step=1, key=PREFIX + "micro_batch")
-            c4.selectbox(t("training.optimizer"), list(OPTIMIZER_BYTES), key=PREFIX + "optimizer")
+            c4.selectbox(t("training.optimizer"), list(OPTIMIZER_BYTES), format_func=optimizers.get,
+                         placeholder=choose(),
+                         key=PREFIX + "optimizer")
             c4.number_input(t("training.lora_rank"), min_value=0, max_value=4096, step=1, key=PREFIX + "lora_rank",
                             help=t("training.lora_rank_help"))
             c4.checkbox(t("training.qlora"), key=PREFIX + "qlora")
@@ -177,7 +185,7 @@ def _metric_row(est: TrainingEstimate) -> None:
                 help=t("training.out.flops_detailed", value=f"{est.detailed.training_total:.3g}") if est.detailed else None)
     c[1].metric(t("training.out.effective"), f"{est.effective_tflops_per_gpu:.0f}",
                 help=t("training.out.effective_help", peak=est.peak_tflops, eff=f"{est.efficiency:.0%}"))
-    c[2].metric(t("training.out.wall_clock"), t("unit.days", value=f"{est.wall_clock_hours / 24:,.1f}"),
+    c[2].metric(t("training.out.wall_clock"), render(duration_msg(est.wall_clock_hours)),
                 help=t("unit.hours", value=f"{est.wall_clock_hours:,.1f}"))
     c[3].metric(t("training.out.gpu_hours"), f"{est.gpu_hours:,.0f}")
     c[4].metric(t("training.out.energy"), f"{est.energy_kwh:,.0f}")
@@ -199,15 +207,66 @@ def _calibration_caption(est: TrainingEstimate) -> None:
                  minimum=int(defaults.value("calibration_min_runs"))))
 
 
+def _accuracy_caption(evidence: EfficiencyDefault) -> None:
+    """How wrong this method has been on the published runs it did not see (leave-one-out, cached in core)."""
+    accuracy = published_accuracy()
+    overall = accuracy.overall
+    st.caption(t("estvalid.accuracy", runs=overall.runs, median=percent(overall.median_error),
+                 worst=times(overall.worst_factor)))
+    same = accuracy.group(evidence.method)
+    if same:
+        st.caption(t("estvalid.accuracy_method", runs=same.runs, method=method_label(same.label, current_lang()),
+                     median=percent(same.median_error), worst=times(same.worst_factor)))
+
+
+# One colour per memory term, the same in both languages (the legend is sorted by term, not by label).
+MEMORY_COLOURS = {"weights": "#4c78a8", "gradients": "#f58518", "optimizer": "#54a24b", "activations": "#b279a2",
+                  "overhead": "#9d9d9d"}
+
+
 def _memory_chart(est: TrainingEstimate) -> alt.Chart:
-    frame = pd.DataFrame([{"term": t(f"memory.term.{k}"), "gb": v} for k, v in est.memory.terms().items()])
-    bars = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("gb:Q", stack="zero", title=t("training.memory.axis")),
-        color=alt.Color("term:N", title=t("training.memory.term")),
+    """One stacked bar of the five memory terms per GPU against the GPU's capacity: every term in
+    the legend (below the bar) and in the tooltip, the capacity a labelled red line."""
+    terms = est.memory.terms()
+    labels = {k: t(f"memory.term.{k}") for k in terms}
+    frame = pd.DataFrame([{"term": labels[k], "gb": v, "order": i, "row": ""}
+                          for i, (k, v) in enumerate(terms.items())])
+    top = max(est.memory.total_gb, est.memory.capacity_gb) * 1.1
+    x = alt.X("gb:Q", stack="zero", title=t("training.memory.axis"), scale=alt.Scale(domain=[0, top]))
+    bars = alt.Chart(frame).mark_bar(height=32).encode(
+        x=x, y=alt.Y("row:N", axis=None), order=alt.Order("order:Q"),
+        color=alt.Color("term:N", title=t("training.memory.term"),
+                        scale=alt.Scale(domain=list(labels.values()), range=[MEMORY_COLOURS[k] for k in labels]),
+                        legend=alt.Legend(orient="bottom", direction="horizontal", columns=len(labels), labelLimit=0)),
         tooltip=[alt.Tooltip("term:N", title=t("training.memory.term")), alt.Tooltip("gb:Q", format=".1f", title="GB")],
     )
-    capacity = alt.Chart(pd.DataFrame({"gb": [est.memory.capacity_gb]})).mark_rule(color="red", strokeWidth=2).encode(x="gb:Q")
-    return (bars + capacity).properties(height=80)
+    cap = pd.DataFrame({"gb": [est.memory.capacity_gb], "row": [""],
+                        "label": [t("uitext.memory.capacity", gb=f"{est.memory.capacity_gb:.0f}")]})
+    capacity = alt.Chart(cap).mark_rule(color="red", strokeWidth=2, strokeDash=[6, 3]).encode(x=x)
+    caption = alt.Chart(cap).mark_text(color="red", align="left", baseline="top", dx=4, y=2).encode(x=x, text="label:N")
+    # "pad": the height is the bar's; legend and axis title come below it instead of squeezing it.
+    return (bars + capacity + caption).properties(height=60, autosize=alt.AutoSizeParams(type="pad"))
+
+
+FORMULA_LINES = ("total_flops", "total_flops_detailed", "effective_tflops_per_gpu", "wall_clock_hours", "gpu_hours",
+                 "energy_kwh", "cost")
+UNITS = {"h": "hours", "CNY": "cny"}  # units written in words in the formulas table (uitext.unit.<name>)
+
+
+def unit_label(unit: str) -> str:
+    """A unit of the formulas table: hours and yuan in words, the others (FLOPs, GPU·h, kWh) as they are."""
+    return t(f"uitext.unit.{UNITS[unit]}") if unit in UNITS else unit
+
+
+def formula_text(line) -> str:  # noqa: ANN001 - core.estimation.training.Line
+    """A formula line in the page's language: the estimate's own formula is "symbols = figures = result"
+    in programmers' English; the symbols are said in words (uitext.training_formula.<line>), the
+    figures kept."""
+    symbols, sep, figures = line.formula.partition(" = ")
+    if not sep or line.name not in FORMULA_LINES:
+        return line.formula
+    name = line.name + ("_calibrated" if line.name == "wall_clock_hours" and "calibration" in symbols else "")
+    return f"{t(f'uitext.training_formula.{name}')} = {figures}"
 
 
 def training_result() -> None:
@@ -226,12 +285,13 @@ def training_result() -> None:
     _calibration_caption(est)
     with st.expander(t("training.formulas")):
         st.dataframe(pd.DataFrame([{t("training.col.output"): t(f"training.line.{line.name}"),
-                                    t("training.col.value"): f"{line.value:.4g} {line.unit}",
-                                    t("training.col.formula"): line.formula} for line in est.lines]),
+                                    t("training.col.value"): f"{line.value:.4g} {unit_label(line.unit)}",
+                                    t("training.col.formula"): formula_text(line)} for line in est.lines]),
                      hide_index=True, width="stretch")
         st.markdown("\n".join(f"- {m.render(lang)}" for m in est.assumptions))
         if est.efficiency_evidence:
             st.caption(t("training.evidence", confidence=t(f"confidence.{est.efficiency_evidence.confidence}")))
+            _accuracy_caption(est.efficiency_evidence)
             st.dataframe(pd.DataFrame([{t("training.col.run"): n.run.id, t("training.col.efficiency"): f"{n.efficiency:.1%}",
                                         t("training.col.weight"): f"{n.weight:.0%}", t("training.col.source"): n.run.source}
                                        for n in est.efficiency_evidence.neighbours]), hide_index=True, width="stretch")
@@ -241,7 +301,7 @@ def training_result() -> None:
                          before=f"{c.error_before:.0%}", after=f"{c.error_after:.0%}" if c.error_after is not None else "-"))
     st.markdown("**" + t("training.memory.title", total=f"{est.memory.total_gb:.1f}", capacity=f"{est.memory.capacity_gb:.1f}",
                          tp=est.layout.tp, pp=est.layout.pp, zero=est.layout.zero) + "**")
-    st.altair_chart(_memory_chart(est), width="stretch")
+    show(_memory_chart(est))
     largest = t(f"memory.term.{est.memory.largest_term}")
     if est.memory.fits:
         st.success(t("training.memory.fits", largest=largest), icon=":material/check_circle:")
@@ -298,6 +358,7 @@ def _run_recommendation() -> None:
             model=inp.model, tokens=inp.tokens, precision=inp.precision, workload=inp.workload,
             deadline_hours=(st.session_state["tr_deadline_days"] * 24) or None,
             budget_cny=st.session_state["tr_budget"] or None, max_gpus=int(st.session_state["tr_max_gpus"]),
+            whole_catalog=bool(st.session_state.get("tr_whole_catalog")),
         )
     except Exception as exc:  # noqa: BLE001 - shown by the page through ui.errors
         st.session_state["tr_recommend_error"] = exc
@@ -306,13 +367,15 @@ def _run_recommendation() -> None:
 def recommendation_section() -> None:
     """Which GPU, how many and how laid out: constraints, the options chart, the Pareto table, why."""
     st.subheader(t("recommend.title"))
-    st.caption(t("recommend.caption"))
+    st.caption(t("estvalid.recommend_caption"))
     c1, c2, c3, c4 = st.columns(4)
     c1.number_input(t("recommend.deadline_days"), min_value=0.0, max_value=3650.0, value=0.0, key="tr_deadline_days",
                     help=t("training.zero_means_none"))
     c2.number_input(t("recommend.budget"), min_value=0.0, max_value=1e12, value=0.0, key="tr_budget",
                     help=t("training.zero_means_none"))
-    c3.selectbox(t("recommend.max_gpus"), [64, 256, 1024, 4096, 16384], index=3, key="tr_max_gpus")
+    c3.selectbox(t("recommend.max_gpus"), [64, 256, 1024, 4096, 16384], index=3,
+                 placeholder=choose(), key="tr_max_gpus")
+    c4.checkbox(t("estvalid.whole_catalog"), key="tr_whole_catalog", help=t("estvalid.whole_catalog_help"))
     c4.button(t("recommend.run"), on_click=_run_recommendation)
     if "tr_recommend_error" in st.session_state:
         with guarded():
@@ -330,16 +393,20 @@ def recommendation_section() -> None:
     frame["label"] = frame["gpu"] + " ×" + frame["gpus"].astype(str)
     frame["set"] = frame["pareto"].map({True: t("recommend.pareto"), False: t("recommend.other")})
     chart = alt.Chart(frame).mark_circle(size=70).encode(
-        x=alt.X("wall_clock_days:Q", scale=alt.Scale(type="log"), title=t("recommend.axis_days")),
+        x=alt.X("wall_clock_hours:Q", scale=alt.Scale(type="log"), title=t("estvalid.axis_hours")),
         y=alt.Y("cost:Q", scale=alt.Scale(type="log"), title=t("recommend.axis_cost")),
         color=alt.Color("set:N", title=""),
         shape=alt.Shape("gpu:N", title=t("training.gpu")),
-        tooltip=["label:N", "tp:Q", "pp:Q", "zero:Q", alt.Tooltip("wall_clock_days:Q", format=".1f"),
-                 alt.Tooltip("cost:Q", format=",.0f"), alt.Tooltip("memory_gb:Q", format=".1f")],
+        tooltip=[alt.Tooltip("label:N", title=t("uitext.recommend.option")), alt.Tooltip("tp:Q", title="TP"),
+                 alt.Tooltip("pp:Q", title="PP"), alt.Tooltip("zero:Q", title="ZeRO"),
+                 alt.Tooltip("wall_clock_hours:Q", format=",.2f", title=t("estvalid.axis_hours")),
+                 alt.Tooltip("cost:Q", format=",.0f", title=t("recommend.axis_cost")),
+                 alt.Tooltip("memory_gb:Q", format=".1f", title=t("recommend.memory"))],
     )
-    st.altair_chart(chart, width="stretch")
+    show(chart)
     st.dataframe(pd.DataFrame([{
-        t("training.gpu"): o.gpu, t("training.gpus"): o.gpus, "TP": o.layout.tp, "PP": o.layout.pp, "ZeRO": o.layout.zero,
-        t("recommend.axis_days"): round(o.wall_clock_hours / 24, 2), t("recommend.axis_cost"): round(o.cost_cny),
-        t("recommend.memory"): round(o.memory_gb, 1), t("recommend.chosen"): "✔" if o == rec.choice else "",
+        t("training.gpu"): o.gpu, t("training.gpus"): o.gpus, "TP": o.layout.tp, "PP": o.layout.pp, "EP": o.layout.ep,
+        "ZeRO": o.layout.zero, t("estvalid.col_duration"): render(o.duration), t("recommend.axis_cost"): round(o.cost_cny),
+        t("recommend.memory"): round(o.memory_gb, 1), t("estvalid.col_pools"): ", ".join(o.pools),
+        t("recommend.chosen"): "✔" if o == rec.choice else "",
     } for o in rec.pareto]), hide_index=True, width="stretch")

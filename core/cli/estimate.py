@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import OneLineParser, add_json_flag, emit, positive_float, positive_int
+from core.cli import OneLineParser, add_json_flag, emit
+from core.cli.inputs import real, whole
+from core.estimation import validation
 from core.estimation.catalog import PRECISIONS, load_catalog
 from core.estimation.memory import OPTIMIZER_BYTES, RECOMPUTE, Layout, estimate_memory, what_would_fit
 from core.estimation.model import ModelSpec, complete_architecture
@@ -25,45 +27,52 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     tr = sub.add_parser("training", help="FLOPs, wall-clock, GPU-hours, energy, cost and memory of a training job")
     _model_args(tr)
-    tr.add_argument("--tokens", type=positive_float, required=True, help="training tokens D, e.g. 2e12")
+    tr.add_argument("--tokens", type=real("tokens"), required=True, help="training tokens D, e.g. 2e12")
     tr.add_argument("--gpu", required=True, help="GPU model id or alias (see `estimate gpus`)")
-    tr.add_argument("--gpus", type=positive_int, required=True, help="number of GPUs")
+    tr.add_argument("--gpus", type=whole("gpus"), required=True, help="number of GPUs")
     tr.add_argument("--precision", choices=PRECISIONS, default="bf16")
     tr.add_argument("--workload", choices=["pretrain", "finetune", "lora"], default="pretrain")
-    tr.add_argument("--efficiency", type=positive_float, help="override the efficiency (MFU, 0–1)")
-    tr.add_argument("--correction", type=positive_float, help="override the correction factor (修正系数, ≥ 1)")
-    tr.add_argument("--pue", type=positive_float, help="override the data-centre PUE")
+    tr.add_argument("--efficiency", type=real("efficiency"), help="override the efficiency (MFU, 0–1)")
+    tr.add_argument("--correction", type=real("correction"), help="override the correction factor (修正系数, ≥ 1)")
+    tr.add_argument("--pue", type=real("pue"), help="override the data-centre PUE")
     add_json_flag(tr)
     tr.set_defaults(handler=_training)
 
     mem = sub.add_parser("memory", help="memory per GPU: weights, gradients, optimizer, activations, overhead")
     _model_args(mem)
-    mem.add_argument("--gpus", type=positive_int, required=True, help="number of GPUs")
+    mem.add_argument("--gpus", type=whole("gpus"), required=True, help="number of GPUs")
     mem.add_argument("--gpu", default="A100-80GB", help="GPU model for the fits/does-not-fit verdict")
     mem.add_argument("--precision", choices=PRECISIONS, default="bf16")
     mem.add_argument("--optimizer", choices=list(OPTIMIZER_BYTES), default="adamw")
     mem.add_argument("--zero", type=int, choices=[0, 1, 2, 3], default=0, help="ZeRO stage")
     mem.add_argument("--offload", action="store_true", help="offload optimizer states (and stage-3 weights) to CPU")
-    mem.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel size")
-    mem.add_argument("--pp", type=positive_int, default=1, help="pipeline-parallel size")
+    mem.add_argument("--tp", type=whole("tp"), default=1, help="tensor-parallel size")
+    mem.add_argument("--pp", type=whole("pp"), default=1, help="pipeline-parallel size")
     mem.add_argument("--no-sequence-parallel", action="store_true", help="tensor parallelism without sequence parallelism")
-    mem.add_argument("--micro-batch", type=positive_int, default=1)
+    mem.add_argument("--micro-batch", type=whole("micro_batch"), default=1)
     mem.add_argument("--recompute", choices=RECOMPUTE, default="selective")
-    mem.add_argument("--lora-rank", type=positive_int, help="LoRA fine-tuning with this adapter rank")
+    mem.add_argument("--lora-rank", type=whole("lora_rank"), help="LoRA fine-tuning with this adapter rank")
     mem.add_argument("--qlora", action="store_true", help="QLoRA: 4-bit NF4 frozen base (needs --lora-rank)")
     add_json_flag(mem)
     mem.set_defaults(handler=_memory)
 
     rec = sub.add_parser("recommend", help="rank GPU models × counts × layouts by time and cost")
     _model_args(rec)
-    rec.add_argument("--tokens", type=positive_float, required=True)
+    rec.add_argument("--tokens", type=real("tokens"), required=True)
     rec.add_argument("--precision", choices=PRECISIONS, default="bf16")
     rec.add_argument("--workload", choices=["pretrain", "finetune", "lora"], default="pretrain")
-    rec.add_argument("--deadline-hours", type=positive_float)
-    rec.add_argument("--budget", type=positive_float, help="budget in CNY")
-    rec.add_argument("--max-gpus", type=positive_int, default=4096)
+    rec.add_argument("--deadline-hours", type=real("deadline_hours"))
+    rec.add_argument("--budget", type=real("budget"), help="budget in CNY")
+    rec.add_argument("--max-gpus", type=whole("max_gpus"), default=4096)
+    rec.add_argument("--whole-catalog", action="store_true",
+                     help="consider every catalog GPU, not only the GPU models of the organisation's pools")
     add_json_flag(rec)
     rec.set_defaults(handler=_recommend)
+
+    val = sub.add_parser("validate", help="leave-one-out error of the efficiency model over the published runs")
+    val.add_argument("--published-only", action="store_true", help="do not read recorded outcomes from the database")
+    add_json_flag(val)
+    val.set_defaults(handler=_validate)
 
     from core.cli.estimate_inference import add_inference_command
 
@@ -71,16 +80,16 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=positive_float, required=True, help="total parameters N, e.g. 7e9")
-    p.add_argument("--active-params", type=positive_float, help="active parameters per token (mixture-of-experts)")
-    p.add_argument("--layers", type=positive_int)
-    p.add_argument("--hidden", type=positive_int, help="hidden size")
-    p.add_argument("--heads", type=positive_int, help="attention heads")
-    p.add_argument("--kv-heads", type=positive_int, help="key/value heads (grouped-query attention)")
-    p.add_argument("--ffn-hidden", type=positive_int, help="MLP width")
+    p.add_argument("--params", type=real("params"), required=True, help="total parameters N, e.g. 7e9")
+    p.add_argument("--active-params", type=real("active_params"), help="active parameters per token (mixture-of-experts)")
+    p.add_argument("--layers", type=whole("layers"))
+    p.add_argument("--hidden", type=whole("hidden"), help="hidden size")
+    p.add_argument("--heads", type=whole("heads"), help="attention heads")
+    p.add_argument("--kv-heads", type=whole("kv_heads"), help="key/value heads (grouped-query attention)")
+    p.add_argument("--ffn-hidden", type=whole("ffn_hidden"), help="MLP width")
     p.add_argument("--gated-mlp", action="store_true", help="SwiGLU-style MLP (three matrices)")
-    p.add_argument("--vocab", type=positive_int, help="vocabulary size")
-    p.add_argument("--seq-len", type=positive_int, help="sequence length")
+    p.add_argument("--vocab", type=whole("vocab"), help="vocabulary size")
+    p.add_argument("--seq-len", type=whole("seq_len"), help="sequence length")
 
 
 def _model(args: argparse.Namespace) -> ModelSpec:
@@ -139,7 +148,8 @@ def _memory(args: argparse.Namespace) -> int:
 
 def _recommend(args: argparse.Namespace) -> int:
     rec = recommend(model=_model(args), tokens=args.tokens, precision=args.precision, workload=args.workload,
-                    deadline_hours=args.deadline_hours, budget_cny=args.budget, max_gpus=args.max_gpus)
+                    deadline_hours=args.deadline_hours, budget_cny=args.budget, max_gpus=args.max_gpus,
+                    whole_catalog=args.whole_catalog)
     out = {
         "options": [o.as_dict() for o in rec.options],
         "pareto": [o.as_dict() for o in rec.pareto],
@@ -147,6 +157,40 @@ def _recommend(args: argparse.Namespace) -> int:
         "reasons": [m.render(args.lang) for m in rec.reasons],
     }
     emit(args, out, lambda: "\n".join(
-        [f"{o.gpu:<16} ×{o.gpus:<6} tp{o.layout.tp} pp{o.layout.pp} zero{o.layout.zero} "
-         f"{o.wall_clock_hours / 24:8.1f} d {o.cost_cny:14,.0f} CNY" for o in rec.pareto] + out["reasons"]))
+        [f"{o.gpu:<16} ×{o.gpus:<6} tp{o.layout.tp} pp{o.layout.pp} ep{o.layout.ep} zero{o.layout.zero} "
+         f"{o.duration.render(args.lang):>12} {o.cost_cny:14,.0f} CNY  {' '.join(o.pools)}" for o in rec.pareto]
+        + out["reasons"]))
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    result = validation.published_accuracy()
+    outcomes, unread = None, None
+    if not args.published_only:
+        outcomes, unread = _recorded_outcomes()
+    out = result.as_dict() | {
+        "outcomes_read": not args.published_only and unread is None,
+        "outcomes": outcomes.as_dict() if outcomes else None,
+        "outcomes_not_read": unread.render(args.lang) if unread else None,
+    }
+    emit(args, out, lambda: validation.report_text(result, outcomes, unread, args.lang,
+                                                   outcomes_read=not args.published_only))
+    return 0
+
+
+def _recorded_outcomes():
+    """(accuracy over recorded outcomes or None, why they could not be read or None)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.cli import open_sessions
+    from core.errors import ComputeLoopError
+    from core.i18n import Msg
+    from core.services import estimates as estimates_svc
+
+    try:
+        pairs = estimates_svc.recorded_pairs(sessions=open_sessions())
+    except ComputeLoopError as exc:
+        return None, Msg(exc.key, exc.params)
+    except SQLAlchemyError as exc:
+        return None, Msg("estvalid.outcomes_db_error", {"kind": type(exc).__name__})
+    return validation.outcome_accuracy(pairs), None

@@ -1,25 +1,39 @@
 """The default training efficiency (model FLOPs utilisation), from published measured runs.
 
-``data/efficiency.yaml`` lists measured runs (GPU, precision, workload, parameters, GPU count,
-MFU, source). For a job, the default is the inverse-distance-weighted mean of the k nearest
-runs in (log10 parameters, log10 GPUs), searched in tiers:
+``data/efficiency.yaml`` lists measured runs (GPU, precision, workload, parameters — total and,
+for a mixture-of-experts model, active — GPU count, MFU, source). For a job, the default is the
+inverse-distance-weighted mean of the k nearest runs in (log10 active parameters, log10 GPUs,
+log10 active/total ratio), searched in tiers:
 
 1. same GPU family and form factor (SXM/OAM module vs PCIe card) and precision class;
 2. same family and form factor, other precision — converted conservatively (see
    :func:`_efficiency_for_job`);
 3. anything else, same precision class first — flagged low confidence.
 
+Dense and mixture-of-experts (MoE) runs are kept apart, as MoE training runs at a much lower
+fraction of peak than dense training of the same active size (expert-parallel all-to-all, small
+expert GEMMs, load imbalance):
+
+* a dense job only ever takes dense runs;
+* an MoE job takes MoE runs of its own GPU family, form factor and precision class (tier 1). When
+  there is none, it says so and takes the dense default (tiers above) times the **MoE discount**:
+  the ratio of MoE to dense MFU measured in the same published benchmark table (same system,
+  software and precision — the ``table`` field of a run), weighted like neighbours by closeness of
+  the MoE run to the job. An FP8 MoE job therefore never takes dense FP8 runs as they are.
+
 Runs reported as hardware FLOPs utilisation (``measure: hfu``, which counts recomputed forward
 passes) are converted to model FLOPs by dividing by the full-recompute factor (8ND / 6ND).
 
 A workload mismatch (pretrain vs fine-tune vs LoRA) adds one unit of distance. The result names
-its neighbours, so the page can show exactly which published runs back the number.
+its neighbours (and the MoE/dense pairs behind a discount), so the page can show exactly which
+published runs back the number.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 from core.datafiles import load_derived
 from core.errors import InputError
@@ -51,6 +65,22 @@ class MeasuredRun:
     source: str
     url: str = ""
     measure: str = "mfu"
+    table: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        """True for a mixture-of-experts run (fewer active than total parameters)."""
+        return self.active_params is not None and self.active_params < self.params
+
+    @property
+    def n_active(self) -> float:
+        """Parameters per token (all of them for a dense run)."""
+        return self.active_params or self.params
+
+    @property
+    def active_ratio(self) -> float:
+        """Active / total parameters (1 for a dense run)."""
+        return self.n_active / self.params
 
 
 @dataclass(frozen=True)
@@ -64,17 +94,49 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class DiscountPair:
+    """One MoE run and the dense runs of the same published table, GPU and precision class."""
+
+    run: MeasuredRun
+    dense: tuple[MeasuredRun, ...]
+    ratio: float  # MoE MFU / mean dense MFU
+    distance: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class MoeDiscount:
+    """Factor applied to a dense default for an MoE job without MoE runs of its own kind."""
+
+    value: float
+    pairs: tuple[DiscountPair, ...]
+
+
+@dataclass(frozen=True)
 class EfficiencyDefault:
     """The default efficiency for a job and the evidence behind it."""
 
     value: float
     tier: int
     neighbours: tuple[Neighbour, ...]
+    moe: bool = False
+    moe_discount: MoeDiscount | None = None
 
     @property
     def confidence(self) -> str:
-        """'high' (tier 1), 'medium' (tier 2) or 'low' (tier 3)."""
-        return {1: "high", 2: "medium", 3: "low"}[self.tier]
+        """'high' (tier 1 from runs of the job's own kind), 'medium' (tier 2, or tier 1 dense runs
+        with the MoE discount) or 'low' (tier 3)."""
+        if self.tier == 3:
+            return "low"
+        return "high" if self.tier == 1 and self.moe_discount is None else "medium"
+
+    @property
+    def method(self) -> str:
+        """The search path, for the accuracy table: 'tier 1' … 'tier 3' (dense runs for a dense job),
+        'tier 1 MoE' (MoE runs for an MoE job), 'tier N + MoE discount' (dense runs × discount)."""
+        if self.moe_discount:
+            return f"tier {self.tier} + MoE discount"
+        return f"tier {self.tier}" + (" MoE" if self.moe else "")
 
 
 def load_runs() -> list[MeasuredRun]:
@@ -88,7 +150,7 @@ def _build_runs(raw: dict | None) -> list[MeasuredRun]:
     runs = []
     for i, p in enumerate(raw.get("points") or []):
         try:
-            runs.append(MeasuredRun(
+            run = MeasuredRun(
                 id=str(p["id"]), gpu=str(p["gpu"]), gpu_family=str(p["gpu_family"]),
                 precision=str(p["precision"]), peak_basis=str(p.get("peak_basis") or p["precision"]),
                 workload=str(p["workload"]), params=float(p["params"]),
@@ -97,9 +159,13 @@ def _build_runs(raw: dict | None) -> list[MeasuredRun]:
                 mfu=float(p["mfu"]) * (hfu_to_mfu if p.get("measure") == "hfu" else 1.0),
                 source=str(p["source"]),
                 url=str(p.get("url") or ""), measure=str(p.get("measure") or "mfu"),
-            ))
+                table=str(p.get("table") or ""),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError("error.data_entry_invalid", field="efficiency.yaml", entry=p.get("id", f"#{i + 1}")) from exc
+        if run.active_params is not None and not 0 < run.active_params <= run.params:
+            raise InputError("error.data_entry_invalid", field="efficiency.yaml", entry=run.id)
+        runs.append(run)
     return runs
 
 
@@ -108,17 +174,20 @@ def form_class(gpu: GPU) -> str:
     return "pcie" if gpu.form_factor.lower().startswith("pcie") else "module"
 
 
-def _efficiency_for_job(run: MeasuredRun, catalog: Catalog, precision: str, job_gpu: GPU) -> float | None:
+def _efficiency_for_job(
+    run: MeasuredRun, catalog: Catalog, precision: str, job_gpu: GPU, run_gpu: GPU | None = None
+) -> float | None:
     """The run's efficiency re-expressed for a job at ``precision`` on ``job_gpu``.
 
     Within one precision class the utilisation fraction carries over. Across precisions two
     readings exist — the same fraction of the new peak, or the same absolute throughput — and
     the smaller is taken, so FP8 gains are never assumed and FP8 runs never inflate BF16 jobs.
     """
-    try:
-        run_gpu = catalog.get(run.gpu)
-    except InputError:
-        return None
+    if run_gpu is None:
+        try:
+            run_gpu = catalog.get(run.gpu)
+        except InputError:
+            return None
     basis_peak = run_gpu.peak_tflops(run.peak_basis)
     own_peak = run_gpu.peak_tflops(run.precision) or basis_peak
     if not basis_peak or not own_peak:
@@ -135,49 +204,136 @@ def _efficiency_for_job(run: MeasuredRun, catalog: Catalog, precision: str, job_
     return min(fraction, same_throughput)
 
 
-def default_efficiency(
-    *, gpu: GPU, catalog: Catalog, precision: str, params: float, gpus: int, workload: str = "pretrain"
-) -> EfficiencyDefault:
-    """The default efficiency for training ``params`` (active) on ``gpus`` × ``gpu`` at ``precision``."""
-    if workload not in WORKLOADS:
-        raise InputError("error.choice", field="workload", value=workload, choices=", ".join(WORKLOADS))
-    if not gpu.peak_tflops(precision):
-        raise InputError("error.precision_unsupported", field="precision", gpu=gpu.id, precision=precision)
-    runs = load_runs()
-    k = int(defaults.value("efficiency_neighbours"))
-    def same_kind(run: MeasuredRun) -> bool:
-        try:
-            run_gpu = catalog.get(run.gpu)
-        except InputError:
-            return False
-        return run_gpu.family == gpu.family and form_class(run_gpu) == form_class(gpu)
+def _distance(run: MeasuredRun, params: float, gpus: int, ratio: float, workload: str) -> float:
+    """Distance of a run from the job in (log10 active params, log10 GPUs, log10 active/total),
+    plus one for another workload."""
+    return math.hypot(
+        math.log10(run.n_active / params), math.log10(run.gpus / gpus), math.log10(run.active_ratio / ratio)
+    ) + (0.0 if run.workload == workload else 1.0)
 
-    same_precision = lambda r: precision_class(r.precision) == precision_class(precision)  # noqa: E731
-    tiers = (
-        (1, lambda r: same_kind(r) and same_precision(r)),
-        (2, same_kind),
-        (3, same_precision),
-        (3, lambda r: True),
-    )
+
+def _weights(distances: Iterable[float]) -> list[float]:
+    raw = [1.0 / (dist + 0.05) for dist in distances]
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
+def _nearest(
+    runs: list[MeasuredRun], tiers: tuple[tuple[int, Callable[[MeasuredRun], bool]], ...], *, catalog: Catalog,
+    gpu: GPU, precision: str, params: float, gpus: int, ratio: float, workload: str, k: int,
+    run_gpu: Callable[[MeasuredRun], GPU | None],
+) -> tuple[int, tuple[Neighbour, ...]] | None:
+    """The k nearest runs of the first tier that has any, as (tier, neighbours)."""
     for tier, accept in tiers:
         scored = []
         for run in runs:
             if not accept(run):
                 continue
-            eff = _efficiency_for_job(run, catalog, precision, gpu)
+            own = run_gpu(run)
+            if own is None:
+                continue
+            eff = _efficiency_for_job(run, catalog, precision, gpu, own)
             if eff is None or not 0 < eff <= 1:
                 continue
-            dist = math.hypot(
-                math.log10((run.active_params or run.params) / params), math.log10(run.gpus / gpus)
-            ) + (0.0 if run.workload == workload else 1.0)
-            scored.append((dist, eff, run))
+            scored.append((_distance(run, params, gpus, ratio, workload), eff, run))
         if not scored:
             continue
         scored.sort(key=lambda x: x[0])
         chosen = scored[:k]
-        weights = [1.0 / (dist + 0.05) for dist, _, _ in chosen]
-        total = sum(weights)
-        value = sum(w * eff for w, (_, eff, _) in zip(weights, chosen)) / total
-        neighbours = tuple(Neighbour(run, eff, dist, w / total) for w, (dist, eff, run) in zip(weights, chosen))
-        return EfficiencyDefault(value=value, tier=tier, neighbours=neighbours)
-    raise InputError("error.no_efficiency_data", field="efficiency.yaml")
+        weights = _weights(dist for dist, _, _ in chosen)
+        return tier, tuple(Neighbour(run, eff, dist, w) for w, (dist, eff, run) in zip(weights, chosen))
+    return None
+
+
+def moe_discount(
+    runs: list[MeasuredRun], *, params: float, gpus: int, ratio: float, workload: str, k: int
+) -> MoeDiscount | None:
+    """MoE MFU / dense MFU from published tables holding both, for an MoE job of ``params`` active
+    parameters on ``gpus`` GPUs with active/total ``ratio``.
+
+    For every MoE run with a ``table``, the dense runs of the same table, GPU and precision class
+    give the reference (their mean MFU); the k such MoE runs nearest the job are averaged with
+    inverse-distance weights. None when no table holds both kinds.
+    """
+    candidates = []
+    for run in runs:
+        if not run.is_moe or not run.table:
+            continue
+        dense = tuple(d for d in runs if not d.is_moe and d.table == run.table and d.gpu == run.gpu
+                      and precision_class(d.precision) == precision_class(run.precision))
+        if not dense:
+            continue
+        reference = sum(d.mfu for d in dense) / len(dense)
+        candidates.append((_distance(run, params, gpus, ratio, workload), run, dense, run.mfu / reference))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda x: x[0])
+    chosen = candidates[:k]
+    weights = _weights(dist for dist, _, _, _ in chosen)
+    pairs = tuple(DiscountPair(run, dense, r, dist, w) for w, (dist, run, dense, r) in zip(weights, chosen))
+    return MoeDiscount(sum(p.weight * p.ratio for p in pairs), pairs)
+
+
+def default_efficiency(
+    *, gpu: GPU, catalog: Catalog, precision: str, params: float, gpus: int, workload: str = "pretrain",
+    total_params: float | None = None, runs: list[MeasuredRun] | None = None,
+) -> EfficiencyDefault:
+    """The default efficiency for training ``params`` (active) on ``gpus`` × ``gpu`` at ``precision``.
+
+    ``total_params`` above ``params`` makes it a mixture-of-experts job. ``runs`` replaces the
+    runs of ``data/efficiency.yaml`` (the leave-one-out evaluation passes all but one).
+    """
+    if workload not in WORKLOADS:
+        raise InputError("error.choice", field="workload", value=workload, choices=", ".join(WORKLOADS))
+    if not gpu.peak_tflops(precision):
+        raise InputError("error.precision_unsupported", field="precision", gpu=gpu.id, precision=precision)
+    runs = load_runs() if runs is None else runs
+    k = int(defaults.value("efficiency_neighbours"))
+    moe = bool(total_params and total_params > params)
+    ratio = params / total_params if moe else 1.0
+
+    found_gpus: dict[str, GPU | None] = {}
+
+    def run_gpu(run: MeasuredRun) -> GPU | None:
+        if run.gpu not in found_gpus:
+            try:
+                found_gpus[run.gpu] = catalog.get(run.gpu)
+            except InputError:
+                found_gpus[run.gpu] = None
+        return found_gpus[run.gpu]
+
+    def same_kind(run: MeasuredRun) -> bool:
+        own = run_gpu(run)
+        return own is not None and own.family == gpu.family and form_class(own) == form_class(gpu)
+
+    def same_precision(run: MeasuredRun) -> bool:
+        return precision_class(run.precision) == precision_class(precision)
+
+    search = dict(catalog=catalog, gpu=gpu, precision=precision, params=params, gpus=gpus, ratio=ratio,
+                  workload=workload, k=k, run_gpu=run_gpu)
+    if moe:
+        found = _nearest([r for r in runs if r.is_moe], ((1, lambda r: same_kind(r) and same_precision(r)),),
+                         **search)
+        if found:
+            return EfficiencyDefault(value=_mean(found[1]), tier=1, neighbours=found[1], moe=True)
+    dense_runs = [r for r in runs if not r.is_moe]
+    found = _nearest(dense_runs, (
+        (1, lambda r: same_kind(r) and same_precision(r)),
+        (2, same_kind),
+        (3, same_precision),
+        (3, lambda r: True),
+    ), **(search | {"ratio": 1.0}))
+    if found is None:
+        raise InputError("error.no_efficiency_data", field="efficiency.yaml")
+    tier, neighbours = found
+    if not moe:
+        return EfficiencyDefault(value=_mean(neighbours), tier=tier, neighbours=neighbours)
+    discount = moe_discount(runs, params=params, gpus=gpus, ratio=ratio, workload=workload, k=k)
+    if discount is None:
+        raise InputError("error.no_moe_discount", field="efficiency.yaml")
+    return EfficiencyDefault(value=_mean(neighbours) * discount.value, tier=tier, neighbours=neighbours, moe=True,
+                             moe_discount=discount)
+
+
+def _mean(neighbours: tuple[Neighbour, ...]) -> float:
+    return sum(n.weight * n.efficiency for n in neighbours)

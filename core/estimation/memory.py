@@ -16,6 +16,14 @@ b = micro-batch, h = hidden, a = heads, t = tensor-parallel size:
 With 1F1B pipelining the first stage keeps p micro-batches of L/p layers, i.e. L layers' worth,
 so the total is L × per-layer whatever the pipeline size; the output layer adds 4·s·b·v/t.
 
+Mixture-of-experts: weights, gradients and optimizer states count ALL (total) parameters;
+activations come from the per-token (active) architecture. The expert parameters are taken as
+total − active — a lower bound (the routed experts a token uses are part of the active count), so
+the rest, active, is an upper bound on the parameters every GPU of a tensor × pipeline group
+holds. Expert parallelism (EP, carved out of the data-parallel degree as in Megatron-Core)
+divides the expert parameters by EP; ZeRO shards the expert states over the expert-data-parallel
+group (DP / EP) and the others over DP.
+
 LoRA/QLoRA (Hu et al. 2021; Dettmers et al. 2023): the base stays frozen in 16-bit (LoRA) or
 4-bit NF4 with double quantisation, 4.127 bits/parameter (QLoRA); only the adapters
 (r·(d_in + d_out) per adapted matrix; q, k, v, o by default) carry gradients and optimizer state.
@@ -56,6 +64,7 @@ class Layout:
     offload: bool = False
     tp: int = 1
     pp: int = 1
+    ep: int = 1
     sequence_parallel: bool = True
     recompute: str = "selective"
     micro_batch: int = 1
@@ -68,6 +77,11 @@ class Layout:
         """Data-parallel degree: GPUs / (tp · pp)."""
         return self.gpus // (self.tp * self.pp)
 
+    @property
+    def expert_dp(self) -> int:
+        """Data-parallel degree of the expert parameters: DP / EP."""
+        return max(1, self.dp // self.ep)
+
     def validate(self, model: ModelSpec) -> "Layout":
         """Raise :class:`InputError` naming the field for an impossible layout; returns self."""
         if not 1 <= self.gpus <= 1_000_000:
@@ -77,6 +91,12 @@ class Layout:
                 raise InputError("error.out_of_range", field=name, value=getattr(self, name), low="1", high="-")
         if self.gpus % (self.tp * self.pp):
             raise InputError("error.layout_divisible", field="gpus", gpus=self.gpus, tp=self.tp, pp=self.pp)
+        if self.ep < 1 or int(self.ep) != self.ep:
+            raise InputError("error.out_of_range", field="ep", value=self.ep, low="1", high="-")
+        if self.ep > 1 and not model.is_moe:
+            raise InputError("error.ep_needs_moe", field="ep", ep=self.ep)
+        if self.dp % self.ep:
+            raise InputError("error.ep_divides_dp", field="ep", ep=self.ep, dp=self.dp)
         if self.zero not in (0, 1, 2, 3):
             raise InputError("error.out_of_range", field="zero", value=self.zero, low="0", high="3")
         if self.optimizer not in OPTIMIZER_BYTES:
@@ -143,11 +163,21 @@ class MemoryEstimate:
         }
 
 
-def largest_layer_params(model: ModelSpec) -> float:
-    """Parameters of the biggest single module ZeRO-3 gathers at once: a transformer block or
-    the embedding (or output) matrix, whichever is larger."""
+def moe_split(model: ModelSpec) -> tuple[float, float]:
+    """(shared, expert) parameters: (params, 0) for a dense model; for a mixture-of-experts model
+    expert = total − active (a lower bound) and shared = active."""
+    if not model.is_moe:
+        return model.params, 0.0
+    return float(model.n_active), model.params - model.n_active
+
+
+def largest_layer_params(model: ModelSpec, ep: int = 1) -> float:
+    """Parameters of the biggest single module ZeRO-3 gathers at once on one GPU: a transformer
+    block (its experts divided by expert parallelism) or the embedding (or output) matrix,
+    whichever is larger."""
     embedding = model.vocab * model.hidden
-    block = max(0.0, model.params - 2 * embedding) / model.layers
+    shared, expert = moe_split(model)
+    block = max(0.0, shared - 2 * embedding + expert / ep) / model.layers
     return max(block, float(embedding))
 
 
@@ -170,6 +200,46 @@ def activation_bytes_per_layer(s: int, b: int, h: int, a: int, t: int, sp: bool,
     return s * b * h * (10.0 + 24.0 / t + attention_scores)
 
 
+def model_states(model: ModelSpec, layout: Layout) -> tuple[float, float, float, float]:
+    """(weights, gradients, optimizer) bytes per GPU and the trainable parameters (see the module
+    docstring); ``model`` must carry its architecture."""
+    t, p, dp = layout.tp, layout.pp, layout.dp
+    mp = t * p
+    shared, expert = moe_split(model)
+    s_local, e_local = shared / mp, expert / (mp * layout.ep)  # per GPU before ZeRO
+    sharded = s_local / dp + e_local / layout.expert_dp  # one ZeRO shard of the local parameters
+    if layout.lora_rank is not None:
+        trainable = lora_adapter_params(model, layout.lora_rank)
+        base_bytes = QLORA_BYTES_PER_PARAM if layout.qlora else 2.0
+        weights = (sharded if layout.zero == 3 else s_local + e_local) * base_bytes
+        trainable_local = trainable / mp
+        weights += trainable_local * 2.0
+        gradients = trainable_local * 2.0
+        optimizer = trainable_local * OPTIMIZER_BYTES[layout.optimizer]
+    else:
+        trainable = model.params
+        n_local = s_local + e_local
+        weights = n_local * 2.0
+        gradients = (sharded if layout.zero >= 2 else n_local) * 2.0
+        optimizer = (sharded if layout.zero >= 1 else n_local) * OPTIMIZER_BYTES[layout.optimizer]
+        if layout.zero == 3:
+            # ZeRO-3 gathers one layer's full 16-bit weights (and gradients) at a time.
+            weights = sharded * 2.0 + 4.0 * largest_layer_params(model, layout.ep) / t
+    if layout.offload:
+        optimizer = 0.0
+        if layout.zero == 3 and layout.lora_rank is None:
+            weights = 4.0 * largest_layer_params(model, layout.ep) / t
+    return weights, gradients, optimizer, trainable
+
+
+def states_exceed_capacity(model: ModelSpec, layout: Layout, gpu: GPU, d: dict) -> bool:
+    """True when the model states alone (with the fixed overhead and fragmentation) exceed the GPU's
+    memory — the layout cannot fit whatever its activations (a quick test before :func:`estimate_memory`)."""
+    weights, gradients, optimizer, _ = model_states(model, layout)
+    states = (weights + gradients + optimizer) * (1 + d["allocator_fragmentation_fraction"].value)
+    return states + d["framework_overhead_gb"].value * GB > gpu.memory_bytes
+
+
 def estimate_memory(model: ModelSpec, layout: Layout, gpu: GPU, d: dict | None = None) -> MemoryEstimate:
     """Memory per GPU for training ``model`` with ``layout`` on ``gpu``.
 
@@ -177,41 +247,20 @@ def estimate_memory(model: ModelSpec, layout: Layout, gpu: GPU, d: dict | None =
     defaults (:func:`defaults.load_defaults`), passed in by callers that evaluate many layouts.
     """
     d = d or defaults.load_defaults()
-    t, p, dp = layout.tp, layout.pp, layout.dp
-    mp = t * p
+    t = layout.tp
     sp = layout.sequence_parallel and t > 1
     seq = layout.seq_len or model.seq_len or int(d["default_seq_len"].value)
-    n_local = model.params / mp
+    weights, gradients, optimizer, trainable = model_states(model, layout)
     notes: list[Msg] = []
-
+    if model.is_moe:
+        notes.append(Msg("assume.moe_memory", {"total": f"{model.params:.3g}", "active": f"{model.n_active:.3g}",
+                                               "expert": f"{moe_split(model)[1]:.3g}", "ep": layout.ep}))
     if layout.lora_rank is not None:
-        trainable = lora_adapter_params(model, layout.lora_rank)
-        base_bytes = QLORA_BYTES_PER_PARAM if layout.qlora else 2.0
-        weights = n_local * base_bytes / (dp if layout.zero == 3 else 1)
-        trainable_local = trainable / mp
-        weights += trainable_local * 2.0
-        gradients = trainable_local * 2.0
-        optimizer = trainable_local * OPTIMIZER_BYTES[layout.optimizer]
         notes.append(Msg("assume.lora", {"rank": layout.lora_rank, "trainable": f"{trainable:.3g}",
                                          "base_bits": "4.127 (NF4)" if layout.qlora else "16"}))
-    else:
-        trainable = model.params
-        weights = n_local * 2.0
-        gradients = n_local * 2.0
-        optimizer = n_local * OPTIMIZER_BYTES[layout.optimizer]
-        if layout.zero >= 1:
-            optimizer /= dp
-        if layout.zero >= 2:
-            gradients /= dp
-        if layout.zero == 3:
-            weights /= dp
-            # ZeRO-3 gathers one layer's full 16-bit weights (and gradients) at a time.
-            weights += 4.0 * largest_layer_params(model) / t
-            notes.append(Msg("assume.zero3_gather", {}))
+    elif layout.zero == 3:
+        notes.append(Msg("assume.zero3_gather", {}))
     if layout.offload:
-        optimizer = 0.0
-        if layout.zero == 3 and layout.lora_rank is None:
-            weights = 4.0 * largest_layer_params(model) / t
         notes.append(Msg("assume.offload", {"stage": layout.zero}))
     if layout.precision == "fp8":
         notes.append(Msg("assume.fp8_master", {}))

@@ -35,6 +35,11 @@ class ModelSpec:
         return self.active_params or self.params
 
     @property
+    def is_moe(self) -> bool:
+        """True for a mixture-of-experts model (fewer active than total parameters)."""
+        return self.active_params is not None and self.active_params < self.params
+
+    @property
     def has_architecture(self) -> bool:
         """True when layers, hidden size and heads are known."""
         return bool(self.layers and self.hidden and self.heads)
@@ -92,6 +97,10 @@ def _build_presets(raw: dict | None) -> list[Preset]:
 def complete_architecture(spec: ModelSpec) -> tuple[ModelSpec, list[Msg]]:
     """Fill a missing architecture from the preset nearest in parameter count.
 
+    A dense model takes the dense preset nearest in parameters. A mixture-of-experts model takes
+    the preset nearest in ACTIVE parameters (the per-token architecture sets the activations and
+    the detailed FLOPs; its total parameters are kept for weights and optimizer states).
+
     Returns the completed spec and the assumptions made (empty when nothing was assumed).
     """
     if spec.has_architecture:
@@ -104,7 +113,8 @@ def complete_architecture(spec: ModelSpec) -> tuple[ModelSpec, list[Msg]]:
         )
         notes = [] if spec.vocab else [Msg("assume.vocab_default", {"vocab": 32000})]
         return filled, notes
-    nearest = min(load_presets(), key=lambda p: abs(math.log(p.spec.params / spec.params)))
+    presets = load_presets() if spec.is_moe else [p for p in load_presets() if not p.spec.is_moe]
+    nearest = min(presets or load_presets(), key=lambda p: abs(math.log(p.spec.n_active / spec.n_active)))
     p = nearest.spec
     filled = replace(
         spec, layers=p.layers, hidden=p.hidden, heads=p.heads, kv_heads=p.kv_heads,

@@ -2,7 +2,8 @@
 memory per GPU of the layout that fits.
 
   total FLOPs      = 6 · N_active · D                    (the fuller count is shown beside it)
-  effective FLOP/s = peak(precision) × efficiency        (efficiency from measured runs)
+  effective FLOP/s = peak(precision) × efficiency        (efficiency from measured runs; an MoE job
+                                                          from MoE runs, or dense runs × MoE discount)
   ideal time       = FLOPs / (effective FLOP/s × GPUs)
   wall-clock       = ideal time × correction factor (修正系数) × calibration (if fitted)
   GPU-hours        = wall-clock × GPUs
@@ -21,7 +22,7 @@ from core.estimation.calibration import Correction
 from core.estimation.catalog import GPU, PRECISIONS, load_catalog
 from core.estimation.efficiency import WORKLOADS, EfficiencyDefault, default_efficiency
 from core.estimation.flops import FlopsBreakdown, detailed_training_flops, simple_training_flops
-from core.estimation.layouts import first_fitting_layout, smallest_footprint_layout
+from core.estimation.layouts import first_fitting_layout, global_batch_tokens, smallest_footprint_layout
 from core.estimation.memory import Layout, MemoryEstimate, estimate_memory, what_would_fit
 from core.estimation.model import ModelSpec, complete_architecture
 from core.i18n import Msg
@@ -128,6 +129,13 @@ class TrainingEstimate:
                 {"id": n.run.id, "efficiency": n.efficiency, "weight": n.weight, "source": n.run.source}
                 for n in ev.neighbours
             ] if ev else "user",
+            "efficiency_tier": ev.tier if ev else None,
+            "efficiency_confidence": ev.confidence if ev else None,
+            "moe_discount": {
+                "value": ev.moe_discount.value,
+                "pairs": [{"id": p.run.id, "dense": [r.id for r in p.dense], "ratio": p.ratio, "weight": p.weight}
+                          for p in ev.moe_discount.pairs],
+            } if ev and ev.moe_discount else None,
             "effective_tflops_per_gpu": self.effective_tflops_per_gpu,
             "correction_factor": self.correction_factor,
             "calibration_factor": self.calibration.factor if self.calibration else None,
@@ -138,7 +146,8 @@ class TrainingEstimate:
             "cost": self.cost_cny,
             "cost_currency": "CNY",
             "price_is_placeholder": self.gpu.price_is_placeholder,
-            "layout": {"tp": self.layout.tp, "pp": self.layout.pp, "dp": self.layout.dp, "zero": self.layout.zero,
+            "layout": {"tp": self.layout.tp, "pp": self.layout.pp, "dp": self.layout.dp, "ep": self.layout.ep,
+                       "zero": self.layout.zero,
                        "recompute": self.layout.recompute, "offload": self.layout.offload,
                        "micro_batch": self.layout.micro_batch},
             "memory_per_gpu_gb": self.memory.total_gb,
@@ -150,12 +159,32 @@ class TrainingEstimate:
         }
 
 
+def _efficiency_note(evidence: EfficiencyDefault, gpu: GPU, precision: str) -> Msg:
+    """The assumption line saying where the default efficiency comes from."""
+    runs = ", ".join(n.run.id for n in evidence.neighbours)
+    value = f"{evidence.value:.0%}"
+    if evidence.moe_discount:
+        discount = evidence.moe_discount
+        dense = sum(n.weight * n.efficiency for n in evidence.neighbours)
+        pairs = ", ".join(f"{p.run.id} {p.ratio:.2f}" for p in discount.pairs)
+        return Msg("assume.efficiency_moe_discount", {
+            "family": gpu.family, "precision": precision, "dense": f"{dense:.0%}", "runs": runs,
+            "discount": f"{discount.value:.2f}", "pairs": pairs, "efficiency": value})
+    if evidence.moe:
+        return Msg("assume.efficiency_moe", {"efficiency": value, "runs": runs})
+    return Msg(f"assume.efficiency_tier{evidence.tier}", {"efficiency": value, "runs": runs})
+
+
 def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.3e}"
 
 
-def estimate_training(inp: TrainingInput, *, calibration: Correction | None = None) -> TrainingEstimate:
-    """Size a training job. ``calibration`` (from past runs) scales the wall-clock when given."""
+def estimate_training(
+    inp: TrainingInput, *, calibration: Correction | None = None, evidence: EfficiencyDefault | None = None
+) -> TrainingEstimate:
+    """Size a training job. ``calibration`` (from past runs) scales the wall-clock when given;
+    ``evidence`` is the default efficiency when the caller has already computed it for this very job
+    (the recommendation does, once per GPU model and count)."""
     inp.validate()
     catalog = load_catalog()
     gpu = catalog.get(inp.gpu)
@@ -171,16 +200,16 @@ def estimate_training(inp: TrainingInput, *, calibration: Correction | None = No
     if inp.model.active_params:
         notes.append(Msg("assume.moe_active", {"active": f"{inp.model.active_params:.3g}", "total": f"{inp.model.params:.3g}"}))
 
-    evidence = None
     if inp.efficiency is not None:
+        evidence = None
         efficiency = inp.efficiency
         notes.append(Msg("assume.efficiency_user", {"efficiency": f"{efficiency:.0%}"}))
     else:
-        evidence = default_efficiency(gpu=gpu, catalog=catalog, precision=inp.precision,
-                                      params=model.n_active, gpus=inp.gpus, workload=inp.workload)
+        evidence = evidence or default_efficiency(
+            gpu=gpu, catalog=catalog, precision=inp.precision, params=model.n_active, gpus=inp.gpus,
+            workload=inp.workload, total_params=model.params)
         efficiency = evidence.value
-        notes.append(Msg(f"assume.efficiency_tier{evidence.tier}",
-                         {"efficiency": f"{efficiency:.0%}", "runs": ", ".join(n.run.id for n in evidence.neighbours)}))
+        notes.append(_efficiency_note(evidence, gpu, inp.precision))
 
     effective = peak * efficiency
     correction = inp.correction_factor if inp.correction_factor is not None else d["correction_factor"].value
@@ -206,10 +235,13 @@ def estimate_training(inp: TrainingInput, *, calibration: Correction | None = No
         layout = base.validate(model)
         memory = estimate_memory(model, layout, gpu, d)
     else:
-        found = first_fitting_layout(model, gpu, inp.gpus, base, d)
-        layout, memory = found if found else smallest_footprint_layout(model, gpu, inp.gpus, base, d)
+        batch = global_batch_tokens(inp.workload, d)
+        found = first_fitting_layout(model, gpu, inp.gpus, base, d, batch)
+        layout, memory = found if found else smallest_footprint_layout(model, gpu, inp.gpus, base, d, batch)
         notes.append(Msg("assume.layout_chosen", {"tp": layout.tp, "pp": layout.pp, "zero": layout.zero,
                                                   "recompute": layout.recompute}))
+        if layout.ep > 1:
+            notes.append(Msg("assume.layout_ep", {"ep": layout.ep}))
     notes.extend(memory.assumptions)
     remedies = tuple(what_would_fit(model, layout, gpu, d)) if not memory.fits else ()
 

@@ -142,15 +142,20 @@ def record_outcome(
                after={"actual_gpu_hours": actual_gpu_hours, "actual_wall_clock_hours": actual_wall_clock_hours})
 
 
-def corrections(*, sessions: sessionmaker[Session]) -> list[Correction]:
-    """Fitted corrections for every (GPU, workload) with recorded outcomes."""
+def recorded_pairs(*, sessions: sessionmaker[Session]) -> list[RunPair]:
+    """Every recorded outcome with the GPU-hours its estimate gave (what calibration and validation use)."""
     with unit_of_work(sessions) as s:
         rows = s.execute(
             select(EstimateRow.gpu_id, EstimateRow.workload, EstimateRow.estimated_gpu_hours, OutcomeRow.actual_gpu_hours)
             .join(OutcomeRow, OutcomeRow.estimate_id == EstimateRow.id)
             .where(EstimateRow.estimated_gpu_hours.is_not(None))
         ).all()
-    fitted = fit_corrections(RunPair(g, w, e, a) for g, w, e, a in rows)
+    return [RunPair(g, w, e, a) for g, w, e, a in rows]
+
+
+def corrections(*, sessions: sessionmaker[Session]) -> list[Correction]:
+    """Fitted corrections for every (GPU, workload) with recorded outcomes."""
+    fitted = fit_corrections(recorded_pairs(sessions=sessions))
     return sorted(fitted.values(), key=lambda c: (c.gpu_id, c.workload))
 
 

@@ -183,3 +183,150 @@ def test_bf16_default_from_fp8_only_runs_does_not_exceed_any_measured_16bit_mfu(
     best_16bit = max(as_mfu(p) for p in POINTS.values() if p["precision"] in ("bf16", "fp16"))
     assert best_16bit == pytest.approx(0.653)
     assert eff("B200", "bf16", 7e10, 256).value <= best_16bit
+
+
+# -- mixture-of-experts -------------------------------------------------------------------------------
+
+BF16_PEAK = {"H100-SXM": 989, "H800-SXM": 989, "B200": 2250}
+FP8_PEAK = {"H100-SXM": 1979, "H800-SXM": 1979, "B200": 4500}
+
+
+def moe_eff(gpu_id, precision, active, total, gpus, workload="pretrain"):
+    catalog = load_catalog()
+    return default_efficiency(gpu=catalog.get(gpu_id), catalog=catalog, precision=precision, params=active,
+                              gpus=gpus, workload=workload, total_params=total)
+
+
+def is_moe_point(pid) -> bool:
+    p = POINTS[pid]
+    return p["active_params"] is not None and float(p["active_params"]) < float(p["params"])
+
+
+def test_the_file_has_published_moe_points_each_with_source_url_and_gpu_count():
+    moe = [pid for pid in POINTS if is_moe_point(pid)]
+    assert len(moe) >= 8
+    for pid in moe:
+        p = POINTS[pid]
+        assert p["source"] and p["url"].startswith("https://") and int(p["gpus"]) >= 1, pid
+        assert p["table"], pid
+        # mfu = published Model TFLOP/s / dense peak of peak_basis (3 decimals), when a figure is published
+        if p["model_tflops_per_gpu"] is not None:
+            peak = BF16_PEAK[p["gpu"]] if p["peak_basis"] == "bf16" else None
+            assert p["mfu"] == pytest.approx(p["model_tflops_per_gpu"] / peak, abs=0.0005), pid
+
+
+def test_deepseek_v3_point_is_derived_from_its_published_gpu_hours():
+    p = POINTS["deepseek-v3-2048-h800-fp8"]
+    # 180K H800 GPU-hours per trillion tokens, 37B active: 6 × 37e9 × 1e12 / (180e3 × 3600) / 989e12
+    assert p["mfu"] == pytest.approx(6 * 37e9 * 1e12 / (180e3 * 3600) / 989e12, abs=0.0005)
+    assert int(p["gpus"]) == 2048 and p["precision"] == "fp8"
+
+
+def test_moe_and_dense_jobs_of_the_same_active_size_differ_each_with_its_own_neighbours():
+    # 37B active on 2048 H800 in FP8: as DeepSeek-V3 (671B total) and as a dense 37B model
+    moe = moe_eff("H800", "fp8", 3.7e10, 6.71e11, 2048)
+    dense = eff("H800", "fp8", 3.7e10, 2048)
+    assert moe.moe and not dense.moe
+    assert moe.neighbours and dense.neighbours
+    assert all(is_moe_point(n.run.id) for n in moe.neighbours)
+    assert not any(is_moe_point(n.run.id) for n in dense.neighbours)
+    assert moe.value < 0.6 * dense.value  # MoE runs at a much lower fraction of peak
+    # the MoE default is the inverse-distance mean of its MoE neighbours, expressed against the FP8 peak
+    for n in moe.neighbours:
+        p = POINTS[n.run.id]
+        assert n.efficiency == pytest.approx(p["mfu"] * BF16_PEAK[p["gpu"]] / FP8_PEAK[p["gpu"]])
+    assert moe.neighbours[0].run.id == "deepseek-v3-2048-h800-fp8" and moe.neighbours[0].distance == 0
+    assert moe.value == pytest.approx(sum(n.weight * n.efficiency for n in moe.neighbours))
+
+
+def test_fp8_moe_job_takes_no_dense_fp8_point():
+    for gpu_id, gpus in (("H800", 2048), ("H100-SXM", 256), ("B200", 256)):
+        result = moe_eff(gpu_id, "fp8", 2.2e10, 2.35e11, gpus)
+        assert result.tier == 1 and result.moe_discount is None, gpu_id
+        assert all(is_moe_point(n.run.id) and POINTS[n.run.id]["precision"] == "fp8" for n in result.neighbours)
+
+
+def test_dense_job_takes_no_moe_point():
+    # H100 BF16 at DeepSeek-V3's active size: the AutoModel DeepSeek-V3 row would be nearest, but it is MoE
+    result = eff("H100-SXM", "bf16", 3.7e10, 256)
+    assert not any(is_moe_point(n.run.id) for n in result.neighbours)
+
+
+def test_active_total_ratio_is_a_search_dimension():
+    # H100 FP8, 22B active on 256 GPUs: the Qwen3-235B row is at distance 0 for its own ratio (22/235) ...
+    same = moe_eff("H100-SXM", "fp8", 2.2e10, 2.35e11, 256)
+    assert same.neighbours[0].run.id == "mbridge-qwen3-235b-a22b-256-h100-fp8"
+    assert same.neighbours[0].distance == pytest.approx(0.0)
+    # ... and at |log10((22/235) / (22/44))| for an MoE of the same size with half its parameters active
+    other = moe_eff("H100-SXM", "fp8", 2.2e10, 4.4e10, 256)
+    row = next(n for n in other.neighbours if n.run.id == "mbridge-qwen3-235b-a22b-256-h100-fp8")
+    assert row.distance == pytest.approx(abs(math.log10((2.2e10 / 2.35e11) / 0.5)))
+
+
+def _discount_pairs() -> list[tuple[str, float]]:
+    """(MoE point, MoE mfu / mean dense mfu of the same table, GPU and precision class), from the YAML."""
+    out = []
+    for pid, p in POINTS.items():
+        if not is_moe_point(pid):
+            continue
+        cls = "16bit" if p["precision"] in ("bf16", "fp16") else p["precision"]
+        dense = [q["mfu"] for qid, q in POINTS.items() if not is_moe_point(qid) and q.get("table") == p["table"]
+                 and q["gpu"] == p["gpu"] and ("16bit" if q["precision"] in ("bf16", "fp16") else q["precision"]) == cls]
+        if dense:
+            out.append((pid, p["mfu"] / (sum(dense) / len(dense))))
+    return out
+
+
+def test_moe_discount_pairs_come_from_tables_holding_both_kinds():
+    pairs = dict(_discount_pairs())
+    # NVIDIA Megatron-Bridge 25.11: Qwen3-235B on 256 H100 FP8, 233 TFLOP/s vs dense 744/719/737
+    assert pairs["mbridge-qwen3-235b-a22b-256-h100-fp8"] == pytest.approx(0.236 / ((0.752 + 0.727 + 0.745) / 3))
+    assert "deepseek-v3-2048-h800-fp8" not in pairs        # no dense run in DeepSeek's report
+    assert "mbridge-gpt-oss-120b-64-h100-bf16" not in pairs  # no dense BF16 row in that table
+    assert len(pairs) >= 4
+
+
+def test_moe_job_without_moe_points_of_its_kind_says_so_and_uses_the_discount():
+    # A100 has no MoE point: dense A100 neighbours × MoE discount
+    result = moe_eff("A100-80GB", "bf16", 3.7e10, 6.71e11, 1024)
+    assert result.moe and result.moe_discount is not None
+    assert result.method == "tier 1 + MoE discount" and result.confidence == "medium"
+    assert not any(is_moe_point(n.run.id) for n in result.neighbours)
+    dense = eff("A100-80GB", "bf16", 3.7e10, 1024)
+    assert [n.run.id for n in result.neighbours] == [n.run.id for n in dense.neighbours]
+    assert result.value == pytest.approx(dense.value * result.moe_discount.value)
+    # the discount: inverse-distance mean of the K nearest MoE/dense ratios
+    by_hand = dict(_discount_pairs())
+    pairs = result.moe_discount.pairs
+    assert len(pairs) == min(K, len(by_hand))
+    for p in pairs:
+        assert p.ratio == pytest.approx(by_hand[p.run.id])
+        src = POINTS[p.run.id]
+        n_run, total = float(src["active_params"]), float(src["params"])
+        expected = math.hypot(math.log10(n_run / 3.7e10), math.log10(src["gpus"] / 1024),
+                              math.log10((n_run / total) / (3.7e10 / 6.71e11)))
+        assert p.distance == pytest.approx(expected)
+    w = [1 / (p.distance + 0.05) for p in pairs]
+    assert result.moe_discount.value == pytest.approx(sum(wi * p.ratio for wi, p in zip(w, pairs)) / sum(w))
+    # the K chosen are the nearest of all pairs
+    assert max(p.distance for p in pairs) <= min(
+        (math.hypot(math.log10(float(POINTS[i]["active_params"]) / 3.7e10), math.log10(POINTS[i]["gpus"] / 1024),
+                    math.log10(float(POINTS[i]["active_params"]) / float(POINTS[i]["params"]) / (3.7e10 / 6.71e11)))
+         for i in by_hand if i not in {p.run.id for p in pairs}), default=math.inf)
+
+
+def test_fp8_moe_job_on_a_family_without_moe_points_discounts_its_fp8_default():
+    result = moe_eff("L40S", "fp8", 3.3e9, 3.05e10, 16)
+    dense = eff("L40S", "fp8", 3.3e9, 16)
+    assert result.moe_discount is not None and result.tier == dense.tier == 3
+    assert result.value == pytest.approx(dense.value * result.moe_discount.value)
+    assert result.value < dense.value
+
+
+def test_moe_discount_without_any_table_pair_is_an_error_naming_the_file():
+    catalog = load_catalog()
+    runs = [r for r in load_runs() if not r.table.startswith("megatron-bridge")]
+    with pytest.raises(InputError) as info:
+        default_efficiency(gpu=catalog.get("A100-80GB"), catalog=catalog, precision="bf16", params=3.7e10,
+                           gpus=1024, total_params=6.71e11, runs=runs)
+    assert info.value.field == "efficiency.yaml" and info.value.key == "error.no_moe_discount"

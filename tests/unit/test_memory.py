@@ -344,3 +344,72 @@ def test_zero3_gather_buffer_covers_the_largest_gathered_layer():
     m = estimate_memory(llama3_8b, Layout(gpus=8, zero=3), gpu("A100-80GB"))
     # sharded 16-bit weights 2 × 8.03e9 / 8 = 2.0075 GB, plus 4 bytes × 128256 × 4096 = 2.101 GB
     assert m.weights_gb >= (2 * 8.03e9 / 8 + 4 * 128256 * 4096) / 1e9
+
+
+# -- mixture-of-experts and expert parallelism ----------------------------------------------------
+
+# DeepSeek-V3 shape (data/model_presets.yaml): 671B total, 37B active
+DSV3 = ModelSpec(params=6.71e11, active_params=3.7e10, layers=61, hidden=7168, heads=128, kv_heads=128,
+                 ffn_hidden=18432, gated_mlp=True, vocab=129280, seq_len=4096)
+EXPERT = 6.71e11 - 3.7e10   # expert parameters taken as total − active (a lower bound)
+
+
+def test_moe_model_states_count_total_parameters_and_ep_divides_the_experts():
+    # ZeRO-0, no parallelism: 2 + 2 + 12 bytes × all 671B parameters (not the 37B active ones)
+    m = estimate_memory(DSV3, Layout(gpus=1, zero=0), gpu("B200"))
+    assert m.weights_gb == pytest.approx(2 * 6.71e11 / 1e9)
+    assert m.gradients_gb == pytest.approx(2 * 6.71e11 / 1e9)
+    assert m.optimizer_gb == pytest.approx(12 * 6.71e11 / 1e9)
+    assert m.trainable_params == 6.71e11
+    # EP 8 on 8 data-parallel GPUs: each holds the 37B shared and 1/8 of the experts
+    m8 = estimate_memory(DSV3, Layout(gpus=8, zero=0, ep=8), gpu("B200"))
+    assert m8.weights_gb == pytest.approx(2 * (3.7e10 + EXPERT / 8) / 1e9)
+    assert m8.optimizer_gb == pytest.approx(12 * (3.7e10 + EXPERT / 8) / 1e9)
+
+
+def test_zero_shards_expert_states_over_dp_over_ep_and_shared_ones_over_dp():
+    # 64 GPUs, TP 1, PP 1, EP 8: DP 64, expert-data-parallel 8; ZeRO-2 shards optimizer and gradients
+    layout = Layout(gpus=64, zero=2, ep=8)
+    m = estimate_memory(DSV3, layout, gpu("H800"))
+    shard = 3.7e10 / 64 + (EXPERT / 8) / 8
+    assert m.optimizer_gb == pytest.approx(12 * shard / 1e9)
+    assert m.gradients_gb == pytest.approx(2 * shard / 1e9)
+    assert m.weights_gb == pytest.approx(2 * (3.7e10 + EXPERT / 8) / 1e9)
+    assert "assume.moe_memory" in {a.key for a in m.assumptions}
+
+
+def test_more_expert_parallelism_never_needs_more_memory():
+    totals = [estimate_memory(DSV3, Layout(gpus=64, zero=1, pp=4, ep=ep), gpu("H800")).total_gb for ep in (1, 2, 4, 8, 16)]
+    assert totals == sorted(totals, reverse=True) and totals[0] > totals[-1]
+
+
+def test_dense_model_is_unchanged_by_the_moe_split():
+    # a dense model has no expert parameters: ZeRO-1 over 8 GPUs = the ZeRO paper's formula
+    m = estimate_memory(LLAMA2_7B, Layout(gpus=8, zero=1), gpu("A100-80GB"))
+    assert m.weights_gb == pytest.approx(2 * 6.74e9 / 1e9)
+    assert m.optimizer_gb == pytest.approx(12 * 6.74e9 / 8 / 1e9)
+
+
+def test_moe_activations_come_from_the_active_architecture():
+    # no architecture given: the preset nearest in ACTIVE parameters (DeepSeek-V3 for 37B active),
+    # not the dense 405B preset nearest in total parameters
+    model, notes = complete_architecture(ModelSpec(params=6.71e11, active_params=3.7e10))
+    assert (model.layers, model.hidden) == (61, 7168)
+    assert [n.params["preset"] for n in notes] == ["DeepSeek-V3 (MoE)"]
+    # a dense model never takes the MoE preset's shape
+    dense, _ = complete_architecture(ModelSpec(params=6.71e11))
+    assert dense.hidden != 7168
+
+
+@pytest.mark.parametrize("layout,field,key", [
+    (Layout(gpus=8, ep=2), "ep", "error.ep_needs_moe"),             # dense model
+    (Layout(gpus=8, tp=2, ep=8), "ep", "error.ep_divides_dp"),      # DP 4 not divisible by 8
+    (Layout(gpus=8, ep=0), "ep", "error.out_of_range"),
+])
+def test_invalid_expert_parallelism_names_the_field(layout, field, key):
+    model = GPT2 if key == "error.ep_needs_moe" else ModelSpec(params=1e9, active_params=2e8, layers=12,
+                                                                 hidden=768, heads=12, vocab=50257, seq_len=1024)
+    with pytest.raises(InputError) as info:
+        layout.validate(model)
+    assert (info.value.field, info.value.key) == (field, key)
+    assert translate(key, "zh-CN", **info.value.params) and str(info.value)

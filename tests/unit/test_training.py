@@ -206,6 +206,8 @@ def test_as_dict_has_the_contract_keys_and_is_json():
     {"gpu": "T4", "precision": "fp16", "gpus": 8},             # tier 3, does not fit
     {"gpu": "B200", "precision": "bf16", "gpus": 64},          # tier 2
     {"model": ModelSpec(params=6.71e11, active_params=3.7e10), "gpu": "H100", "gpus": 2048},
+    {"model": ModelSpec(params=6.71e11, active_params=3.7e10), "gpu": "A100-80GB", "gpus": 2048},  # MoE discount
+    {"model": ModelSpec(params=6.71e11, active_params=3.7e10), "gpu": "H800", "gpus": 2048, "precision": "fp8"},
     {"gpus": 8, "layout": Layout(gpus=8, zero=3, offload=True, lora_rank=16, qlora=True), "precision": "fp16"},
 ])
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
@@ -215,3 +217,40 @@ def test_every_assumption_renders_in_both_languages(kw, lang):
     assert d["assumptions"]
     corr = Correction("A100-80GB", "pretrain", factor=1.1, runs=3, error_before=0.2, error_after=0.1)
     assert run(efficiency=0.4, calibration=corr).as_dict(lang)["assumptions"]
+
+
+# -- mixture-of-experts ---------------------------------------------------------------------------
+
+DSV3 = ModelSpec(params=6.71e11, active_params=3.7e10)
+
+
+def test_moe_default_efficiency_comes_from_moe_runs_and_says_so():
+    est = run(model=DSV3, tokens=1.48e13, gpu="H800", gpus=2048, precision="fp8")
+    d = est.as_dict()
+    points = {p["id"]: p for p in yaml.safe_load((DATA / "efficiency.yaml").read_text(encoding="utf-8"))["points"]}
+    assert all(points[s["id"]]["active_params"] is not None for s in d["efficiency_source"])
+    assert d["efficiency_tier"] == 1 and d["moe_discount"] is None
+    assert any(a.key == "assume.efficiency_moe" for a in est.assumptions)
+    # the dense model of the same active size gets a different (higher) efficiency
+    dense = run(model=ModelSpec(params=3.7e10), tokens=1.48e13, gpu="H800", gpus=2048, precision="fp8")
+    assert dense.efficiency > est.efficiency
+    assert est.total_flops == pytest.approx(dense.total_flops)  # FLOPs count active parameters
+
+
+def test_moe_without_moe_runs_on_its_gpu_family_reports_the_discount():
+    est = run(model=DSV3, gpu="A100-80GB", gpus=2048)
+    d = est.as_dict()
+    assert d["moe_discount"] is not None and 0 < d["moe_discount"]["value"] < 1
+    assert {p["id"] for p in d["moe_discount"]["pairs"]}
+    assert all(p["dense"] for p in d["moe_discount"]["pairs"])
+    note = next(a for a in est.assumptions if a.key == "assume.efficiency_moe_discount")
+    assert note.params["family"] == "ampere" and note.params["precision"] == "bf16"
+    assert est.as_dict()["efficiency_confidence"] == "medium"
+
+
+def test_moe_layout_search_uses_expert_parallelism_and_counts_total_parameters_in_memory():
+    est = run(model=DSV3, tokens=1.48e13, gpu="H800", gpus=2048, precision="fp8")
+    assert est.memory.fits and est.layout.ep > 1
+    assert est.as_dict()["layout"]["ep"] == est.layout.ep
+    assert est.layout.dp % est.layout.ep == 0
+    assert est.memory.trainable_params == 6.71e11
