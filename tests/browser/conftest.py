@@ -1,51 +1,46 @@
-"""Browser smoke-test fixtures: the app served by a real ``streamlit run`` and Debian's Chromium.
+"""Browser test fixtures: the demo data of ``make run`` served by a real ``streamlit run app.py``,
+Debian's Chromium driven by Playwright.
 
-One Streamlit server and one Chromium per test session; each test opens its own tab, which is a
-new Streamlit session (tabs share one browser context per language, so static assets come from
-the HTTP cache). The server uses a throwaway SQLite database and strict i18n, so a missing
-translation key raises and shows up on the page as an exception.
+One seeded database, one Streamlit server and one Chromium per test session (per xdist worker);
+each test opens its own tab, which is a new Streamlit session (tabs share one browser context per
+language, so static assets come from the HTTP cache). Seeding and serving run on the real clock,
+in subprocesses, so they agree on today. Screenshots are saved only for pages that fail, under
+test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import socket
-import subprocess
+import shutil
 import sys
-import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 
+from tests.support.browser_app import (
+    BROWSER_LOCALE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    SCREENSHOT_DIR,
+    SetupFailed,
+    demo_env,
+    save_screenshot,
+    seed_demo,
+    streamlit_server,
+    wait_for_app_idle,
+)
+from tests.support.browser_checks import unexpected_error_patterns
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# `pytest` (not `python -m pytest`) does not put the project root on sys.path; the tests import
-# core.* and ui.* to read the navigation table and the catalogs.
+# `pytest` (not `python -m pytest`) does not put the project root on sys.path.
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
-SERVER_START_TIMEOUT_S = 60.0
-DB_UPGRADE_TIMEOUT_S = 120.0
-SCREENSHOT_DIR = PROJECT_ROOT / "test-artifacts" / "screenshots"
-VIEWPORT = {"width": 1280, "height": 900}
-BROWSER_LOCALE = {"zh-CN": "zh-CN", "en": "en-US"}
 
 
 def missing_service(what: str) -> None:
@@ -55,34 +50,28 @@ def missing_service(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
-def _tail(path: Path, lines: int = 60) -> str:
+@contextmanager
+def serving(env: dict[str, str], logdir: Path) -> Iterator[str]:
+    """:func:`streamlit_server`, failing the test (not erroring with a traceback) when it does not start."""
+    server = streamlit_server(env, logdir)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "<no output>"
-    return "\n".join(text.splitlines()[-lines:]) or "<empty>"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _has_db_command() -> bool:
-    """True once the CLI has the ``db`` group (``python -m core db upgrade``)."""
+        base = server.__enter__()
+    except SetupFailed as exc:
+        failed = str(exc)
+    else:
+        failed = ""
+    if failed:
+        pytest.fail(failed, pytrace=False)
     try:
-        return importlib.util.find_spec("core.cli.db") is not None
-    except ImportError:
-        return False
+        yield base
+    finally:
+        server.__exit__(None, None, None)
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except (urllib.error.URLError, OSError):
-        return False
+@pytest.fixture(scope="session")
+def serve() -> Callable[..., object]:
+    """:func:`serving`, for tests that start a server of their own."""
+    return serving
 
 
 @pytest.fixture(scope="session")
@@ -102,81 +91,38 @@ def chromium_browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def app_env(tmp_path_factory) -> dict[str, str]:
-    """Environment of the app under test: a throwaway SQLite database (migrated), strict i18n."""
-    workdir = tmp_path_factory.mktemp("app-db")
-    env = os.environ.copy()
-    env.update(
-        COMPUTELOOP_DATABASE_URL=f"sqlite:///{workdir / 'computeloop.db'}",
-        COMPUTELOOP_I18N_STRICT="1",
-        COMPUTELOOP_AUTH="demo",  # personas are selected through ?persona=<id>
-        PYTHONUNBUFFERED="1",
-    )
-    if _has_db_command():
-        upgrade = subprocess.run(
-            [sys.executable, "-m", "core", "db", "upgrade"],
-            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=DB_UPGRADE_TIMEOUT_S,
-        )
-        if upgrade.returncode != 0:
-            pytest.fail(
-                f"`python -m core db upgrade` exited {upgrade.returncode}:\n"
-                f"{upgrade.stdout[-3000:]}\n{upgrade.stderr[-3000:]}",
-                pytrace=False,
-            )
+    """Environment of the app under test: a throwaway SQLite database and metrics folder seeded
+    through the CLI as ``make run`` does (smaller history), demo sign-in, strict i18n."""
+    env = demo_env(tmp_path_factory.mktemp("demo-app"))
+    try:
+        timings = seed_demo(env)
+    except SetupFailed as exc:
+        failed = str(exc)
+    else:
+        failed = ""
+    if failed:
+        pytest.fail(failed, pytrace=False)
+    print("demo data seeded: " + ", ".join(f"{step} {s:.1f} s" for step, s in timings.items()))
     return env
 
 
-@contextmanager
-def streamlit_server(env: dict[str, str], logdir: Path) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on a free port until the block ends; yields its base URL."""
-    port = _free_port()
-    stdout_path, stderr_path = logdir / "streamlit.out", logdir / "streamlit.err"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
-        "--server.headless", "true",
-        "--server.address", "127.0.0.1",
-        "--server.port", str(port),
-        "--server.fileWatcherType", "none",  # pages may be edited while tests run: no reloads
-        "--client.showErrorDetails", "full",
-        "--browser.gatherUsageStats", "false",
-    ]
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _healthy(f"{base}/_stcore/health"):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"streamlit exited with code {proc.returncode} before answering /_stcore/health;"
-                    f" stderr tail:\n{_tail(stderr_path)}\nstdout tail:\n{_tail(stdout_path)}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not answer {base}/_stcore/health within {SERVER_START_TIMEOUT_S:.0f} s;"
-                    f" stderr tail:\n{_tail(stderr_path)}\nstdout tail:\n{_tail(stdout_path)}",
-                    pytrace=False,
-                )
-            time.sleep(0.25)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+@pytest.fixture(scope="session")
+def _clean_screenshots() -> None:
+    """Screenshots are of this run's failures only: clear the folder once (by the first xdist
+    worker, or the only process)."""
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0" and SCREENSHOT_DIR.is_dir():
+        shutil.rmtree(SCREENSHOT_DIR)
 
 
 @pytest.fixture(scope="session")
-def app_url(chromium_browser, app_env, tmp_path_factory) -> Iterator[str]:
+def app_url(chromium_browser, app_env, tmp_path_factory, _clean_screenshots) -> Iterator[str]:
     """Base URL of the session's Streamlit server, warmed up by one visit of the root URL.
 
     The warm-up makes the page tests independent of their order: the first script run of a
     fresh server is special (see test_first_visit_after_start_runs_the_app_shell).
     """
-    with streamlit_server(app_env, tmp_path_factory.mktemp("streamlit")) as base:
-        context = chromium_browser.new_context(viewport=dict(VIEWPORT))
+    with serving(app_env, tmp_path_factory.mktemp("streamlit")) as base:
+        context = chromium_browser.new_context(viewport=dict(DESKTOP))
         try:
             page = context.new_page()
             page.goto(f"{base}/", wait_until="domcontentloaded")
@@ -189,7 +135,7 @@ def app_url(chromium_browser, app_env, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture()
 def fresh_app_url(chromium_browser, app_env, tmp_path) -> Iterator[str]:
     """Base URL of a Streamlit server started for this test alone and not visited yet."""
-    with streamlit_server(app_env, tmp_path) as base:
+    with serving(app_env, tmp_path) as base:
         yield base
 
 
@@ -203,24 +149,48 @@ def _contexts(chromium_browser) -> Iterator[dict]:
 
 
 @pytest.fixture()
-def open_page(chromium_browser, app_url, _contexts) -> Iterator[Callable[..., Page]]:
-    """``open_page(path, lang, base=None)``: a new tab (a new Streamlit session), loaded and idle."""
+def new_tab(chromium_browser, _contexts) -> Iterator[Callable[[str], Page]]:
+    """``new_tab(lang)``: an empty tab at 1440×900 in the browser context of ``lang``, closed
+    after the test."""
     pages = []
 
-    def _open(path: str, lang: str, base: str | None = None):
+    def _new(lang: str):
         if lang not in _contexts:
-            context = chromium_browser.new_context(viewport=dict(VIEWPORT), locale=BROWSER_LOCALE.get(lang, lang))
+            context = chromium_browser.new_context(viewport=dict(DESKTOP), locale=BROWSER_LOCALE.get(lang, lang))
             context.set_default_timeout(30_000)
             _contexts[lang] = context
         page = _contexts[lang].new_page()
+        page.set_viewport_size(dict(DESKTOP))
         pages.append(page)
+        return page
+
+    yield _new
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture()
+def open_page(new_tab, app_url) -> Callable[..., Page]:
+    """``open_page(path, lang, base=None)``: a new tab (a new Streamlit session), loaded and idle."""
+
+    def _open(path: str, lang: str, base: str | None = None):
+        page = new_tab(lang)
         page.goto(f"{base or app_url}/{path.lstrip('/')}", wait_until="domcontentloaded")
         wait_for_app_idle(page)
         return page
 
-    yield _open
-    for page in pages:
-        page.close()
+    return _open
+
+
+@pytest.fixture(scope="session")
+def error_patterns() -> list:
+    """The generic unexpected-error message of every language, from the catalogs. A catalog that
+    cannot give it fails the test: the error check must never be dropped."""
+    try:
+        return unexpected_error_patterns()
+    except Exception as exc:  # noqa: BLE001 - any failure to read the key is the same failure
+        pytest.fail(f"cannot build the unexpected-error pattern from the catalog key error.unexpected: {exc!r}",
+                    pytrace=False)
 
 
 # Helpers are handed to tests as fixtures rather than imported from this conftest: how conftest
@@ -233,42 +203,9 @@ def wait_idle() -> Callable[..., None]:
 
 @pytest.fixture(scope="session")
 def screenshot() -> Callable[..., Path]:
-    """``screenshot(page, "<lang>/<name>.png")``: saved under test-artifacts/screenshots/."""
+    """``screenshot(page, name)``: saved as test-artifacts/screenshots/<name>.png; returns the path."""
 
-    def _shot(page, relative: str) -> Path:
-        path = SCREENSHOT_DIR / relative
-        save_screenshot(page, path)
-        return path
+    def _shot(page, name: str) -> Path:
+        return save_screenshot(page, SCREENSHOT_DIR / f"{name}.png")
 
     return _shot
-
-
-def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the app is connected and its script run has finished (and stayed finished)."""
-    app = '[data-testid="stApp"]'
-    page.wait_for_selector(f'{app}[data-test-connection-state="CONNECTED"]', state="attached", timeout=timeout_ms)
-    # "initial" until the first run starts, "running" during it, "notRunning" when done.
-    page.wait_for_selector(f'{app}[data-test-script-state="notRunning"]', state="attached", timeout=timeout_ms)
-    # A finished run may request another one straight away (st.rerun, st.switch_page): look again.
-    page.wait_for_timeout(200)
-    page.wait_for_selector(f'{app}[data-test-script-state="notRunning"]', state="attached", timeout=timeout_ms)
-    # Widgets (radio, selectbox, ...) are lazily loaded components: until
-    # their code has arrived a skeleton stands in their place, even after the run has finished.
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout_ms, polling=100
-    )
-
-
-def save_screenshot(page, path: Path) -> None:
-    """Full-page screenshot; Streamlit scrolls inside its own container, so grow the viewport first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate(
-        """() => Math.max(document.documentElement.scrollHeight,
-            ...['stAppViewContainer', 'stMain', 'stMainBlockContainer', 'stSidebarContent']
-                .map(id => document.querySelector(`[data-testid="${id}"]`))
-                .filter(Boolean).map(el => el.scrollHeight))"""
-    )
-    size = page.viewport_size or VIEWPORT
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 8000))})
-    page.wait_for_timeout(100)
-    page.screenshot(path=str(path), full_page=True)

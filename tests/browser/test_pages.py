@@ -1,0 +1,75 @@
+"""Every page of every distinct menu, in zh-CN and in English, as a user sees it on the demo data.
+
+A menu is a list of pages (ui.navigation, by role group and role); personas whose roles see the same
+list share a menu, and the first of them (data/personas.yaml order) walks it. One test per menu and
+language opens each page of the menu by URL (``?persona=…&lang=…``; Home last, from the menu,
+since a new session may land on the role's daily page) in one tab and runs
+``tests.support.browser_checks.check_page`` on it: no exception, no error box, the page asked for,
+in zh-CN nothing the detectors of tests/support/visible_text.py find (English built-in texts, raw
+identifiers, raw values, login ids) outside code blocks, with every expander open and every tab
+shown, and no chart or table wider than its box at 1440 px and at 390 px. Every page is checked before the test fails, and the
+failure lists each page with what is wrong; screenshots of failing pages are saved as
+test-artifacts/screenshots/<lang>-<persona>-<page>-<width>.png.
+
+Which persona sees which page (and nothing else) is tested for every persona in AppTest
+(tests/app/test_navigation.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core.i18n import LANGS
+from core.identity import ROLE_MENU, load_personas
+from tests.support.browser_checks import DEFAULT_PAGE, PageResult, check_page, open_page
+from ui.navigation import PageSpec, pages_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+def distinct_menus() -> list[tuple[tuple[str, ...], list[PageSpec]]]:
+    """(personas sharing the menu, its pages) for each distinct page list, in persona order."""
+    menus: dict[tuple[str, ...], list[str]] = {}
+    for persona in load_personas():
+        keys = tuple(spec.key for spec in pages_for(ROLE_MENU[persona.role], persona.role))
+        menus.setdefault(keys, []).append(persona.id)
+    pages = {}
+    for persona in load_personas():
+        pages.setdefault(persona.id, pages_for(ROLE_MENU[persona.role], persona.role))
+    return [(tuple(ids), pages[ids[0]]) for ids in menus.values()]
+
+
+def _cases() -> list:
+    return [pytest.param(personas, specs, lang, id=f"{lang}-{'+'.join(personas)}")
+            for personas, specs in distinct_menus() for lang in LANGS]
+
+
+@pytest.mark.parametrize(("personas", "specs", "lang"), _cases())
+def test_every_page_of_the_menu_shows_cleanly(new_tab, app_url, screenshot, error_patterns,
+                                              personas: tuple[str, ...], specs: list[PageSpec], lang: str) -> None:
+    persona = personas[0]
+    tab = new_tab(lang)
+    results: list[PageResult] = []
+    # Home last, from the menu of the page before it (see open_page); every other page by URL.
+    for n, spec in enumerate(sorted(specs, key=lambda s: s.key == DEFAULT_PAGE)):
+        result = PageResult(spec, persona, lang)
+        result.seconds = open_page(tab, app_url, spec, persona, lang, from_menu=n > 0)
+        name = f"{lang}-{persona}-{spec.key}"
+        started = time.monotonic()
+        result.findings, result.screenshots = check_page(
+            tab, spec, lang, patterns=error_patterns,
+            shoot=lambda view, name=name: str(screenshot(tab, f"{name}-{view}")))
+        result.check_seconds = time.monotonic() - started
+        results.append(result)
+
+    print("\n".join(f"shown in {r.seconds:5.2f} s, checked in {r.check_seconds:5.2f} s: {r.label}" for r in results))
+    failing = [r for r in results if r.findings]
+    if failing:
+        report = [f"{len(failing)} of {len(results)} pages of {'/'.join(personas)}'s menu ({lang}) fail:"]
+        for r in failing:
+            report.append(f"- {r.label}:")
+            report += [f"    {f}" for f in r.findings]
+            report += [f"    screenshot: {path}" for path in r.screenshots]
+        pytest.fail("\n".join(report), pytrace=False)
