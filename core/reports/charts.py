@@ -21,10 +21,12 @@ def _font(fonts: list[str] | None) -> str:
 
 
 def _config(chart: alt.Chart, fonts: list[str] | None) -> alt.Chart:
-    # "pad": the height is the plot's, and title, axes and legend come on top of it. Streamlit
-    # otherwise fits the whole chart into the height, which squeezed the water-level bars and the
-    # trend line into a few pixels under their own titles.
-    return (chart.properties(autosize=alt.AutoSizeParams(type="pad"))
+    # "fit-x": the whole chart, axis labels, title and legend included ("padding"), fits the width
+    # it is given (the page's column on a projector or a phone, 520 px in exports), while the height
+    # is padded as with "pad": the height is the plot's, and title, axes and legend come on top of it.
+    # "pad" alone let the axis labels and legend run past the column (cut at the window's edge);
+    # "fit" squeezed the water-level bars and the trend line into a few pixels under their titles.
+    return (chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
             .configure(font=_font(fonts)).configure_axis(labelFontSize=13, titleFontSize=13))
 
 
