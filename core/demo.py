@@ -41,7 +41,7 @@ def _training_form(*, project: str, department: str, applicant: str, pool: str, 
         "data_type": "text", "gpu_model": gpu, "gpus_per_run": gpus, "hours_per_run": 24, "runs_per_period": 1,
         "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
         "key_libraries": {"torch": "2.3.1", "deepspeed": "0.14.4"}, "pool": pool, "requested_gpus": gpus,
-        "start_date": (start or utc_today() + timedelta(days=1)).isoformat(), "duration_days": days,
+        "start_date": (start or utc_today()).isoformat(), "duration_days": days,
         "priority": priority,
     }
 
@@ -79,7 +79,7 @@ def _lifecycle_after_grant(sessions: sessionmaker[Session], applicant: Identity,
             background=background))
 
     today = utc_today()
-    returned = small("L2 微调：已完成的小实验", today + timedelta(days=1), 5)
+    returned = small("L2 微调：已完成的小实验", today, 5)
     reclaim.return_allocation(sessions=sessions, actor=applicant, request_id=returned["id"], reason="实验已完成，主动退订")
     expiring = small("L2 微调：即将到期的任务", today, 7)
     reclaim.send_expiry_notices(sessions=sessions, today=today)  # 7 days left: the first notice; now expiring
@@ -199,9 +199,10 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
     lifecycle.decide(sessions=sessions, actor=ops, request_id=rejected["id"], decision="reject",
                      reason="与已批准的同类任务重复，请合并后再申请")
     # approved with an adjusted shape
-    adjusted = submit(pool="hq-ft", gpus=32, days=7, background="L2 微调：多任务联合")
+    # (ten days: a fine-tuning window of seven days or less gets its first expiry notice at once)
+    adjusted = submit(pool="hq-ft", gpus=32, days=10, background="L2 微调：多任务联合")
     lifecycle.decide(sessions=sessions, actor=ops, request_id=adjusted["id"], decision="approve_adjusted",
-                     reason="先以 16 卡验证效果", adjusted_gpus=16, adjusted_days=7)
+                     reason="先以 16 卡验证效果", adjusted_gpus=16, adjusted_days=10)
     # cancelled by the applicant
     cancelled = submit(pool="hq-ft", gpus=8, days=7, background="L2 微调：临时验证")
     lifecycle.cancel(sessions=sessions, actor=applicant, request_id=cancelled["id"], reason="实验方案调整")

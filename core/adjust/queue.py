@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from core.datafiles import load_derived
 from core.errors import InputError
+from core.lifecycle.allocations import plus
 
 PRIORITIES = ("low", "normal", "high", "critical")
 # Closed set of blocked reasons (shown through ``adjq.blocked.<reason>``).
@@ -68,13 +69,14 @@ class Waiting:
 
 @dataclass(frozen=True)
 class Release:
-    """GPUs of a pool expected back at ``at`` (an allocation's end, or its job's estimated finish)."""
+    """GPUs of a pool expected back at ``at`` (an allocation's end, or its job's estimated finish);
+    negative ``gpus``: GPUs a scheduled allocation takes at its start (source ``scheduled``)."""
 
     pool: str
     gpus: int
     at: datetime
     number: str
-    source: str = "ends_on"  # ends_on | estimate
+    source: str = "ends_on"  # ends_on | estimate | scheduled
 
 
 @dataclass
@@ -192,7 +194,8 @@ def plan(entries: list[QueueEntry], releases: Sequence[Release], free_now: Mappi
             e.hint = {"key": "adjq.hint.release" if number else "adjq.hint.ahead",
                       "params": {"gpus": freed, "date": start.date().isoformat(), "number": number}}
         if e.eta is not None:
-            until = e.eta + timedelta(days=max(1, durations.get(e.request_id, 1) or 1))
+            # held at the calendar's end: a release dated near 9999-12-31 must not overflow
+            until = plus(e.eta, timedelta(days=max(1, durations.get(e.request_id, 1) or 1)))
             pool_events.append((e.eta, -e.gpus, e.number))
             pool_events.append((until, e.gpus, e.number))
             pool_events.sort(key=lambda ev: ev[0])

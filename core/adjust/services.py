@@ -8,6 +8,7 @@ unit of work and returns plain values. Every change writes an adjustment record
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Sequence
 
@@ -23,6 +24,7 @@ from core.db.models import AuditEventRow, EstimateRow
 from core.db.session import unit_of_work
 from core.errors import InputError, NotFound
 from core.identity import OPS_ROLES, Identity, PermissionDenied, require
+from core.lifecycle.allocations import COMMITTED, plus
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
 from core.lifecycle.provisioning import pool_in_scope as _pool_in_scope
 from core.org import Org, load_org
@@ -31,6 +33,7 @@ __all__ = ["record_adjustment", "list_adjustments", "queue", "simulate_preemptio
            "apply_defragmentation", "list_policies", "save_policy", "replay_policy", "policy_manifests"]
 
 ADJUST_ROLES = OPS_ROLES
+_MAX_HOURS = 24 * 366 * 9000  # an estimate longer than this is past the calendar anyway
 
 
 def _day_end(day: date) -> datetime:
@@ -38,6 +41,13 @@ def _day_end(day: date) -> datetime:
 
 
 # --------------------------------------------------------------------------- scope
+
+
+def simulation_pools(actor: Identity) -> list[str]:
+    """The ordinary (not reserve) pools ``actor`` may simulate preemption and regrouping on:
+    provincial ops their province's, HQ ops and admins every one."""
+    org = load_org()
+    return [p.id for p in org.pools.values() if not p.is_reserve and _pool_in_scope(actor, org, p.id)]
 
 
 def _require_pool(actor: Identity, org: Org, pool_id: str, action: str) -> None:
@@ -126,18 +136,28 @@ def _waiting(s: Session) -> list[q.Waiting]:
 
 
 def _releases(s: Session, now: datetime) -> list[q.Release]:
+    """GPUs coming back to each pool (held allocations' ends, or their jobs' estimated finish), and
+    GPUs a scheduled allocation takes from its start date to its end (the queue must not count on
+    GPUs booked from a start date ahead). Dates near the calendar's end stay there, never overflow."""
     rows = s.execute(select(AllocationRow, RequestRow, EstimateRow.estimated_wall_clock_hours)
                      .join(RequestRow, RequestRow.id == AllocationRow.request_id)
                      .outerjoin(EstimateRow, EstimateRow.id == RequestRow.estimate_id)
-                     .where(AllocationRow.status.in_(HOLDING_ALLOCATION)))
+                     .where(AllocationRow.status.in_(sorted(COMMITTED))))
     out = []
     for alloc, req, wall_h in rows:
         number = req.number or f"#{req.id}"
         ends = _day_end(alloc.ends_on) if alloc.ends_on else None
+        if alloc.status == "scheduled":
+            starts = _day_end(alloc.starts_on) if alloc.starts_on else now
+            if starts > now:
+                out.append(q.Release(alloc.pool_id, -alloc.gpus, starts, number, "scheduled"))
+                if ends is not None:
+                    out.append(q.Release(alloc.pool_id, alloc.gpus, max(ends, starts), number, "ends_on"))
+                continue
         source = "ends_on"
         started = _aware(alloc.provisioned_at)
-        if wall_h and started is not None:
-            finish = started + timedelta(hours=float(wall_h))
+        if wall_h and started is not None and math.isfinite(float(wall_h)):
+            finish = plus(started, timedelta(hours=min(float(wall_h), _MAX_HOURS)))
             if ends is None or finish < ends:
                 ends, source = finish, "estimate"
         if ends is not None:
@@ -159,7 +179,7 @@ def _last_empty_moment(pools: Sequence[str]):
     timed = a.released_at > granted  # a release without a time, or not after the grant, placed nothing
     released = a.status == "released"
     grants = select(a.pool_id.label("pool"), granted.label("t"), literal(1).label("delta"), a.id.label("aid")).where(
-        a.pool_id.in_(pools), or_(~released, timed))
+        a.pool_id.in_(pools), a.status != "scheduled", or_(~released, timed))
     releases = select(a.pool_id, a.released_at, literal(-1), a.id).where(a.pool_id.in_(pools), released, timed)
     events = union_all(grants, releases).subquery()
     running = select(events.c.pool, events.c.t, func.sum(events.c.delta).over(
@@ -183,7 +203,7 @@ def _placed_by_pool(s: Session, pool_ids: Sequence[str]) -> dict[str, list[sim.P
     rows = s.execute(
         select(a, RequestRow.number).join(RequestRow, RequestRow.id == a.request_id)
         .outerjoin(empty, empty.c.pool == a.pool_id)
-        .where(a.pool_id.in_(pools),
+        .where(a.pool_id.in_(pools), a.status != "scheduled",  # nothing of a scheduled one is on a node yet
                or_(~released, and_(a.released_at > granted, or_(empty.c.t.is_(None), a.released_at > empty.c.t))))
         .order_by(a.pool_id, a.id))
     for alloc, number in rows:

@@ -15,6 +15,7 @@ from typing import Any
 
 from core.clock import utc_today
 from core.errors import InputError
+from core.text import check_length
 
 DEMAND_TYPES: dict[str, tuple[str, ...]] = {
     "training": ("l1_foundation", "l2_finetune", "research"),
@@ -164,7 +165,7 @@ def _number(key: str, value: Any, *, integer: bool, high: float) -> float | int 
         if isinstance(value, bool):
             raise ValueError(value)
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
         raise InputError("lifecycle.bad_value", field=key, value=str(value)) from None
     if not (0 < number <= high):
         raise InputError("error.out_of_range", field=key, value=value, low=">0", high=f"{high:g}")
@@ -217,7 +218,7 @@ def _params(key: str, value: Any) -> float | None:
         return None
     try:
         number = parse_parameters(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InputError("lifecycle.bad_value", field=key, value=str(value)) from None
     if not (0 < number <= 1e14):
         raise InputError("error.out_of_range", field=key, value=value, low=">0", high="1e14")
@@ -267,6 +268,7 @@ _CONVERT: dict[str, Any] = {name: _str for name in (
     "cuda_version", "python_version", "model_location", "input_format", "output_format", "pool", "priority",
 )}
 _CONVERT.update({
+    "business_background": lambda key, value: check_length(_str(key, value), field=key, kind="background"),
     "parameters": _params,
     "data_size_gb": _float(1e9),
     "gpus_per_run": _int(100_000),

@@ -36,12 +36,14 @@ from core.estimation.catalog import load_catalog
 from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import provisioning
 from core.lifecycle import services as svc
+from core.lifecycle.allocations import end_of
 from core.lifecycle.forms import IntakeForm, consistency_errors
 from core.lifecycle.persistence import AllocationRow, ApprovalStepRow, RequestRow
 from core.lifecycle.rules import add_working_days, check_compliance, facts, missing_fields, ops_role_for, request_number
 from core.lifecycle.states import OPEN, PREEMPTIBLE, InvalidTransition
 from core.notifications.outbox import enqueue
 from core.org import Org, Pool, load_org
+from core.text import check_length
 
 TIER = "green_channel"
 FLAG = {"id": "green_channel", "key": "green.flag", "params": {}, "block": False}
@@ -225,7 +227,9 @@ def _plan(s: Session, row: RequestRow, org: Org, settings: GreenChannelSettings)
     """Where the GPUs of emergency ``row`` would come from (reads only)."""
     gpus = row.requested_gpus
     home = org.pool(row.form.get("pool") or row.pool_id)
-    free = svc._free_by_pool(s, org)
+    # an emergency starts on the day it is approved: the GPUs must be free every day of its window
+    today = svc.utc_today()
+    free = svc._free_by_pool(s, org, today, end_of(today, row.duration_days))
     reserve = _reserve_options(org, free, home.gpu)
     plan: dict[str, Any] = {"request_id": row.id, "number": row.number, "gpus": gpus, "gpu": home.gpu,
                             "reserve": reserve, "home_pool": {"pool": home.id, "gpu": home.gpu,
@@ -278,7 +282,7 @@ def submit_emergency(*, sessions: sessionmaker[Session], actor: Identity, form: 
     """
     require(actor, svc.APPLY_ROLES, "submit an emergency request")
     settings = load_settings()
-    justification = (justification or "").strip()
+    justification = check_length((justification or "").strip(), field="justification", kind="background")
     if len(justification) < settings.justification_min_chars:
         raise InputError("green.justification_too_short", field="justification",
                          min=settings.justification_min_chars, length=len(justification))
@@ -347,8 +351,8 @@ def _preempt(s: Session, emergency: RequestRow, cand: dict[str, Any], org: Org, 
     victim = svc._load(s, alloc.request_id, lock=True)
     if alloc.status != "active" or victim.status not in PREEMPTIBLE:
         raise ComputeLoopError("green.plan_changed", id=emergency.id)
-    alloc.status, alloc.released_at, alloc.preempted_by = "released", now, emergency.id
-    svc._release(s, alloc.pool_id, alloc.gpus)
+    svc.release_allocation(s, alloc, now)
+    alloc.preempted_by = emergency.id
     svc._move(s, victim, "queued", actor, "preempted", at=now)
     form = IntakeForm.from_dict(victim.form)
     seq = max((st.seq for st in victim.steps), default=0) + 1
@@ -392,7 +396,7 @@ def decide_emergency(*, sessions: sessionmaker[Session], actor: Identity, reques
         CapacityRace: the GPUs went to a concurrent approval.
     """
     settings = load_settings()
-    reason = (reason or "").strip()
+    reason = check_length((reason or "").strip(), field="reason", kind="reason")
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     if actor.role != settings.approver_role:
@@ -437,6 +441,7 @@ def decide_emergency(*, sessions: sessionmaker[Session], actor: Identity, reques
             row.unit = org.clusters[org.pool(plan["pool"]).cluster].unit
             row.emergency_plan = plan
             row.review_due = add_working_days(now, settings.review_working_days).date()
+            row.start_date = now.date()  # an emergency runs from its approval, whatever date the form said
             svc._grant(s, row, org, actor, reason=reason, final="approved")
             s.flush()
             view = svc._view(row)

@@ -22,7 +22,7 @@ REQUEST_AUDIT_ACTIONS = (
     "allocation.suspended", "allocation.suspend_failed", "allocation.reclaimed", "allocation.refreshed",
     "allocation.refresh_failed", "extension.requested",
     "extension.approved", "extension.refused", "training_result.recorded", "demo.namespace_bound",
-    "demo.backdated",
+    "demo.backdated", "allocation.started",
 )
 
 
@@ -87,7 +87,7 @@ def event_change(event: Mapping[str, Any], lang: str) -> str:
 
 # Reasons the system records with a status change; anything else is a person's own words.
 SYSTEM_REASONS = ("submitted", "claimed", "capacity_short", "provision", "retry", "provisioned", "provisioning_failed",
-                  "provisioning_interrupted", "preempted", "extension_requested")
+                  "provisioning_interrupted", "preempted", "extension_requested", "start_date")
 _REASON_IS_BACKEND = ("allocation.provisioned", "allocation.suspended", "allocation.suspend_failed",
                       "allocation.refreshed", "allocation.refresh_failed")
 _REASON_WITH_VALUE = {"tier": "tier", "emergency": "number", "expiry_notice": "days"}

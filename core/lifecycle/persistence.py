@@ -12,7 +12,9 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.db.types import SealedText
 from core.db.models import Base
+from core.lifecycle.allocations import HELD, STATUSES as ALLOCATION_STATUSES
 from core.lifecycle.states import STATUSES
 
 
@@ -110,8 +112,9 @@ class ApprovalStepRow(Base):
 
 
 class AllocationRow(Base):
-    """GPUs of a pool granted to a request (holding while approved, provisioning, failed or active),
-    and what provisioning put on the cluster (the allocation sheet, 算力资源分配清单)."""
+    """GPUs of a pool granted to a request (scheduled until its start date, then holding while
+    approved, provisioning, failed or active), and what provisioning put on the cluster (the
+    allocation sheet, 算力资源分配清单)."""
 
     __tablename__ = "allocations"
 
@@ -119,7 +122,8 @@ class AllocationRow(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), unique=True)
     pool_id: Mapped[str] = mapped_column(String(64), index=True)
     gpus: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # approved|provisioning|failed|active|released
+    # core.lifecycle.allocations.STATUSES, changed only through its transition table (allocations.move)
+    status: Mapped[str] = mapped_column(String(16), index=True)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     starts_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -136,7 +140,7 @@ class AllocationRow(Base):
     pvcs: Mapped[list | None] = mapped_column(JSON, nullable=True)  # [{"name", "size_gi"}]
     jupyter_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     manifests_yaml: Mapped[str | None] = mapped_column(Text, nullable=True)
-    kubeconfig: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kubeconfig: Mapped[str | None] = mapped_column(SealedText, nullable=True)  # a live token: sealed (core.tokens)
     steps: Mapped[list | None] = mapped_column(JSON, nullable=True)  # [{"step", "status", "error"}]
     failed_step: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {"key", "params"}
@@ -147,7 +151,8 @@ class AllocationRow(Base):
 
 
 class PoolCapacityRow(Base):
-    """GPUs of a pool held by allocations; updated under a row lock plus an optimistic version."""
+    """GPUs of a pool booked by allocations that are not released (scheduled ones included), and the
+    lock every grant of the pool takes: updated under a row lock plus an optimistic version."""
 
     __tablename__ = "pool_capacity"
 
@@ -156,6 +161,6 @@ class PoolCapacityRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# Allocation statuses that hold GPUs of their pool. A failed provisioning keeps them: the approval
-# stands and a retry finishes the job.
-HOLDING_ALLOCATION = ("approved", "provisioning", "failed", "active")
+# Allocation statuses that hold GPUs of their pool now (core.lifecycle.allocations.HELD). A failed
+# provisioning keeps them: the approval stands and a retry finishes the job.
+HOLDING_ALLOCATION = tuple(s for s in ALLOCATION_STATUSES if s in HELD)

@@ -34,7 +34,8 @@ from core.errors import ComputeLoopError, InputError, NotFound
 from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import services as svc
 from core.lifecycle.forms import IntakeForm
-from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
+from core.lifecycle.allocations import STATUSES as ALLOCATION_STATUSES, move as move_allocation
+from core.lifecycle.persistence import AllocationRow, RequestRow
 from core.lifecycle.states import InvalidTransition
 from core.notifications.outbox import enqueue
 from core.org import Org, load_org
@@ -42,7 +43,6 @@ from core.org import Org, load_org
 log = logging.getLogger(__name__)
 
 PROVISION_ROLES = OPS_ROLES | {"system"}
-ALLOCATION_STATUSES = ("approved", "provisioning", "failed", "active", "released")
 SPEC_STEP = "AllocationSpec"  # the step named when the spec itself cannot be built
 BACKEND_STEP = "backend"  # the step named when a backend raised instead of reporting a step
 INTERRUPTED_STEP = "interrupted"  # the step named when a run died before recording its outcome
@@ -246,14 +246,18 @@ def _run(sessions: sessionmaker[Session], actor: Identity, request_id: int, prov
         if row.status not in from_statuses:
             raise InvalidTransition(row.status, "provisioning")
         alloc = _allocation(s, row.id, lock=True)
-        if alloc is None or alloc.status not in HOLDING_ALLOCATION:
+        if alloc is None or alloc.status == "released":
             raise NotFound("error.not_found", what="allocation", id=request_id)
+        if alloc.status == "scheduled":
+            # nothing goes on the cluster before the start date: the daily job provisions it then
+            raise ComputeLoopError("rules.not_before_start", number=row.number or row.id,
+                                   starts_on=_iso(alloc.starts_on) or "")
         svc._move(s, row, "provisioning", actor, reason)
         if alloc.starts_on is None:
             alloc.starts_on = svc._now().date()
         if alloc.ends_on is None:
             alloc.ends_on = alloc.starts_on + timedelta(days=row.approved_days or row.duration_days or 1)
-        alloc.status = "provisioning"
+        move_allocation(alloc, "provisioning")
         alloc.attempts = (alloc.attempts or 0) + 1
         attempt = alloc.attempts
         try:
@@ -307,7 +311,7 @@ def _record(sessions: sessionmaker[Session], request_id: int, attempt: int, org:
             if not any(st["status"] == "failed" for st in steps):
                 steps.append({"step": step, "status": "failed", "error": _error_dict(exc)})
             alloc.steps, alloc.failed_step, alloc.error = steps, step, _error_dict(exc)
-            alloc.status = "failed"
+            move_allocation(alloc, "failed")
             svc._move(s, row, "provisioning_failed", svc.SYSTEM, "provisioning_failed", at=now)
             svc._audit(s, svc.SYSTEM, "allocation.provision_failed", row, reason=step,
                        after={"step": step, "error": _error_dict(exc), "attempt": attempt}, at=now)
@@ -315,7 +319,8 @@ def _record(sessions: sessionmaker[Session], request_id: int, attempt: int, org:
             assert result is not None
             alloc.steps, alloc.failed_step, alloc.error = steps, None, None
             alloc.kubeconfig = result.kubeconfig
-            alloc.status, alloc.provisioned_at = "active", now
+            move_allocation(alloc, "active")
+            alloc.provisioned_at = now
             svc._move(s, row, "active", svc.SYSTEM, "provisioned", at=now)
             svc._audit(s, svc.SYSTEM, "allocation.provisioned", row, reason=alloc.backend or "",
                        after={"namespace": alloc.namespace, "cluster": alloc.cluster, "attempt": attempt}, at=now)
@@ -375,7 +380,13 @@ def provision_after_approval(*, sessions: sessionmaker[Session], request_id: int
 
     Returns ``{"status", "failed_step", "namespace"}``; on an unexpected error the request stays
     where it was (approved, or provisioning_failed) and ``error`` says why — the approval stands.
+    An allocation whose start date is ahead is not provisioned: ``{"status": "scheduled",
+    "starts_on"}`` (the daily job provisions it on that day, :func:`start_scheduled`).
     """
+    with unit_of_work(sessions) as s:
+        alloc = _allocation(s, request_id)
+        if alloc is not None and alloc.status == "scheduled":
+            return {"status": "scheduled", "starts_on": _iso(alloc.starts_on), "failed_step": None, "namespace": None}
     try:
         sheet = provision(sessions=sessions, actor=svc.SYSTEM, request_id=request_id, provisioner=provisioner)
         return {"status": sheet["status"], "failed_step": sheet["provisioning"]["failed_step"],
@@ -384,6 +395,47 @@ def provision_after_approval(*, sessions: sessionmaker[Session], request_id: int
         log.exception("automatic provisioning of request %s failed", request_id)
         return {"status": None, "failed_step": None, "namespace": None,
                 "error": {"key": getattr(exc, "key", "error.unexpected"), "detail": f"{type(exc).__name__}: {exc}"}}
+
+
+# --------------------------------------------------------------------------- scheduled allocations
+
+
+def start_scheduled(*, sessions: sessionmaker[Session], today: date,
+                    provisioner: Provisioner | None = None) -> dict[str, Any]:
+    """The daily job's step: scheduled allocations whose start date has come are started
+    (scheduled → approved, audited) and provisioned like any approval.
+
+    One whose pool is over-booked today (an allocation past its end is still held, e.g. while an
+    extension waits for a decision) stays scheduled and is listed under ``waiting``; the next run
+    tries again. Returns ``{"started": [{"request_id", "status", ...}], "waiting": [request ids]}``.
+    """
+    from core.lifecycle.allocations import load_on
+    from core.lifecycle.capacity import bookings
+
+    org = load_org()
+    with unit_of_work(sessions) as s:
+        due = list(s.scalars(select(AllocationRow.request_id).where(AllocationRow.status == "scheduled",
+                                                                    AllocationRow.starts_on <= today)
+                            .order_by(AllocationRow.starts_on, AllocationRow.id)))
+    started, waiting = [], []
+    for request_id in due:
+        with unit_of_work(sessions) as s:
+            row = svc._load(s, request_id, lock=True)
+            alloc = _allocation(s, request_id, lock=True)
+            if alloc is None or alloc.status != "scheduled" or alloc.starts_on is None or alloc.starts_on > today:
+                continue  # cancelled or started meanwhile
+            pool = org.pools.get(alloc.pool_id)
+            if pool is not None and load_on(bookings(s, today=today, pools=[alloc.pool_id]), alloc.pool_id,
+                                            today) > pool.gpus:
+                waiting.append(request_id)
+                continue
+            move_allocation(alloc, "approved")
+            svc._audit(s, svc.SYSTEM, "allocation.started", row, reason="start_date",
+                       before={"allocation": alloc.id, "status": "scheduled"},
+                       after={"allocation": alloc.id, "status": "approved", "starts_on": _iso(alloc.starts_on)})
+        started.append({"request_id": request_id,
+                        **provision_after_approval(sessions=sessions, request_id=request_id, provisioner=provisioner)})
+    return {"started": started, "waiting": waiting}
 
 
 # --------------------------------------------------------------------------- preempted work
@@ -518,7 +570,8 @@ def recover_stalled(*, sessions: sessionmaker[Session], actor: Identity, now: da
             error = {"key": "provisioning.interrupted",
                      "params": {"since": _iso(svc._aware(row.provisioning_at)) or ""}}
             alloc.steps = [*(alloc.steps or []), {"step": INTERRUPTED_STEP, "status": "failed", "error": error}]
-            alloc.failed_step, alloc.error, alloc.status = INTERRUPTED_STEP, error, "failed"
+            alloc.failed_step, alloc.error = INTERRUPTED_STEP, error
+            move_allocation(alloc, "failed")
             svc._move(s, row, "provisioning_failed", actor, "provisioning_interrupted", at=now)
             marked.append(request_id)
     return marked
@@ -577,7 +630,8 @@ def list_allocations(*, sessions: sessionmaker[Session], actor: Identity,
     """Allocations ``actor`` may see, newest first, as compact rows (no kubeconfig).
 
     Args:
-        status: only allocations in this status (approved, provisioning, failed, active, released).
+        status: only allocations in this status (scheduled, approved, provisioning, failed, active,
+            released).
 
     Raises:
         InputError: unknown status.

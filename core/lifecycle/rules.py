@@ -14,7 +14,7 @@ Unknown facts, operators or settings are refused when the file is loaded, naming
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from core.datafiles import load_derived
@@ -77,6 +77,9 @@ FACTS: dict[str, type] = {
     "gpus": int, "duration_days": int, "gpu_days": int, "pool": str, "pool_kind": str, "pool_is_reserve": bool,
     "pool_level": str, "gpu_model": str, "project_stage": str, "demand_type": str, "demand_subtype": str,
     "has_estimate": bool, "priority": str, "high_priority": bool,
+    # GPUs the system approved by itself for the applicant / the department within the auto-approval
+    # window, this request included (counted by the service: :func:`auto_approval_facts`)
+    "user_auto_gpus": int, "department_auto_gpus": int,
 }
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "not_in": lambda a, b: a not in b,
@@ -296,6 +299,10 @@ def _build_tiers(raw: Any) -> Tiers:
     if any(s not in STEP_ROLES for s in settings.get("provincial_ops_steps") or ()):
         raise InputError("error.data_entry_invalid", field="approval_tiers.yaml",
                          entry="settings.provincial_ops_steps")
+    for name in ("start_horizon_days", "auto_cap_window_days", "auto_cap_user_gpus", "auto_cap_department_gpus"):
+        value = settings.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InputError("error.data_entry_invalid", field="approval_tiers.yaml", entry=f"settings.{name}")
     return Tiers(tuple(tiers), settings)
 
 
@@ -310,6 +317,36 @@ def _ops_steps(f: Mapping[str, Any], tiers: Tiers) -> tuple[str, ...]:
     if f.get("pool_level") == "province":
         return tuple(tiers.settings.get("provincial_ops_steps") or ("prov_ops_l1", "prov_ops_l2"))
     return ("hq_ops",)
+
+
+def auto_tier_ids(tiers: Tiers | None = None) -> tuple[str, ...]:
+    """The tiers the system approves by itself (no steps): what the auto-approval caps count."""
+    tiers = load_tiers() if tiers is None else tiers
+    return tuple(t.id for t in tiers.tiers if not t.steps)
+
+
+def auto_approval_facts(user_gpus: int, department_gpus: int, requested: int,
+                        tiers: Tiers | None = None) -> dict[str, Any]:
+    """The facts of the auto-approval caps: GPUs auto-approved in the window with this request
+    (``user_gpus``/``department_gpus`` already approved + ``requested``), and the caps themselves
+    (parameters of the tier message)."""
+    settings = (load_tiers() if tiers is None else tiers).settings
+    return {"user_auto_gpus": user_gpus + requested, "department_auto_gpus": department_gpus + requested,
+            "auto_cap_user_gpus": settings.get("auto_cap_user_gpus"),
+            "auto_cap_department_gpus": settings.get("auto_cap_department_gpus"),
+            "auto_cap_window_days": settings.get("auto_cap_window_days")}
+
+
+def check_start_horizon(start: date | None, today: date, tiers: Tiers | None = None) -> None:
+    """Refuse a start date further ahead than ``start_horizon_days`` (field ``start_date``)."""
+    settings = (load_tiers() if tiers is None else tiers).settings
+    days = settings.get("start_horizon_days")
+    if start is None or days is None:
+        return
+    latest = today + timedelta(days=int(days))
+    if start > latest:
+        raise InputError("rules.start_beyond_horizon", field="start_date", value=start.isoformat(),
+                         latest=latest.isoformat(), days=int(days))
 
 
 def route(f: Mapping[str, Any], tiers: Tiers | None = None) -> Routing:

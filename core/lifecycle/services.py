@@ -25,6 +25,7 @@ and never undoes the approval.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
@@ -33,26 +34,31 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.clock import aware as _aware, utc_now as _now
+from core.clock import aware as _aware, utc_now as _now, utc_today
+from core.db.locks import xact_lock
 from core.db.models import AuditEventRow, EstimateRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
 from core.estimation.catalog import load_catalog
-from core.identity import OPS_ROLES, Identity, PermissionDenied, load_personas, notice_lang, require
+from core.i18n import Msg
+from core.identity import APPLY_ROLES, OPS_ROLES, Identity, PermissionDenied, load_personas, notice_lang, require
+from core.lifecycle import capacity as cap
 from core.lifecycle import feasibility as feas
+from core.lifecycle.allocations import COMMITTED, end_of, move as move_allocation, status_on_grant
 from core.lifecycle.forms import HIGH_PRIORITIES, IntakeForm, consistency_errors
 from core.lifecycle.persistence import (
     HOLDING_ALLOCATION, AllocationRow, ApprovalStepRow, PoolCapacityRow, RequestRow,
 )
 from core.lifecycle.rules import (
-    REVIEWER_ROLES, add_working_days, capacity_check, check_compliance, facts, load_tiers, missing_fields,
-    ops_role_for, request_number, route, steps_taken_by,
+    REVIEWER_ROLES, STEP_ROLES, CapacityCheck, Flag, Routing, add_working_days, auto_approval_facts, auto_tier_ids,
+    capacity_check, check_compliance, check_start_horizon, facts, load_tiers, missing_fields, ops_role_for,
+    request_number, route, steps_taken_by,
 )
 from core.lifecycle.states import OPEN, STATUSES, InvalidTransition, RequestState, timestamp_field, transition
 from core.notifications.outbox import OUTBOX, insert_once
 from core.org import Org, load_org
+from core.text import check_length
 
-APPLY_ROLES = frozenset({"applicant", "prov_ops", "hq_ops", "dept_head", "admin"})
 REVIEW_ROLES = REVIEWER_ROLES | {"admin"}
 DECISIONS = ("approve", "approve_adjusted", "reject")
 SYSTEM = Identity(id="system", name="ComputeLoop", email="", role="system")
@@ -61,6 +67,11 @@ _RESERVE_ATTEMPTS = 5
 
 class CapacityRace(ComputeLoopError):
     """The pool no longer has the GPUs this approval needs (another approval took them first)."""
+
+
+class DepartmentNotYours(InputError, PermissionDenied):
+    """An application for a department the actor may not apply for: refused like any permission,
+    and naming the form's field (``department``) like any bad input."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -98,13 +109,14 @@ def _move(s: Session, row: RequestRow, to: str, actor: Identity, reason: str, at
 
 
 def _title(row: RequestRow) -> str:
+    """The request's project in words (the number is a notice parameter of its own)."""
     project = load_org().projects.get(row.project)
-    return f"{row.number or row.id} {project.name_zh if project else row.project}".strip()
+    return project.name_zh if project else row.project
 
 
 def _notice_params(row: RequestRow, **extra: Any) -> dict[str, Any]:
     params = {
-        "request_id": row.id, "number": row.number or "", "title": _title(row), "applicant": row.created_by,
+        "request_id": row.id, "number": row.number or "", "title": _title(row), "applicant": (row.form or {}).get("applicant") or row.created_by,
         "pool": row.pool_id,
         "gpus": row.approved_gpus or row.requested_gpus, "days": row.approved_days or row.duration_days,
         "tier": row.tier, "status": row.status,
@@ -161,14 +173,13 @@ def _iso(value: datetime | date | None) -> str:
 
 
 def _held_by_pool(s: Session) -> dict[str, int]:
-    rows = s.execute(select(AllocationRow.pool_id, func.sum(AllocationRow.gpus))
-                     .where(AllocationRow.status.in_(HOLDING_ALLOCATION)).group_by(AllocationRow.pool_id)).all()
-    return {pool_id: int(total or 0) for pool_id, total in rows}
+    """GPUs per pool that count today (:func:`core.lifecycle.capacity.committed_on`)."""
+    return cap.committed_on(s)
 
 
-def _free_by_pool(s: Session, org: Org) -> dict[str, int]:
-    held = _held_by_pool(s)
-    return {p.id: p.gpus - held.get(p.id, 0) for p in org.pools.values()}
+def _free_by_pool(s: Session, org: Org, start: date | None = None, end: date | None = None) -> dict[str, int]:
+    """GPUs per pool free on every day of the window (default: today)."""
+    return cap.free_by_pool(s, org, start=start, end=end)
 
 
 def _high_priority_gpus(s: Session, pool_id: str) -> int:
@@ -188,30 +199,31 @@ def _ensure_capacity_rows(sessions: sessionmaker[Session], pool_ids: Iterable[st
         return
     try:
         with unit_of_work(sessions) as s:
-            held = _held_by_pool(s)
+            booked = cap.booked_total(s)
             for pool_id in sorted(missing):
-                s.add(PoolCapacityRow(pool_id=pool_id, allocated_gpus=held.get(pool_id, 0), version=0))
+                s.add(PoolCapacityRow(pool_id=pool_id, allocated_gpus=booked.get(pool_id, 0), version=0))
     except IntegrityError:
         pass  # another transaction created them first
 
 
-def _reserve(s: Session, org: Org, pool_id: str, gpus: int) -> None:
-    """Add ``gpus`` to the pool's allocated count, or raise :class:`CapacityRace`.
+def _reserve(s: Session, org: Org, pool_id: str, gpus: int, start: date, end: date) -> None:
+    """Book ``gpus`` of the pool from ``start`` to ``end`` (exclusive), or raise :class:`CapacityRace`.
 
-    The row is locked (PostgreSQL ``FOR UPDATE``; SQLite serialises writers) and the update only
-    applies if the version read is still current, so a lost race retries on fresh numbers.
+    The pool's capacity row is locked (PostgreSQL ``FOR UPDATE``; SQLite serialises writers) and
+    its version bumped only if the version read is still current, so grants of one pool take turns;
+    the check itself counts every allocation of the pool on every day of the window (a scheduled
+    one from its start date), read after the lock.
     """
-    size = org.pool(pool_id).gpus
     for _ in range(_RESERVE_ATTEMPTS):
-        cap = s.execute(select(PoolCapacityRow).where(PoolCapacityRow.pool_id == pool_id).with_for_update()
+        row = s.execute(select(PoolCapacityRow).where(PoolCapacityRow.pool_id == pool_id).with_for_update()
                         .execution_options(populate_existing=True)).scalar_one()
-        free = size - cap.allocated_gpus
+        free = cap.free_by_pool(s, org, start=start, end=end).get(pool_id, 0)
         if gpus > free:
             raise CapacityRace("lifecycle.capacity_race", pool=pool_id, requested=gpus, free=max(free, 0))
         result = s.execute(
             update(PoolCapacityRow)
-            .where(PoolCapacityRow.pool_id == pool_id, PoolCapacityRow.version == cap.version)
-            .values(allocated_gpus=cap.allocated_gpus + gpus, version=cap.version + 1)
+            .where(PoolCapacityRow.pool_id == pool_id, PoolCapacityRow.version == row.version)
+            .values(allocated_gpus=row.allocated_gpus + gpus, version=row.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
             return
@@ -224,6 +236,33 @@ def _release(s: Session, pool_id: str, gpus: int) -> None:
               .execution_options(synchronize_session=False))
 
 
+def extend_booking(s: Session, org: Org, alloc: AllocationRow, new_end: date) -> None:
+    """Move an allocation's end to ``new_end`` if its GPUs are free on every added day (other
+    allocations — a scheduled one from its start date — counted under the pool's capacity-row
+    lock, like a grant), else raise :class:`CapacityRace`."""
+    old_end = alloc.ends_on
+    if old_end is not None and new_end > old_end:
+        row = s.execute(select(PoolCapacityRow).where(PoolCapacityRow.pool_id == alloc.pool_id).with_for_update()
+                        .execution_options(populate_existing=True)).scalar_one()
+        s.execute(update(PoolCapacityRow).where(PoolCapacityRow.pool_id == alloc.pool_id)
+                  .values(version=row.version + 1).execution_options(synchronize_session=False))
+        free = cap.free_by_pool(s, org, start=max(old_end, utc_today()), end=new_end,
+                                exclude_allocation=alloc.id).get(alloc.pool_id, 0)
+        if alloc.gpus > free:
+            raise CapacityRace("rules.extension_overbooks", pool=alloc.pool_id, requested=alloc.gpus,
+                               free=max(free, 0), start=old_end.isoformat(), end=new_end.isoformat())
+    alloc.ends_on = new_end
+
+
+def release_allocation(s: Session, alloc: AllocationRow, at: datetime) -> str:
+    """Give an allocation's GPUs back to its pool (through the allocation transition table); returns
+    the status it had."""
+    before = move_allocation(alloc, "released")
+    alloc.released_at = at
+    _release(s, alloc.pool_id, alloc.gpus)
+    return before
+
+
 def _can_see(actor: Identity, row: RequestRow, org: Org) -> bool:
     if row.created_by == actor.id:
         return True
@@ -233,9 +272,10 @@ def _can_see(actor: Identity, row: RequestRow, org: Org) -> bool:
         return True
     if actor.role == "prov_ops":
         return row.unit == actor.province or row.department in _depts_of_unit(actor.province, org)
-    if actor.role in ("applicant", "dept_head") and row.department == _dept_of(actor, org):
-        return True
-    # approvers see the requests that carry a step for their role
+    if actor.role in ("applicant", "dept_head"):
+        # a department head approves only their own department's requests
+        return row.department == _dept_of(actor, org)
+    # the company-wide approvers (committee, management) see the requests that carry their step
     mine = steps_taken_by(actor)
     return any(step.role in mine for step in row.steps)
 
@@ -282,25 +322,64 @@ def _view(row: RequestRow) -> dict[str, Any]:
     }
 
 
+def _may_apply_for(actor: Identity, department: str, org: Org) -> bool:
+    """Who applies for which department: applicants and department heads for their own (the
+    seed's form names the applicant's own department, and a head approves only their own);
+    provincial ops on behalf of a department of their province (they act only in their province);
+    HQ ops and admins for any (they act company-wide; HQ ops file requests for teams, as the
+    services' tests of HQ ops' own requests show). Nobody else applies at all (``APPLY_ROLES``)."""
+    if actor.role in ("hq_ops", "admin", "system"):
+        return True
+    if actor.role == "prov_ops":
+        return department in _depts_of_unit(actor.province, org)
+    return department == _dept_of(actor, org)
+
+
+def _ref_errors(form: IntakeForm, actor: Identity, org: Org, *,
+                allow_dynamic_reserve: bool = False) -> list[InputError]:
+    """What is wrong with the references of a form (each field that is filled in), in the order
+    submitting reports them; the dynamic reserve is refused (only the green channel passes
+    ``allow_dynamic_reserve``)."""
+    errors: list[InputError] = []
+    department = form.department
+    if department and department not in org.departments:
+        errors.append(InputError("error.choice", field="department", value=department,
+                                 choices=", ".join(org.departments)))
+    if form.project:
+        project = org.projects.get(form.project)
+        if project is None:
+            errors.append(InputError("error.choice", field="project", value=form.project,
+                                     choices=", ".join(org.projects)))
+        elif department in org.departments and project.department != department:
+            errors.append(InputError("lifecycle.project_not_in_department", field="project", project=form.project,
+                                     department=department))
+    if department in org.departments and not _may_apply_for(actor, department, org):
+        errors.append(DepartmentNotYours("rules.department_not_yours", field="department", department=department))
+    if form.pool:
+        pool = org.pools.get(form.pool)
+        if pool is None:
+            errors.append(InputError("error.choice", field="pool", value=form.pool, choices=", ".join(org.pools)))
+        elif pool.kind == "dynamic_reserve" and not allow_dynamic_reserve:
+            errors.append(InputError("lifecycle.pool_not_offered", field="pool", pool=pool.id))
+    for other in form.extra_pools or ():
+        if other not in org.pools:
+            errors.append(InputError("error.choice", field="extra_pools", value=other, choices=", ".join(org.pools)))
+            break
+    if form.gpu_model:
+        catalog = load_catalog()
+        try:
+            catalog.get(form.gpu_model)
+        except InputError:
+            errors.append(InputError("rules.unknown_gpu_model", field="gpu_model", value=form.gpu_model,
+                                     known=", ".join(catalog.ids())))
+    return errors
+
+
 def _check_refs(form: IntakeForm, actor: Identity, org: Org, *, allow_dynamic_reserve: bool = False) -> None:
-    """References of a complete form exist and belong together; the dynamic reserve is refused
-    (only the green channel passes ``allow_dynamic_reserve``)."""
-    if form.department not in org.departments:
-        raise InputError("error.choice", field="department", value=form.department,
-                         choices=", ".join(org.departments))
-    project = org.projects.get(form.project or "")
-    if project is None:
-        raise InputError("error.choice", field="project", value=form.project, choices=", ".join(org.projects))
-    if project.department != form.department:
-        raise InputError("lifecycle.project_not_in_department", field="project", project=form.project,
-                         department=form.department)
-    if actor.role == "applicant" and form.department != _dept_of(actor, org):
-        raise InputError("lifecycle.department_not_yours", field="department", department=form.department)
-    pool = org.pool(form.pool or "")
-    if pool.kind == "dynamic_reserve" and not allow_dynamic_reserve:
-        raise InputError("lifecycle.pool_not_offered", field="pool", pool=pool.id)
-    for other in form.extra_pools:
-        org.pool(other)
+    """Raise the first of :func:`_ref_errors`."""
+    errors = _ref_errors(form, actor, org, allow_dynamic_reserve=allow_dynamic_reserve)
+    if errors:
+        raise errors[0]
 
 
 def _estimate_outputs(s: Session, estimate_id: int | None, actor: Identity, org: Org) -> dict | None:
@@ -317,10 +396,89 @@ def _estimate_outputs(s: Session, estimate_id: int | None, actor: Identity, org:
 # --------------------------------------------------------------------------- pre-check, drafts, submission
 
 
-def precheck(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm | dict) -> dict[str, Any]:
-    """What submitting ``form`` now would say, without writing anything.
+@dataclass
+class _Assessment:
+    """Everything submitting a form now would find: what :func:`precheck` shows and :func:`submit`
+    acts on (one function for both, so they never disagree)."""
 
-    Returns ``{"missing": [...], "flags": [...], "capacity": {...} | None, "tier": {...} | None}``.
+    missing: list[str]
+    errors: list[InputError]  # in the order submitting raises them
+    flags: list[Flag]
+    capacity: CapacityCheck | None
+    routing: Routing | None
+
+
+def _auto_approved(s: Session, actor: Identity, department: str) -> tuple[int, int]:
+    """GPUs the system approved by itself (tiers without steps) within the caps' window: for the
+    applicant ``actor`` and for ``department``. A cancelled request does not count."""
+    days = load_tiers().settings.get("auto_cap_window_days")
+    if not days:
+        return 0, 0
+    gpus = func.coalesce(func.sum(func.coalesce(RequestRow.approved_gpus, RequestRow.requested_gpus)), 0)
+    base = select(gpus).where(RequestRow.tier.in_(auto_tier_ids() or ("",)),
+                              RequestRow.approved_at >= _now() - timedelta(days=int(days)),
+                              RequestRow.status != "cancelled")
+    return (int(s.scalar(base.where(RequestRow.created_by == actor.id)) or 0),
+            int(s.scalar(base.where(RequestRow.department == department)) or 0))
+
+
+def _assess(s: Session, actor: Identity, form: IntakeForm, org: Org, *, lock: bool = False) -> _Assessment:
+    """Check ``form`` as submitting it now would. ``lock``: the caller is about to grant — the
+    auto-approvals of the applicant and the department are counted under a lock of each, so two
+    requests at once cannot both slip under a cap."""
+    today = utc_today()
+    errors: list[InputError] = []
+    department = form.department or ""
+    if lock:
+        for name in sorted({f"auto_approval:user:{actor.id}", f"auto_approval:department:{department}"}):
+            xact_lock(s, name)
+
+    def attempt(check: Any) -> Any:
+        try:
+            return check()
+        except InputError as exc:
+            errors.append(exc)
+            return None
+
+    missing = missing_fields(form)
+    attempt(lambda: consistency_errors(form, today))
+    attempt(lambda: check_start_horizon(form.start_date, today))
+    errors.extend(_ref_errors(form, actor, org))
+    estimate = attempt(lambda: _estimate_outputs(s, form.estimate_id, actor, org))
+    pool = org.pools.get(form.pool or "")
+    if pool is None or not form.requested_gpus:
+        return _Assessment(missing, errors, [], None, None)
+    f = facts(form, org, has_estimate=estimate is not None)
+    flags = check_compliance(f)
+    blocking = [fl for fl in flags if fl.block]
+    if blocking:
+        errors.append(InputError("lifecycle.compliance_blocked", field="compliance", rule=blocking[0].id))
+    start, end = cap.window(form.start_date, form.duration_days, today)
+    capacity = capacity_check(pool, form.requested_gpus, _free_by_pool(s, org, start, end), org)
+    user_gpus, department_gpus = _auto_approved(s, actor, department)
+    f.update(auto_approval_facts(user_gpus, department_gpus, form.requested_gpus))
+    return _Assessment(missing, errors, flags, capacity, route(f))
+
+
+def _error_view(exc: ComputeLoopError) -> dict[str, Any]:
+    params = {k: v if isinstance(v, (int, float, bool, str)) or v is None else str(v) for k, v in exc.params.items()}
+    return {"key": exc.key, "field": getattr(exc, "field", None), "params": params}
+
+
+def _tier_view(routing: Routing) -> dict[str, Any]:
+    return {"id": routing.tier, "key": routing.msg.key, "params": dict(routing.msg.params),
+            "steps": list(routing.steps), "expected_review_working_days": routing.expected_review_working_days}
+
+
+def precheck(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm | dict) -> dict[str, Any]:
+    """What submitting ``form`` now would say, without writing anything — the same checks
+    :func:`submit` runs (one function for both).
+
+    Returns ``{"missing": [...], "errors": [{"key", "field", "params"}, ...], "flags": [...],
+    "capacity": {...} | None, "tier": {...} | None}``: ``errors`` are what submitting would refuse
+    (the first is what it raises once nothing is missing): a past or too distant start date,
+    unknown or foreign department, project, pool or GPU model, an estimate not found, a blocking
+    compliance rule. ``tier`` is the route, auto-approval caps included.
 
     Raises:
         PermissionDenied: executives and the committee do not apply.
@@ -329,19 +487,11 @@ def precheck(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeFo
     require(actor, APPLY_ROLES, "check a resource application")
     form = _as_form(form)
     org = load_org()
-    out: dict[str, Any] = {"missing": missing_fields(form), "flags": [], "capacity": None, "tier": None}
-    pool = org.pools.get(form.pool or "")
-    if pool is None or not form.requested_gpus:
-        return out
-    f = facts(form, org)
-    out["flags"] = [fl.as_dict() for fl in check_compliance(f)]
-    routing = route(f)
-    out["tier"] = {"id": routing.tier, "key": routing.msg.key, "params": dict(routing.msg.params),
-                   "steps": list(routing.steps),
-                   "expected_review_working_days": routing.expected_review_working_days}
     with unit_of_work(sessions) as s:
-        out["capacity"] = capacity_check(pool, form.requested_gpus, _free_by_pool(s, org), org).as_dict()
-    return out
+        a = _assess(s, actor, form, org)
+    return {"missing": a.missing, "errors": [_error_view(e) for e in a.errors],
+            "flags": [fl.as_dict() for fl in a.flags], "capacity": a.capacity.as_dict() if a.capacity else None,
+            "tier": _tier_view(a.routing) if a.routing else None}
 
 
 def save_draft(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm | dict,
@@ -405,13 +555,21 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
 
     Returns the request view (number, status, flags, tier and its message, capacity, steps...).
 
+    The checks are :func:`precheck`'s (one function for both). A standard request is approved at
+    once unless the applicant's or the department's auto-approvals of the window exceed a cap
+    (``auto_cap_*`` of data/approval_tiers.yaml: tier ``auto_capped``, ops decide). An approved
+    request whose start date is ahead is ``scheduled``: provisioned by the daily job on that day.
+
     Raises:
         InputError: ``lifecycle.incomplete`` (field = first missing, ``missing`` = all of them),
-            a malformed or inconsistent value, a blocking compliance rule
-            (``lifecycle.compliance_blocked``), too few free GPUs without ``queue_if_short``
-            (``lifecycle.capacity_short`` with the largest shape that fits and other pools).
-            Nothing is written in any of these cases.
-        PermissionDenied: executives and the committee do not apply; a draft of someone else's.
+            a malformed or inconsistent value, a start date in the past or beyond the horizon
+            (``rules.start_beyond_horizon``), an unknown GPU model, a blocking compliance rule
+            (``lifecycle.compliance_blocked``), too few free GPUs over the request's window without
+            ``queue_if_short`` (``lifecycle.capacity_short`` with the largest shape that fits and
+            other pools). Nothing is written in any of these cases.
+        PermissionDenied: executives and the committee do not apply; a draft of someone else's;
+            a department the actor may not apply for (:class:`DepartmentNotYours`, field
+            ``department``).
         CapacityRace: the GPUs went to a concurrent approval between the pre-check and the grant.
     """
     require(actor, APPLY_ROLES, "submit a resource application")
@@ -428,31 +586,26 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
     missing = missing_fields(form)
     if missing:
         raise InputError("lifecycle.incomplete", field=missing[0], missing=", ".join(missing))
-    consistency_errors(form)
-    _check_refs(form, actor, org)
-    pool = org.pool(form.pool or "")
-    _ensure_capacity_rows(sessions, [pool.id])
+    if form.pool in org.pools:
+        _ensure_capacity_rows(sessions, [form.pool])
     now = _now()
     try:
         with unit_of_work(sessions) as s:
-            estimate = _estimate_outputs(s, form.estimate_id, actor, org)
-            f = facts(form, org, has_estimate=estimate is not None)
-            flags = check_compliance(f)
-            blocking = [fl for fl in flags if fl.block]
-            if blocking:
-                raise InputError("lifecycle.compliance_blocked", field="compliance", rule=blocking[0].id)
-            capacity = capacity_check(pool, form.requested_gpus or 0, _free_by_pool(s, org), org)
+            checked = _assess(s, actor, form, org, lock=True)
+            if checked.errors:
+                raise checked.errors[0]
+            flags, capacity, routing = checked.flags, checked.capacity, checked.routing
+            assert capacity is not None and routing is not None  # complete form, known pool
             if not capacity.fits and not queue_if_short:
                 m = capacity.msg()
                 raise InputError(m.key, field="requested_gpus", **dict(m.params))
-            routing = route(f)
             row = _submitted_row(s, actor, form, org, request_id, now)
             row.flags = [fl.as_dict() for fl in flags]
             row.capacity = capacity.as_dict()
             row.tier = routing.tier
             row.tier_message = {"key": routing.msg.key, "params": dict(routing.msg.params)}
             row.expected_review_working_days = routing.expected_review_working_days
-            steps = routing.steps or ((ops_role_for(f),) if not capacity.fits else ())
+            steps = routing.steps or ((ops_role_for(facts(form, org)),) if not capacity.fits else ())
             for seq, role in enumerate(steps, start=1):
                 row.steps.append(ApprovalStepRow(seq=seq, role=role, status="pending"))
             _move(s, row, "submitted", actor, "submitted", at=now)
@@ -507,29 +660,33 @@ def _submitted_row(s: Session, actor: Identity, form: IntakeForm, org: Org, requ
 
 
 def _grant(s: Session, row: RequestRow, org: Org, actor: Identity, *, reason: str, final: str) -> None:
-    """Reserve the pool's GPUs race-safely, create the allocation and move to approved/adjusted."""
+    """Book the pool's GPUs race-safely over the request's window, create (or bring back) the
+    allocation and move the request to approved/adjusted. The allocation is ``scheduled`` while its
+    start date is ahead (nothing is provisioned before it), else ``approved``."""
     gpus = row.approved_gpus or row.requested_gpus
     days = row.approved_days or row.duration_days
     row.approved_gpus, row.approved_days = gpus, days
-    _reserve(s, org, row.pool_id, gpus)
-    start = row.start_date
+    today = utc_today()
     previous = s.scalars(select(AllocationRow).where(AllocationRow.request_id == row.id)).first()
+    if previous is not None and previous.status in COMMITTED:
+        raise ComputeLoopError("lifecycle.concurrent_update", id=row.id)
+    # a requeued (preempted) request starts again today; a new one on its start date
+    start = today if previous is not None or row.start_date is None else row.start_date
+    end = end_of(start, days)
+    _reserve(s, org, row.pool_id, gpus, max(start, today), end)
     event = "approved"
     if previous is None:
-        s.add(AllocationRow(request_id=row.id, pool_id=row.pool_id, gpus=gpus, status="approved",
-                            priority=row.priority, starts_on=start,
-                            ends_on=start + timedelta(days=days) if start else None, created_at=_now(),
-                            attempts=0))
+        alloc = AllocationRow(request_id=row.id, pool_id=row.pool_id, gpus=gpus, priority=row.priority,
+                              starts_on=start, ends_on=end, created_at=_now(), attempts=0)
+        move_allocation(alloc, status_on_grant(start, today))
+        s.add(alloc)
     else:
         # a requeued (preempted) request granted again: its released allocation row comes back,
         # keeping its namespace (state saved in its volumes) for the idempotent re-provisioning
-        if previous.status in HOLDING_ALLOCATION:
-            raise ComputeLoopError("lifecycle.concurrent_update", id=row.id)
-        today = _now().date()
-        start = max(start, today) if start else today
         event = f"approved:{int(_aware(previous.released_at or _now()).timestamp())}"
-        previous.pool_id, previous.gpus, previous.status, previous.priority = row.pool_id, gpus, "approved", row.priority
-        previous.starts_on, previous.ends_on = start, start + timedelta(days=days)
+        move_allocation(previous, status_on_grant(start, today))
+        previous.pool_id, previous.gpus, previous.priority = row.pool_id, gpus, row.priority
+        previous.starts_on, previous.ends_on = start, end
         previous.released_at, previous.preempted_by = None, None
         previous.failed_step, previous.error = None, None
     _move(s, row, final, actor, reason)
@@ -643,11 +800,21 @@ def _in_scope(actor: Identity, row: RequestRow, org: Org) -> bool:
     return True
 
 
+def _may_take(actor: Identity, row: RequestRow, step: ApprovalStepRow, org: Org) -> bool:
+    """True when ``actor`` may take ``step`` of ``row``: the step is one their role (and level)
+    takes, and the request is in their scope (provincial ops: their province; a department head:
+    their department)."""
+    return step.role in steps_taken_by(actor) and _in_scope(actor, row, org)
+
+
 def claim(*, sessions: sessionmaker[Session], actor: Identity, request_id: int) -> dict[str, Any]:
-    """Ops take a submitted or queued request into review (submitted/queued → in_review).
+    """Ops take a submitted or queued request into review (submitted/queued → in_review): only
+    someone who may take its current step (HQ ops do not claim a provincial request, admins take
+    no step).
 
     Raises:
-        PermissionDenied: not ops, another province's request, or the actor's own request.
+        PermissionDenied: not ops, the actor's own request, or a step the actor does not take.
+        NotFound: no such request, or not visible to ``actor``.
         InvalidTransition: the request is not waiting to be claimed.
     """
     require(actor, OPS_ROLES, "claim a resource application")
@@ -656,38 +823,72 @@ def claim(*, sessions: sessionmaker[Session], actor: Identity, request_id: int) 
         row = _load_visible(s, actor, request_id, org, lock=True)
         if row.created_by == actor.id:
             raise PermissionDenied("lifecycle.own_request", number=row.number or row.id)
-        if not _in_scope(actor, row, org):
+        step = _current_step(row) if row.status in ("submitted", "queued") else None
+        if step is None:
+            raise InvalidTransition(row.status, "in_review")
+        if not _may_take(actor, row, step, org):
             raise PermissionDenied("error.permission_denied", action="claim this request", role=actor.role)
         _move(s, row, "in_review", actor, "claimed")
         row.claimed_by = actor.id
         return _view(row)
 
 
+def _named_step(row: RequestRow, step: int | str) -> ApprovalStepRow | None:
+    """The step of ``row`` that ``step`` names: its number (seq), or its role (the pending step of
+    that role, else the last one)."""
+    if isinstance(step, int):
+        return next((st for st in row.steps if st.seq == step), None)
+    of_role = [st for st in row.steps if st.role == step]
+    return next((st for st in of_role if st.status == "pending"), of_role[-1] if of_role else None)
+
+
+def _step_arg(step: Any) -> int | str | None:
+    """``step`` as a seq (int, or digits) or a role name; InputError (field "step") otherwise."""
+    if step is None:
+        return None
+    if isinstance(step, bool):
+        raise InputError("rules.step_unknown", field="step", step=str(step), steps="-")
+    if isinstance(step, int):
+        return step
+    text = str(step).strip()
+    if text.isdigit() and len(text) <= 6:
+        return int(text)
+    if text in STEP_ROLES:
+        return text
+    raise InputError("rules.step_unknown", field="step", step=text[:40], steps=", ".join(sorted(STEP_ROLES)))
+
+
 def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int, decision: str, reason: str,
            adjusted_gpus: int | None = None, adjusted_days: int | None = None,
-           provisioner: Any = None) -> dict[str, Any]:
-    """Take the current approval step of a request: approve, approve with adjustments, or reject.
+           provisioner: Any = None, step: int | str | None = None) -> dict[str, Any]:
+    """Take an approval step of a request: approve, approve with adjustments, or reject.
 
-    The last approving step grants the GPUs race-safely (status approved, or adjusted when any
+    The last approving step books the GPUs race-safely (status approved, or adjusted when any
     step changed the GPU count or duration) and creates the allocation; once that has committed
-    the request is provisioned automatically (outcome under ``provisioning`` in the result).
+    the request is provisioned automatically (outcome under ``provisioning`` in the result), or
+    waits as ``scheduled`` until its start date.
 
     Args:
         decision: approve | approve_adjusted | reject.
         reason: why — required for every outcome.
         adjusted_gpus, adjusted_days: the new shape (approve_adjusted needs at least one).
         provisioner: the cluster backend for the automatic provisioning (default: the settings').
+        step: the step the decision is for, by number (seq) or role, as the reviewer saw it —
+            the page and the CLI always send it; a step that was decided meanwhile, or is not
+            the current one, is refused instead of the decision landing on another step. None
+            (programmatic callers: demo data, tests) takes the current step.
 
     Raises:
-        InputError: unknown decision, no reason, or a missing/invalid adjustment.
+        InputError: unknown decision, no reason, a missing/invalid adjustment; ``rules.step_unknown``,
+            ``rules.step_stale`` or ``rules.step_not_current`` (field ``step``).
         PermissionDenied: the actor's role is not the step's, out of scope, or it is their own request.
         InvalidTransition: the request waits for no decision.
         CapacityRace: the pool no longer has the GPUs (``free`` says how many are left).
-        NotFound: no such request.
+        NotFound: no such request, or not visible to ``actor`` (nothing about it is told).
     """
     if decision not in DECISIONS:
         raise InputError("error.choice", field="decision", value=decision, choices=", ".join(DECISIONS))
-    reason = (reason or "").strip()
+    reason = check_length((reason or "").strip(), field="reason", kind="reason")
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     if decision == "approve_adjusted":
@@ -696,23 +897,38 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
         for name, value in (("adjusted_gpus", adjusted_gpus), ("adjusted_days", adjusted_days)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise InputError("error.out_of_range", field=name, value=value, low="1", high="100000")
+    wanted = _step_arg(step)
     if not steps_taken_by(actor):
         raise PermissionDenied("error.permission_denied", action="approve resource applications", role=actor.role)
     org = load_org()
     _ensure_capacity_rows(sessions, org.pools)
     try:
         with unit_of_work(sessions) as s:
-            row = _load(s, request_id, lock=True)
+            row = _load_visible(s, actor, request_id, org, lock=True)
             if row.created_by == actor.id:
                 raise PermissionDenied("lifecycle.own_request", number=row.number or row.id)
             target = "rejected" if decision == "reject" else "approved"
-            step = _current_step(row) if row.status in OPEN else None
-            if step is None:
+            current = _current_step(row) if row.status in OPEN else None
+            if wanted is not None:
+                named = _named_step(row, wanted)
+                if named is None:
+                    raise InputError("rules.step_unknown", field="step", step=str(wanted),
+                                     steps=", ".join(f"{st.seq} {st.role}" for st in row.steps) or "-")
+                if named.status != "pending":
+                    raise InputError("rules.step_stale", field="step", seq=named.seq,
+                                     role=Msg(f"role.{named.role}"), status=Msg(f"step_status.{named.status}"),
+                                     by=named.decided_by or "-")
+                if named is not current and current is not None:
+                    raise InputError("rules.step_not_current", field="step", seq=named.seq,
+                                     role=Msg(f"role.{named.role}"), current=current.seq,
+                                     current_role=Msg(f"role.{current.role}"))
+            if current is None:
                 raise InvalidTransition(row.status, target)
-            if step.role not in steps_taken_by(actor) or not _in_scope(actor, row, org):
-                raise PermissionDenied("error.permission_denied", action=f"take the {step.role} step",
+            step_row = current
+            if not _may_take(actor, row, step_row, org):
+                raise PermissionDenied("error.permission_denied", action=f"take the {step_row.role} step",
                                        role=actor.role)
-            if any(st.decided_by == actor.id and st.role != step.role for st in row.steps):
+            if any(st.decided_by == actor.id and st.role != step_row.role for st in row.steps):
                 # four eyes: an L2 who did the initial review does not also assess the same request
                 # (a re-grant of the same step after a requeue is not a second step)
                 raise PermissionDenied("lifecycle.second_step_same_person", number=row.number or row.id)
@@ -720,14 +936,15 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
             if row.status != "in_review":
                 _move(s, row, "in_review", actor, "claimed", at=now)
                 row.claimed_by = row.claimed_by or actor.id
-            step.decided_by, step.decided_at, step.reason = actor.id, now, reason
-            step.status = {"approve": "approved", "approve_adjusted": "adjusted", "reject": "rejected"}[decision]
+            step_row.decided_by, step_row.decided_at, step_row.reason = actor.id, now, reason
+            step_row.status = {"approve": "approved", "approve_adjusted": "adjusted", "reject": "rejected"}[decision]
             if decision == "approve_adjusted":
-                step.adjusted_gpus, step.adjusted_days = adjusted_gpus, adjusted_days
+                step_row.adjusted_gpus, step_row.adjusted_days = adjusted_gpus, adjusted_days
                 row.approved_gpus = adjusted_gpus or row.approved_gpus or row.requested_gpus
                 row.approved_days = adjusted_days or row.approved_days or row.duration_days
-            _audit(s, actor, "request.step_decided", row, reason=reason, before={"step": step.seq, "status": "pending"},
-                   after={"step": step.seq, "role": step.role, "status": step.status,
+            _audit(s, actor, "request.step_decided", row, reason=reason,
+                   before={"step": step_row.seq, "status": "pending"},
+                   after={"step": step_row.seq, "role": step_row.role, "status": step_row.status,
                           "adjusted_gpus": adjusted_gpus, "adjusted_days": adjusted_days}, at=now)
             row.decision, row.decision_reason = decision, reason
             if decision == "reject":
@@ -749,14 +966,15 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
 
 
 def cancel(*, sessions: sessionmaker[Session], actor: Identity, request_id: int, reason: str) -> dict[str, Any]:
-    """Withdraw a request (its applicant) or cancel it (ops); a granted allocation is released.
+    """Withdraw a request (its applicant) or cancel it (ops); a granted allocation is released
+    (a scheduled one too: its GPUs are no longer booked).
 
     Raises:
         InputError: no reason.
         PermissionDenied: neither the applicant nor ops.
         InvalidTransition: the request is past the point of cancelling (e.g. active, rejected).
     """
-    reason = (reason or "").strip()
+    reason = check_length((reason or "").strip(), field="reason", kind="reason")
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     org = load_org()
@@ -766,19 +984,22 @@ def cancel(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
             raise PermissionDenied("error.permission_denied", action="cancel this request", role=actor.role)
         _move(s, row, "cancelled", actor, reason)
         alloc = s.scalars(select(AllocationRow).where(AllocationRow.request_id == row.id,
-                                                      AllocationRow.status.in_(HOLDING_ALLOCATION))).first()
+                                                      AllocationRow.status.in_(sorted(COMMITTED)))).first()
         if alloc is not None:
-            alloc.status, alloc.released_at = "released", _now()
-            _release(s, alloc.pool_id, alloc.gpus)
+            release_allocation(s, alloc, _now())
         return _view(row)
 
 
 def pool_usage(*, sessions: sessionmaker[Session], actor: Identity) -> list[dict[str, Any]]:
-    """Per pool: size, GPUs held by allocations, free, and the capacity row's count (water level)."""
+    """Per pool: size, GPUs that count today (held, and scheduled ones whose start date has come),
+    free today, GPUs booked by every allocation not released (scheduled ones included) and the
+    capacity row's count (which equals the booked GPUs)."""
     require(actor, APPLY_ROLES, "read pool capacity")
     org = load_org()
     with unit_of_work(sessions) as s:
         held = _held_by_pool(s)
+        booked = cap.booked_total(s)
         caps = {c.pool_id: c.allocated_gpus for c in s.scalars(select(PoolCapacityRow))}
     return [{"pool": p.id, "kind": p.kind, "gpu": p.gpu, "gpus": p.gpus, "held": held.get(p.id, 0),
-             "free": p.gpus - held.get(p.id, 0), "capacity_row": caps.get(p.id)} for p in org.pools.values()]
+             "free": p.gpus - held.get(p.id, 0), "booked": booked.get(p.id, 0), "capacity_row": caps.get(p.id)}
+            for p in org.pools.values()]

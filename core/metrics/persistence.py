@@ -97,6 +97,7 @@ def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: date
     no samples for the day — stored rows are then left alone, so expired raw data never wipes a
     rollup — and whatever the source raises for malformed files.
     """
+    from core.db.locks import job_lock
     from core.db.session import unit_of_work
     from core.errors import InputError
 
@@ -106,7 +107,9 @@ def rollup_and_store(*, sessions, source, day: date, step_s: int = 60, now: date
     if rows.height == 0 and not served and not cpu_seen:
         raise InputError("metrics.no_samples", field="day", day=day.isoformat())
     extra = {}
-    with unit_of_work(sessions) as session:
+    # two rollups of one day at once (cron overlap, a backfill beside the daily run) take turns:
+    # the second waits, then replaces the day again (same rows), instead of failing on the unique key
+    with job_lock(sessions, f"rollup:{day.isoformat()}", wait=True), unit_of_work(sessions) as session:
         counts = replace_day(session, day, rows, now=now) if rows.height else {"deleted": 0, "inserted": 0}
         if serving is not None:
             from core.metrics.serving_rollup import replace_serving_day, summary

@@ -4,7 +4,9 @@ Definitions (per pool; clusters and GPU models are sums of their pools):
 
 * ``total`` — GPUs of the pool's inventory nodes (``data/org.yaml``'s size when no node carries
   the pool).
-* ``allocated`` — GPUs held by allocations in states approved, provisioning or active.
+* ``allocated`` — GPUs held by allocations today (approved, provisioning, failed — the approval
+  stands — or active), and those of a scheduled allocation from its start date on
+  (:func:`allocated_by_pool`, the same count the capacity checks use).
 * ``in_use`` — GPUs whose latest utilisation is at least ``water_level.in_use_util`` of
   ``data/metrics_thresholds.yaml`` (from one :meth:`MetricsSource.latest` call).
 * ``available`` — ``total − allocated``, never below 0.
@@ -33,7 +35,6 @@ from datetime import date, datetime
 from typing import Any, Iterable, MutableMapping, Sequence
 
 import polars as pl
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.cluster.inventory import GpuNode
@@ -46,7 +47,6 @@ from core.org import Org, load_org
 
 # the live water level is ops material; executives read it in the published monthly board
 WATER_LEVEL_ROLES = OPS_ROLES
-ALLOCATED_STATES = ("approved", "provisioning", "active")
 HEAT_STATUSES = ("busy", "idle", "unallocated", "no_data")
 LEVEL_COLUMNS = ("total", "allocated", "in_use", "available", "reserved")
 
@@ -205,12 +205,12 @@ def trends(rollups: pl.DataFrame, nodes: pl.DataFrame, *, period: str = "day") -
 
 
 def allocated_by_pool(session: Session) -> dict[str, int]:
-    """GPUs held per pool by allocations in :data:`ALLOCATED_STATES` (one grouped query)."""
-    from core.lifecycle.persistence import AllocationRow
+    """GPUs allocated per pool today: the one definition the capacity checks use too
+    (:func:`core.lifecycle.capacity.committed_on` — held allocations, and scheduled ones from their
+    start date, not before)."""
+    from core.lifecycle.capacity import committed_on
 
-    rows = session.execute(select(AllocationRow.pool_id, func.sum(AllocationRow.gpus))
-                           .where(AllocationRow.status.in_(ALLOCATED_STATES)).group_by(AllocationRow.pool_id)).all()
-    return {pool: int(total or 0) for pool, total in rows}
+    return committed_on(session)
 
 
 @dataclass(frozen=True)

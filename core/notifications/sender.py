@@ -44,6 +44,7 @@ from sqlalchemy import Table, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import utc_now
+from core.db.locks import job_lock
 from core.db.models import InboxRow
 from core.db.session import unit_of_work
 from core.notifications import templates
@@ -53,6 +54,7 @@ from core.notifications.transport import DeliveryError, InboxOnlyTransport, Outg
 INBOX: Table = InboxRow.__table__  # type: ignore[assignment]
 DEFAULT_LEASE = timedelta(minutes=10)
 DEFAULT_MAX_AGE = timedelta(days=7)
+LOCK = "notice_sender"
 
 
 @dataclass
@@ -65,6 +67,7 @@ class DeliveryReport:
     inbox_only: int = 0  # no SMTP configured: in-app copy written, e-mail left pending
     inbox_written: int = 0
     skipped: int = 0  # lost a race to a concurrent run, or already recorded by one
+    locked: bool = False  # another run held the sender's lock: this one did nothing
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"outbox_id", "attempts", "error", "final"}
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,16 +121,30 @@ def deliver_pending(
 
     Errors from the transport other than :class:`DeliveryError` (bugs) propagate; the notice
     being sent stays leased and is retried after ``lease``.
+
+    One run at a time: the run holds the lock ``notice_sender`` (:func:`core.db.locks.job_lock`);
+    a second run that finds it held returns at once with ``locked`` set (the claims and leases
+    below still make a run whose lock was lost, or a sender of an older version, safe).
     """
     if limit < 1 or max_attempts < 1:
         raise ValueError("limit and max_attempts must be at least 1")
+    report = DeliveryReport()
+    with job_lock(sessions, LOCK) as held:
+        if not held:
+            report.locked = True  # another run is delivering: it sends what is due, this one stops
+            return report
+        _deliver(sessions, transport, now, limit, max_attempts, lease, max_age, report)
+    return report
+
+
+def _deliver(sessions: sessionmaker[Session], transport: Transport, now: datetime | None, limit: int,
+             max_attempts: int, lease: timedelta, max_age: timedelta | None, report: DeliveryReport) -> None:
     fixed = _utc(now)
     clock: Callable[[], datetime] = (lambda: fixed) if fixed else utc_now  # type: ignore[assignment,return-value]
-    report = DeliveryReport()
     from_addr = getattr(transport, "sender", "")
     if not getattr(transport, "delivers_email", True):
         _inbox_only(sessions, clock(), limit, report)
-        return report
+        return
     for _ in range(limit):
         claimed = _claim_one(sessions, clock(), lease, max_attempts, max_age, from_addr, report)
         if claimed is None:
@@ -141,7 +158,6 @@ def deliver_pending(
             _record_failure(sessions, clock(), row_id, attempts, max_attempts, exc, report)
         else:
             _record_success(sessions, clock(), row_id, report)
-    return report
 
 
 def _due(at: datetime):

@@ -22,15 +22,16 @@ from core.i18n import catalog, normalize_lang, placeholders
 
 # template -> parameters it needs (the catalog texts use exactly these placeholders)
 TEMPLATES: dict[str, frozenset[str]] = {
-    "request_submitted": frozenset({"request_id", "title"}),
-    "request_approved": frozenset({"request_id", "title"}),
-    "request_rejected": frozenset({"request_id", "title", "reason"}),
-    "request_needs_review": frozenset({"request_id", "title", "applicant"}),
-    "allocation_ready": frozenset({"request_id", "namespace", "gpus", "gpu_model", "expires_on"}),
+    # requests are named by their number (CR-2026-000020), as on every page, never by the row id
+    "request_submitted": frozenset({"number", "title"}),
+    "request_approved": frozenset({"number", "title", "reason"}),
+    "request_rejected": frozenset({"number", "title", "reason"}),
+    "request_needs_review": frozenset({"number", "title", "applicant"}),
+    "allocation_ready": frozenset({"number", "namespace", "gpus", "gpu_model", "expires_on"}),
     "expiry_notice": frozenset({"namespace", "days_left", "expires_on"}),
     "reclaim_done": frozenset({"namespace", "gpus", "gpu_model"}),
     # green channel: the owner's running allocation was preempted for an emergency and requeued
-    "preempted": frozenset({"request_id", "title", "namespace", "gpus", "gpu_model", "emergency"}),
+    "preempted": frozenset({"number", "title", "namespace", "gpus", "gpu_model", "emergency"}),
     "warning_raised": frozenset({"level", "target", "month", "gpu_util", "mem_util"}),
     # warnings and reclaim (core.reclaim): ops contact the owner about a warning; an extension decided
     "warning_contact": frozenset({"level", "target", "month", "note"}),

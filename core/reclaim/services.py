@@ -33,6 +33,7 @@ from core.errors import ComputeLoopError, InputError, NotFound
 from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import provisioning
 from core.lifecycle import services as svc
+from core.lifecycle.allocations import plus_days
 from core.lifecycle.persistence import HOLDING_ALLOCATION, AllocationRow, RequestRow
 from core.lifecycle.states import InvalidTransition
 from core.metrics.persistence import read_days
@@ -46,6 +47,7 @@ from core.reclaim.persistence import (
 from core.reclaim.policy import load_policy
 from core.reclaim.states import CANDIDATE, CANDIDATE_STATUSES, EXTENSION, PLANS, InvalidMove, check_move
 from core.reclaim.warnings import month_bounds
+from core.text import check_length
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +268,7 @@ def request_extension(*, sessions: sessionmaker[Session], actor: Identity, reque
         NotFound: no such request/allocation visible to ``actor``.
     """
     policy = load_policy()
-    reason = (reason or "").strip()
+    reason = check_length((reason or "").strip(), field="reason", kind="reason")
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= policy.extension_max_days:
@@ -328,12 +330,16 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
         PermissionDenied: not ops/admin, or the actor's own request.
         InputError: no reason.
         InvalidMove: the extension was decided already.
+        CapacityRace: ``rules.extension_overbooks`` — the added days would take GPUs another
+            allocation has booked (a scheduled one, from its start date); nothing changes.
     """
     require(actor, OPS_ROLES, "decide extension requests")
-    reason = (reason or "").strip()
+    reason = check_length((reason or "").strip(), field="reason", kind="reason")
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     at = common.now()
+    org = load_org()
+    svc._ensure_capacity_rows(sessions, org.pools)
     with unit_of_work(sessions) as s:
         e = s.scalars(select(ExtensionRequestRow).where(ExtensionRequestRow.id == extension_id).with_for_update()).first()
         if e is None:
@@ -341,7 +347,7 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
         if e.requested_by == actor.id:
             raise PermissionDenied("error.permission_denied", action="decide extension requests", role=actor.role)
         row, alloc = _load_pair(s, e.request_id, lock=True)
-        _may_act_on(actor, row, load_org(), "decide extension requests")
+        _may_act_on(actor, row, org, "decide extension requests")
         to = check_move(EXTENSION, e.status, "approved" if approve else "refused")
         e.status, e.decided_by, e.decided_at, e.decision_reason = to, actor.id, at, reason
         if approve:
@@ -350,8 +356,8 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
             if row.status in ("active", "extended"):
                 svc._move(s, row, "expiring", actor, "extension_requested", at=at)
             svc._move(s, row, "extended", actor, reason, at=at)
-            before = alloc.ends_on
-            alloc.ends_on = before + timedelta(days=e.days)
+            # the added days must not take GPUs a scheduled allocation has booked from its start date
+            svc.extend_booking(s, org, alloc, plus_days(alloc.ends_on, e.days))
             e.ends_on_after = alloc.ends_on
         common.audit(s, actor, f"extension.{to}", f"request:{row.id}", reason=reason,
                      before={"ends_on": common.iso(e.ends_on_before)},
@@ -386,6 +392,43 @@ def _may_reclaim(actor: Identity, kind: str, row: RequestRow, org: Org) -> None:
     else:
         require(actor, OPS_ROLES, "reclaim resources")
         _may_act_on(actor, row, org, "reclaim resources")
+
+
+def _check_kind(s: Session, kind: str, row: RequestRow, alloc: AllocationRow, org: Org, today: date) -> None:
+    """The allocation's state must give the reclaim its kind (planned, and again when executed):
+
+    * ``expiry`` — running, its end date come, no extension waiting (the daily job reclaims
+      those of the expiry-managed pools by itself; ops may reclaim any other that has ended);
+    * ``candidate`` — an inference reclaim candidate of the allocation whose plan was agreed;
+    * ``pool_review`` — an allocation of an L1 pool (the monthly pool review);
+    * ``return`` (the owner) and ``forced`` (ops, with a second person's approval) — any
+      allocation holding GPUs.
+
+    Raises:
+        InvalidTransition: the allocation holds no GPUs (released, or scheduled and not started:
+            cancel the request instead).
+        InputError: field ``kind`` — the state does not give this kind.
+    """
+    if alloc.status not in HOLDING_ALLOCATION:
+        raise InvalidTransition(row.status, "returned" if kind == "return" else "reclaimed")
+    policy = load_policy()
+    pool = org.pools.get(alloc.pool_id)
+    if kind == "expiry":
+        expired = alloc.status == "active" and alloc.ends_on is not None and alloc.ends_on <= today
+        if not expired:
+            raise InputError("rules.reclaim_not_expired", field="kind", number=row.number or row.id,
+                             ends_on=common.iso(alloc.ends_on) or "-", today=today.isoformat())
+        if s.scalars(select(ExtensionRequestRow.id).where(ExtensionRequestRow.request_id == row.id,
+                                                          ExtensionRequestRow.status == "pending")).first():
+            raise InputError("rules.reclaim_extension_pending", field="kind", number=row.number or row.id)
+    elif kind == "candidate":
+        agreed = s.scalars(select(ReclaimCandidateRow.id).where(ReclaimCandidateRow.allocation_id == alloc.id,
+                                                                ReclaimCandidateRow.status == "plan_agreed")).first()
+        if agreed is None:
+            raise InputError("rules.reclaim_no_candidate", field="kind", number=row.number or row.id)
+    elif kind == "pool_review":
+        if pool is None or pool.kind not in policy.l1_pool_kinds:
+            raise InputError("rules.reclaim_not_review_pool", field="kind", pool=alloc.pool_id)
 
 
 def _dry_run(provisioner: Provisioner, spec: Any, plan: str) -> tuple[list[ObjectRef], list[ObjectRef]]:
@@ -459,9 +502,13 @@ def plan_reclaim(*, sessions: sessionmaker[Session], actor: Identity, request_id
         plan: remove (everything goes) | scale_down (``release_gpus`` GPUs back, nothing deleted) |
             move_smaller_gpu (the allocation goes; the owner reapplies on a smaller GPU).
 
+    The kind must follow from the allocation's state (:func:`_check_kind`): an "expiry" reclaim
+    of an allocation that has not expired is refused, whoever asks.
+
     Raises:
         PermissionDenied: returns only by the owner; other kinds only by ops (expiry: the system).
-        InputError: unknown kind or plan, no reason, or a scale-down outside 1..gpus-1.
+        InputError: unknown kind or plan, no reason, a scale-down outside 1..gpus-1, or a kind the
+            allocation's state does not give (field ``kind``).
         NotFound: no such request or allocation.
         InvalidTransition: the allocation no longer holds GPUs.
     """
@@ -469,7 +516,7 @@ def plan_reclaim(*, sessions: sessionmaker[Session], actor: Identity, request_id
         raise InputError("error.choice", field="kind", value=kind, choices=", ".join(KINDS))
     if plan not in PLANS:
         raise InputError("error.choice", field="plan", value=plan, choices=", ".join(PLANS))
-    reason = (reason or "").strip()
+    reason = check_length((reason or "").strip(), field="reason", kind="reason")
     if not reason:
         raise InputError("lifecycle.reason_required", field="reason")
     org = load_org()
@@ -480,8 +527,7 @@ def plan_reclaim(*, sessions: sessionmaker[Session], actor: Identity, request_id
         if not svc._can_see(actor, row, org) and actor.role != "system":
             raise NotFound("error.not_found", what="request", id=request_id)
         _may_reclaim(actor, kind, row, org)
-        if alloc.status not in HOLDING_ALLOCATION:
-            raise InvalidTransition(row.status, "reclaimed")
+        _check_kind(s, kind, row, alloc, org, today)
         release = alloc.gpus
         if plan == "scale_down":
             if not isinstance(release_gpus, int) or not 1 <= release_gpus < alloc.gpus:
@@ -531,23 +577,30 @@ def _load_record(s: Session, record_id: int, *, lock: bool = False) -> ReclaimRe
 
 
 def execute_reclaim(*, sessions: sessionmaker[Session], actor: Identity, record_id: int,
-                    provisioner: Provisioner | None = None) -> dict[str, Any]:
+                    provisioner: Provisioner | None = None, today: date | None = None) -> dict[str, Any]:
     """Execute a planned reclaim exactly as planned (see the module docstring); returns the record.
+
+    The allocation's state must still give the record its kind (``today``: the day that decides
+    whether it has expired; default the clock's): an extension approved after an expiry plan
+    was made stops the plan.
 
     Raises:
         PermissionDenied: not allowed for the kind (see :func:`plan_reclaim`).
+        InputError: field ``kind`` — the allocation's state no longer gives the record's kind.
         ComputeLoopError ``reclaim.approval_required``: a forced reclaim without an approval.
         InvalidMove: the record is not planned.
         ClusterError: the cluster refused; nothing in the database changed, run it again.
     """
     org = load_org()
     provisioner = provisioner or provisioning.backend_for(org)
+    today = today or common.now().date()
     with unit_of_work(sessions) as s:
         rec = _load_record(s, record_id)
         if rec.status != "planned":
             raise InvalidMove(rec.status, "executed")
         row, alloc = _load_pair(s, rec.request_id)
         _may_reclaim(actor, rec.kind, row, org)
+        _check_kind(s, rec.kind, row, alloc, org, today)
         if rec.forced and not any(a.get("actor") != rec.created_by for a in rec.approvals or []):
             raise ComputeLoopError("reclaim.approval_required", record=rec.id)
         spec = _spec(row, alloc, org)
@@ -577,8 +630,7 @@ def _finish(sessions: sessionmaker[Session], actor: Identity, record_id: int, de
             alloc.gpus -= rec.release_gpus
             row.approved_gpus = alloc.gpus
         else:
-            svc._release(s, alloc.pool_id, alloc.gpus)
-            alloc.status, alloc.released_at = "released", at
+            svc.release_allocation(s, alloc, at)
             svc._move(s, row, "returned" if rec.kind == "return" else "reclaimed", actor, f"reclaim:{rec.kind}", at=at)
             _notify_owner(s, row, dedup_key=f"reclaim:{rec.id}:done", template="reclaim_done",
                           params={"namespace": rec.namespace, "gpus": rec.gpus, "gpu_model": rec.gpu_model})
@@ -633,7 +685,7 @@ def reclaim_expired(*, sessions: sessionmaker[Session], today: date, provisioner
                 record_id, status = rec.id, rec.status
             if status == "planned":
                 done.append(execute_reclaim(sessions=sessions, actor=common.SYSTEM, record_id=record_id,
-                                            provisioner=provisioner)["id"])
+                                            provisioner=provisioner, today=today)["id"])
         except ComputeLoopError as exc:
             log.warning("expiry reclaim of allocation %s failed: %s", alloc_id, exc)
             errors.append({"allocation_id": alloc_id, "key": exc.key})

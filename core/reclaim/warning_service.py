@@ -27,6 +27,7 @@ from core.reclaim.persistence import WarningNoteRow, WarningRow
 from core.reclaim.policy import load_thresholds
 from core.reclaim.states import TRIAGE, TRIAGE_STATUSES, check_move
 from core.reclaim.warnings import LEVELS, assess, month_bounds
+from core.text import check_length
 
 RAISE_ROLES = OPS_ROLES | {"system"}
 
@@ -163,12 +164,12 @@ def triage(*, sessions: sessionmaker[Session], actor: Identity, warning_id: int,
 
     Raises:
         PermissionDenied: not ops/admin (provincial ops: their province only).
-        InputError: no note.
+        InputError: no note, or one longer than data/input_limits.yaml allows.
         InvalidMove: the table does not allow the move.
         NotFound: no such warning.
     """
     require(actor, OPS_ROLES, "triage warnings")
-    note = (note or "").strip()
+    note = check_length((note or "").strip(), field="note", kind="note")
     if not note:
         raise InputError("reclaim.note_required", field="note")
     at = common.now()
@@ -196,10 +197,10 @@ def reply(*, sessions: sessionmaker[Session], actor: Identity, warning_id: int, 
 
     Raises:
         PermissionDenied: anyone else.
-        InputError: empty reply.
+        InputError: empty reply, or one longer than data/input_limits.yaml allows.
         NotFound: no such warning, or not visible.
     """
-    text = (text or "").strip()
+    text = check_length((text or "").strip(), field="reply", kind="reply")
     if not text:
         raise InputError("reclaim.reply_required", field="reply")
     at = common.now()

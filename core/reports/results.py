@@ -128,15 +128,20 @@ def record_result(*, sessions: sessionmaker[Session], actor: Identity, request_i
     Raises:
         InputError: a bad field (named); the request is not a training request (field "request")
             or has not run (field "request": its status).
-        NotFound: no such request.
-        PermissionDenied: ``actor`` is not the request's owner (applicant).
+        NotFound: no such request, or one ``actor`` may not see (the same answer: nobody learns
+            whether another department's request exists).
+        PermissionDenied: ``actor`` sees the request but is not its owner (applicant).
     """
     fields = validate(metric=metric, value=value, higher_is_better=higher_is_better, dataset=dataset,
                       baseline=baseline, run=run, note=note)
     now = now or utc_now()
+    from core.lifecycle import services as lifecycle
+    from core.org import load_org
+
     with unit_of_work(sessions) as s:
         req = s.get(RequestRow, request_id)
-        if req is None:
+        if req is None or not lifecycle._can_see(actor, req, load_org()):
+            # a request the actor may not see answers as one that does not exist
             raise NotFound("error.not_found", what="request", id=request_id)
         if req.created_by != actor.id:
             raise PermissionDenied("error.permission_denied", action="record a training result", role=actor.role)

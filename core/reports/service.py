@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import aware as _aware, utc_now as _now
 from core.datafiles import load_yaml
+from core.db.locks import xact_lock
 from core.db.models import AuditEventRow
 from core.db.session import unit_of_work
 from core.errors import ComputeLoopError, InputError, NotFound
@@ -37,6 +38,7 @@ from core.reports.persistence import PublishedReportImmutable, ReportRow
 from core.reports.results import results_of
 
 BUILD_ROLES = OPS_ROLES | {"system"}
+PUBLISH_LOCK = "report_publish"
 # The monthly job acts as this identity (python -m core report monthly).
 REPORT_JOB = Identity(id="system:report-monthly", name="ComputeLoop", email="", role="system")
 
@@ -313,11 +315,15 @@ def publish(*, sessions: sessionmaker[Session], actor: Identity, report_id: int,
     Raises:
         PermissionDenied: not ops (or provincial ops of another scope).
         NotFound: no such report.
-        PublishedReportImmutable: the report is already published.
+        PublishedReportImmutable: the report is already published (also the loser of two
+            publishers at once: publishing takes the lock ``report_publish``).
     """
     require(actor, OPS_ROLES, "publish a report")
     with unit_of_work(sessions) as s:
-        row = s.get(ReportRow, report_id, with_for_update=True)
+        # two publishers at once take turns: the second reads the row after the first committed
+        # and is told it is published (never a constraint error from the database's guard)
+        xact_lock(s, PUBLISH_LOCK)
+        row = s.get(ReportRow, report_id, with_for_update=True, populate_existing=True)
         if row is None:
             raise NotFound("error.not_found", what="report", id=report_id)
         _check_scope_for(actor, row.scope, load_org())

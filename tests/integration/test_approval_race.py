@@ -8,6 +8,7 @@ deterministic interleaving that exercises the optimistic ``version`` check direc
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
@@ -17,8 +18,9 @@ from core.db.migrate import upgrade
 from core.db.session import make_engine
 from core.identity import Identity
 from core.lifecycle import services as svc
-from core.lifecycle.persistence import AllocationRow, PoolCapacityRow
+from core.lifecycle.persistence import AllocationRow, PoolCapacityRow, RequestRow
 from core.org import load_org
+from tests.support import clock
 from tests.support.forms import MEDIUM
 from tests.support.people import APPLICANT, DEPT_HEAD, HQ_OPS
 
@@ -102,6 +104,18 @@ def test_optimistic_version_check_retries_on_fresh_numbers(sqlite_ctx):
     org = load_org()
     svc._ensure_capacity_rows(ctx.sessions, [POOL])
 
+    def book(s, gpus: int) -> None:
+        """What a grant does in its transaction: book the pool's GPUs for today (the check counts the
+        allocations of every day of the window), then add the allocation that holds them."""
+        today, now = clock.today(), clock.now()
+        svc._reserve(s, org, POOL, gpus, today, today + timedelta(days=1))
+        row = RequestRow(status="approved", created_by="race", created_at=now, updated_at=now, form={}, flags=[],
+                         pool_id=POOL)
+        s.add(row)
+        s.flush()
+        s.add(AllocationRow(request_id=row.id, pool_id=POOL, gpus=gpus, status="approved", starts_on=today,
+                            ends_on=today + timedelta(days=1), created_at=now, attempts=0))
+
     def run(competitor_gpus: int, our_gpus: int):
         fired = []
 
@@ -111,12 +125,12 @@ def test_optimistic_version_check_retries_on_fresh_numbers(sqlite_ctx):
                 return
             fired.append(True)
             with ctx.sessions() as other, other.begin():
-                svc._reserve(other, org, POOL, competitor_gpus)
+                book(other, competitor_gpus)
 
         event.listen(ctx.engine, "before_cursor_execute", competitor)
         try:
             with ctx.sessions() as s, s.begin():
-                svc._reserve(s, org, POOL, our_gpus)
+                book(s, our_gpus)
         finally:
             event.remove(ctx.engine, "before_cursor_execute", competitor)
         assert fired

@@ -104,7 +104,8 @@ def test_text_output_names_roles_step_statuses_and_actions_in_the_chosen_languag
     rid = str(svc.submit(sessions=ctx.sessions, actor=APPLICANT, form=MEDIUM)["id"])
     code, before, _ = cli("requests", "show", rid, "--as", "zhang.wei", "--lang", "zh-CN")
     assert code == 0 and "第 1 步 总部运营：待处理" in before and "认领截止" in before
-    _json(cli("requests", "decide", rid, "--decision", "approve", "--reason", "ok", "--as", "li.na", "--json"))
+    _json(cli("requests", "decide", rid, "--decision", "approve", "--reason", "ok", "--step", "hq_ops", "--as", "li.na",
+              "--json"))
     code, zh, _ = cli("requests", "show", rid, "--as", "zhang.wei", "--lang", "zh-CN")
     assert code == 0 and "第 1 步 总部运营：已同意 li.na ok" in zh
     assert "审批环节决定 第 1 步 总部运营：已同意" in zh and "集群资源配置完成 清单交付（GitOps）" in zh

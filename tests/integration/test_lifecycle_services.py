@@ -163,7 +163,7 @@ def test_large_request_needs_hq_ops_then_the_department_head_of_its_department(c
         svc.decide(sessions=ctx.sessions, actor=DEPT_HEAD, request_id=r["id"], decision="approve", reason="ok")
     mid = svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"], decision="approve", reason="可行")
     assert mid["status"] == "in_review" and _allocated(ctx, "hq-lang") == 0
-    with pytest.raises(PermissionDenied):  # head of another department
+    with pytest.raises(NotFound):  # head of another department: not theirs to see, so not there at all
         svc.decide(sessions=ctx.sessions, actor=OTHER_HEAD, request_id=r["id"], decision="approve", reason="ok")
     done = svc.decide(sessions=ctx.sessions, actor=DEPT_HEAD, request_id=r["id"], decision="approve", reason="同意")
     assert done["status"] == "approved" and _allocated(ctx, "hq-lang") == 40
@@ -185,7 +185,7 @@ def test_provincial_pool_goes_to_that_provinces_l1_then_l2(ctx):
     r = _submit(ctx, JS_FORM, actor=JS_APPLICANT)
     assert [s["role"] for s in r["steps"]] == ["prov_ops_l1", "prov_ops_l2"] and r["unit"] == "JS"
     other_province = Identity("wu.zj", "吴浙", "wu@example.com", "prov_ops", province="ZJ", level="L2")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # another province's request is not there for them
         svc.decide(sessions=ctx.sessions, actor=other_province, request_id=r["id"], decision="approve", reason="ok")
     with pytest.raises(PermissionDenied):
         svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"], decision="approve", reason="ok")
@@ -393,14 +393,17 @@ MATRIX: dict[str, dict[str, str]] = {
     #                 applicant  prov_ops  hq_ops  dept_head  committee  executive  admin
     "precheck":        dict(zip(BY_ROLE, [OK, OK, OK, OK, DENIED, DENIED, OK])),
     "save_draft":      dict(zip(BY_ROLE, [OK, OK, OK, OK, DENIED, DENIED, OK])),
-    "submit":          dict(zip(BY_ROLE, [OK, OK, OK, OK, DENIED, DENIED, OK])),
+    # MEDIUM is the HQ digital department's: Jiangsu's provincial ops may not apply for it (issue 11)
+    "submit":          dict(zip(BY_ROLE, [OK, DENIED, OK, OK, DENIED, DENIED, OK])),
     "list_requests":   dict(zip(BY_ROLE, [OK, OK, OK, OK, DENIED, DENIED, OK])),
     "get_request":     dict(zip(BY_ROLE, [OK, HIDDEN, OK, OK, HIDDEN, HIDDEN, OK])),
     "timeline":        dict(zip(BY_ROLE, [OK, HIDDEN, OK, OK, HIDDEN, HIDDEN, OK])),
     "pending_approvals": dict(zip(BY_ROLE, [DENIED, OK, OK, OK, OK, OK, OK])),
     "feasibility":     dict(zip(BY_ROLE, [DENIED, HIDDEN, OK, OK, HIDDEN, HIDDEN, OK])),
-    "claim":           dict(zip(BY_ROLE, [DENIED, HIDDEN, OK, DENIED, DENIED, DENIED, OK])),
-    "decide":          dict(zip(BY_ROLE, [DENIED, DENIED, OK, DENIED, DENIED, DENIED, DENIED])),
+    # claims only by who takes the current step (an admin takes none); a request the caller may
+    # not see is not found, whatever its status (issue 11)
+    "claim":           dict(zip(BY_ROLE, [DENIED, HIDDEN, OK, DENIED, DENIED, DENIED, DENIED])),
+    "decide":          dict(zip(BY_ROLE, [DENIED, HIDDEN, OK, DENIED, HIDDEN, HIDDEN, DENIED])),
     "cancel":          dict(zip(BY_ROLE, [DENIED, HIDDEN, OK, DENIED, HIDDEN, HIDDEN, OK])),
 }
 
@@ -459,7 +462,8 @@ def test_cli_submits_lists_shows_and_decides(ctx, db_url, tmp_path, monkeypatch,
     rid = str(submitted["id"])
     assert main(["requests", "list", "--as", "li.na"]) == 0
     assert submitted["number"] in capsys.readouterr().out
-    assert main(["requests", "decide", rid, "--decision", "approve", "--reason", "ok", "--as", "li.na", "--json"]) == 0
+    assert main(["requests", "decide", rid, "--decision", "approve", "--reason", "ok", "--step", "1", "--as", "li.na",
+                 "--json"]) == 0
     decided = json.loads(capsys.readouterr().out)
     assert decided["status"] == "approved" and decided["provisioning"]["status"] == "active"
     assert main(["requests", "show", rid, "--as", "zhang.wei", "--lang", "zh-CN"]) == 0
@@ -469,7 +473,7 @@ def test_cli_submits_lists_shows_and_decides(ctx, db_url, tmp_path, monkeypatch,
     bad.write_text("{not json", encoding="utf-8")
     for argv in (["requests", "submit", "--file", str(bad), "--as", "zhang.wei"],
                  ["requests", "submit", "--file", str(form_file), "--as", "nobody"],
-                 ["requests", "decide", rid, "--decision", "approve", "--reason", "x", "--as", "zhang.wei"],
+                 ["requests", "decide", rid, "--decision", "approve", "--reason", "x", "--step", "1", "--as", "zhang.wei"],
                  ["requests", "show", "999", "--as", "zhang.wei"]):
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -124,7 +124,8 @@ def test_notice_in_a_rolled_back_transaction_is_never_sent(ctx, smtp):
         with unit_of_work(ctx.sessions) as s:
             s.add(AuditEventRow(at=T0, actor=OPS.id, action="request.approved", subject="request:7"))
             enqueue(s, dedup_key="request:7:approved", recipient_id=APPLICANT.id, recipient_email=APPLICANT.email,
-                    lang="zh-CN", template="request_approved", params={"request_id": "R-7", "title": "7B 微调"})
+                    lang="zh-CN", template="request_approved",
+                    params={"number": "CR-2026-000007", "title": "7B 微调", "reason": "资源充足"})
             raise RuntimeError("the approval failed after the notice was queued")
     report = deliver_pending(sessions=ctx.sessions, transport=smtp.transport, now=T0)
     assert report.sent == 0 and smtp.handler.raw == [] and _outbox(ctx) == [] and _inbox_count(ctx) == 0
@@ -344,11 +345,11 @@ def test_smtp_settings_are_read_from_the_environment_when_called():
 
 def test_every_template_renders_in_both_languages():
     samples = {
-        "request_submitted": {"request_id": "R-1", "title": "t"},
-        "request_approved": {"request_id": "R-1", "title": "t"},
-        "request_rejected": {"request_id": "R-1", "title": "t", "reason": "r"},
-        "request_needs_review": {"request_id": "R-1", "title": "t", "applicant": "张伟"},
-        "allocation_ready": {"request_id": "R-1", "namespace": "ns", "gpus": 8, "gpu_model": "H800",
+        "request_submitted": {"number": "CR-2026-000001", "title": "t"},
+        "request_approved": {"number": "CR-2026-000001", "title": "t", "reason": "资源充足"},
+        "request_rejected": {"number": "CR-2026-000001", "title": "t", "reason": "r"},
+        "request_needs_review": {"number": "CR-2026-000001", "title": "t", "applicant": "张伟"},
+        "allocation_ready": {"number": "CR-2026-000001", "namespace": "ns", "gpus": 8, "gpu_model": "H800",
                              "expires_on": "2026-12-31"},
         "expiry_notice": EXPIRY,
         "reclaim_done": {"namespace": "ns", "gpus": 8, "gpu_model": "H800"},
@@ -358,6 +359,10 @@ def test_every_template_renders_in_both_languages():
         zh, en = render(template, "zh-CN", params), render(template, "en", params)
         assert "\n" not in zh.subject and "{" not in zh.body + en.body
         assert zh.subject != en.subject
+        if "number" in params:  # a request is named by its number, in the subject and the body
+            assert all(params["number"] in text for text in (zh.subject, zh.body, en.subject, en.body))
+    approved = render("request_approved", "zh-CN", samples["request_approved"])
+    assert "资源充足" in approved.body  # the decision's reason either way
     assert "黄色预警" in render("warning_raised", "zh-CN", samples["warning_raised"]).subject
     with pytest.raises(TemplateError):
         render("warning_raised", "en", {**samples["warning_raised"], "level": "red"})

@@ -53,13 +53,20 @@ from core.metrics.persistence import replace_day
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.reclaim import services as reclaim
 from core.reclaim import warning_service as warnings
+from core.reports import results
+from tests.support import clock
 from tests.support.people import (
     ADMIN, HQ_OPS, OTHER_DEPT,
 )
+from tests.support.rules import _lifted_data_dir, auto_caps_lifted  # noqa: F401 - fixtures
 from tests.support.subjects import (
     FORMS, HQ_OPS_B, PEOPLE, Subject, active as _active, alloc_of as _alloc,
     form_for as _form, granted as _granted,
 )
+
+# Subjects are made through the real services, many of them by one owner per test: the
+# auto-approval caps (tested on their own in test_rules_gaming) are lifted here.
+pytestmark = pytest.mark.usefixtures("auto_caps_lifted")
 
 OK, DENIED, HIDDEN = "ok", "denied", "hidden"
 ROLES = ("owner", "colleague", "other_dept", "prov_home", "prov_other", "hq_ops", "dept_head", "committee",
@@ -185,8 +192,10 @@ def _approved_plan(ctx, where: str) -> Subject:
 
 
 def _expiry_plan(ctx, where: str) -> Subject:
-    """An expiry reclaim planned by the daily job and left planned (a run interrupted before executing)."""
+    """An expiry reclaim planned by the daily job and left planned (a run interrupted before executing):
+    the allocation's end date has come (an "expiry" reclaim of an unexpired one is refused)."""
     subject = _active(ctx, where)
+    _window(ctx, subject, _alloc(ctx, subject.request_id).starts_on, clock.today())
     rec = reclaim.plan_reclaim(sessions=ctx.sessions, actor=svc.SYSTEM, request_id=subject.request_id, kind="expiry",
                                reason="expired", provisioner=PlanBackend())
     subject.extra["record"] = rec["id"]
@@ -288,6 +297,14 @@ def _nothing(ctx, where: str) -> Subject:
     return Subject(where, 0, 0, None, PEOPLE[where]["owner"], {})
 
 
+def _waiting(ctx, where: str) -> Subject:
+    """A request above the standard quota, waiting for its first step (HQ ops; Jiangsu's L1)."""
+    owner = PEOPLE[where]["owner"]
+    view = svc.submit(sessions=ctx.sessions, actor=owner, form=_form(where, requested_gpus=8, gpus_per_run=8))
+    assert view["status"] == "submitted" and view["steps"][0]["role"] in ("hq_ops", "prov_ops_l1"), view["steps"]
+    return Subject(where, view["id"], 0, None, owner, {})
+
+
 # ----------------------------------------------------------------- the services, as each role calls them
 
 
@@ -331,6 +348,15 @@ CASES: dict[str, Case] = {
     "stop_preempted": Case(_preempted, lambda ctx, a, x: prov.stop_preempted(**_c(ctx, a), request_id=x.request_id)),
     "recover_stalled": Case(_stalled, lambda ctx, a, x: prov.recover_stalled(
         **_c(ctx, a), now=svc._now() + timedelta(days=1)), lambda out, x: x.request_id in out, per_role=True),
+    # ---- applying and reviewing (issue 11: who applies for which department, claims only by who
+    # takes the step, "not found" for what the caller may not see, the step a decision names)
+    "submit": Case(_nothing, lambda ctx, a, x: svc.submit(**_c(ctx, a), form=_form(x.where, applicant=a.name)),
+                   per_role=True),
+    "claim": Case(_waiting, lambda ctx, a, x: svc.claim(**_c(ctx, a), request_id=x.request_id), per_role=True),
+    "decide": Case(_waiting, lambda ctx, a, x: svc.decide(**_c(ctx, a), request_id=x.request_id, decision="approve",
+                                                          reason="可行", step=1), per_role=True),
+    "record_result": Case(_active, lambda ctx, a, x: results.record_result(
+        **_c(ctx, a), request_id=x.request_id, metric="accuracy", value=0.8, higher_is_better=True, dataset="C-Eval")),
     # ---- green channel
     "submit_emergency": Case(_nothing, lambda ctx, a, x: gc.submit_emergency(
         **_c(ctx, a), form=_form("hq", pool="hq-sci", requested_gpus=2,
@@ -447,8 +473,21 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("stop_preempted", "js"):         _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     ("recover_stalled", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
     ("recover_stalled", "js"):        _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    # applying: applicants and department heads for their own department, provincial ops for their
+    # province's, HQ ops and admins for any; claims and decisions only by who takes the current step
+    # (HQ ops take no provincial step, admins none); a request one may not see is not found; a training
+    # result only by the owner (others who see the request are refused, the rest told nothing)
+    ("submit", "hq"):                 _cells(O, O, D, _, D, O, O, D, D, O),
+    ("submit", "js"):                 _cells(O, O, D, O, D, O, O, D, D, O, where="js"),
+    ("claim", "hq"):                  _cells(D, D, D, _, H, O, D, D, D, D),
+    ("claim", "js"):                  _cells(D, D, D, O, H, D, D, D, D, D, where="js"),
+    ("decide", "hq"):                 _cells(D, D, D, _, H, O, D, H, H, D),
+    ("decide", "js"):                 _cells(D, D, D, O, H, D, D, H, H, D, where="js"),
+    ("record_result", "hq"):          _cells(O, D, H, _, H, D, D, H, H, D),
+    ("record_result", "js"):          _cells(O, D, H, D, H, D, D, H, H, D, where="js"),
     # green channel: anyone who applies may submit; the emergency approver (HQ ops) plans and decides
-    ("submit_emergency", "hq"):       _cells(O, O, O, _, O, O, O, D, D, O),
+    # (provincial ops of Jiangsu may not apply for an HQ department, issue 11)
+    ("submit_emergency", "hq"):       _cells(O, O, O, _, D, O, O, D, D, O),
     ("plan_emergency", "hq"):         _cells(D, D, D, _, D, O, D, D, D, O),
     ("decide_emergency", "hq"):       _cells(D, D, D, _, D, O, D, D, D, D),
     ("reviews_due", "hq"):            _cells(D, D, D, _, H, O, D, D, D, O),

@@ -79,7 +79,7 @@ def test_approval_provisions_automatically_to_active_with_manifests_kubeconfig_a
     # data 200 GB → 186.3 GiB × 1.5 headroom → 280 GiB; checkpoints 14e9 params × 32 B → 418 GiB
     assert volumes == {"workspace": 100, "data": 280, "checkpoints": 418}
     assert quota["storage_gi"] == sum(volumes.values())
-    assert sheet["window"] == {"start": clock.iso(1), "end": clock.iso(11)}
+    assert sheet["window"] == {"start": clock.iso(0), "end": clock.iso(10)}
     assert sheet["access"]["jupyter_url"] == f"https://jupyter.hq-beijing-2.example.internal/{sheet['namespace']}/lab"
     config = yaml.safe_load(sheet["access"]["kubeconfig"])
     assert config["contexts"][0]["context"]["namespace"] == sheet["namespace"]
@@ -95,7 +95,7 @@ def test_approval_provisions_automatically_to_active_with_manifests_kubeconfig_a
     assert quota_manifest["spec"]["hard"]["requests.nvidia.com/gpu"] == "16"
     notices = _ready_notices(ctx, r["id"])
     assert len(notices) == 1 and notices[0].recipient_id == "zhang.wei"
-    assert notices[0].params["namespace"] == sheet["namespace"] and notices[0].params["expires_on"] == clock.iso(11)
+    assert notices[0].params["namespace"] == sheet["namespace"] and notices[0].params["expires_on"] == clock.iso(10)
     # provisioning again is refused: it is active, and nothing is duplicated
     with pytest.raises(InvalidTransition):
         prov.provision(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"])
@@ -338,7 +338,7 @@ def test_only_the_owner_and_ops_receive_the_kubeconfig_of_an_allocation(ctx):
         "data_size_gb": 50, "data_type": "text", "gpu_model": "H20", "gpus_per_run": 2, "hours_per_run": 10,
         "runs_per_period": 1, "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
         "key_libraries": {"torch": "2.3.1"}, "pool": "hq-ft", "requested_gpus": 2,
-        "start_date": clock.iso(30), "duration_days": 5,
+        "start_date": clock.iso(0), "duration_days": 5,
     }
     request_id = services.submit(sessions=ctx.sessions, actor=owner, form=form)["id"]
     mine = provisioning.allocation_sheet(sessions=ctx.sessions, actor=owner, request_id=request_id)

@@ -2,7 +2,8 @@
 
 Every test that needs a valid application builds it from here (``{**TRAINING, "requested_gpus": 16}``
 or :func:`training_form`), never from another test module, and never with a calendar date: the
-start date is tomorrow of the frozen today (``tests/support/clock.py``).
+start date is the frozen today (``tests/support/clock.py``), so an approval is provisioned at once
+(nothing is provisioned before its start date; a later start waits as a scheduled allocation).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ TRAINING = dict(
     expected_value="减少人工查询", model_name="Qwen-14B", framework="PyTorch", parameters="14B",
     data_size_gb=200, data_type="text", gpu_model="H20", gpus_per_run=4, hours_per_run=20, runs_per_period=1,
     run_period="week", cuda_version="12.1", python_version="3.10", key_libraries={"torch": "2.3.1"},
-    pool="hq-ft", requested_gpus=4, start_date=clock.iso(1), duration_days=7,
+    pool="hq-ft", requested_gpus=4, start_date=clock.iso(0), duration_days=7,
 )
 INFERENCE = dict(
     applicant="张伟", department="digital", project="P-LLM-01", contact="zhang.wei@example.com",
     demand_type="inference", demand_subtype="online", business_background="智能客服上线",
     expected_value="7x24 应答", model_location="s3://models/cs-7b", input_format="json", output_format="json",
     sla_latency_mean_ms=300, sla_latency_p99_ms=900, qps_peak=200, qps_mean=50, high_availability=True,
-    canary=False, parameters="7B", pool="hq-inf", requested_gpus=2, start_date=clock.iso(1), duration_days=30,
+    canary=False, parameters="7B", pool="hq-inf", requested_gpus=2, start_date=clock.iso(0), duration_days=30,
 )
 
 SMALL = {**TRAINING}                                             # 4 GPUs × 7 days on hq-ft: auto
@@ -36,10 +37,10 @@ JS_FORM = {**TRAINING, "department": "js-it", "project": "P-JS-06", "pool": "js-
 
 
 def training_form(**over) -> IntakeForm:
-    """A complete training form (L2 fine-tuning, 4 GPUs × 7 days on hq-ft from tomorrow) with changes."""
+    """A complete training form (L2 fine-tuning, 4 GPUs × 7 days on hq-ft from today) with changes."""
     return IntakeForm.from_dict({**TRAINING, **over})
 
 
 def inference_form(**over) -> IntakeForm:
-    """A complete online-inference form (2 GPUs × 30 days on hq-inf from tomorrow) with changes."""
+    """A complete online-inference form (2 GPUs × 30 days on hq-inf from today) with changes."""
     return IntakeForm.from_dict({**INFERENCE, **over})

@@ -1,4 +1,4 @@
-"""Reclaim scenarios: a short fine-tuning allocation of the demo applicant, active from tomorrow."""
+"""Reclaim scenarios: a short fine-tuning allocation of the demo applicant, active from today."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def fine_tuning_form(gpus: int = 4, pool: str = "hq-ft", start: date | None = No
         "data_size_gb": 50, "data_type": "text", "gpu_model": "H20", "gpus_per_run": gpus, "hours_per_run": 10,
         "runs_per_period": 1, "run_period": "week", "cuda_version": "12.1", "python_version": "3.11",
         "key_libraries": {"torch": "2.3.1"}, "pool": pool, "requested_gpus": gpus,
-        "start_date": (start or clock.day(1)).isoformat(), "duration_days": days,
+        "start_date": (start or clock.day(0)).isoformat(), "duration_days": days,
         "priority": "normal",
     }
     form.update(extra)

@@ -59,7 +59,7 @@ class Subject:
 
 
 def form_for(where: str, **over) -> dict:
-    start = clock.iso(1)
+    start = clock.iso(0)  # provisioned at once (a later start date waits as a scheduled allocation)
     return {**FORMS[where], "start_date": start, "requested_gpus": 4, "gpus_per_run": 4, "duration_days": 7, **over}
 
 

@@ -1,0 +1,71 @@
+"""The GPUs of each pool that allocations count against, read from the database — the one
+definition the capacity checks, the water level, the queue and the green channel all use.
+
+What counts on which day is :func:`core.lifecycle.allocations.booking`: an allocation held now
+counts until its end date; a scheduled one (approved, start date ahead) only from its start date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.clock import utc_today
+from core.lifecycle.allocations import COMMITTED, Booking, booking, end_of, free_in_window, load_on, plus_days
+from core.lifecycle.persistence import AllocationRow
+from core.org import Org
+
+
+def bookings(s: Session, *, today: date | None = None, pools: list[str] | None = None,
+             exclude_allocation: int | None = None) -> list[Booking]:
+    """Every allocation that counts against its pool (one query), as bookings."""
+    today = today or utc_today()
+    query = select(AllocationRow.id, AllocationRow.pool_id, AllocationRow.gpus, AllocationRow.status,
+                   AllocationRow.starts_on, AllocationRow.ends_on).where(AllocationRow.status.in_(sorted(COMMITTED)))
+    if pools is not None:
+        query = query.where(AllocationRow.pool_id.in_(sorted(pools) or [""]))
+    out = []
+    for alloc_id, pool, gpus, status, starts_on, ends_on in s.execute(query):
+        if alloc_id == exclude_allocation:
+            continue
+        b = booking(pool, int(gpus or 0), status, starts_on, ends_on, today)
+        if b is not None:
+            out.append(b)
+    return out
+
+
+def committed_on(s: Session, day: date | None = None) -> dict[str, int]:
+    """GPUs per pool that count on ``day`` (default today): held now, plus scheduled allocations
+    whose window has begun. The water level's "allocated" and the pools' "held"."""
+    day = day or utc_today()
+    listed = bookings(s)
+    return {pool: total for pool in {b.pool for b in listed} if (total := load_on(listed, pool, day))}
+
+
+def booked_total(s: Session) -> dict[str, int]:
+    """GPUs per pool of every allocation that is not released, whatever its dates: what the
+    ``pool_capacity`` row of each pool counts (it changes under the row lock with every grant and
+    release)."""
+    rows = s.execute(select(AllocationRow.pool_id, func.sum(AllocationRow.gpus))
+                     .where(AllocationRow.status.in_(sorted(COMMITTED))).group_by(AllocationRow.pool_id)).all()
+    return {pool: int(total or 0) for pool, total in rows}
+
+
+def window(start: date | None, days: int | None, today: date | None = None) -> tuple[date, date]:
+    """The days a request would hold its GPUs: from its start date (today when none or past) for
+    ``days`` days (at least one)."""
+    today = today or utc_today()
+    first = max(start, today) if start else today
+    return first, end_of(first, days or 1)
+
+
+def free_by_pool(s: Session, org: Org, *, start: date | None = None, end: date | None = None,
+                 today: date | None = None, exclude_allocation: int | None = None) -> dict[str, int]:
+    """Per pool: GPUs free on every day from ``start`` to ``end`` (exclusive); default: today."""
+    today = today or utc_today()
+    start = start or today
+    end = end or plus_days(start, 1)
+    sizes = {p.id: p.gpus for p in org.pools.values()}
+    return free_in_window(sizes, bookings(s, today=today, exclude_allocation=exclude_allocation), start, end)
