@@ -72,6 +72,10 @@ def move(alloc: Any, to: str) -> str:
     if not allowed(before, to):
         raise InvalidAllocationTransition(before, to)
     alloc.status = to
+    if to == "released" and hasattr(alloc, "kubeconfig"):
+        # Its access goes with it: a released allocation keeps no cluster token (a re-grant mints a
+        # new one when it is provisioned again).
+        alloc.kubeconfig = None
     return before
 
 

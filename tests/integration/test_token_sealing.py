@@ -68,3 +68,18 @@ def test_a_live_allocation_stores_its_token_sealed_and_its_owner_gets_it(ctx, mo
         stored = conn.execute(text("SELECT kubeconfig FROM allocations WHERE request_id = :r"),
                               {"r": request["id"]}).scalar_one()
     assert stored.startswith(tokens.PREFIX) and token not in stored and "users:" not in stored
+
+
+def test_a_released_allocation_keeps_no_kubeconfig(ctx):
+    from core.reclaim import services as reclaim
+
+    request = svc.submit(sessions=ctx.sessions, actor=APPLICANT, form={**MEDIUM, "requested_gpus": 4})
+    if request["status"] != "approved":
+        svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=request["id"], decision="approve", reason="ok")
+    assert prov.allocation_sheet(sessions=ctx.sessions, actor=APPLICANT, request_id=request["id"])["access"]["kubeconfig"]
+    reclaim.return_allocation(sessions=ctx.sessions, actor=APPLICANT, request_id=request["id"], reason="训练完成")
+    sheet = prov.allocation_sheet(sessions=ctx.sessions, actor=APPLICANT, request_id=request["id"])
+    assert sheet["status"] == "returned" and not sheet["access"]["kubeconfig"]
+    with ctx.engine.connect() as conn:
+        assert conn.execute(text("SELECT kubeconfig FROM allocations WHERE request_id = :r"),
+                            {"r": request["id"]}).scalar_one() is None
