@@ -690,8 +690,17 @@ def _grant(s: Session, row: RequestRow, org: Org, actor: Identity, *, reason: st
         previous.released_at, previous.preempted_by = None, None
         previous.failed_step, previous.error = None, None
     _move(s, row, final, actor, reason)
-    _notify_applicant(s, row, event, "request_approved", reason=row.decision_reason or reason,
+    _notify_applicant(s, row, event, "request_approved", reason=row.decision_reason or _reason_in_words(row, reason),
                       adjusted=final == "adjusted")
+
+
+def _reason_in_words(row: RequestRow, reason: str) -> str:
+    """A system decision's reason as the applicant reads it: an automatic approval ("tier:<id>" in the
+    audit trail) says which rule approved it, in the applicant's language."""
+    if reason.startswith("tier:") and row.tier_message:
+        return Msg(row.tier_message["key"], dict(row.tier_message.get("params") or {})).render(
+            notice_lang(row.created_by))
+    return reason
 
 
 # --------------------------------------------------------------------------- reading

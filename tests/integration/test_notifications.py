@@ -390,3 +390,17 @@ def test_two_transactions_queueing_the_same_key_at_once_queue_it_once(ctx):
     thread.join(10)
     assert errors == [] and sorted(results) == [False, True]
     assert len(_outbox(ctx)) == 1
+
+
+def test_an_automatic_approval_notice_says_which_rule_approved_it_in_words(ctx):
+    from core.lifecycle import services as svc
+    from tests.support.forms import SMALL
+    from tests.support.people import APPLICANT as APPLYING
+
+    view = svc.submit(sessions=ctx.sessions, actor=APPLYING, form=SMALL)
+    with ctx.sessions() as s:
+        row = s.scalars(select(OutboxRow).where(OutboxRow.template == "request_approved")).one()
+    notice = render(row.template, row.lang, row.params)
+    assert view["number"] in notice.subject and view["number"] in notice.body
+    assert "tier:" not in notice.body and "standard_auto" not in notice.body
+    assert render("request_approved", "zh-CN", row.params).body.count("系统自动审批") == 1
