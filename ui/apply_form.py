@@ -10,8 +10,10 @@ import streamlit as st
 from core.clock import utc_today
 from core.lifecycle import services as lifecycle
 from core.lifecycle.forms import DATA_TYPES, DEMAND_TYPES, PRIORITIES, RUN_PERIODS, IntakeForm
+from core.lifecycle.labels import tier_name
 from core.org import load_org
 from core.services import estimates as estimates_svc
+from ui.builtin_text import DATE_FORMAT, choose
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
 
@@ -136,7 +138,8 @@ def widgets() -> None:
     lang = current_lang()
     s = st.session_state
     estimates = estimate_choices()
-    st.selectbox(t("apply.estimate"), list(estimates), format_func=estimates.get, key=K + "estimate_id",
+    st.selectbox(t("apply.estimate"), list(estimates), format_func=estimates.get,
+                 placeholder=choose(), key=K + "estimate_id",
                  on_change=attach_estimate, help=t("apply.estimate_help"))
     c1, c2 = st.columns(2)
     types = _labels("demand", DEMAND_TYPES)
@@ -154,7 +157,7 @@ def widgets() -> None:
     c1, c2, c3 = st.columns(3)
     c1.text_input(t("form.applicant"), value=me().name, disabled=True)
     c2.selectbox(t("form.project"), list(projects) or [None], format_func=lambda p: projects.get(p, t("apply.no_project")),
-                 key=K + "project")
+                 placeholder=choose(), key=K + "project")
     c3.text_input(t("form.contact"), key=K + "contact", max_chars=120)
 
     st.subheader(t("apply.section.business"))
@@ -171,15 +174,17 @@ def widgets() -> None:
         c3.text_input(t("form.framework"), key=K + "framework", max_chars=60)
         c1, c2, c3 = st.columns(3)
         c1.number_input(t("form.data_size_gb"), min_value=0.0, max_value=1e9, key=K + "data_size_gb")
-        c2.selectbox(t("form.data_type"), DATA_TYPES, format_func=_labels("data_type", DATA_TYPES).get, key=K + "data_type")
+        c2.selectbox(t("form.data_type"), DATA_TYPES, format_func=_labels("data_type", DATA_TYPES).get,
+                     placeholder=choose(), key=K + "data_type")
         gpus = [g.id for g in _catalog_gpus()]
-        c3.selectbox(t("form.gpu_model"), [None, *gpus], format_func=lambda g: g or "-", key=K + "gpu_model")
+        c3.selectbox(t("form.gpu_model"), [None, *gpus], format_func=lambda g: g or "-",
+                     placeholder=choose(), key=K + "gpu_model")
         c1, c2, c3, c4 = st.columns(4)
         c1.number_input(t("form.gpus_per_run"), min_value=0, max_value=100000, step=1, key=K + "gpus_per_run")
         c2.number_input(t("form.hours_per_run"), min_value=0.0, max_value=100000.0, key=K + "hours_per_run")
         c3.number_input(t("form.runs_per_period"), min_value=0, max_value=10000, step=1, key=K + "runs_per_period")
         c4.selectbox(t("form.run_period"), RUN_PERIODS, format_func=_labels("run_period", RUN_PERIODS).get,
-                     key=K + "run_period")
+                     placeholder=choose(), key=K + "run_period")
         c1, c2, c3 = st.columns(3)
         c1.text_input(t("form.cuda_version"), key=K + "cuda_version", max_chars=20, placeholder="12.2")
         c2.text_input(t("form.python_version"), key=K + "python_version", max_chars=20, placeholder="3.11")
@@ -205,11 +210,13 @@ def widgets() -> None:
     pools = {p.id: t("apply.pool_label", pool=p.id, gpu=p.gpu, gpus=p.gpus, kind=t(f"pool_kind.{p.kind}"))
              for p in org.pools.values() if p.kind != "dynamic_reserve"}
     c1, c2, c3, c4, c5 = st.columns([3, 1, 1, 1, 1])
-    c1.selectbox(t("form.pool"), [None, *pools], format_func=lambda p: pools.get(p, "-"), key=K + "pool")
+    c1.selectbox(t("form.pool"), [None, *pools], format_func=lambda p: pools.get(p, "-"),
+                 placeholder=choose(), key=K + "pool")
     c2.number_input(t("form.requested_gpus"), min_value=1, max_value=100000, step=1, key=K + "requested_gpus")
-    c3.date_input(t("form.start_date"), key=K + "start_date", min_value=utc_today())
+    c3.date_input(t("form.start_date"), key=K + "start_date", min_value=utc_today(), format=DATE_FORMAT)
     c4.number_input(t("form.duration_days"), min_value=1, max_value=3660, step=1, key=K + "duration_days")
-    c5.selectbox(t("form.priority"), PRIORITIES[:3], format_func=_labels("priority", PRIORITIES).get, key=K + "priority")
+    c5.selectbox(t("form.priority"), PRIORITIES[:3], format_func=_labels("priority", PRIORITIES).get,
+                 placeholder=choose(), key=K + "priority")
 
 
 def _catalog_gpus():
@@ -265,8 +272,10 @@ def _show_checks(result: dict) -> None:
         st.error(t("apply.missing", fields=_field_list(result["missing"])), icon=":material/rule:")
     else:
         st.success(t("apply.complete"), icon=":material/task_alt:")
+    for error in result.get("errors", []):  # what submitting would refuse (the first is what it says)
+        st.error(render(error), icon=":material/block:")
     for flag in result["flags"]:
-        (st.error if flag.get("block") else st.warning)(f"[{flag['id']}] " + render(flag))
+        (st.error if flag.get("block") else st.warning)(render(flag))
     if result["capacity"]:
         cap = result["capacity"]
         key = "lifecycle.capacity_ok" if cap["fits"] else "lifecycle.capacity_short"
@@ -274,7 +283,7 @@ def _show_checks(result: dict) -> None:
         (st.info if cap["fits"] else st.warning)(t(key, pool=cap["pool"], free=cap["free"], requested=cap["requested"],
                                                    largest=cap["largest_fit"], alternatives=alternatives))
     if result["tier"]:
-        st.info(t("apply.route", rule=result["tier"]["id"], text=render(result["tier"]),
+        st.info(t("apply.route", rule=tier_name(result["tier"]["id"], current_lang()), text=render(result["tier"]),
                   days=result["tier"]["expected_review_working_days"]), icon=":material/alt_route:")
 
 
@@ -292,10 +301,10 @@ def outcome() -> None:
         st.success(t("apply.submitted", number=value["number"], status=t(f"status.{value['status']}"),
                      days=value["expected_review_working_days"] or 0), icon=":material/send:")
         if value.get("tier_message"):
-            st.info(t("apply.route", rule=value["tier"], text=render(value["tier_message"]),
+            st.info(t("apply.route", rule=tier_name(value["tier"], current_lang()), text=render(value["tier_message"]),
                       days=value["expected_review_working_days"] or 0), icon=":material/alt_route:")
         for flag in value["flags"]:
-            st.warning(f"[{flag['id']}] " + render(flag))
+            st.warning(render(flag))
     elif kind == "error":
         show_error(value)
         params = getattr(value, "params", {})

@@ -12,12 +12,17 @@ import streamlit as st
 from core import config
 from core.db.changes import cache_stamp
 from core.identity import Identity
+from core.org import load_org
 from core.reports import charts, export
 from core.reports import service as reports
 from core.reports.notes import definition_notes
 from core.reports.tables import RANKINGS, entity_name, fmt, headline, tables
+from core.text import plain
+from ui.builtin_text import choose
+from ui.charts import show
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
+from ui.sources import technical_sources
 
 
 # Reads are cached under (database, newest audit event id, time slot of data/page_cache.yaml
@@ -46,22 +51,27 @@ def report_list() -> list[dict[str, Any]]:
 
 
 def scope_label(scope: str) -> str:
-    """'company' translated; unit ids as they are."""
-    return t("reports.scope.company") if scope == "company" else scope
+    """'company' translated; a unit (HQ, a province) by its name in the page's language."""
+    if scope == "company":
+        return t("reports.scope.company")
+    unit = load_org().units.get(scope)
+    return (unit.name_zh if current_lang() == "zh-CN" else unit.name_en) if unit else scope
 
 
 def choose_report(rows: list[dict[str, Any]], *, key: str) -> dict[str, Any] | None:
     """Month, scope and version selectors; the chosen report with its snapshot."""
     months = sorted({r["month"] for r in rows}, reverse=True)
     c1, c2, c3 = st.columns(3)
-    month = c1.selectbox(t("board.month"), months, key=f"{key}_month")
+    month = c1.selectbox(t("board.month"), months, placeholder=choose(), key=f"{key}_month")
     scopes = sorted({r["scope"] for r in rows if r["month"] == month})
     scope_labels = {s: scope_label(s) for s in scopes}
-    scope = c2.selectbox(t("board.scope"), scopes, format_func=scope_labels.get, key=f"{key}_scope")
+    scope = c2.selectbox(t("board.scope"), scopes, format_func=scope_labels.get,
+                         placeholder=choose(), key=f"{key}_scope")
     versions = [r for r in rows if r["month"] == month and r["scope"] == scope]
     labels = {r["id"]: t("board.version_label", version=r["version"], status=t(f"reports.status.{r['status']}"))
               for r in versions}
-    chosen = c3.selectbox(t("board.version"), list(labels), format_func=labels.get, key=f"{key}_version")
+    chosen = c3.selectbox(t("board.version"), list(labels), format_func=labels.get,
+                          placeholder=choose(), key=f"{key}_version")
     if chosen is None:
         return None
     return _report(_stamp(), me(), chosen)
@@ -76,7 +86,7 @@ def report_header(view: dict[str, Any]) -> None:
                  when=when, coverage=fmt(snap["coverage"]["metrics"], "pct"),
                  days=snap["coverage"]["days_with_data"], total=snap["coverage"]["days"]))
     if view.get("correction_reason"):
-        st.info(t("board.correction", reason=view["correction_reason"], supersedes=view["supersedes"] or "-"),
+        st.info(t("board.correction", reason=plain(view["correction_reason"]), supersedes=view["supersedes"] or "-"),
                 icon=":material/edit_note:")
     if snap.get("deidentified"):
         st.caption(t("reports.deidentified_note"))
@@ -99,10 +109,10 @@ def board_charts(snap: dict[str, Any]) -> None:
     """Water level, utilisation per project and the trend."""
     lang = current_lang()
     fonts = reports.settings().get("fonts")
-    st.altair_chart(charts.water_chart(snap, lang, fonts), width="stretch")
+    show(charts.water_chart(snap, lang, fonts))
     if snap.get("entities"):
-        st.altair_chart(charts.util_chart(snap, lang, fonts), width="stretch")
-    st.altair_chart(charts.trend_chart(snap, lang, fonts), width="stretch")
+        show(charts.util_chart(snap, lang, fonts))
+    show(charts.trend_chart(snap, lang, fonts))
 
 
 def red_black_lists(snap: dict[str, Any]) -> None:
@@ -123,7 +133,13 @@ def red_black_lists(snap: dict[str, Any]) -> None:
                 e = by_id.get(key, {"id": key})
                 col.markdown(t("board.rank_line", rank=i, name=entity_name(e, lang), util=fmt(e.get("util"), "pct"),
                                hours=fmt(e.get("gpu_hours_allocated"), "num")))
-    st.caption(export.cpu_note(snap, lang))
+    cpu = (snap.get("top") or {}).get("cpu") or {}
+    if cpu.get("available"):
+        # In words here; the metric names behind it are ops' technical sources.
+        st.caption(t("uitext.board.cpu_definition", coverage=fmt(cpu.get("coverage"), "pct")))
+        technical_sources([export.cpu_note(snap, lang)])
+    else:
+        st.caption(export.cpu_note(snap, lang))
     for section in ("warnings", "reclaims"):
         if not snap[section]["available"]:
             st.caption(t(f"reports.{section}_not_available"))

@@ -9,11 +9,14 @@ import streamlit as st
 
 from core.lifecycle import green_channel
 from core.lifecycle import services as lifecycle
+from core.text import plain
+from ui.builtin_text import choose
 from ui.allocations_view import stop_outcome
 from ui.apply_form import form_from_widgets
 from ui.context import ctx, me
 from ui.errors import guarded, show_outcome
 from ui.i18n import render, t
+from ui.names import person
 
 
 def _category_labels() -> dict[str, str]:
@@ -36,7 +39,7 @@ def emergency_box() -> None:
     with st.expander(t("green.box_title"), icon=":material/emergency:"):
         st.caption(t("green.box_caption"))
         labels = _category_labels()
-        st.selectbox(t("green.category"), list(labels), format_func=labels.get, key="gc_category")
+        st.selectbox(t("green.category"), list(labels), format_func=labels.get, placeholder=choose(), key="gc_category")
         st.text_area(t("green.justification"), key="gc_justification", max_chars=2000)
         st.button(t("green.raise"), type="primary", on_click=_raise)
         kind, value = st.session_state.get("green_outcome", (None, None))
@@ -68,17 +71,20 @@ def plan_and_decide(request_id: int) -> None:
     """The plan for one emergency, then approve (confirming any preemption) or reject."""
     view = lifecycle.get_request(sessions=ctx().sessions, actor=me(), request_id=request_id)
     st.subheader(t("green.request", number=view["number"], category=t(f"green.category.{view['emergency_category']}")))
-    st.markdown(t("green.justification_shown", text=view["justification"]))
+    st.markdown(t("green.justification_shown", text=plain(view["justification"])))
     plan = green_channel.plan_emergency(sessions=ctx().sessions, actor=me(), request_id=request_id)
     (st.info if plan["enough"] else st.warning)(render(plan["message"]), icon=":material/route:")
     if plan["reserve"]:
         st.caption(t("green.reserve_pools"))
-        st.dataframe(pd.DataFrame(plan["reserve"]), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame([{
+            t("alloc.col.pool"): r["pool"], t("pools.col.model"): r["gpu"], t("alloc.col.cluster"): r["cluster"],
+            t("pools.col.free_gpus"): r["free"], t("uitext.green.match"): t(f"uitext.green.match.{r['match']}"),
+        } for r in plan["reserve"]]), hide_index=True, width="stretch")
     if plan["preempt"]:
         st.markdown("**" + t("green.preempt_list", freed=plan["freed"], needed=plan["needed"]) + "**")
         st.dataframe(pd.DataFrame([{
             t("req.col.number"): p["number"], t("alloc.col.gpus"): p["gpus"], t("form.priority"): t(f"priority.{p['priority']}"),
-            t("green.owner"): p["owner"], t("green.started"): p["started_at"][:16],
+            t("green.owner"): person(p["owner"]), t("green.started"): p["started_at"][:16].replace("T", " "),
         } for p in plan["preempt"]]), hide_index=True, width="stretch")
         if not plan.get("exact", True):
             st.caption(t("green.greedy"))

@@ -36,13 +36,18 @@ def _language_chosen() -> None:
 
 
 def language_switch() -> None:
-    """The sidebar language switch (中文 / English).
+    """The sidebar language switch (中文 / English), and Streamlit's own texts in that language
+    (:func:`ui.builtin_text.styles`).
 
     The choice is kept under a plain session key: a widget's own key is dropped when the page
     changes, and the language must survive navigation.
     """
+    from ui.builtin_text import styles
+
     lang = current_lang()
     st.sidebar.radio(
         t("sidebar.language"), LANGS, index=LANGS.index(lang), key="_lang_choice", horizontal=True,
         on_change=_language_chosen, format_func={"zh-CN": "中文", "en": "English"}.get,
     )
+    # Streamlit's own texts that have no parameter (the uploader's, the inputs' hints) follow the language.
+    styles()

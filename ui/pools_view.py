@@ -17,9 +17,13 @@ from core.clock import utc_today
 from core import config
 from core.identity import Identity
 from core.metrics import water_level as wl
-from core.metrics.sources import InventoryReading, metrics_dir, metrics_source, read_inventory, workload_rows
+from core.metrics.sources import (FLEET, LIVE, InventoryReading, metrics_dir, metrics_source, read_inventory,
+                                  workload_rows)
+from ui.builtin_text import choose
+from ui.charts import show
 from ui.context import ctx, me
 from ui.i18n import render, t
+from ui.sources import as_code, technical_sources
 
 LEVEL_KEYS = ("total", "allocated", "in_use", "available", "reserved")
 GROUPINGS = ("cluster", "pool", "model")
@@ -71,10 +75,21 @@ def freshness(snap: wl.WaterLevel, nodes: InventoryReading) -> None:
         st.warning(render(snap.banner), icon=":material/history:")
     for banner in nodes.banners():
         st.warning(render(banner), icon=":material/cloud_off:")
-    st.caption(render(nodes.origin_message()))
+    st.caption(origin_text(nodes))
     data = snap.data_as_of.strftime("%Y-%m-%d %H:%M UTC") if snap.data_as_of else t("pools.no_samples")
     st.caption(t("pools.as_of", data=data, fetched=snap.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                  threshold=round(snap.in_use_util * 100)))
+    # Where exactly (the kubeconfig, the fleet file, the setting that switches to live clusters): ops' sources.
+    technical_sources([render(nodes.origin_message())])
+
+
+def origin_text(nodes: InventoryReading) -> str:
+    """Where the node list comes from, in words (the files and settings are in the technical sources)."""
+    if nodes.origin == LIVE:
+        answering = sum(1 for c in nodes.clusters if not c.stale)
+        return t("uitext.inventory_origin.live", answering=answering, total=len(nodes.clusters),
+                 at=nodes.read_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    return t("uitext.inventory_origin.fleet" if nodes.origin == FLEET else "uitext.inventory_origin.demo")
 
 
 def headline(snap: wl.WaterLevel) -> None:
@@ -114,7 +129,7 @@ def levels(snap: wl.WaterLevel) -> None:
     frame = {"cluster": snap.clusters, "pool": snap.pools, "model": snap.models}[by]
     left, right = st.columns([3, 2])
     left.dataframe(_level_table(frame, by), hide_index=True, width="stretch")
-    right.altair_chart(_level_chart(frame, by), width="stretch")
+    show(_level_chart(frame, by), right)
 
 
 def pick_pool(snap: wl.WaterLevel) -> str | None:
@@ -124,7 +139,7 @@ def pick_pool(snap: wl.WaterLevel) -> str | None:
     if not pools:
         return None
     labels = {p: p for p in pools}
-    return st.selectbox(t("pools.pick_pool"), pools, format_func=labels.get, key="pools_pool")
+    return st.selectbox(t("pools.pick_pool"), pools, format_func=labels.get, placeholder=choose(), key="pools_pool")
 
 
 def heat_map(snap: wl.WaterLevel, pool: str) -> None:
@@ -146,7 +161,7 @@ def heat_map(snap: wl.WaterLevel, pool: str) -> None:
     idle = base.transform_filter(alt.FieldEqualPredicate(field="status", equal="idle")).mark_text(
         text="○", color="white", fontSize=12)
     height = max(120, 18 * cells["hostname"].nunique())
-    st.altair_chart((allocated + other + idle).properties(height=height), width="stretch")
+    show((allocated + other + idle).properties(height=height))
     counts = cells["status"].value_counts()
     st.caption(t("pools.heat_legend", busy=int(counts.get("busy", 0)), idle=int(counts.get("idle", 0)),
                  unallocated=int(counts.get("unallocated", 0)), no_data=int(counts.get("no_data", 0)),
@@ -193,8 +208,8 @@ def trend_section(first: date | None = None) -> None:
         tooltip=[alt.Tooltip("period:T", title=t("pools.axis.period")), alt.Tooltip("measure:N", title=""),
                  alt.Tooltip("hours:Q", title=t("pools.axis.gpu_hours"), format=",.0f")])
     left, right = st.columns(2)
-    left.altair_chart(util, width="stretch")
-    right.altair_chart(bars, width="stretch")
+    show(util, left)
+    show(bars, right)
 
 
 def _read_at(value) -> str:
@@ -230,7 +245,7 @@ def node_inventory(nodes: InventoryReading, snap: wl.WaterLevel | None = None) -
     clusters = [r["cluster"] for r in summary]
     if not clusters:
         return
-    cluster = st.selectbox(t("inventory.pick_cluster"), clusters, key="pools_inventory_cluster")
+    cluster = st.selectbox(t("inventory.pick_cluster"), clusters, placeholder=choose(), key="pools_inventory_cluster")
     reading = nodes.cluster(cluster)
     mine = list(reading.nodes) if reading else []
     if not mine:
@@ -260,7 +275,7 @@ def _workloads(nodes: InventoryReading, cluster: str) -> None:
     """The GPU quotas and GPU pods of one cluster, or why there are none to show."""
     reading = nodes.cluster(cluster)
     if nodes.origin != "live":
-        st.info(t("inventory.pods_demo", cluster=cluster), icon=":material/deployed_code:")
+        st.info(as_code(t("inventory.pods_demo", cluster=cluster)), icon=":material/deployed_code:")
         return
     if reading is None or not reading.workload:
         st.info(t("inventory.pods_never_read", cluster=cluster), icon=":material/cloud_off:")

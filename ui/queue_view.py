@@ -13,6 +13,8 @@ from core.adjust import services as adjust
 from core.db.changes import cache_stamp
 from core.identity import Identity
 from core.org import load_org
+from ui.builtin_text import choose, choose_many
+from ui.charts import show
 from ui.context import ctx, me
 from ui.errors import guarded, show_outcome
 from ui.i18n import render, t
@@ -77,7 +79,9 @@ def queue_table(data: dict) -> None:
 
 
 def _pools() -> dict[str, str]:
-    return {p.id: f"{p.id} · {p.gpu} · {p.gpus}" for p in load_org().pools.values() if not p.is_reserve}
+    """The pools the acting operator may simulate on (a provincial operator: their province's)."""
+    org = load_org()
+    return {pid: f"{pid} · {org.pools[pid].gpu} · {org.pools[pid].gpus}" for pid in adjust.simulation_pools(me())}
 
 
 def _nodes_chart(result: dict) -> alt.Chart:
@@ -98,7 +102,7 @@ def _show_result(result: dict) -> None:
               result["after"]["whole_free_nodes"] - result["before"]["whole_free_nodes"])
     c3.metric(t("adjq.sim.largest"), result["after"]["largest_block"],
               result["after"]["largest_block"] - result["before"]["largest_block"])
-    st.altair_chart(_nodes_chart(result), width="stretch")
+    show(_nodes_chart(result))
     st.markdown(t("adjq.sim.fits", before=", ".join(result["fits_before"]) or "-",
                   after=", ".join(result["fits_after"]) or "-"))
 
@@ -120,12 +124,14 @@ def feedback() -> None:
 def simulation_panel() -> None:
     """Pick a pool, then simulate stopping allocations (preemption) or regrouping (defragmentation)."""
     pools = _pools()
-    pool = st.selectbox(t("adjq.sim.pool"), list(pools), format_func=pools.get, key="adjq_pool")
+    pool = st.selectbox(t("adjq.sim.pool"), list(pools), format_func=pools.get, placeholder=choose(), key="adjq_pool")
     pre, defrag = st.tabs([t("adjq.sim.preemption"), t("adjq.sim.defrag")])
     with pre:
         running = _running(_stamp(), me(), pool)
         labels = {a["allocation_id"]: f"{a['number']} · {a['gpus']} GPU · {t('priority.' + a['priority'])}" for a in running}
-        chosen = st.multiselect(t("adjq.sim.stop"), list(labels), format_func=labels.get, key="adjq_stop")
+        chosen = st.multiselect(t("adjq.sim.stop"), list(labels), format_func=labels.get,
+                                placeholder=choose_many(labels),
+                                select_all=False, key="adjq_stop")
         if st.button(t("adjq.sim.run_preemption"), key="adjq_run_pre", disabled=not chosen):
             with guarded():
                 _show_result(adjust.simulate_preemption(sessions=ctx().sessions, actor=me(), pool=pool,

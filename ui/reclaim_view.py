@@ -17,9 +17,11 @@ from core.reclaim.policy import load_policy
 from core.reclaim.services import REVIEW_KINDS
 from core.reclaim.states import CANDIDATE, PLANS
 from core.reclaim.warnings import month_bounds, previous_month
+from ui.builtin_text import choose
 from ui.context import ctx, me
 from ui.errors import guarded
 from ui.i18n import t
+from ui.names import k8s_kind, people, person, project_name
 
 
 def is_ops() -> bool:
@@ -65,7 +67,7 @@ def expiring() -> None:
         st.info(t("reclaim.expiring_empty"), icon=":material/event_available:")
         return
     st.dataframe(pd.DataFrame([{
-        t("reclaim.col.number"): r["number"], t("reclaim.col.owner"): r["owner"], t("reclaim.col.namespace"): r["namespace"],
+        t("reclaim.col.number"): r["number"], t("reclaim.col.owner"): person(r["owner"]), t("reclaim.col.namespace"): r["namespace"],
         t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.ends_on"): r["ends_on"], t("reclaim.col.days_left"): r["days_left"],
         t("reclaim.col.deadline"): r["extension_deadline"], t("reclaim.col.free"): r["free"],
         t("reclaim.col.queue"): r["queue_length"],
@@ -86,16 +88,17 @@ def extensions() -> None:
         st.info(t("reclaim.extensions_empty"), icon=":material/more_time:")
         return
     st.dataframe(pd.DataFrame([{
-        t("reclaim.col.id"): r["id"], t("reclaim.col.owner"): r["requested_by"], t("reclaim.col.days"): r["days"],
+        t("reclaim.col.id"): r["id"], t("reclaim.col.owner"): person(r["requested_by"]), t("reclaim.col.days"): r["days"],
         t("reclaim.col.reason"): r["reason"], t("reclaim.col.status"): t(f"reclaim.ext.{r['status']}"),
         t("reclaim.col.ends_on"): r["ends_on_after"] or r["ends_on_before"], t("reclaim.col.free"): r["pressure_now"]["free"],
         t("reclaim.col.queue"): r["pressure_now"]["queue_length"],
     } for r in rows]), hide_index=True, width="stretch")
     pending = [r for r in rows if r["status"] == "pending"]
     if is_ops() and pending:
-        labels = {r["id"]: f"#{r['id']} · {r['requested_by']} · +{r['days']}" for r in pending}
+        labels = {r["id"]: f"#{r['id']} · {person(r['requested_by'])} · +{r['days']}" for r in pending}
         with st.form("ext_decide"):
-            chosen = st.selectbox(t("reclaim.pick_extension"), list(labels), format_func=labels.get, key="ext_pick")
+            chosen = st.selectbox(t("reclaim.pick_extension"), list(labels), format_func=labels.get,
+                                  placeholder=choose(), key="ext_pick")
             st.text_input(t("reclaim.decision_reason"), key="ext_reason")
             c1, c2 = st.columns(2)
             c1.form_submit_button(t("reclaim.approve"), on_click=lambda: _decide(st.session_state["ext_pick"], True))
@@ -126,7 +129,7 @@ def candidates() -> None:
         return
     st.dataframe(pd.DataFrame([{
         t("reclaim.col.id"): r["id"], t("reclaim.col.month"): r["month"], t("reclaim.col.namespace"): r["namespace"],
-        t("reclaim.col.owner"): r["owner"], t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.days_counted"): r["days_counted"],
+        t("reclaim.col.owner"): person(r["owner"]), t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.days_counted"): r["days_counted"],
         t("reclaim.col.peak_util"): f"{(r['max_peak_util'] or 0):.0%}", t("reclaim.col.peak_mem"): f"{(r['max_peak_mem'] or 0):.0%}",
         t("reclaim.col.status"): t(f"reclaim.cand.{r['status']}"), t("reclaim.col.plan"): t(f"reclaim.plan.{r['plan']}") if r["plan"] else "-",
     } for r in rows]), hide_index=True, width="stretch")
@@ -136,20 +139,42 @@ def candidates() -> None:
     if not open_rows:
         return
     labels = {i: f"#{i} · {r['namespace']}" for i, r in open_rows.items()}
-    chosen = st.selectbox(t("reclaim.pick_candidate"), list(labels), format_func=labels.get, key="cand_pick")
+    chosen = st.selectbox(t("reclaim.pick_candidate"), list(labels), format_func=labels.get,
+                          placeholder=choose(), key="cand_pick")
     row = open_rows[chosen]
     nexts = [s for s in sorted(CANDIDATE[row["status"]]) if s != "executed"]
     if nexts:
         with st.form("cand_move"):
             to_labels = {s: t(f"reclaim.cand.{s}") for s in nexts}
             plan_labels = {p: t(f"reclaim.plan.{p}") for p in PLANS}
-            st.selectbox(t("reclaim.next"), list(to_labels), format_func=to_labels.get, key="cand_to")
-            st.selectbox(t("reclaim.col.plan"), list(plan_labels), format_func=plan_labels.get, key="cand_plan")
+            st.selectbox(t("reclaim.next"), list(to_labels), format_func=to_labels.get,
+                         placeholder=choose(), key="cand_to")
+            st.selectbox(t("reclaim.col.plan"), list(plan_labels), format_func=plan_labels.get,
+                         placeholder=choose(), key="cand_plan")
             st.number_input(t("reclaim.release_gpus"), min_value=1, value=1, step=1, key="cand_gpus")
             st.text_input(t("reclaim.note"), key="cand_note")
             st.form_submit_button(t("reclaim.apply"), on_click=_move, args=(chosen,))
     if row["status"] == "plan_agreed" and not row["reclaim_record_id"]:
         st.button(t("reclaim.dry_run"), on_click=_plan_candidate, args=(chosen,))
+
+
+def objects_table(refs: list[dict]) -> pd.DataFrame:
+    """The Kubernetes objects a reclaim deletes (or deleted): kind in words, name, namespace."""
+    return pd.DataFrame([{
+        t("uitext.k8s.kind"): k8s_kind(r.get("kind")),
+        t("uitext.k8s.name"): r.get("name") or t("uitext.k8s.all"), t("reclaim.col.namespace"): r.get("namespace") or "-",
+    } for r in refs], columns=[t("uitext.k8s.kind"), t("uitext.k8s.name"), t("reclaim.col.namespace")])
+
+
+def record_reason(reason: str | None) -> str:
+    """A reclaim record's reason: the system's ("expired", "candidate:<month>") in words, a person's as written."""
+    if not reason:
+        return "-"
+    if reason == "expired":
+        return t("uitext.reclaim_reason.expired")
+    if reason.startswith("candidate:"):
+        return t("uitext.reclaim_reason.candidate", month=reason.partition(":")[2])
+    return reason
 
 
 def _approve(record_id: int) -> None:
@@ -173,20 +198,21 @@ def records() -> None:
         return
     st.dataframe(pd.DataFrame([{
         t("reclaim.col.id"): r["id"], t("reclaim.col.kind"): t(f"reclaim.kind.{r['kind']}"),
-        t("reclaim.col.namespace"): r["namespace"], t("reclaim.col.owner"): r["owner"],
+        t("reclaim.col.namespace"): r["namespace"], t("reclaim.col.owner"): person(r["owner"]),
         t("reclaim.col.gpus"): r["release_gpus"], t("reclaim.col.status"): t(f"reclaim.rec.{r['status']}"),
-        t("reclaim.col.reason"): r["reason"], t("reclaim.col.voluntary"): "✓" if r["voluntary"] else "",
-        t("reclaim.col.approvals"): ", ".join(a["actor"] for a in r["approvals"]),
+        t("reclaim.col.reason"): record_reason(r["reason"]), t("reclaim.col.voluntary"): "✓" if r["voluntary"] else "",
+        t("reclaim.col.approvals"): people(a["actor"] for a in r["approvals"]),
         t("reclaim.col.created"): f"{r['created_at']:%Y-%m-%d}",
     } for r in rows]), hide_index=True, width="stretch")
     labels = {r["id"]: f"#{r['id']} · {r['namespace']}" for r in rows}
-    chosen = st.selectbox(t("reclaim.pick_record"), list(labels), format_func=labels.get, key="rec_pick")
+    chosen = st.selectbox(t("reclaim.pick_record"), list(labels), format_func=labels.get,
+                          placeholder=choose(), key="rec_pick")
     rec = next(r for r in rows if r["id"] == chosen)
     st.markdown(t("reclaim.deleted_now"))
-    st.dataframe(pd.DataFrame(rec["deleted"] or rec["planned"]), hide_index=True, width="stretch")
+    st.dataframe(objects_table(rec["deleted"] or rec["planned"]), hide_index=True, width="stretch")
     if rec["data_planned"]:
         st.markdown(t("reclaim.deleted_later", due=rec["data_due_on"] or "-"))
-        st.dataframe(pd.DataFrame(rec["data_deleted"] or rec["data_planned"]), hide_index=True, width="stretch")
+        st.dataframe(objects_table(rec["data_deleted"] or rec["data_planned"]), hide_index=True, width="stretch")
     if is_ops() and rec["status"] == "planned":
         st.text_input(t("reclaim.note"), key="rec_note")
         c1, c2 = st.columns(2)
@@ -220,10 +246,10 @@ def _return_preview() -> None:
     if not preview:
         return
     st.warning(t("reclaim.return_preview", namespace=preview["namespace"], gpus=preview["gpus"]))
-    st.dataframe(pd.DataFrame(preview["planned"]), hide_index=True, width="stretch")
+    st.dataframe(objects_table(preview["planned"]), hide_index=True, width="stretch")
     if preview["data_planned"]:
         st.markdown(t("reclaim.deleted_later", due=preview["data_due_on"] or "-"))
-        st.dataframe(pd.DataFrame(preview["data_planned"]), hide_index=True, width="stretch")
+        st.dataframe(objects_table(preview["data_planned"]), hide_index=True, width="stretch")
     reason = st.session_state.get("own_reason", "")
     c1, c2 = st.columns(2)
     c1.button(t("reclaim.return_confirm"), type="primary", on_click=_return, args=(preview["request_id"], reason))
@@ -241,7 +267,8 @@ def owner_section() -> None:
         return
     labels = {r["request_id"]: f"{r['number']} · {r['namespace']} · {r['gpus']} GPU · → {r['end']}" for r in mine}
     with st.form("own_form"):
-        chosen = st.selectbox(t("reclaim.pick_own"), list(labels), format_func=labels.get, key="own_pick")
+        chosen = st.selectbox(t("reclaim.pick_own"), list(labels), format_func=labels.get,
+                              placeholder=choose(), key="own_pick")
         longest = load_policy().extension_max_days
         st.number_input(t("reclaim.col.days"), min_value=1, max_value=longest, value=1, step=1,
                         key="own_days")
@@ -286,7 +313,7 @@ def pool_review_section() -> None:
     """Monthly review per L1 model-family pool: allocated vs used GPU-hours (daily rollups), the
     allocations behind them, the month's notes and proposals, and a form to add one."""
     months = _months()
-    month = st.selectbox(t("reclaim.review.month"), months, key="pr_month")
+    month = st.selectbox(t("reclaim.review.month"), months, placeholder=choose(), key="pr_month")
     pools = svc.pool_review(sessions=ctx().sessions, actor=me(), month=month)
     if not pools:
         st.info(t("reclaim.review.empty"), icon=":material/hub:")
@@ -300,7 +327,8 @@ def pool_review_section() -> None:
     } for p in pools]), hide_index=True, width="stretch")
     kind_of = {p["pool"]: t(f"pool_kind.{p['kind']}") for p in pools}
     labels = {pool_id: f"{pool_id} · {kind}" for pool_id, kind in kind_of.items()}
-    chosen = st.selectbox(t("reclaim.review.pick_pool"), list(labels), format_func=labels.get, key="pr_pool")
+    chosen = st.selectbox(t("reclaim.review.pick_pool"), list(labels), format_func=labels.get,
+                          placeholder=choose(), key="pr_pool")
     pool = next(p for p in pools if p["pool"] == chosen)
     c1, c2, c3 = st.columns(3)
     c1.metric(t("reclaim.review.allocated_h"), f"{pool['allocated_gpu_hours']:,.0f}")
@@ -309,7 +337,7 @@ def pool_review_section() -> None:
     if pool["allocations"]:
         st.dataframe(pd.DataFrame([{
             t("reclaim.col.number"): a["number"], t("reclaim.col.namespace"): a["namespace"],
-            t("reclaim.review.project"): a["project"], t("reclaim.col.owner"): a["owner"], t("reclaim.col.gpus"): a["gpus"],
+            t("reclaim.review.project"): project_name(a["project"]), t("reclaim.col.owner"): person(a["owner"]), t("reclaim.col.gpus"): a["gpus"],
             t("reclaim.review.allocated_h"): round(a["allocated_gpu_hours"], 1),
             t("reclaim.review.used_h"): round(a["used_gpu_hours"], 1), t("reclaim.review.ratio"): _ratio(a["use_ratio"]),
         } for a in pool["allocations"]]), hide_index=True, width="stretch")
@@ -320,7 +348,7 @@ def pool_review_section() -> None:
         st.dataframe(pd.DataFrame([{
             t("reclaim.review.entry_kind"): t(f"reclaim.review.kind_{e['kind']}"), t("reclaim.col.gpus"): e["gpus"] or "",
             t("reclaim.review.target"): e["target_pool"] or "", t("reclaim.note"): e["text"],
-            t("reclaim.col.owner"): e["actor"], t("reclaim.col.created"): f"{e['at']:%Y-%m-%d}",
+            t("reclaim.col.owner"): person(e["actor"]), t("reclaim.col.created"): f"{e['at']:%Y-%m-%d}",
         } for e in pool["entries"]]), hide_index=True, width="stretch")
     else:
         st.caption(t("reclaim.review.no_entries"))
@@ -329,8 +357,10 @@ def pool_review_section() -> None:
     targets = {pool_id: pool_id for pool_id in load_org().pools if pool_id != chosen}
     with st.form("pool_review_form"):
         st.radio(t("reclaim.review.entry_kind"), list(kinds), format_func=kinds.get, horizontal=True, key="pr_kind")
-        st.selectbox(t("reclaim.review.request"), list(requests), format_func=requests.get, index=None, key="pr_request")
+        st.selectbox(t("reclaim.review.request"), list(requests), format_func=requests.get, index=None,
+                     placeholder=choose(), key="pr_request")
         st.number_input(t("reclaim.release_gpus"), min_value=0, value=0, step=1, key="pr_gpus")
-        st.selectbox(t("reclaim.review.target"), list(targets), format_func=targets.get, index=None, key="pr_target")
+        st.selectbox(t("reclaim.review.target"), list(targets), format_func=targets.get, index=None,
+                     placeholder=choose(), key="pr_target")
         st.text_area(t("reclaim.review.text"), key="pr_text")
         st.form_submit_button(t("reclaim.review.add"), on_click=_add_review, args=(chosen, month))

@@ -16,9 +16,11 @@ from core.reports import service as reports
 from core.reports.build import shift_month
 from core.reports.notes import trend_notes
 from core.reports.tables import fmt
+from ui.builtin_text import choose
 from ui.board_view import scope_label, show_report
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
+from ui.names import person
 
 
 def _default_month() -> str:
@@ -46,7 +48,7 @@ def month_and_scope() -> tuple[str, str, bool]:
     month = c1.text_input(t("builder.month"), value=_default_month(), key="rb_month", help=t("builder.month_help"))
     options = scopes_for_me()
     labels = {s: scope_label(s) for s in options}
-    scope = c2.selectbox(t("board.scope"), options, format_func=labels.get, key="rb_scope")
+    scope = c2.selectbox(t("board.scope"), options, format_func=labels.get, placeholder=choose(), key="rb_scope")
     deid = c3.checkbox(t("builder.deidentify"), value=bool(reports.settings().get("deidentify_by_default", True)),
                        key="rb_deid", help=t("builder.deidentify_help"))
     return month.strip(), scope, deid
@@ -112,7 +114,7 @@ def warnings_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
     """The month's warnings with translated headers, levels and statuses (no raw identifiers)."""
     return pd.DataFrame([{
         t("warn.col.level"): t(f"warn.level.{w['level']}"), t("warn.col.resource"): w["resource"],
-        t("warn.col.owner"): w.get("owner") or "—", t("reports.col.pool"): w.get("pool") or "—",
+        t("warn.col.owner"): person(w.get("owner")), t("reports.col.pool"): w.get("pool") or "—",
         t("warn.col.util"): fmt(w.get("util"), "pct"), t("warn.col.mem"): fmt(w.get("mem"), "pct"),
         t("warn.col.coverage"): fmt(w.get("coverage"), "pct"), t("warn.col.status"): t(f"warn.status.{w['status']}"),
     } for w in items])
@@ -123,12 +125,14 @@ def analysis_panel(month: str, scope: str) -> None:
     org, lang = load_org(), current_lang()
     dims = {"": t("builder.drill_none"), **{d: t(f"builder.drill.{d}") for d in analysis.DRILL_DIMENSIONS}}
     c1, c2, c3 = st.columns(3)
-    dim = c1.selectbox(t("builder.drill_dimension"), list(dims), format_func=dims.get, key="rb_dim")
+    dim = c1.selectbox(t("builder.drill_dimension"), list(dims), format_func=dims.get,
+                       placeholder=choose(), key="rb_dim")
     values = {"cluster": sorted(org.clusters), "model": sorted({p.gpu for p in org.pools.values()}),
               "department": sorted(org.departments)}.get(dim, [])
     value_labels = {v: (org.departments[v].name_en if lang == "en" else org.departments[v].name_zh)
                     if dim == "department" else v for v in values}
-    value = c2.selectbox(t("builder.drill_value"), values, format_func=value_labels.get, key="rb_dim_value",
+    value = c2.selectbox(t("builder.drill_value"), values, format_func=value_labels.get,
+                         placeholder=choose(values), key="rb_dim_value",
                          disabled=not values)
     year = c3.number_input(t("builder.year"), min_value=2000, max_value=2100, value=int(month[:4]) if month[:4].isdigit() else utc_today().year,
                            step=1, key="rb_year")

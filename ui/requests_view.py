@@ -3,6 +3,7 @@ request's detail (route, steps, flags, timeline), the feasibility checklist and 
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -10,11 +11,15 @@ import streamlit as st
 
 from core.clock import utc_now
 from core.lifecycle import services as lifecycle
+from core.lifecycle.forms import IntakeForm
 from core.lifecycle.labels import action_name, event_change, reason_text, step_status_name, tier_name
 from core.lifecycle.services import DECISIONS
+from core.text import plain
+from ui.builtin_text import choose
 from ui.context import ctx, me
 from ui.errors import show_outcome
 from ui.i18n import current_lang, render, t
+from ui.names import department_name, person, project_name
 
 STATUS_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
 
@@ -37,12 +42,12 @@ def requests_frame(rows: list[dict], *, with_timer: bool = False) -> pd.DataFram
     """A table of requests with translated headers and statuses."""
     return pd.DataFrame([{
         t("req.col.id"): r["id"], t("req.col.number"): r["number"] or t("req.draft_no_number"),
-        t("req.col.status"): t(f"status.{r['status']}"), t("req.col.project"): r["project"],
+        t("req.col.status"): t(f"status.{r['status']}"), t("req.col.project"): project_name(r["project"]),
         t("req.col.pool"): r["pool"], t("req.col.gpus"): r["approved_gpus"] or r["requested_gpus"],
         t("req.col.days"): r["approved_days"] or r["duration_days"],
         t("req.col.tier"): tier_name(r["tier"], current_lang(), r["tier_message"]),
         t("req.col.created"): _when(r["created_at"]),
-        **({t("req.col.claim"): claim_timer(r["claim_deadline"]) if not r["claimed_by"] else t("queue.claimed_by", who=r["claimed_by"])}
+        **({t("req.col.claim"): claim_timer(r["claim_deadline"]) if not r["claimed_by"] else t("queue.claimed_by", who=person(r["claimed_by"]))}
            if with_timer else {}),
     } for r in rows])
 
@@ -60,9 +65,9 @@ def approval_queue() -> list[dict]:
 def select_request(rows: list[dict], frame: pd.DataFrame, key: str) -> int | None:
     """Show the table and a picker of its requests; the chosen request id or None."""
     st.dataframe(frame, hide_index=True, width="stretch")
-    labels = {None: t("req.pick_none")} | {r["id"]: f"{r['number'] or t('req.draft_no_number')} · #{r['id']} · {r['project']}"
-                                           for r in rows}
-    return st.selectbox(t("req.pick"), list(labels), format_func=labels.get, key=key)
+    labels = {None: t("req.pick_none")} | {
+        r["id"]: f"{r['number'] or t('req.draft_no_number')} · #{r['id']} · {project_name(r['project'])}" for r in rows}
+    return st.selectbox(t("req.pick"), list(labels), format_func=labels.get, placeholder=choose(), key=key)
 
 
 def request_detail(request_id: int) -> dict:
@@ -70,28 +75,64 @@ def request_detail(request_id: int) -> dict:
     view = lifecycle.get_request(sessions=ctx().sessions, actor=me(), request_id=request_id)
     st.subheader(t("req.detail_title", number=view["number"] or f"#{view['id']}", status=t(f"status.{view['status']}")))
     if view.get("tier_message"):
-        st.info(t("apply.route", rule=view["tier"], text=render(view["tier_message"]),
+        st.info(t("apply.route", rule=tier_name(view["tier"], current_lang()), text=render(view["tier_message"]),
                   days=view["expected_review_working_days"] or 0), icon=":material/alt_route:")
     for flag in view["flags"]:
-        st.warning(f"[{flag['id']}] " + render(flag))
+        st.warning(render(flag))
     if view["decision_reason"]:
         st.markdown(t("req.decision", decision=t(f"lifecycle.decision.{view['decision']}") if view["decision"] else "-",
-                      reason=view["decision_reason"]))
+                      reason=plain(view["decision_reason"])))
     if view["steps"]:
         st.dataframe(pd.DataFrame([{
             t("req.col.step"): s["seq"], t("req.col.role"): t(f"role.{s['role']}"),
             t("req.col.status"): step_status_name(s["status"], current_lang()),
-            t("req.col.by"): s["decided_by"] or "-", t("req.col.at"): _when(s["decided_at"]), t("req.col.reason"): s["reason"] or "",
+            t("req.col.by"): person(s["decided_by"]), t("req.col.at"): _when(s["decided_at"]), t("req.col.reason"): s["reason"] or "",
         } for s in view["steps"]]), hide_index=True, width="stretch")
     with st.expander(t("req.timeline")):
         events, lang = lifecycle.timeline(sessions=ctx().sessions, actor=me(), request_id=request_id), current_lang()
         st.dataframe(pd.DataFrame([{
-            t("req.col.at"): _when(e["at"]), t("req.col.by"): e["actor"], t("req.col.action"): action_name(e["action"], lang),
+            t("req.col.at"): _when(e["at"]), t("req.col.by"): person(e["actor"]), t("req.col.action"): action_name(e["action"], lang),
             t("req.col.reason"): reason_text(e, lang), t("req.col.change"): event_change(e, lang),
         } for e in events]), hide_index=True, width="stretch")
     with st.expander(t("req.form")):
-        st.json(view["form"])
+        st.dataframe(intake_form_table(view["form"]), hide_index=True, width="stretch")
     return view
+
+
+_CODED = {"demand_type": "demand", "demand_subtype": "subtype", "data_type": "data_type", "run_period": "run_period",
+          "priority": "priority"}  # field -> catalog prefix of its codes
+
+
+def _form_value(name: str, value) -> str:  # noqa: ANN001 - any value of an intake form field
+    """One field of the intake form as a person reads it: codes in words, names for ids, 是/否."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "-"
+    if isinstance(value, bool):
+        return t("uitext.yes") if value else t("uitext.no")
+    if name in _CODED:
+        return t(f"{_CODED[name]}.{value}")
+    if name == "project":
+        return project_name(value)
+    if name == "department":
+        return department_name(value)
+    if name == "parameters":
+        return f"{float(value) / 1e9:g}"
+    if name == "key_libraries":
+        return ", ".join(f"{k}=={v}" if v else k for k, v in dict(value).items())
+    if name == "extra_pools":
+        return ", ".join(value)
+    if name == "estimate_id":
+        return f"#{value}"
+    return str(value)
+
+
+def intake_form_table(form: dict) -> pd.DataFrame:
+    """The intake form (算力需求受理单) as a labelled form: every field's label and its value."""
+    label = {"parameters": "form.parameters_b"}
+    return pd.DataFrame([{
+        t("uitext.form.field"): t(label.get(f.name, f"form.{f.name}")),
+        t("uitext.form.value"): _form_value(f.name, form.get(f.name)),
+    } for f in fields(IntakeForm) if f.name in form])
 
 
 def _cancel(request_id: int) -> None:
@@ -128,7 +169,19 @@ def feasibility_checklist(request_id: int) -> None:
     items = lifecycle.feasibility(sessions=ctx().sessions, actor=me(), request_id=request_id)
     st.markdown("**" + t("review.feasibility") + "**")
     for item in items:
-        st.markdown(f"{STATUS_ICON.get(item['status'], '•')} **{t('feasibility.item.' + item['id'])}** — {render(item)}")
+        st.markdown(f"{STATUS_ICON.get(item['status'], '•')} **{t('feasibility.item.' + item['id'])}** — "
+                    f"{render(_with_words(item))}")
+
+
+STORAGE_KINDS = ("parallel_fs", "local_ssd", "object")  # a pool's storage (data/org.yaml), in words: uitext.storage.*
+
+
+def _with_words(item: dict) -> dict:
+    """A checklist message whose parameters carry codes (a pool's storage kind) said in words."""
+    params = dict(item.get("params") or {})
+    if params.get("storage") in STORAGE_KINDS:
+        params["storage"] = t(f"uitext.storage.{params['storage']}")
+    return {**item, "params": params}
 
 
 def _claim(request_id: int) -> None:
@@ -139,14 +192,15 @@ def _claim(request_id: int) -> None:
         st.session_state["req_error"] = exc
 
 
-def _decide(request_id: int) -> None:
+def _decide(request_id: int, step: int | None = None) -> None:
     s = st.session_state
     try:
         decision = s["rv_decision"]
         lifecycle.decide(sessions=ctx().sessions, actor=me(), request_id=request_id, decision=decision,
                          reason=s.get("rv_reason", ""),
                          adjusted_gpus=int(s["rv_gpus"]) if decision == "approve_adjusted" else None,
-                         adjusted_days=int(s["rv_days"]) if decision == "approve_adjusted" else None)
+                         adjusted_days=int(s["rv_days"]) if decision == "approve_adjusted" else None,
+                         step=step)  # the step shown: refused if it was decided meanwhile
         s["req_done"] = "review.decided"
     except Exception as exc:  # noqa: BLE001 - shown through ui.errors
         s["req_error"] = exc
@@ -166,7 +220,8 @@ def decision_form(view: dict) -> None:
         c1.number_input(t("review.adjusted_gpus"), min_value=1, max_value=100000, value=max(1, view["requested_gpus"] or 1), key="rv_gpus")
         c2.number_input(t("review.adjusted_days"), min_value=1, max_value=3660, value=max(1, view["duration_days"] or 1), key="rv_days")
         st.text_area(t("review.reason"), key="rv_reason", max_chars=1000)
-        st.form_submit_button(t("review.submit"), type="primary", on_click=_decide, args=(view["id"],))
+        st.form_submit_button(t("review.submit"), type="primary", on_click=_decide,
+                              args=(view["id"], step["seq"] if step else None))
 
 
 # --------------------------------------------------------------------------- training results (训练结果)
@@ -186,6 +241,14 @@ def _record_result(request_id: int) -> None:
         s["req_error"] = exc
 
 
+def metric_label(name: str) -> str:
+    """An evaluation metric's name in words (the ones data/quality_metrics.yaml lists); any other
+    metric as its owner typed it."""
+    from core.reports.results import known_metrics
+
+    return t(f"uitext.quality_metric.{name}") if name in known_metrics() else name
+
+
 def training_results(view: dict) -> None:
     """Recorded results of a training request; the owner records a new one once the allocation ran."""
     from core.reports.results import RECORDABLE, known_metrics, list_results
@@ -196,11 +259,11 @@ def training_results(view: dict) -> None:
     rows = list_results(sessions=ctx().sessions, actor=me(), request_id=view["id"])
     if rows:
         st.dataframe(pd.DataFrame([{
-            t("quality.run"): r["run"] or "-", t("quality.metric"): r["metric"], t("quality.value"): r["value"],
+            t("quality.run"): r["run"] or "-", t("quality.metric"): metric_label(r["metric"]), t("quality.value"): r["value"],
             t("quality.col.direction"): t("quality.higher" if r["higher_is_better"] else "quality.lower"),
             t("quality.dataset"): r["dataset"], t("quality.baseline"): r["baseline"],
             t("reports.col.improvement"): r["improvement"], t("quality.col.recorded_at"): r["recorded_at"][:16].replace("T", " "),
-            t("quality.col.recorded_by"): r["recorded_by"],
+            t("quality.col.recorded_by"): person(r["recorded_by"]),
         } for r in rows]), hide_index=True, width="stretch")
     else:
         st.caption(t("quality.none_yet"))
@@ -211,7 +274,7 @@ def training_results(view: dict) -> None:
         st.caption(t("quality.section_help"))
         c1, c2, c3 = st.columns(3)
         c1.text_input(t("quality.metric"), key="tr_metric", max_chars=80,
-                      help=t("quality.metric_help") + " — " + ", ".join(known_metrics()))
+                      help=t("quality.metric_help") + " — " + ", ".join(f"{n}（{metric_label(n)}）" for n in known_metrics()))
         c2.text_input(t("quality.value"), key="tr_value", max_chars=40)
         c3.checkbox(t("quality.higher_is_better"), value=True, key="tr_higher")
         c1, c2, c3 = st.columns(3)

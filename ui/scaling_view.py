@@ -11,9 +11,13 @@ import yaml
 from core.adjust import autoscaling
 from core.adjust import services as adjust
 from core.metrics.sources import metrics_source
+from ui.builtin_text import choose
+from ui.charts import show
 from ui.context import ctx, me
 from ui.errors import show_outcome
 from ui.i18n import t
+from ui.names import person
+from ui.sources import as_code
 
 _FIELDS = ("namespace", "deployment", "min_replicas", "max_replicas", "gpus_per_replica", "util_high", "util_low",
            "mem_high", "sustain_s", "scale_up_window_s", "scale_down_window_s")
@@ -32,10 +36,10 @@ def pick_policy(rows: list[dict]) -> dict:
             t("scaling.col.target"): f"{r['namespace']}/{r['deployment']}",
             t("scaling.col.replicas"): f"{r['min_replicas']}–{r['max_replicas']}",
             t("scaling.col.thresholds"): f"{r['util_low']:.0%} / {r['util_high']:.0%} / {r['mem_high']:.0%}",
-            t("scaling.col.updated"): f"{r['updated_by']} · {r['updated_at']:%Y-%m-%d %H:%M}",
+            t("scaling.col.updated"): f"{person(r['updated_by'])} · {r['updated_at']:%Y-%m-%d %H:%M}",
         } for r in rows]), hide_index=True, width="stretch")
     labels = {NEW: t("scaling.new")} | {r["id"]: f"{r['namespace']}/{r['deployment']}" for r in rows}
-    chosen = st.selectbox(t("scaling.pick"), list(labels), format_func=labels.get, key="sc_pick")
+    chosen = st.selectbox(t("scaling.pick"), list(labels), format_func=labels.get, placeholder=choose(), key="sc_pick")
     if chosen == NEW:
         return autoscaling.default_policy("my-service", "my-deployment").as_dict()
     return next(r for r in rows if r["id"] == chosen)
@@ -90,12 +94,12 @@ def manifests(policy: dict) -> None:
     rendered = adjust.policy_manifests(policy)
     hpa_tab, keda_tab = st.tabs([t("scaling.hpa"), t("scaling.keda")])
     with hpa_tab:
-        st.caption(t("scaling.hpa_note"))
+        st.caption(as_code(t("scaling.hpa_note")))
         text = yaml.safe_dump(rendered["hpa"], sort_keys=False, allow_unicode=True)
         st.code(text, language="yaml")
         st.download_button(t("scaling.download_hpa"), text, f"{policy['deployment']}-hpa.yaml", "application/yaml")
     with keda_tab:
-        st.caption(t("scaling.keda_note"))
+        st.caption(as_code(t("scaling.keda_note")))
         text = yaml.safe_dump(rendered["keda"], sort_keys=False, allow_unicode=True, width=10_000)
         st.code(text, language="yaml")
         st.download_button(t("scaling.download_keda"), text, f"{policy['deployment']}-keda.yaml", "application/yaml")
@@ -122,8 +126,8 @@ def replay(policy: dict) -> None:
     util = alt.Chart(frame).mark_line(opacity=0.5).encode(
         x=alt.X("ts:T", title=t("scaling.axis.time")), y=alt.Y("util:Q", title=t("scaling.axis.util"),
                                                                axis=alt.Axis(format="%")))
-    st.altair_chart(chart, width="stretch")
-    st.altair_chart(util, width="stretch")
+    show(chart)
+    show(util)
     if result["events"]:
         st.dataframe(pd.DataFrame([{
             t("scaling.col.at"): e["ts"].strftime("%Y-%m-%d %H:%M"), t("scaling.col.change"): f"{e['from']} → {e['to']}",

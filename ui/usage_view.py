@@ -19,8 +19,11 @@ from core.identity import Identity
 from core.metrics import usage
 from core.metrics.serving import load_settings as serving_settings, serving_source
 from core.metrics.sources import metrics_dir, metrics_source
+from ui.builtin_text import DATE_FORMAT, choose
+from ui.charts import show
 from ui.context import ctx, me
 from ui.i18n import current_lang, render, t
+from ui.sources import technical_sources
 
 SPANS = (1, 3, 7)
 LOOKBACK_DAYS = 14
@@ -94,11 +97,12 @@ def pick_run(runs: pl.DataFrame) -> tuple[str, datetime, datetime, int] | None:
     labels = {ns: t("usage.run_label", namespace=ns, gpus=gpus, hours=f"{hours:,.0f}")
               for ns, gpus, hours in runs.select("namespace", "gpus", "allocated_gpu_hours").iter_rows()}
     c1, c2, c3 = st.columns([3, 2, 2])
-    namespace = c1.selectbox(t("usage.namespace"), list(labels), format_func=labels.get, key="usage_ns")
+    namespace = c1.selectbox(t("usage.namespace"), list(labels), format_func=labels.get,
+                             placeholder=choose(), key="usage_ns")
     if namespace is None:
         return None
     last_day = runs.filter(pl.col("namespace") == namespace)["last_day"][0]
-    end_day = c2.date_input(t("usage.window_end"), value=last_day, key=f"usage_end_{namespace}")
+    end_day = c2.date_input(t("usage.window_end"), value=last_day, format=DATE_FORMAT, key=f"usage_end_{namespace}")
     spans = {d: t("usage.span_days", days=d) for d in SPANS}
     span = c3.radio(t("usage.span"), list(spans), format_func=spans.get, horizontal=True, key="usage_span")
     end = datetime.combine(end_day + timedelta(days=1), time(0), tzinfo=timezone.utc)
@@ -147,8 +151,8 @@ def curves(sheet: usage.TrainingSheet) -> None:
         tooltip=[alt.Tooltip("ts:T", title=t("usage.axis.time"), format="%Y-%m-%d %H:%M"),
                  alt.Tooltip("power_w:Q", title=t("usage.axis.power"), format=",.0f")])
     left, right = st.columns(2)
-    left.altair_chart(lines, width="stretch")
-    right.altair_chart(power, width="stretch")
+    show(lines, left)
+    show(power, right)
     seconds = max(sheet.step_s, int((sheet.end - sheet.start).total_seconds() // HEAT_BUCKETS))
     strip = (sheet.series.with_columns(pl.col("ts").dt.truncate(f"{seconds}s"))
              .group_by("hostname", "uuid", "ts").agg(pl.col("util").mean())
@@ -159,7 +163,7 @@ def curves(sheet: usage.TrainingSheet) -> None:
         color=alt.Color("pct:Q", title=t("usage.curve.util"), scale=alt.Scale(domain=[0, 100], scheme="viridis")),
         tooltip=[alt.Tooltip("gpu:N", title=t("usage.axis.gpu")), alt.Tooltip("ts:T", title=t("usage.axis.time"), format="%Y-%m-%d %H:%M"),
                  alt.Tooltip("pct:Q", title=t("usage.curve.util"))])
-    st.altair_chart(heat.properties(height=max(120, 14 * strip["gpu"].nunique())), width="stretch")
+    show(heat.properties(height=max(120, 14 * strip["gpu"].nunique())))
 
 
 def gpu_table(sheet: usage.TrainingSheet) -> None:
@@ -184,7 +188,7 @@ def pick_month() -> date:
         months.append(anchor)
         anchor = (anchor - timedelta(days=1)).replace(day=1)
     labels = {m: m.strftime("%Y-%m") for m in months}
-    return st.selectbox(t("usage.month"), months, format_func=labels.get, key="usage_month")
+    return st.selectbox(t("usage.month"), months, format_func=labels.get, placeholder=choose(), key="usage_month")
 
 
 def inference_sheet(month: date) -> usage.InferenceSheet:
@@ -225,8 +229,11 @@ def serving_notes(sheet: usage.InferenceSheet) -> None:
         prefix = t("error.field_prefix", field=field) + " " if field else ""
         st.warning(prefix + render(sheet.serving_error), icon=":material/error:")
     exported = int(sheet.rows["qps_mean"].is_not_null().sum())
+    step = serving_settings().peak_step_s
     st.caption(" ".join([t("serving.exported_count", exported=exported, services=sheet.rows.height),
-                         *serving_basis(sheet), t("serving.qps_note", step=serving_settings().peak_step_s)]))
+                         *serving_basis(sheet), t("uitext.serving.qps_note", step=step)]))
+    # Which metrics and which settings file: ops' technical sources.
+    technical_sources([t("serving.qps_note", step=step)])
 
 
 def serving_basis(sheet: usage.InferenceSheet) -> list[str]:

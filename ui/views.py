@@ -13,6 +13,7 @@ from core.db.migrate import current_revision, head_revision
 from core.estimation.catalog import load_catalog
 from ui.context import ctx
 from ui.i18n import t
+from ui.sources import as_code
 
 
 def catalog_table() -> pd.DataFrame:
@@ -47,6 +48,23 @@ def settings_table() -> pd.DataFrame:
          t("settings.col.help"): t(f"setting.{s.env}")}
         for s in config.SETTINGS
     ])
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table: what each does (in words, its file names set as code),
+    its variable and the value in force (secrets masked), both set as code — the names an
+    administrator types, not words of the page."""
+    head = f"| {t('settings.col.help')} | {t('settings.col.env')} | {t('settings.col.value')} |\n|---|---|---|\n"
+    rows = []
+    for s in config.SETTINGS:
+        value = redact.setting(s.env, os.environ.get(s.env, s.default))
+        rows.append(f"| {_cell(as_code(t(f'setting.{s.env}')))} | `{s.env}` | "
+                    f"{f'`{_cell(value)}`' if value else '-'} |")
+    return head + "\n".join(rows)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

@@ -11,9 +11,13 @@ from core.identity import OPS_ROLES
 from core.reclaim import warning_service as svc
 from core.reclaim.states import TRIAGE_STATUSES
 from core.reclaim.warnings import LEVELS
+from core.text import plain
+from ui.builtin_text import choose
+from ui.charts import show
 from ui.context import ctx, me
 from ui.errors import guarded
 from ui.i18n import t
+from ui.names import person
 
 
 def _pct(value: float | None) -> str:
@@ -25,8 +29,10 @@ def filters() -> dict:
     c1, c2 = st.columns(2)
     levels = {None: t("warn.all")} | {lv: t(f"warn.level.{lv}") for lv in LEVELS}
     statuses = {None: t("warn.all")} | {s: t(f"warn.status.{s}") for s in TRIAGE_STATUSES}
-    level = c1.selectbox(t("warn.filter_level"), list(levels), format_func=levels.get, key="warn_level")
-    status = c2.selectbox(t("warn.filter_status"), list(statuses), format_func=statuses.get, key="warn_status")
+    level = c1.selectbox(t("warn.filter_level"), list(levels), format_func=levels.get,
+                         placeholder=choose(), key="warn_level")
+    status = c2.selectbox(t("warn.filter_status"), list(statuses), format_func=statuses.get,
+                          placeholder=choose(), key="warn_status")
     return {"level": level, "status": status}
 
 
@@ -39,7 +45,7 @@ def warnings_frame(rows: list[dict]) -> pd.DataFrame:
     """The list with translated headers."""
     return pd.DataFrame([{
         t("warn.col.id"): r["id"], t("warn.col.month"): r["month"], t("warn.col.level"): t(f"warn.level.{r['level']}"),
-        t("warn.col.resource"): r["resource"], t("warn.col.owner"): r["owner"] or "-",
+        t("warn.col.resource"): r["resource"], t("warn.col.owner"): person(r["owner"]),
         t("warn.col.util"): _pct(r["util"]), t("warn.col.mem"): _pct(r["mem"]), t("warn.col.coverage"): _pct(r["coverage"]),
         t("warn.col.status"): t(f"warn.status.{r['status']}"),
     } for r in rows])
@@ -48,7 +54,7 @@ def warnings_frame(rows: list[dict]) -> pd.DataFrame:
 def pick(rows: list[dict]) -> int | None:
     """A picker of the listed warnings; the chosen id."""
     labels = {None: t("warn.pick_none")} | {r["id"]: f"#{r['id']} · {r['month']} · {r['resource']}" for r in rows}
-    return st.selectbox(t("warn.pick"), list(labels), format_func=labels.get, key="warn_pick")
+    return st.selectbox(t("warn.pick"), list(labels), format_func=labels.get, placeholder=choose(), key="warn_pick")
 
 
 def evidence(warning_id: int) -> dict:
@@ -70,10 +76,10 @@ def evidence(warning_id: int) -> dict:
         chart = alt.Chart(long).mark_line(point=True).encode(
             x=alt.X("day:T", title=t("warn.day")), y=alt.Y("value:Q", title=t("warn.ratio"), axis=alt.Axis(format="%")),
             color=alt.Color("series:N", title=None))
-        st.altair_chart(chart, width="stretch")
+        show(chart)
     for n in w.get("notes", []):
         kind = t(f"warn.status.{n['after']}") if n["kind"] == "transition" else t("warn.reply")
-        st.markdown(f"**{n['actor']}** · {kind} · {n['at']:%Y-%m-%d %H:%M}  \n{n['text']}")
+        st.markdown(f"**{person(n['actor'])}** · {kind} · {n['at']:%Y-%m-%d %H:%M}  \n{plain(n['text'])}")
     return w
 
 
@@ -95,7 +101,7 @@ def actions(w: dict) -> None:
     if me().role in OPS_ROLES and w["next"]:
         with st.form("warn_triage"):
             labels = {s: t(f"warn.status.{s}") for s in w["next"]}
-            st.selectbox(t("warn.next"), list(labels), format_func=labels.get, key="warn_to")
+            st.selectbox(t("warn.next"), list(labels), format_func=labels.get, placeholder=choose(), key="warn_to")
             st.text_area(t("warn.note"), key="warn_note")
             st.form_submit_button(t("warn.apply"), on_click=_triage, args=(w["id"],), key="warn_apply")
     if me().id == w["owner"] or me().role == "dept_head":

@@ -11,7 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli import OneLineParser, add_persona_flag, emit, open_sessions, persona, positive_int
+from core.cli import OneLineParser, add_persona_flag, emit, open_sessions, persona
+from core.cli.inputs import record_id
 from core.i18n import translate
 from core.lifecycle.labels import backend_name
 
@@ -34,7 +35,7 @@ def register(groups: argparse._SubParsersAction) -> None:
             ("manifests", "print the stored Kubernetes manifests (YAML)", _manifests),
             ("stop", "stop a preempted allocation's GPU work on its cluster again (ops)", _stop)):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("id", type=positive_int, help="request id")
+        p.add_argument("id", type=record_id, help="request id")
         add_persona_flag(p)
         p.set_defaults(handler=handler)
 
@@ -46,7 +47,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     green = sub.add_parser("green", help="the green channel (绿色通道)")
     gsub = green.add_subparsers(dest="green_command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     plan = gsub.add_parser("plan", help="where an emergency's GPUs would come from (changes nothing)")
-    plan.add_argument("id", type=positive_int, help="emergency request id")
+    plan.add_argument("id", type=record_id, help="emergency request id")
     add_persona_flag(plan)
     plan.set_defaults(handler=_green_plan)
 

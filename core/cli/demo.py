@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 
 from core import context
-from core.cli import add_json_flag, emit, positive_int
+from core.cli import add_json_flag, emit
+from core.cli.inputs import sample_step, whole
 from core.demo import seed
 
 
@@ -20,8 +21,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     cmd.set_defaults(handler=_seed)
     metrics = sub.add_parser("metrics", help="write demo GPU samples (when the metrics folder is empty) and roll "
                                              "up every day without a stored rollup (no-op when done)")
-    metrics.add_argument("--days", type=positive_int, default=7, help="days of samples ending yesterday (default 7)")
-    metrics.add_argument("--step", type=positive_int, default=300, help="seconds between samples (default 300)")
+    metrics.add_argument("--days", type=whole("days"), default=7, help="days of samples ending yesterday (default 7)")
+    metrics.add_argument("--step", type=sample_step("sample_step"), default=300, help="seconds between samples (default 300)")
     add_json_flag(metrics)
     board = sub.add_parser("board", help="run the daily job and publish last month's report from the demo rollups "
                                          "(no-op when it is published)")
@@ -31,9 +32,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     history = sub.add_parser("history", help="older months of demo rollups at a coarse step, back to the same month "
                                              "last year, and last month's demo training jobs with recorded results "
                                              "(run after 'demo metrics'; no-op when done)")
-    history.add_argument("--months", type=positive_int, default=13,
+    history.add_argument("--months", type=whole("months"), default=13,
                          help="months back from the current one to fill (default 13: last month and a year before it)")
-    history.add_argument("--step", type=positive_int, default=3600,
+    history.add_argument("--step", type=sample_step("sample_step"), default=3600,
                          help="seconds between the generated samples of the older days (default 3600)")
     add_json_flag(history)
     history.set_defaults(handler=_history)
@@ -47,8 +48,10 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
+    from core.cli.jobs import check_fleet_samples, fleet_gpus
     from core.metrics.demo_metrics import ensure_demo_metrics
 
+    check_fleet_samples(gpus=fleet_gpus(1.0), days=args.days, step_s=args.step, field="--days")
     ctx = context.build()
     try:
         made = ensure_demo_metrics(ctx.sessions, days=args.days, step_s=args.step)
@@ -90,8 +93,11 @@ def _board(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
+    from core.cli.jobs import check_fleet_samples, fleet_gpus
     from core.demo_history import ensure_history, seed_training_runs
 
+    # the older months are generated at the demo fleet's size (scale 1) and rolled up in memory
+    check_fleet_samples(gpus=fleet_gpus(1.0), days=args.months * 31, step_s=args.step, field="--months")
     ctx = context.build()
     try:
         made = {"history": ensure_history(ctx.sessions, months=args.months, step_s=args.step),

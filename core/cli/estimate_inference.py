@@ -4,10 +4,9 @@ from load-test files (any format of :mod:`core.estimation.loadtest_formats`)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from core.cli import add_json_flag, emit, positive_float, positive_int
-from core.errors import InputError
+from core.cli import add_json_flag, emit
+from core.cli.inputs import LIMITS_FILE, real, whole
 
 HELP = "replicas and GPUs for an online inference service from load-test results"
 DESCRIPTION = (
@@ -25,7 +24,7 @@ def _slo(text: str) -> tuple[str, float]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=MS (e.g. p99_ms=200)")
-    return key.strip(), positive_float(value.strip())
+    return key.strip(), real("slo_ms")(value.strip())
 
 
 def add_inference_command(estimate_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,14 +38,15 @@ def add_inference_command(estimate_subparsers: argparse._SubParsersAction) -> ar
         "--slo", type=_slo, action="append", required=True, metavar="KEY=MS",
         help="latency limit in ms, repeatable; KEY is one of " + ", ".join(LATENCY_KEYS),
     )
-    parser.add_argument("--peak-qps", type=positive_float, required=True, help="peak requests per second to serve")
-    parser.add_argument("--mean-qps", type=positive_float, help="mean requests per second, for comparison")
+    parser.add_argument("--peak-qps", type=real("peak_qps"), required=True, help="peak requests per second to serve")
+    parser.add_argument("--mean-qps", type=real("mean_qps"), help="mean requests per second, for comparison")
     parser.add_argument(
-        "--target-util", type=positive_float,
-        help="share of the SLO-bound QPS to plan each replica at, in (0, 1] (default from data/inference_defaults.yaml: 0.8)",
+        "--target-util", type=real("target_util"),
+        help="share of the SLO-bound QPS to plan each replica at (default from data/inference_defaults.yaml: 0.8; "
+             f"bounds in data/{LIMITS_FILE})",
     )
-    parser.add_argument("--gpus-per-replica", type=positive_int, default=1, help="GPUs per replica (default 1)")
-    parser.add_argument("--min-replicas", type=positive_int, help="high-availability floor (default from data file: 2)")
+    parser.add_argument("--gpus-per-replica", type=whole("gpus_per_replica"), default=1, help="GPUs per replica (default 1)")
+    parser.add_argument("--min-replicas", type=whole("min_replicas"), help="high-availability floor (default from data file: 2)")
     parser.add_argument("--n-plus-one", action="store_true", help="add one spare replica on top of the load")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
@@ -54,17 +54,12 @@ def add_inference_command(estimate_subparsers: argparse._SubParsersAction) -> ar
 
 
 def read_files(paths: list[str]) -> list[tuple[str, bytes]]:
-    """(name, content) of each path; a missing or unreadable file is an InputError naming it."""
-    files = []
-    for name in paths:
-        path = Path(name)
-        if not path.is_file():
-            raise InputError("error.loadtest_file_not_found", field=name)
-        try:
-            files.append((name, path.read_bytes()))
-        except OSError as exc:
-            raise InputError("error.loadtest_file_unreadable", field=name, detail=exc.strerror or str(exc)) from None
-    return files
+    """(name, content) of each path; a missing, unreadable or oversized file (or a folder, FIFO or
+    device) is an InputError naming it."""
+    from core.cli.inputs import limit, read_file
+
+    largest = int(limit("max_loadtest_file_bytes"))
+    return [(name, read_file(name, field=name, max_bytes=largest)) for name in paths]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,17 +21,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-from core.cli import add_json_flag, emit, positive_float, positive_int
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+from core.cli import add_json_flag, emit
+from core.cli.inputs import day as _day
+from core.cli.inputs import date_bounds, real, sample_step, whole, work_limit
+from core.errors import InputError
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -73,21 +69,21 @@ def register(groups: argparse._SubParsersAction) -> None:
     when.add_argument("--day", type=_day, help="UTC day, YYYY-MM-DD")
     when.add_argument("--from", dest="first", type=_day, help="first UTC day of a backfill, YYYY-MM-DD")
     roll.add_argument("--to", dest="last", type=_day, help="last UTC day of a backfill, inclusive (default: --from)")
-    roll.add_argument("--workers", type=positive_int, default=None,
+    roll.add_argument("--workers", type=whole("workers"), default=None,
                       help="days of a backfill rolled up at once (default: one per CPU)")
     roll.add_argument("--source", choices=["offline"], default="offline", help="metrics source (default offline files)")
     roll.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"offline samples folder (default {DEFAULT_ROOT})")
-    roll.add_argument("--step", type=positive_int, default=60, help="scrape step in seconds (default 60)")
+    roll.add_argument("--step", type=whole("step"), default=60, help="scrape step in seconds (default 60)")
     add_json_flag(roll)
     roll.set_defaults(handler=_rollup, parser=roll)
 
     fleet = sub.add_parser("fleet", help="generate demo GPU samples (Parquet, one folder per day) and the fleet manifest")
     fleet.add_argument("--start", type=_day, required=True, help="first UTC day, YYYY-MM-DD")
-    fleet.add_argument("--days", type=positive_int, default=1, help="number of days (default 1)")
+    fleet.add_argument("--days", type=whole("days"), default=1, help="number of days (default 1; at most the samples of work.max_fleet_samples in data/cli_limits.yaml)")
     fleet.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"output folder (default {DEFAULT_ROOT})")
-    fleet.add_argument("--scale", type=positive_float, default=1.0, help="GPUs per pool × scale (1 ≈ 1,000 GPUs, 10 ≈ 10,000)")
-    fleet.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    fleet.add_argument("--step", type=positive_int, default=60, help="sample step in seconds (default 60)")
+    fleet.add_argument("--scale", type=real("scale"), default=1.0, help="GPUs per pool × scale (1 ≈ 1,000 GPUs, 10 ≈ 10,000)")
+    fleet.add_argument("--seed", type=whole("seed"), default=7, help="random seed (default 7)")
+    fleet.add_argument("--step", type=sample_step("sample_step"), default=60, help="sample step in seconds (default 60)")
     add_json_flag(fleet)
     fleet.set_defaults(handler=_fleet)
 
@@ -188,6 +184,7 @@ def _backfill(args: argparse.Namespace) -> int:
     from core.metrics.serving_rollup import day_parts
 
     first, last = args.first, args.last or args.first
+    check_backfill(first, last)
     started = time.perf_counter()
     computed = rollup_days(OfflineSource(args.root), first, last, step_s=args.step, workers=args.workers)
     serving, cpu = _serving_source(args.root), _cpu_source(args.root)
@@ -225,11 +222,47 @@ def _backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_backfill(first: date, last: date) -> None:
+    """Refuse a backfill that ends before it starts or spans more than ``work.max_backfill_days``."""
+    if last < first:
+        raise InputError("cliinput.to_before_from", field="--to", first=first.isoformat(), last=last.isoformat())
+    days, most = (last - first).days + 1, work_limit("max_backfill_days")
+    if days > most:
+        raise InputError("cliinput.backfill_too_long", field="--to", days=days, limit=most)
+
+
+def fleet_gpus(scale: float) -> int:
+    """GPUs of the demo fleet at ``scale`` (each pool of data/org.yaml: max(1, round(gpus × scale))),
+    as :func:`core.metrics.fleet.build_fleet` makes it."""
+    from core.org import load_org
+
+    return sum(max(1, round(pool.gpus * scale)) for pool in load_org().pools.values())
+
+
+def check_fleet_samples(*, gpus: int, days: int, step_s: int, field: str) -> None:
+    """Refuse a sample run of more than ``work.max_fleet_samples`` samples (GPUs × days × 86,400 / step)."""
+    samples, most = gpus * days * (86400 // step_s + (1 if 86400 % step_s else 0)), work_limit("max_fleet_samples")
+    if samples > most:
+        raise InputError("cliinput.fleet_too_large", field=field, gpus=gpus, days=days, step=step_s,
+                         samples=f"{samples:.3g}", limit=f"{most:.3g}")
+
+
 def _fleet(args: argparse.Namespace) -> int:
     from core.metrics.fleet import write_samples
 
+    latest = date_bounds()[1]
+    if args.start + timedelta(days=args.days - 1) > latest:
+        raise InputError("cliinput.range_after_latest", field="--days", start=args.start.isoformat(), days=args.days,
+                         latest=latest.isoformat())
+    check_fleet_samples(gpus=fleet_gpus(args.scale), days=args.days, step_s=args.step, field="--days")
+    if args.root.exists() and not args.root.is_dir():
+        raise InputError("cliinput.root_not_folder", field="--root", path=str(args.root))
     started = time.perf_counter()
-    result = write_samples(args.root, start=args.start, days=args.days, step_s=args.step, seed=args.seed, scale=args.scale)
+    try:
+        result = write_samples(args.root, start=args.start, days=args.days, step_s=args.step, seed=args.seed,
+                               scale=args.scale)
+    except OSError as exc:  # a parent that is a file, no permission, disk full
+        raise InputError("cliinput.file_unwritable", field="--root", detail=exc.strerror or type(exc).__name__) from None
     result["seconds"] = round(time.perf_counter() - started, 3)
     result.pop("files")
     emit(args, result, lambda: (f"{result['rows']} samples of {result['gpus']} GPUs over {result['days']} days "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+import urllib.parse
 
-from core.cli import add_json_flag, emit, int_list, positive_float, positive_int
+from core.cli import add_json_flag, emit, int_list
+from core.cli.inputs import loads_json, real, whole, writable_file
 from core.errors import InputError
 
 HELP = "sweep an HTTP endpoint over concurrency levels and write the CSV curve"
@@ -33,15 +34,15 @@ def register(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
         f"levels of at most {loadtest.MAX_CONCURRENCY})",
     )
     parser.add_argument(
-        "--duration", type=positive_float, default=20.0, metavar="S",
+        "--duration", type=real("loadtest_duration"), default=20.0, metavar="S",
         help=f"seconds per level (default 20, at most {int(loadtest.MAX_DURATION_S)})",
     )
     parser.add_argument(
-        "--max-requests", type=positive_int, default=100_000, metavar="N",
+        "--max-requests", type=whole("loadtest_max_requests"), default=100_000, metavar="N",
         help="requests per level at most; the level ends at whichever of duration and count comes first",
     )
     parser.add_argument(
-        "--timeout", type=positive_float, default=30.0, metavar="S",
+        "--timeout", type=real("loadtest_timeout"), default=30.0, metavar="S",
         help=f"per-request timeout in seconds (default 30, at most {int(loadtest.MAX_TIMEOUT_S)}); a timeout counts as an error",
     )
     parser.add_argument(
@@ -61,15 +62,25 @@ def register(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_url_syntax(url: str) -> None:
+    """Refuse a URL urllib cannot take apart (``http://[::1``, a port beyond 65535): urlsplit and
+    the port lookup raise ValueError, which core.loadtest.check_url does not expect."""
+    try:
+        urllib.parse.urlsplit(url).port  # noqa: B018 - the lookup is the check
+    except ValueError:
+        raise InputError("error.loadtest_bad_url", field="url", value=url) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sweep, write the CSV, print the levels."""
     from core import loadtest
     from core.i18n import translate
 
     lang = getattr(args, "lang", "en")
-    out_path = Path(args.out) if args.out else None
-    if out_path is not None and out_path.parent and not out_path.parent.exists():
-        raise InputError("error.loadtest_out_dir_missing", field="out", path=str(out_path.parent))
+    _check_url_syntax(args.url)
+    if args.body is not None:  # deep nesting made json.loads fail with RecursionError in core.loadtest
+        loads_json(args.body, field="--body")
+    out_path = writable_file(args.out, field="--out") if args.out else None
 
     def progress(level: loadtest.LevelResult) -> None:
         # Progress on stderr so stdout stays clean for --json and for the printed CSV.
@@ -85,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
     )
     csv_text = result.to_csv()
     if out_path is not None:
-        out_path.write_text(csv_text, encoding="utf-8")
+        try:
+            out_path.write_text(csv_text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError("cliinput.file_unwritable", field="--out", detail=exc.strerror or type(exc).__name__) from None
     payload = {**result.as_dict(), "out": str(out_path) if out_path else None}
 
     def text() -> str:

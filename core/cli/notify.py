@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import add_json_flag, emit, positive_int
+from core.cli import add_json_flag, emit
+from core.cli.inputs import whole
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         description="Deliver the notices that are due once. Without COMPUTELOOP_SMTP_HOST they go to the "
                     "in-app inbox only and the e-mails stay pending. Exits 0 even when some were refused "
                     "(they are retried later); see the report.")
-    send.add_argument("--limit", type=positive_int, default=100, help="most notices to handle in this run (default 100)")
+    send.add_argument("--limit", type=whole("notify_limit"), default=100, help="most notices to handle in this run (default 100)")
     add_json_flag(send)
     send.set_defaults(handler=_send)
 

@@ -8,16 +8,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
 from core.cli import add_json_flag, emit
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+from core.cli.inputs import day as _day
 
 
 def add_daily(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +43,11 @@ def _daily(args: argparse.Namespace) -> int:
 
 
 def summary(result: dict) -> str:
-    """One line of what the daily job did (``run_daily``'s result)."""
+    """One line of what the daily job did (``run_daily``'s result), or that another run held its lock."""
+    if result.get("locked"):
+        from core.i18n import translate
+
+        return translate(result["message"]["key"], "en", **result["message"]["params"])
     return (f"{result['today']}: {len(result.get('notices', {}).get('queued', []))} notices, "
             f"{len(result.get('expiries', {}).get('reclaimed', []))} reclaimed, "
             f"{len(result.get('data_release', {}).get('released', []))} data released, "

@@ -20,10 +20,10 @@ Permissions are the services' (core/reports/service.py): the CLI only names who 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, Callable
 
-from core.cli import OneLineParser, add_json_flag, add_persona_flag, emit, persona, positive_int
+from core.cli import OneLineParser, add_json_flag, add_persona_flag, emit, persona
+from core.cli.inputs import check_month, record_id, writable_file
 from core.errors import InputError
 from core.i18n import translate
 
@@ -49,26 +49,26 @@ def register(groups: argparse._SubParsersAction) -> None:
     lst.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="one report: headline numbers (--json: the whole snapshot)")
-    show.add_argument("id", type=positive_int, help="report id (report list)")
+    show.add_argument("id", type=record_id, help="report id (report list)")
     add_persona_flag(show)
     show.set_defaults(handler=_show)
 
     publish = sub.add_parser("publish", help="publish a draft as an immutable snapshot (ops)")
-    publish.add_argument("id", type=positive_int, help="draft report id")
+    publish.add_argument("id", type=record_id, help="draft report id")
     publish.add_argument("--deidentify", action=argparse.BooleanOptionalAction, default=None,
                          help="mask people's names and show projects by code (default: the draft's choice)")
     add_persona_flag(publish)
     publish.set_defaults(handler=_publish)
 
     correct = sub.add_parser("correct", help="start a correction of a published report: a new draft version (ops)")
-    correct.add_argument("id", type=positive_int, help="published report id")
+    correct.add_argument("id", type=record_id, help="published report id")
     correct.add_argument("--reason", required=True, help="what the correction fixes (required)")
     add_persona_flag(correct)
     correct.set_defaults(handler=_correct)
 
     export = sub.add_parser("export", help="write a report as HTML, PDF, Excel or CSV",
                             description="Write a report as HTML, PDF, Excel or CSV in the language of --lang.")
-    export.add_argument("id", type=positive_int, help="report id")
+    export.add_argument("id", type=record_id, help="report id")
     export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--table", default="projects", help="CSV only: which table (default projects)")
@@ -100,7 +100,8 @@ def _pct(value: Any) -> str:
 def _monthly(args: argparse.Namespace) -> int:
     from core.reports import service
 
-    view = _run(lambda sessions: service.build_draft(sessions=sessions, actor=service.REPORT_JOB, month=args.month,
+    month = check_month(args.month, field="--month")
+    view = _run(lambda sessions: service.build_draft(sessions=sessions, actor=service.REPORT_JOB, month=month,
                                                      scope=args.scope))
     snap = view.pop("snapshot")
     payload = {**view, "coverage": snap["coverage"], "health": {k: snap["health"][k] for k in ("util_allocated", "util_fleet")},
@@ -129,7 +130,8 @@ def _list(args: argparse.Namespace) -> int:
     from core.reports import service
 
     actor = persona(args.persona)
-    rows = _run(lambda sessions: service.list_reports(sessions=sessions, actor=actor, month=args.month, scope=args.scope))
+    month = check_month(args.month, field="--month") if args.month is not None else None
+    rows = _run(lambda sessions: service.list_reports(sessions=sessions, actor=actor, month=month, scope=args.scope))
     emit(args, rows, lambda: "\n".join(_line(r, args.lang) for r in rows) or translate("cli.report.none", args.lang))
     return 0
 
@@ -188,9 +190,7 @@ def _export(args: argparse.Namespace) -> int:
     from core.reports import service
 
     actor = persona(args.persona)
-    out = Path(args.out)
-    if out.is_dir():
-        raise InputError("cli.report.out_unwritable", field="--out", detail=IsADirectoryError.__name__)
+    out = writable_file(args.out, field="--out")
     view = _run(lambda sessions: service.get_report(sessions=sessions, actor=actor, report_id=args.id))
     data = _export_bytes(view, args.format, args.lang, args.table)
     try:

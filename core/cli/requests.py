@@ -9,16 +9,16 @@ line on stderr and exits with code 2, like every command.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
-from core.cli import OneLineParser, add_persona_flag, emit, open_sessions, persona, positive_int
+from core.cli import OneLineParser, add_persona_flag, emit, open_sessions, persona
+from core.cli.inputs import choice, limit, loads_json, read_file, record_id, whole
 from core.errors import InputError
 from core.errors import ComputeLoopError
 from core.i18n import Msg, translate
 from core.identity import Identity
 from core.lifecycle import services as svc
+from core.lifecycle.states import STATUSES
 from core.lifecycle.labels import action_name, event_change, reason_text, role_name, step_status_name, tier_name
 
 
@@ -37,28 +37,31 @@ def register(groups: argparse._SubParsersAction) -> None:
     submit.set_defaults(handler=_submit)
 
     lst = sub.add_parser("list", help="requests the persona may see")
-    lst.add_argument("--status", help="only requests in this status")
+    lst.add_argument("--status", type=choice(STATUSES), help="only requests in this status (" + ", ".join(STATUSES) + ")")
     add_persona_flag(lst)
     lst.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="one request with its timeline")
-    show.add_argument("id", type=positive_int, help="request id (the number after CR-YYYY-)")
+    show.add_argument("id", type=record_id, help="request id (the number after CR-YYYY-)")
     add_persona_flag(show)
     show.set_defaults(handler=_show)
 
     decide = sub.add_parser("decide", help="take the current approval step of a request")
-    decide.add_argument("id", type=positive_int)
+    decide.add_argument("id", type=record_id)
     decide.add_argument("--decision", required=True, choices=list(svc.DECISIONS))
     decide.add_argument("--reason", required=True)
-    decide.add_argument("--gpus", type=positive_int, help="adjusted GPU count (approve_adjusted)")
-    decide.add_argument("--days", type=positive_int, help="adjusted duration in days (approve_adjusted)")
+    decide.add_argument("--gpus", type=whole("adjusted_gpus"), help="adjusted GPU count (approve_adjusted)")
+    decide.add_argument("--days", type=whole("adjusted_days"), help="adjusted duration in days (approve_adjusted)")
+    decide.add_argument("--step", required=True,
+                        help="the step you decide: its number (1, 2, …) or role (hq_ops, prov_ops_l1, …) as `show` "
+                             "lists it; refused when it was decided meanwhile or is not the current step")
     add_persona_flag(decide)
     decide.set_defaults(handler=_decide)
 
     result = sub.add_parser("result", help="record the evaluation result of a training run (owner of the request)",
                             description="Record how a training run of this request scored; the monthly report shows "
                                         "it beside the job's time, GPU-hours and energy.")
-    result.add_argument("id", type=positive_int, help="request id of the training allocation")
+    result.add_argument("id", type=record_id, help="request id of the training allocation")
     result.add_argument("--metric", required=True, help="evaluation metric, e.g. eval_loss, accuracy, bleu")
     result.add_argument("--value", required=True, help="the metric's value")
     direction = result.add_mutually_exclusive_group(required=True)
@@ -72,7 +75,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     result.set_defaults(handler=_result)
 
     results = sub.add_parser("results", help="training results recorded for a request")
-    results.add_argument("id", type=positive_int)
+    results.add_argument("id", type=record_id)
     add_persona_flag(results)
     results.set_defaults(handler=_results)
 
@@ -88,15 +91,15 @@ def register(groups: argparse._SubParsersAction) -> None:
     dsub = draft.add_subparsers(dest="draft_command", required=True, metavar="COMMAND", parser_class=OneLineParser)
     dsave = dsub.add_parser("save", help="save a form (JSON file) as a new draft, or over draft --id N")
     dsave.add_argument("--file", required=True, help="the form as a JSON object (fields of IntakeForm)")
-    dsave.add_argument("--id", type=positive_int, help="the draft to resume (its form is replaced)")
+    dsave.add_argument("--id", type=record_id, help="the draft to resume (its form is replaced)")
     add_persona_flag(dsave)
     dsave.set_defaults(handler=_draft_save)
     dform = dsub.add_parser("form", help="print a draft's form as JSON (edit it, then draft save --id N)")
-    dform.add_argument("id", type=positive_int, help="draft id")
+    dform.add_argument("id", type=record_id, help="draft id")
     add_persona_flag(dform)
     dform.set_defaults(handler=_draft_form)
     dsubmit = dsub.add_parser("submit", help="submit a draft (optionally with a new form first)")
-    dsubmit.add_argument("id", type=positive_int, help="draft id")
+    dsubmit.add_argument("id", type=record_id, help="draft id")
     dsubmit.add_argument("--file", help="replace the draft's form with this JSON file before submitting")
     dsubmit.add_argument("--queue", action="store_true", help="queue the request if the pool lacks the GPUs")
     add_persona_flag(dsubmit)
@@ -107,12 +110,12 @@ def register(groups: argparse._SubParsersAction) -> None:
             ("claim", "take a submitted or queued request into review (ops)", _claim),
             ("feasibility", "the pre-filled feasibility checklist of a request (reviewers)", _feasibility)):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("id", type=positive_int, help="request id")
+        p.add_argument("id", type=record_id, help="request id")
         add_persona_flag(p)
         p.set_defaults(handler=handler)
 
     cancel = sub.add_parser("cancel", help="withdraw your request, or cancel one (ops); a granted allocation is released")
-    cancel.add_argument("id", type=positive_int, help="request id")
+    cancel.add_argument("id", type=record_id, help="request id")
     cancel.add_argument("--reason", required=True, help="why (required)")
     add_persona_flag(cancel)
     cancel.set_defaults(handler=_cancel)
@@ -123,12 +126,9 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _read_form(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError("lifecycle.form_file_invalid", field=path, detail=type(exc).__name__) from None
-    except json.JSONDecodeError as exc:
-        raise InputError("lifecycle.form_file_invalid", field=path, detail=f"line {exc.lineno}: {exc.msg}") from None
+    """The form in the JSON file ``path``: a regular file of at most ``max_form_file_bytes``, JSON
+    within the limits of :func:`core.cli.inputs.loads_json`, an object. InputError naming the file."""
+    data = loads_json(read_file(path, field=path, max_bytes=int(limit("max_form_file_bytes"))), field=path)
     if not isinstance(data, dict):
         raise InputError("lifecycle.form_not_object", field=path)
     return data
@@ -204,7 +204,7 @@ def _show(args: argparse.Namespace) -> int:
 def _decide(args: argparse.Namespace) -> int:
     actor = persona(args.persona)
     result = svc.decide(sessions=open_sessions(), actor=actor, request_id=args.id, decision=args.decision,
-                        reason=args.reason, adjusted_gpus=args.gpus, adjusted_days=args.days)
+                        reason=args.reason, adjusted_gpus=args.gpus, adjusted_days=args.days, step=args.step)
     emit(args, result, lambda: _detail(result, args.lang))
     return 0
 
@@ -245,6 +245,7 @@ def _field_names(names: list[str], lang: str) -> str:
 def _precheck_text(out: dict[str, Any], lang: str) -> str:
     lines = [translate("apply.missing", lang, fields=_field_names(out["missing"], lang)) if out["missing"]
              else translate("apply.complete", lang)]
+    lines += [f"!! {translate(e['key'], lang, **e['params'])}" for e in out.get("errors", [])]  # what submit refuses
     lines += [f"{'!!' if fl.get('block') else '!'} [{fl['id']}] {translate(fl['key'], lang, **fl['params'])}"
               for fl in out["flags"]]
     cap = out["capacity"]

@@ -126,6 +126,7 @@ def parse_sweep(files: list[tuple[str, bytes]]) -> Sweep:
         sources.append((name, fmt))
         warnings.extend(file_warnings)
         for point in points:
+            _check_ranges(name, point)
             other = by_level.get(point.concurrency)
             if other is None:
                 by_level[point.concurrency] = point
@@ -140,6 +141,22 @@ def parse_sweep(files: list[tuple[str, bytes]]) -> Sweep:
         warnings.append(Msg("loadtest.concurrency_estimated", {"file": source}))
     ordered = tuple(sorted(by_level.values(), key=lambda p: p.concurrency))
     return Sweep(points=ordered, sources=tuple(sources), warnings=tuple(warnings))
+
+
+def _check_ranges(name: str, point: CurvePoint) -> None:
+    """Refuse a point whose numbers are outside ``loadtest_values`` of data/cli_limits.yaml (a
+    throughput of 2e-308 requests/s made the replica count infinite)."""
+    from core.datafiles import load_yaml
+
+    bounds = (load_yaml("cli_limits.yaml") or {}).get("loadtest_values") or {}
+    checks = [("qps", point.qps, "qps"), ("concurrency", point.concurrency, "concurrency")]
+    checks += [(key, value, "latency_ms") for key, value in point.latency_ms.items()]
+    for entry, value, kind in checks:
+        entry = bounds.get(kind) or {}
+        low, high = float(entry.get("min", 0)), float(entry.get("max", math.inf))
+        if not low <= value <= high:
+            raise InputError("cliinput.loadtest_out_of_range", field=name, entry=entry, value=_num(value),
+                             low=_num(low), high=_num(high))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,12 +186,16 @@ def _detect(name: str, content: bytes) -> tuple[str, Any]:
             raise InputError(
                 "error.loadtest_invalid_json", field=name, line=exc.lineno, column=exc.colno, detail=exc.msg,
             ) from None
+        except RecursionError:  # nesting deeper than the interpreter's recursion limit
+            raise InputError("cliinput.json_nested_too_deep", field=name) from None
+        except ValueError:  # an integer beyond Python's digit limit for int() (4,300 digits)
+            raise InputError("cliinput.json_integer_too_long", field=name) from None
         if isinstance(doc, dict):
             fmt = _detect_json(doc)
             if fmt:
                 return fmt, doc
         raise InputError("error.loadtest_unknown_format", field=name, formats=", ".join(FORMATS))
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = _csv_rows(name, text)
     header = [c.strip() for c in rows[0]] if rows else []
     lowered = {c.lower() for c in header}
     if {"timestamp", "user count", "total request count"} <= lowered:
@@ -184,6 +205,20 @@ def _detect(name: str, content: bytes) -> tuple[str, Any]:
     if {"concurrency", "qps"} <= lowered:
         return "plain_csv", rows
     raise InputError("error.loadtest_unknown_format", field=name, formats=", ".join(FORMATS))
+
+
+def _csv_rows(name: str, text: str) -> list[list[str]]:
+    """The rows of a CSV text; a malformed line (a carriage return or NUL inside an unquoted field,
+    a field over the csv module's size limit) is an InputError naming the file and line. A file
+    with carriage returns only (classic Mac line ends) is read line by line."""
+    if "\n" not in text:
+        text = text.replace("\r", "\n")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise InputError("cliinput.csv_bad_line", field=name, line=reader.line_num,
+                         detail=str(exc).split(" - ")[0]) from None
 
 
 _VLLM_METRIC = re.compile(r"^(mean|median|std|p\d+(?:\.\d+)?)_(ttft|tpot|itl|e2el)_ms$")
@@ -231,13 +266,22 @@ def _number(name: str, key: str, value: Any, *, allow_none: bool = False) -> flo
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InputError("error.loadtest_bad_value", field=name, entry=key, value=repr(value)) from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of hundreds of digits
+        raise InputError("error.loadtest_bad_value", field=name, entry=key, value=_shown(value)) from None
     if math.isnan(number) and allow_none:
         return None
     if not math.isfinite(number) or number < 0:
-        raise InputError("error.loadtest_bad_value", field=name, entry=key, value=repr(value))
+        raise InputError("error.loadtest_bad_value", field=name, entry=key, value=_shown(value))
     return number
+
+
+def _shown(value: Any) -> str:
+    """A file's value in a message: its repr, at most 60 characters (a value may be a whole document)."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deeply; an int beyond str()'s digit limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 # A concurrency written in a file name: "concurrency16", "c16", "u32", "users-8", "16vus"; only
@@ -253,7 +297,10 @@ def _concurrency_from_name(name: str) -> float | None:
     """A concurrency written in the file name, e.g. ``vllm-infqps-concurrency16-….json``, ``run_u32_stats.csv``."""
     base = re.split(r"[\\/]", name)[-1]
     for match in _CONCURRENCY_IN_NAME.finditer(base):
-        value = float(match.group(1) or match.group(2))
+        digits = match.group(1) or match.group(2)
+        if not digits.isascii() or len(digits) > 7:  # "u１６" or a 400-digit run is not a user count
+            continue
+        value = float(digits)
         if value > 0:
             return value
     return None
@@ -278,6 +325,8 @@ def _resolve_concurrency(
 
 
 def _point(name: str, fmt: str, qps: float, latency: dict[str, float], explicit_conc: Any, conc_key: str) -> CurvePoint:
+    if not qps > 0:  # no completed request: nothing to size with (and a zero capacity divides by zero)
+        raise InputError("cliinput.loadtest_zero_qps", field=name, format=fmt)
     concurrency, estimated = _resolve_concurrency(name, fmt, explicit_conc, qps, latency, conc_key)
     return CurvePoint(
         concurrency=concurrency, qps=qps, latency_ms=latency, source=name, concurrency_estimated=estimated,

@@ -8,7 +8,9 @@ Layout (what :func:`core.metrics.fleet.write_samples` writes; any exporter can p
 
 Every file holds at least the columns of :data:`core.metrics.schema.SAMPLE_SCHEMA` (more are
 ignored). Parquet columns may use any integer/float type for the numbers, String/Categorical for the
-labels and any Datetime unit for ``ts`` (naive ⇒ UTC). CSV ``ts`` is ISO 8601 (``2026-01-01T00:00:00Z``,
+labels and any Datetime unit for ``ts`` (naive ⇒ UTC). A number that is not finite, negative or above
+its largest value in data/cli_limits.yaml ``sample_values`` counts as missing in a Parquet file and
+is refused in a CSV file (no DCGM gauge or counter holds it). CSV ``ts`` is ISO 8601 (``2026-01-01T00:00:00Z``,
 ``+08:00`` offsets are converted, naive ⇒ UTC); an empty number is a missing value.
 
 A file without those columns, with a column of the wrong kind or with a value that does not parse
@@ -228,7 +230,28 @@ def _rollup_series_file(path: Path, day: date, step_s: int) -> pl.DataFrame | No
         return None  # the plain read names the file
     if frame.height != rows:
         return None
-    return rollup_day_series(frame, labels, day, step_s=step_s)
+    numbers = [c for c in SERIES_INPUT_COLUMNS[2:] if frame.schema[c].is_float()]
+    return rollup_day_series(_measurements_only(frame, numbers), labels, day, step_s=step_s)
+
+
+def _largest(column: str) -> float:
+    """The largest value a sample file may hold in ``column`` (data/cli_limits.yaml sample_values)."""
+    from core.datafiles import load_yaml
+
+    value = ((load_yaml("cli_limits.yaml") or {}).get("sample_values") or {}).get(column)
+    return float(value) if value is not None else float("inf")
+
+
+def _measured(column: str) -> pl.Expr:
+    """True where a number column holds a measurement: finite, not negative, at most its largest
+    value (two memory values of 9e307 overflowed to infinity in the rollup's sum)."""
+    col = pl.col(column)
+    return col.is_finite() & (col >= 0) & (col <= _largest(column))
+
+
+def _measurements_only(frame: pl.DataFrame | pl.LazyFrame, columns=NUMBER_COLUMNS):
+    """``frame`` with every value of ``columns`` that is not a measurement made missing (null)."""
+    return frame.with_columns([pl.when(_measured(c)).then(pl.col(c)).alias(c) for c in columns])
 
 
 def _utc(value: datetime) -> datetime:
@@ -278,7 +301,7 @@ def _scan_parquet(path: Path) -> pl.LazyFrame:
             if not have.is_numeric():
                 raise InputError("metrics.bad_column_type", field=str(path), column=name, dtype=str(have), expected="Float64")
             exprs.append(pl.col(name) if have == want else pl.col(name).cast(want))
-    return lf.select(exprs)
+    return _measurements_only(lf.select(exprs))
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
@@ -301,6 +324,8 @@ def _read_csv(path: Path) -> pl.DataFrame:
         bad = parsed.filter(given & parsed[name].is_null())
         if name == "ts":
             bad = parsed.filter(parsed[name].is_null())  # a sample needs its time
+        elif not bad.height:  # "inf", "nan", "-1", "1e308" parse, but no DCGM gauge or counter holds them
+            bad = parsed.filter(given & ~_measured(name))
         if bad.height:
             row = int(bad["__row"][0])
             raise InputError("metrics.bad_value", field=f"{path}:{row + 2}", column=name,

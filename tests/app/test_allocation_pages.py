@@ -22,7 +22,7 @@ def test_an_approved_request_has_an_allocation_sheet_with_manifests_and_kubeconf
     assert text("status.active") in at.dataframe[0].value.to_string()
     labels = [b.label for b in at.get("download_button")]
     assert text("alloc.kubeconfig") in labels and text("alloc.manifests") in labels
-    assert shows(at.info, "alloc.plan_mode")
+    assert shows(at.info, "uitext.alloc.plan_mode")
     assert any("ResourceQuota" in c.value for c in at.code)
 
 
@@ -105,4 +105,6 @@ def test_the_emergency_decision_shows_what_was_stopped_on_the_cluster(app_ctx):
     no_exceptions(at)
     assert shows(at.success, "alloc.stopped", number=victim["number"]), [s.value for s in at.success]
     shown = " ".join(d.value.to_string() for d in at.dataframe)
-    assert "ResourceQuota/allocation" in shown and "=0" in shown
+    assert text("uitext.stop.quota_zero") in shown and text("uitext.k8s_kind.ResourceQuota") in shown
+    sources = " ".join(m.value for m in at.markdown)  # the exact objects and patch: ops' technical sources
+    assert "ResourceQuota/allocation" in sources and "=0" in sources

@@ -48,7 +48,7 @@ def test_the_owner_records_a_training_result_and_a_bad_value_is_named():
     no_exceptions(at)
     assert shows(at.success, "quality.recorded")
     table = at.dataframe[-1].value
-    assert list(table[text("quality.metric")]) == ["eval_loss"]
+    assert list(table[text("quality.metric")]) == [text("uitext.quality_metric.eval_loss")]
     assert float(table[text("reports.col.improvement")].iloc[0]) == 0.4  # 2.3 - 1.9, lower is better
 
 

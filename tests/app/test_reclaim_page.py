@@ -78,7 +78,7 @@ def test_the_owner_returns_an_allocation_and_sees_the_record(app_ctx):
     no_exceptions(at)
     # the dry run first: nothing deleted yet, the objects listed, then the owner confirms
     assert shows(at.warning, "reclaim.return_preview", gpus=4), [w.value for w in at.warning]
-    assert "ResourceQuota" in at.dataframe[0].value.to_string()
+    assert text("uitext.k8s_kind.ResourceQuota") in at.dataframe[0].value.to_string()
     assert not shows(at.success, "reclaim.returned")
     _button(at, "reclaim.return_confirm").click().run()
     no_exceptions(at)

@@ -36,28 +36,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-__all__ = ["PAGE_TEXT_JS", "english_builtins", "raw_identifiers", "raw_values", "user_ids", "leaks"]
-
-# What a person reads in a part of the page, for ``page.evaluate(PAGE_TEXT_JS, selector)``:
-# the element's innerText (which includes the SVG text of the charts) without Material icons
-# (their ligature names, "check_circle", are drawn as glyphs) and without code blocks (st.code,
-# st.json), plus the text of every table (st.dataframe draws its cells on a canvas; the grid's
-# accessible table holds the rows in view, one line per row, cells joined by " | ").
-PAGE_TEXT_JS = r"""(selector) => {
-  const root = document.querySelector(selector || '[data-testid="stMain"]');
-  if (!root) return '';
-  const style = document.createElement('style');
-  style.textContent = '[data-testid="stIconMaterial"], [data-testid$="Icon"], [data-testid="stCode"], '
-    + '[data-testid="stJson"] { visibility: hidden !important; }';
-  document.head.appendChild(style);
-  try {
-    const grids = [...root.querySelectorAll('table[role="grid"]')].map(table =>
-      [...table.querySelectorAll('tr')].map(row => [...row.children].map(c => c.textContent).join(' | ')).join('\n'));
-    return [root.innerText, ...grids].join('\n');
-  } finally {
-    style.remove();
-  }
-}"""
+__all__ = ["english_builtins", "raw_identifiers", "raw_values", "user_ids", "leaks"]
 
 
 def _unique(found: Iterable[str]) -> list[str]:

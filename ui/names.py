@@ -1,0 +1,74 @@
+"""Names, not ids: people ("张伟", not "zhang.wei"), projects and departments in the page's language.
+
+The services record who acted by id (``created_by``, ``decided_by``, ``actor`` of an audit event,
+``owner`` of a warning …). The pages show the person's name: a demo persona's
+(``data/personas.yaml`` through :func:`core.identity.load_personas`) or the signed-in person's
+own; "系统" / "System" for the portal's automatic actions (``system``, ``system:<job>``). Anyone
+else (a signed-in user of another session, whose name the portal does not keep) is shown by the
+id the services hold, which for OIDC users is their e-mail address.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import streamlit as st
+
+from core.identity import load_personas
+from core.org import load_org
+from ui.i18n import current_lang, t
+
+
+@lru_cache(maxsize=1)
+def _names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for p in load_personas():
+        names[p.id] = p.name
+        if p.email:
+            names[p.email] = p.name
+    return names
+
+
+def person(user_id: str | None) -> str:
+    """The name of ``user_id`` (see the module's docstring); "-" when there is none."""
+    if not user_id:
+        return "-"
+    if user_id == "system" or user_id.startswith("system:"):
+        return t("uitext.system")
+    me = st.session_state.get("identity")
+    if me is not None and user_id in (me.id, me.email) and me.name:
+        return me.name
+    return _names().get(user_id, user_id)
+
+
+def people(user_ids) -> str:  # noqa: ANN001 - any iterable of ids
+    """Several people's names, joined as the language joins a list."""
+    return t("uitext.list_separator").join(person(u) for u in user_ids)
+
+
+def project_name(project_id: str | None) -> str:
+    """A project's name in the page's language; its id when the organisation does not list it."""
+    project = load_org().projects.get(project_id or "")
+    if project is None:
+        return project_id or "-"
+    return project.name_zh if current_lang() == "zh-CN" else project.name_en
+
+
+def department_name(department_id: str | None) -> str:
+    """A department's name in the page's language; its id when the organisation does not list it."""
+    dept = load_org().departments.get(department_id or "")
+    if dept is None:
+        return department_id or "-"
+    return dept.name_zh if current_lang() == "zh-CN" else dept.name_en
+
+
+# Kubernetes object kinds the portal creates and deletes, in words (uitext.k8s_kind.<Kind>).
+K8S_KINDS = frozenset({"Namespace", "Pod", "ResourceQuota", "LimitRange", "NetworkPolicy", "PersistentVolumeClaim",
+                       "Role", "RoleBinding", "ServiceAccount", "Deployment", "HorizontalPodAutoscaler", "ScaledObject"})
+
+
+def k8s_kind(kind: str | None) -> str:
+    """A Kubernetes object kind in words; one the portal does not create, as Kubernetes names it."""
+    if not kind:
+        return "-"
+    return t(f"uitext.k8s_kind.{kind}") if kind in K8S_KINDS else kind
