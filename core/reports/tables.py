@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.i18n import translate
+from core.i18n import catalog, translate
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,10 @@ def training_jobs_table(report: dict[str, Any], lang: str) -> Table:
         metric = translate("quality.not_recorded", lang)
         if q:
             arrow = "↑" if q.get("higher_is_better") else "↓"
-            metric = f"{q['metric']} {arrow}" + (f" ({q['run']})" if q.get("run") else "")
+            # a metric of data/quality_metrics.yaml in words (uitext.quality_metric.*), any other as recorded
+            label = f"uitext.quality_metric.{q['metric']}"
+            name = translate(label, lang) if label in catalog(lang) else q["metric"]
+            metric = f"{name} {arrow}" + (f" ({q['run']})" if q.get("run") else "")
         rows.append({**j, "project": entity_name(j, lang), "quality_metric": metric, "dataset": q.get("dataset"),
                      "quality_value": q.get("value"), "baseline": q.get("baseline"), "improvement": q.get("improvement")})
     return Table("training_jobs", TRAINING_JOB_COLUMNS, rows)

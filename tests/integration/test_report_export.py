@@ -67,7 +67,7 @@ def jobs_report():
 
 def test_exports_carry_the_time_quality_energy_table_with_not_recorded_jobs(jobs_report):
     page = export.to_html(jobs_report, "zh-CN")
-    assert "典型训练任务的时间—质量—能耗" in page and "未登记" in page and "eval_loss ↓ (r1)" in page
+    assert "典型训练任务的时间—质量—能耗" in page and "未登记" in page and "验证集损失 ↓ (r1)" in page  # eval_loss in words
     assert "趋势中无数据的月份" in page and "2025-03" in page
     wb = load_workbook(io.BytesIO(export.to_excel(jobs_report, "en")))
     ws = wb["Time–quality–energy of typical tr"[:31]]
