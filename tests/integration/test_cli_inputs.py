@@ -10,26 +10,9 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from core.cli import main
 from core.lifecycle.persistence import RequestRow
 from core.lifecycle.states import STATUSES
 from tests.support.forms import MEDIUM
-
-
-@pytest.fixture
-def cli(ctx, db_url, monkeypatch, capsys):
-    """Run ``python -m core …`` in-process on the test database; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("COMPUTELOOP_DATABASE_URL", db_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # the old main let argparse's SystemExit through
-            code = exc.code
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
 
 
 def refused(result: tuple[int, str, str], *, names: str) -> str:
