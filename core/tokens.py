@@ -98,5 +98,8 @@ def reseal(stored: str | None) -> str | None:
         keys = _keys()
         if keys is None:
             raise TokenKeyMissing("tokens.key_missing", variable=KEYS_ENV)
-        return PREFIX + keys.rotate(stored[len(PREFIX):].encode()).decode()
+        try:
+            return PREFIX + keys.rotate(stored[len(PREFIX):].encode()).decode()
+        except InvalidToken:
+            raise TokenKeyMissing("tokens.key_wrong", variable=KEYS_ENV) from None
     return seal(stored)

@@ -1,4 +1,4 @@
-"""``python -m core db``: apply migrations and show the schema revision."""
+"""``python -m core db``: apply migrations, show the schema revision, re-seal stored tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from core import config
 from core.cli import add_json_flag, emit
 from core.db.migrate import current_revision, head_revision, upgrade
+from core.db.reseal import reseal_tokens
 from core.db.session import make_engine
 
 
@@ -20,6 +21,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     cur = sub.add_parser("current", help="show the revision in force and the newest one")
     add_json_flag(cur)
     cur.set_defaults(handler=_current)
+    reseal = sub.add_parser("reseal-tokens", help="re-seal every stored cluster token under the first key of "
+                                                  "COMPUTELOOP_TOKEN_KEYS (the last step of a key rotation)")
+    add_json_flag(reseal)
+    reseal.set_defaults(handler=_reseal)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -34,4 +39,10 @@ def _current(args: argparse.Namespace) -> int:
     engine = make_engine(config.load().database_url)
     current, head = current_revision(engine), head_revision()
     emit(args, {"current": current, "head": head}, lambda: f"current {current or '-'} / head {head}")
+    return 0
+
+
+def _reseal(args: argparse.Namespace) -> int:
+    done = reseal_tokens(make_engine(config.load().database_url))
+    emit(args, done, lambda: f"{done['resealed']} of {done['rows']} stored tokens re-sealed under the first key")
     return 0

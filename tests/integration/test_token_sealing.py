@@ -3,6 +3,8 @@ keys rotate, and nothing live is stored in clear without a key."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from cryptography.fernet import Fernet
@@ -83,3 +85,34 @@ def test_a_released_allocation_keeps_no_kubeconfig(ctx):
     with ctx.engine.connect() as conn:
         assert conn.execute(text("SELECT kubeconfig FROM allocations WHERE request_id = :r"),
                             {"r": request["id"]}).scalar_one() is None
+
+
+def test_db_reseal_tokens_moves_every_stored_token_to_the_new_key(ctx, cli, monkeypatch, kube):
+    """The last step of a rotation: after `db reseal-tokens` the old key can go; a row no key opens
+    refuses the whole run (exit 2, one line) and nothing is written."""
+    api, client = kube
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setenv(tokens.KEYS_ENV, old)
+    monkeypatch.setattr(prov, "backend_for", lambda org: LiveBackend(org, clients={"hq-beijing-2": client}))
+    request = svc.submit(sessions=ctx.sessions, actor=APPLICANT, form=MEDIUM)
+    svc.decide(sessions=ctx.sessions, actor=HQ_OPS, request_id=request["id"], decision="approve", reason="资源充足")
+
+    def stored() -> str:
+        with ctx.engine.connect() as conn:
+            return conn.execute(text("SELECT kubeconfig FROM allocations WHERE request_id = :r"),
+                                {"r": request["id"]}).scalar_one()
+
+    under_old = stored()
+    monkeypatch.setenv(tokens.KEYS_ENV, new)  # the old key missing: the row cannot be opened
+    code, out, err = cli("db", "reseal-tokens")
+    assert code == 2 and out == "" and err.count("\n") == 1 and tokens.KEYS_ENV in err, (code, out, err)
+    assert stored() == under_old
+
+    monkeypatch.setenv(tokens.KEYS_ENV, f"{new},{old}")
+    code, out, err = cli("db", "reseal-tokens", "--json")
+    assert code == 0, err
+    assert json.loads(out)["resealed"] >= 1
+    monkeypatch.setenv(tokens.KEYS_ENV, new)  # the old key removed: the token still opens
+    sheet = prov.allocation_sheet(sessions=ctx.sessions, actor=APPLICANT, request_id=request["id"])
+    assert yaml.safe_load(sheet["access"]["kubeconfig"])["users"][0]["user"]["token"].startswith("fake-token-")
+    assert stored() != under_old
