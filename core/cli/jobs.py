@@ -71,7 +71,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     roll.add_argument("--to", dest="last", type=_day, help="last UTC day of a backfill, inclusive (default: --from)")
     roll.add_argument("--workers", type=whole("workers"), default=None,
                       help="days of a backfill rolled up at once (default: one per CPU)")
-    roll.add_argument("--source", choices=["offline"], default="offline", help="metrics source (default offline files)")
+    roll.add_argument("--source", choices=list(GPU_SOURCES), default="auto",
+                      help="where the GPU samples come from: prometheus (the COMPUTELOOP_PROMETHEUS_URLS servers), "
+                           "offline (the --root files) or auto (default: Prometheus when configured, else the files "
+                           "— the rule the service and CPU figures follow)")
     roll.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"offline samples folder (default {DEFAULT_ROOT})")
     roll.add_argument("--step", type=whole("step"), default=60, help="scrape step in seconds (default 60)")
     add_json_flag(roll)
@@ -94,28 +97,52 @@ def _rollup(args: argparse.Namespace) -> int:
     if args.day is None:
         return _backfill(args)
     from core import context
-    from core.metrics.offline import OfflineSource
     from core.metrics.persistence import rollup_and_store
-
     from core.metrics.serving_rollup import day_parts
 
+    gpu = gpu_source(args.source, args.root)
     ctx = context.build()
     serving, cpu = _serving_source(args.root), _cpu_source(args.root)
     try:
         started = time.perf_counter()
         parts = day_parts(serving, args.day)
-        result = rollup_and_store(sessions=ctx.sessions, source=OfflineSource(args.root), day=args.day, step_s=args.step,
+        result = rollup_and_store(sessions=ctx.sessions, source=gpu, day=args.day, step_s=args.step,
                                   serving=(parts, _kind(serving)), cpu=_cpu_parts(cpu, args.day))
         result["seconds"] = round(time.perf_counter() - started, 3)
+        result["gpu_source"] = source_name(gpu)
     finally:
         ctx.engine.dispose()
-        _close(serving)
-        _close(cpu)
+        for source in (gpu, serving, cpu):
+            _close(source)
     emit(args, result, lambda: (f"{result['day']}: {result['rows']} rows ({result['gpus']} GPUs, "
                                 f"{result['namespaces']} namespaces, mean coverage {result['coverage']:.3f}); "
                                 f"replaced {result['deleted']}, inserted {result['inserted']}; "
                                 f"{_serving_text(result['serving'])}; {_cpu_text(result['cpu'])} in {result['seconds']} s"))
     return 0
+
+
+GPU_SOURCES = ("auto", "prometheus", "offline")
+
+
+def gpu_source(choice: str, root: Path):
+    """The GPU samples' source for ``--source``: the configured Prometheus-compatible servers, the
+    offline files under ``root``, or (auto) the servers when configured, else the files.
+    ``prometheus`` without ``COMPUTELOOP_PROMETHEUS_URLS`` is refused (field ``source``)."""
+    from core.errors import InputError
+    from core.metrics.offline import OfflineSource
+    from core.metrics.prometheus import source_from_settings
+
+    live = None if choice == "offline" else source_from_settings()
+    if choice == "prometheus" and live is None:
+        raise InputError("metrics.no_prometheus", field="source", variable="COMPUTELOOP_PROMETHEUS_URLS")
+    return live if live is not None else OfflineSource(root)
+
+
+def source_name(source) -> str:
+    """"prometheus" or "offline", as the result and the log say where the samples came from."""
+    from core.metrics.offline import OfflineSource
+
+    return "offline" if isinstance(source, OfflineSource) else "prometheus"
 
 
 def _cpu_source(root: Path):
@@ -178,7 +205,6 @@ def _backfill(args: argparse.Namespace) -> int:
     rows left alone; :class:`InputError` (field "from") when no day of the range has samples."""
     from core import context
     from core.errors import InputError
-    from core.metrics.offline import OfflineSource
     from core.metrics.persistence import rollup_and_store
     from core.metrics.rollup import rollup_days
     from core.metrics.serving_rollup import day_parts
@@ -186,7 +212,11 @@ def _backfill(args: argparse.Namespace) -> int:
     first, last = args.first, args.last or args.first
     check_backfill(first, last)
     started = time.perf_counter()
-    computed = rollup_days(OfflineSource(args.root), first, last, step_s=args.step, workers=args.workers)
+    gpu = gpu_source(args.source, args.root)
+    try:
+        computed = rollup_days(gpu, first, last, step_s=args.step, workers=args.workers)
+    finally:
+        _close(gpu)
     serving, cpu = _serving_source(args.root), _cpu_source(args.root)
     try:
         kind = _kind(serving)

@@ -538,3 +538,34 @@ def test_concurrent_pieces_and_clusters_give_the_same_parts_as_one_after_another
         src.close()
     assert frames[1].height > 0
     assert frames[1].equals(frames[8])
+
+
+# --------------------------------------------------------------------------- the daily job on a store
+
+
+def test_jobs_rollup_reads_the_gpu_day_from_the_store_when_it_is_configured(fx, prom, cli, ctx, tmp_path, monkeypatch):
+    """A deployment with a Prometheus-compatible store and no sample files: `jobs rollup` (source
+    auto, the default, and prometheus) stores the day the store answers; `--source prometheus`
+    without servers is refused with one line naming the setting."""
+    from sqlalchemy import text
+
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    code, out, err = cli("jobs", "rollup", "--day", fx.day_after.isoformat(), "--source", "prometheus",
+                         "--root", str(tmp_path / "none"))
+    assert code == 2 and out == "" and "COMPUTELOOP_PROMETHEUS_URLS" in err and err.count("\n") == 1, (code, err)
+
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_URLS", f"hq={prom.url}")
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_RANGES", "open" if prom.left_open_ranges else "closed")
+    want = PrometheusSource({"hq": prom.url}, left_open_ranges=prom.left_open_ranges).daily_gpu_stats(fx.day_after)
+    assert want.height > 0
+    for choice in ("auto", "prometheus"):
+        code, out, err = cli("jobs", "rollup", "--day", fx.day_after.isoformat(), "--source", choice,
+                             "--root", str(tmp_path / "none"), "--json")
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["gpu_source"] == "prometheus" and result["rows"] == want.height
+        with ctx.engine.connect() as conn:
+            stored = conn.execute(text("SELECT COUNT(*), SUM(used_gpu_hours) FROM gpu_daily_rollups WHERE day = :d"),
+                                  {"d": fx.day_after}).one()
+        assert stored[0] == want.height
+        assert stored[1] == pytest.approx(want["used_gpu_hours"].sum(), rel=1e-9)
