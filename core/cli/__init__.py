@@ -110,11 +110,14 @@ def emit(args: argparse.Namespace, payload: Any, text: Callable[[], str]) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every command group registered."""
-    from core.cli import allocations, db, demo, estimate, jobs, loadtest, notify, reclaim, report, requests
+    from core.cli import (
+        alerts, allocations, db, demo, estimate, jobs, loadtest, notify, reclaim, report, requests, scheduler,
+    )
 
     parser = OneLineParser(prog="python -m core", description="ComputeLoop command line.")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP", parser_class=OneLineParser)
-    for module in (estimate, db, demo, loadtest, notify, requests, allocations, jobs, reclaim, report):
+    for module in (estimate, db, demo, loadtest, notify, requests, allocations, jobs, reclaim, report, alerts,
+                   scheduler):
         module.register(groups)
     return parser
 

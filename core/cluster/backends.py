@@ -20,6 +20,7 @@ from core.cluster.manifests import (
     AllocationSpec, ClusterSettings, kubeconfig, load_cluster_settings, render, step_name, to_yaml,
     token_seconds,
 )
+from core.cluster.scheduler_queues import CUSTOM_KINDS, RECONCILED, custom_object_call
 from core.errors import ComputeLoopError
 
 CREATED, UNCHANGED, UPDATED, FAILED, PLANNED = "created", "unchanged", "updated", "failed", "planned"
@@ -193,6 +194,18 @@ class PlanBackend:
         gpu = quota.detail.split("=")[0].removeprefix("requests.")
         return [quota, SuspendAction("delete", "Pod", "", spec.namespace, f"pods requesting {gpu}")]
 
+    def apply_cluster_objects(self, cluster_id: str, manifests: Sequence[dict[str, Any]]) -> ProvisionResult:
+        """Cluster-level objects (the batch scheduler's, :mod:`core.cluster.scheduler_queues`): every
+        step ``planned``, ``manifests_yaml`` the download for GitOps."""
+        steps = tuple(StepResult(step_name(m), PLANNED) for m in manifests)
+        return ProvisionResult("", "", cluster_id, self.name, steps, manifests_yaml=to_yaml(manifests))
+
+    def alert_rules(self, cluster: str, placed: Sequence[Any] = ()) -> dict[str, Any]:
+        """The cluster's PrometheusRule (dual-threshold alerts of the ``placed`` policies, pool saturation)."""
+        from core.cluster.alert_rules import prometheus_rule
+
+        return prometheus_rule(cluster, placed, cluster_settings=self.settings)
+
 
 # --- live --------------------------------------------------------------------------------------
 
@@ -206,6 +219,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "NetworkPolicy": ("NetworkingV1Api", "namespaced_network_policy", True),
     "Role": ("RbacAuthorizationV1Api", "namespaced_role", True),
     "RoleBinding": ("RbacAuthorizationV1Api", "namespaced_role_binding", True),
+    "PriorityClass": ("SchedulingV1Api", "priority_class", False),
 }
 
 # Fields kept in line with the desired state when an object already exists. Everything else of
@@ -219,6 +233,7 @@ _RECONCILED: dict[str, tuple[str, ...]] = {
     "ServiceAccount": (),
     "Role": ("rules",),
     "RoleBinding": ("subjects",),
+    **RECONCILED,  # the batch scheduler's kinds
 }
 _MERGE_PATCH = "application/merge-patch+json"
 
@@ -301,6 +316,9 @@ class LiveBackend:
     def _call(self, spec: AllocationSpec, kind: str, verb: str, **kwargs: Any) -> dict[str, Any]:
         from kubernetes import client as k8s
 
+        if kind in CUSTOM_KINDS:  # the batch scheduler's kinds, through CustomObjectsApi
+            api = k8s.CustomObjectsApi(self.client(spec.cluster))
+            return _json(custom_object_call(api, kind, verb, spec.namespace, **kwargs))
         api_name, suffix, namespaced = _KINDS[kind]
         api = getattr(k8s, api_name)(self.client(spec.cluster))
         if namespaced:
@@ -376,6 +394,19 @@ class LiveBackend:
         except Exception as exc:  # noqa: BLE001
             steps.append(StepResult(KUBECONFIG_STEP, FAILED, translate_error(KUBECONFIG_STEP, exc)))
         return finish()
+
+    def apply_cluster_objects(self, cluster_id: str, manifests: Sequence[dict[str, Any]]) -> ProvisionResult:
+        """Create or patch cluster-level objects in order (the batch scheduler's flavours, priority
+        classes and queues), as :meth:`provision` does: stops at the first failing step."""
+        target, steps = _ClusterTarget(cluster_id), []
+        for manifest in manifests:
+            step = step_name(manifest)
+            try:
+                steps.append(StepResult(step, self._apply(target, manifest)))  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001 - translated at the boundary
+                steps.append(StepResult(step, FAILED, translate_error(step, exc)))
+                break
+        return ProvisionResult("", "", cluster_id, self.name, tuple(steps))
 
     def _existing(self, spec: AllocationSpec) -> list[ObjectRef]:
         """The allocation's objects present on the cluster, in deletion order."""
@@ -474,6 +505,14 @@ class LiveBackend:
                     raise translate_error(f"Pod/{name}", exc) from exc
             actions.append(SuspendAction("delete", "Pod", name, spec.namespace, f"requests {gpu}"))
         return actions
+
+
+@dataclass(frozen=True)
+class _ClusterTarget:
+    """Where cluster-scoped objects go: a cluster and no namespace (stands in for a spec in ``_apply``)."""
+
+    cluster: str
+    namespace: None = None
 
 
 def _requests_gpu(pod: Mapping[str, Any], gpu: str) -> bool:

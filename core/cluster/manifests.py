@@ -2,7 +2,8 @@
 
 Pure functions: :func:`render` turns an :class:`AllocationSpec` and the
 :class:`ClusterSettings` of ``data/cluster_settings.yaml`` into Namespace, ResourceQuota,
-LimitRange, NetworkPolicy, PersistentVolumeClaims, ServiceAccount, Role and RoleBinding;
+LimitRange, NetworkPolicy, PersistentVolumeClaims, the batch scheduler's LocalQueue (Kueue;
+:mod:`core.cluster.scheduler_queues`), ServiceAccount, Role and RoleBinding;
 :func:`kubeconfig` writes the user's kubeconfig. Nothing here talks to a cluster.
 
 Names and label values come from ids, never display names, and are sanitised so any input
@@ -318,6 +319,10 @@ def render(spec: AllocationSpec, settings: ClusterSettings) -> list[dict[str, An
         out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta(spec, settings, pvc.name),
                     "spec": {"accessModes": modes, "storageClassName": sc,
                              "resources": {"requests": {"storage": f"{pvc.size_gi}Gi"}}}})
+    # the batch scheduler's queue of the namespace (Kueue LocalQueue), before users get access
+    from core.cluster.scheduler_queues import namespace_objects  # imported here: it imports this module
+
+    out += namespace_objects(spec, settings)
     sa = spec.service_account
     out += [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(spec, settings, sa)},

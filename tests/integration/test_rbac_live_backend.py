@@ -2,7 +2,7 @@
 backend really does: every request it sends to the Kubernetes API test server while it provisions,
 provisions again (a resumed or recovered run), carries an extension to the cluster, suspends a
 preempted allocation (green channel), provisions again after the suspension, reads the inventory
-(nodes, quotas, pods) and the autoscalers, and reclaims (dry run, then deprovisioning) is recorded as
+(nodes, quotas, pods) and the autoscalers, applies and reads the batch scheduler's queues, and reclaims (dry run, then deprovisioning) is recorded as
 (API group, resource, verb); the ClusterRole must grant exactly that set — nothing used is missing,
 nothing granted is unused.
 
@@ -28,6 +28,7 @@ from core.org import load_org
 from tests.support import clock
 from tests.support.deploy import DEPLOY
 from tests.support.kube_inventory import put_gpu_node
+from tests.support.scheduler import drive_scheduler_flows
 
 RBAC = "rbac.authorization.k8s.io"
 _PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[^/]+)/(?P<v>[^/]+))(?:/namespaces/(?P<ns>[^/]+)(?=/))?"
@@ -104,6 +105,7 @@ def drive_every_flow(api, client) -> tuple[list[tuple[str, str, int]], list[dict
     assert [q.hard for q in inventory.quotas(spec.cluster)] == [8]
     assert inventory.pods(spec.cluster) == []
     assert [h.name for h in LiveAutoscalers(backend.client).hpas(spec.cluster)] == ["serve"]  # autoscaler events
+    drive_scheduler_flows(api, backend, spec.cluster)  # the batch scheduler's queues per pool (Kueue, Volcano)
 
     planned = backend.deprovision(extended, dry_run=True)             # reclaim: the dry run ...
     assert backend.deprovision(extended, dry_run=False) == planned    # ... then the deletion

@@ -2,7 +2,11 @@
 
 It implements exactly the REST semantics ComputeLoop relies on, for the kinds it uses
 (Namespace, Node, ResourceQuota, LimitRange, PersistentVolumeClaim, ServiceAccount and its
-``token`` subresource, NetworkPolicy, Role, RoleBinding, HorizontalPodAutoscaler):
+``token`` subresource, NetworkPolicy, Role, RoleBinding, HorizontalPodAutoscaler, PriorityClass, and the
+custom kinds of the batch scheduler as their CRDs serve them: Kueue ResourceFlavor, ClusterQueue,
+LocalQueue, WorkloadPriorityClass and Volcano Queue). Custom objects are stored as sent, without
+schema checks (a CRD's schema is tests/support/scheduler_schemas.py's job); a controller's ``status``
+is written with :meth:`FakeKubeApi.update`:
 
 * POST to a collection → 201 with ``metadata.resourceVersion``/``uid``/``creationTimestamp``
   set; 409 ``AlreadyExists`` (a ``Status`` body) when the name is taken; namespaced objects
@@ -52,6 +56,13 @@ RESOURCES: dict[tuple[str, str, str], tuple[str, bool]] = {
     ("rbac.authorization.k8s.io", "v1", "roles"): ("Role", True),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"): ("RoleBinding", True),
     ("autoscaling", "v2", "horizontalpodautoscalers"): ("HorizontalPodAutoscaler", True),
+    # the batch scheduler's kinds (core/cluster/scheduler_queues.py): Kueue, Volcano, PriorityClass
+    ("kueue.x-k8s.io", "v1beta1", "resourceflavors"): ("ResourceFlavor", False),
+    ("kueue.x-k8s.io", "v1beta1", "clusterqueues"): ("ClusterQueue", False),
+    ("kueue.x-k8s.io", "v1beta1", "localqueues"): ("LocalQueue", True),
+    ("kueue.x-k8s.io", "v1beta1", "workloadpriorityclasses"): ("WorkloadPriorityClass", False),
+    ("scheduling.volcano.sh", "v1beta1", "queues"): ("Queue", False),
+    ("scheduling.k8s.io", "v1", "priorityclasses"): ("PriorityClass", False),
 }
 PLURAL = {kind: plural for (_, _, plural), (kind, _) in RESOURCES.items()}
 GROUP_VERSION = {kind: (g, v) for (g, v, _), (kind, _) in RESOURCES.items()}

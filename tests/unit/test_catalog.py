@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,8 @@ import yaml
 
 from core.errors import InputError
 from core.estimation.catalog import load_catalog
+from tests.support.data_copy import data_copy  # noqa: F401 - a fixture
+from tests.support.data_copy import write_data as _write
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 RAW = yaml.safe_load((DATA / "gpus.yaml").read_text(encoding="utf-8"))
@@ -143,22 +143,6 @@ def test_as_dict_is_plain_and_keeps_aliases_as_list():
 
 
 # -- broken files -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def data_copy(tmp_path, monkeypatch):
-    """A private copy of data/ that COMPUTELOOP_DATA_DIR points at."""
-    target = tmp_path / "data"
-    shutil.copytree(DATA, target)
-    monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(target))
-    return target
-
-
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-    # make the change visible to the mtime-keyed cache even on coarse-timestamp filesystems
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
 
 
 def test_yaml_syntax_error_names_the_file_and_the_line(data_copy):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import kubernetes_validate
 import pytest
 import yaml
 
@@ -17,6 +16,7 @@ from core.cluster.manifests import (
 )
 from core.errors import InputError
 from core.org import load_org
+from tests.support.scheduler_schemas import validate_manifest
 
 # kubernetes-validate ships schemas for 1.25 … 1.37; check the oldest we expect in the field and the newest.
 K8S_VERSIONS = ["1.30", "1.37"]
@@ -51,7 +51,7 @@ def test_every_manifest_validates_against_the_kubernetes_schema_strictly(s, vers
     manifests = render(s, settings)
     assert [m["kind"] for m in manifests][:4] == ["Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy"]
     for m in manifests:
-        kubernetes_validate.validate(m, version, strict=True)
+        validate_manifest(m, version)  # built-in kinds: kubernetes-validate strict; the LocalQueue: its schema
 
 
 @pytest.mark.parametrize("s", ODD, ids=range(len(ODD)))
