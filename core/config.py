@@ -100,6 +100,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPUTELOOP_SMTP_USER", "", "SMTP login user; empty = no login."),
     Setting("COMPUTELOOP_SMTP_PASSWORD", "", "SMTP login password."),
     Setting(
+        "COMPUTELOOP_PUBLIC_URL",
+        "",
+        "The portal's public address (e.g. https://computeloop.example.com): e-mailed notices about a request "
+        "link to it; empty = e-mails name the request by its number only.",
+    ),
+    Setting(
         "COMPUTELOOP_I18N_STRICT",
         "0",
         "'1' makes a missing message key an error instead of showing the key (the tests set it).",
