@@ -2,8 +2,9 @@
 
 A menu is a list of pages (ui.navigation, by role group and role); personas whose roles see the same
 list share a menu, and the first of them (data/personas.yaml order) walks it. One test per menu and
-language opens each page of the menu by URL (``?persona=…&lang=…``; Home last, from the menu,
-since a new session may land on the role's daily page) in one tab and runs
+language opens the first page of the menu by URL (``?persona=…&lang=…``) and every other page by
+its link in the sidebar menu, as a user moves between pages (Home last, since a new session may land
+on the role's daily page), in one tab, and runs
 ``tests.support.browser_checks.check_page`` on it: no exception, no error box, the page asked for,
 in zh-CN nothing the detectors of tests/support/visible_text.py find (English built-in texts, raw
 identifiers, raw values, login ids) outside code blocks, with every expander open and every tab
@@ -52,7 +53,7 @@ def test_every_page_of_the_menu_shows_cleanly(new_tab, app_url, screenshot, erro
     persona = personas[0]
     tab = new_tab(lang)
     results: list[PageResult] = []
-    # Home last, from the menu of the page before it (see open_page); every other page by URL.
+    # The first page by URL, every other one from the menu of the page before it (see open_page).
     for n, spec in enumerate(sorted(specs, key=lambda s: s.key == DEFAULT_PAGE)):
         result = PageResult(spec, persona, lang)
         result.seconds = open_page(tab, app_url, spec, persona, lang, from_menu=n > 0)
