@@ -1,71 +1,84 @@
-"""The Apply page's form: widgets for every field of the intake form (算力需求受理单) and the
-mapping between them and :class:`core.lifecycle.forms.IntakeForm`."""
+"""The Apply page's form: widgets for every field of the intake form (算力需求受理单), the mapping
+between them and :class:`core.lifecycle.forms.IntakeForm`, the form's submission token (a new one
+whenever the form is (re)started, so one form makes one request), what a saved estimate fills in,
+and the actions."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
+from typing import Any
 
 import streamlit as st
 
 from core.clock import utc_today
+from core.identity import may_apply
 from core.lifecycle import services as lifecycle
 from core.lifecycle.forms import DATA_TYPES, DEMAND_TYPES, PRIORITIES, RUN_PERIODS, IntakeForm
-from core.lifecycle.labels import tier_name
 from core.org import load_org
-from core.services import estimates as estimates_svc
+from core.services import estimate_handover, estimates as estimates_svc
 from ui.builtin_text import DATE_FORMAT, choose
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
 
 K = "ap_"  # widget keys of this form
+TOKEN = "apply_token"  # the submission token of the form as it is now (core.lifecycle.services.submit)
 TEXT_FIELDS = ("contact", "business_background", "expected_value", "scenario", "model_name", "framework",
                "cuda_version", "python_version", "model_location", "input_format", "output_format")
+BILLIONS = ("parameters", "data_tokens")  # counts the widgets take in billions
+WIDGET_FIELDS = (*TEXT_FIELDS, "project", "demand_type", "demand_subtype", *BILLIONS, "data_size_gb", "data_type",
+                 "gpu_model", "gpus_per_run", "hours_per_run", "runs_per_period", "run_period", "key_libraries",
+                 "sla_latency_mean_ms", "sla_latency_p99_ms", "qps_peak", "qps_mean", "high_availability", "canary",
+                 "pool", "requested_gpus", "start_date", "duration_days", "priority", "estimate_id")
+_ZERO = {"gpus_per_run": 0, "runs_per_period": 0, "data_size_gb": 0.0, "hours_per_run": 0.0,
+         "sla_latency_mean_ms": 0.0, "sla_latency_p99_ms": 0.0, "qps_peak": 0.0, "qps_mean": 0.0}
+_UNANSWERED = {"demand_type": "training", "data_type": "text", "run_period": "once", "requested_gpus": 1,
+               "duration_days": 7, "priority": "normal"}
 
 
 def _labels(prefix: str, values) -> dict:  # noqa: ANN001 - any iterable of codes
     return {v: t(f"{prefix}.{v}") for v in values}
 
 
-def _init(form: IntakeForm) -> None:
-    """Put a form's values into the widget keys (a fresh form, a draft or an estimate)."""
-    s = st.session_state
-    for name in TEXT_FIELDS:
-        s[K + name] = getattr(form, name) or ""
-    s[K + "project"] = form.project
-    s[K + "demand_type"] = form.demand_type or "training"
-    s[K + "demand_subtype"] = form.demand_subtype
-    s[K + "parameters"] = (form.parameters or 0) / 1e9
-    s[K + "data_size_gb"] = form.data_size_gb or 0.0
-    s[K + "data_type"] = form.data_type or "text"
-    s[K + "gpu_model"] = form.gpu_model
-    s[K + "gpus_per_run"] = form.gpus_per_run or 0
-    s[K + "hours_per_run"] = form.hours_per_run or 0.0
-    s[K + "runs_per_period"] = form.runs_per_period or 0
-    s[K + "run_period"] = form.run_period or "once"
-    s[K + "key_libraries"] = ", ".join(f"{k}=={v}" if v else k for k, v in (form.key_libraries or {}).items())
-    s[K + "sla_latency_mean_ms"] = form.sla_latency_mean_ms or 0.0
-    s[K + "sla_latency_p99_ms"] = form.sla_latency_p99_ms or 0.0
-    s[K + "qps_peak"] = form.qps_peak or 0.0
-    s[K + "qps_mean"] = form.qps_mean or 0.0
-    s[K + "high_availability"] = bool(form.high_availability)
-    s[K + "canary"] = bool(form.canary)
-    s[K + "pool"] = form.pool
-    s[K + "requested_gpus"] = form.requested_gpus or 1
-    s[K + "start_date"] = form.start_date or utc_today() + timedelta(days=1)
-    s[K + "duration_days"] = form.duration_days or 7
-    s[K + "priority"] = form.priority or "normal"
-    s[K + "estimate_id"] = form.estimate_id
+def _widget_value(name: str, value: Any) -> Any:
+    """A form field's value as its widget holds it (billions, "" and 0 for not answered, ...)."""
+    if name in TEXT_FIELDS:
+        return value or ""
+    if name in BILLIONS:
+        return (value or 0) / 1e9
+    if name == "key_libraries":
+        return ", ".join(f"{k}=={v}" if v else k for k, v in (value or {}).items())
+    if name in ("high_availability", "canary"):
+        return bool(value)
+    if name == "start_date":
+        return value or utc_today() + timedelta(days=1)
+    if name in _ZERO:
+        return value or _ZERO[name]
+    return value or _UNANSWERED.get(name)
+
+
+def _put(form: IntakeForm, names) -> None:  # noqa: ANN001 - an iterable of field names
+    """Put the fields ``names`` of ``form`` into their widgets."""
+    for name in names:
+        st.session_state[K + name] = _widget_value(name, getattr(form, name))
+
+
+def _start(form: IntakeForm, draft_id: int | None = None) -> None:
+    """(Re)start the form with ``form``'s values and a new submission token: a fresh form, a draft
+    resumed, an estimate handed over, or the form cleared after a submission."""
+    _put(form, WIDGET_FIELDS)
+    st.session_state[K + "queue"] = False
+    st.session_state["apply_draft_id"] = draft_id
+    st.session_state[TOKEN] = secrets.token_urlsafe(16)
 
 
 def ensure_state() -> None:
     """First visit: an empty form; a draft or estimate handed over by another page replaces it."""
     handed = st.session_state.pop("apply_prefill", None)
     if handed is not None:
-        st.session_state["apply_draft_id"] = handed.get("draft_id")
-        _init(IntakeForm.from_dict(handed["form"]))
-    elif K + "demand_type" not in st.session_state:
-        st.session_state["apply_draft_id"] = None
-        _init(IntakeForm())
+        _start(IntakeForm.from_dict(handed["form"]), handed.get("draft_id"))
+    elif K + "demand_type" not in st.session_state or TOKEN not in st.session_state:
+        _start(IntakeForm())
 
 
 def form_from_widgets() -> IntakeForm:
@@ -86,6 +99,7 @@ def form_from_widgets() -> IntakeForm:
         "applicant": actor.name, "department": org.department_id(actor.department), "project": s.get(K + "project"),
         "demand_type": s.get(K + "demand_type"), "demand_subtype": s.get(K + "demand_subtype"),
         "parameters": (num("parameters") or 0) * 1e9 or None, "data_size_gb": num("data_size_gb"),
+        "data_tokens": (num("data_tokens") or 0) * 1e9 or None,
         "data_type": s.get(K + "data_type"), "gpu_model": s.get(K + "gpu_model"),
         "gpus_per_run": num("gpus_per_run"), "hours_per_run": num("hours_per_run"),
         "runs_per_period": num("runs_per_period"), "run_period": s.get(K + "run_period"),
@@ -101,29 +115,49 @@ def form_from_widgets() -> IntakeForm:
         for name in ("model_location", "input_format", "output_format", "sla_latency_mean_ms", "sla_latency_p99_ms",
                      "qps_peak", "qps_mean"):
             raw[name] = None
+    else:
+        for name in ("data_size_gb", "data_tokens", "gpus_per_run", "hours_per_run", "runs_per_period"):
+            raw[name] = None
     return IntakeForm.from_dict({k: v for k, v in raw.items() if v is not None})
 
 
+def estimate_form(estimate_id: int) -> dict:
+    """The intake form's fields a saved estimate fills in (core.services.estimate_handover)."""
+    est = estimates_svc.get_estimate(sessions=ctx().sessions, actor=me(), estimate_id=int(estimate_id))
+    return estimate_handover.form_fields(est)
+
+
 def attach_estimate() -> None:
-    """Pre-fill from a saved training estimate: model size, GPU model and count, hours."""
+    """Fill in what the chosen estimate knows (subtype, model, parameters, tokens, GPU model and
+    count, hours and days; for inference the SLA and QPS), leaving the other fields as typed."""
     est_id = st.session_state.get(K + "estimate_id")
     if not est_id:
         return
-    est = estimates_svc.get_estimate(sessions=ctx().sessions, actor=me(), estimate_id=int(est_id))
-    out, inputs = est["outputs"], est["inputs"]
-    s = st.session_state
-    if est["kind"] == "training":
-        s[K + "demand_type"] = "training"
-        s[K + "parameters"] = (inputs.get("model") or {}).get("params", 0) / 1e9
-        s[K + "gpu_model"] = out.get("gpu")
-        s[K + "gpus_per_run"] = int(out.get("gpus") or 0)
-        s[K + "hours_per_run"] = round(float(out.get("wall_clock_hours") or 0), 1)
-        s[K + "requested_gpus"] = int(out.get("gpus") or 1)
-    else:
-        s[K + "demand_type"] = "inference"
-        s[K + "requested_gpus"] = int(out.get("gpus") or 1)
-        s[K + "qps_peak"] = float(inputs.get("peak_qps") or 0)
-        s[K + "qps_mean"] = float(inputs.get("mean_qps") or 0)
+    fields = estimate_form(est_id)
+    _put(IntakeForm.from_dict(fields), fields)
+
+
+def hand_over_estimate(estimate_id: int) -> None:
+    """Start the Apply page's form from a saved estimate (the Estimate page's "apply" button)."""
+    st.session_state["apply_prefill"] = {"form": estimate_form(estimate_id), "draft_id": None}
+
+
+def apply_with_estimate(estimate_id: int) -> None:
+    """The Estimate page's button that opens the Apply page filled in from the saved estimate."""
+    if st.button(t("estimate.apply_with"), icon=":material/edit_document:", key=f"apply_with_{estimate_id}",
+                 on_click=hand_over_estimate, args=(estimate_id,), disabled=not may_apply(me())):
+        st.switch_page("app_pages/apply.py")
+
+
+def use_pool_gpu(check: dict) -> None:
+    """Take the estimate re-run on the pool's GPU into the form: that GPU, the count that keeps the
+    estimated wall-clock, its hours and days."""
+    s, matching = st.session_state, check["matching"]
+    s[K + "gpu_model"] = check["pool_gpu"]
+    s[K + "gpus_per_run"] = s[K + "requested_gpus"] = matching["gpus"]
+    s[K + "hours_per_run"] = estimate_handover.run_hours(matching["hours"])
+    s[K + "duration_days"] = matching["days"]
+    s.pop("apply_outcome", None)
 
 
 def estimate_choices() -> dict:
@@ -172,13 +206,13 @@ def widgets() -> None:
     c2.number_input(t("form.parameters_b"), min_value=0.0, max_value=1e5, key=K + "parameters", format="%.3f")
     if s[K + "demand_type"] == "training":
         c3.text_input(t("form.framework"), key=K + "framework", max_chars=60)
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns(4)
         c1.number_input(t("form.data_size_gb"), min_value=0.0, max_value=1e9, key=K + "data_size_gb")
-        c2.selectbox(t("form.data_type"), DATA_TYPES, format_func=_labels("data_type", DATA_TYPES).get,
+        c2.number_input(t("form.data_tokens_b"), min_value=0.0, max_value=1e6, key=K + "data_tokens", format="%.3f",
+                        help=t("form.data_tokens_help"))
+        c3.selectbox(t("form.data_type"), DATA_TYPES, format_func=_labels("data_type", DATA_TYPES).get,
                      placeholder=choose(), key=K + "data_type")
-        gpus = [g.id for g in _catalog_gpus()]
-        c3.selectbox(t("form.gpu_model"), [None, *gpus], format_func=lambda g: g or "-",
-                     placeholder=choose(), key=K + "gpu_model")
+        _gpu_model(c4)
         c1, c2, c3, c4 = st.columns(4)
         c1.number_input(t("form.gpus_per_run"), min_value=0, max_value=100000, step=1, key=K + "gpus_per_run")
         c2.number_input(t("form.hours_per_run"), min_value=0.0, max_value=100000.0, key=K + "hours_per_run")
@@ -199,9 +233,10 @@ def widgets() -> None:
         c2.number_input(t("form.sla_latency_p99_ms"), min_value=0.0, max_value=1e7, key=K + "sla_latency_p99_ms")
         c3.number_input(t("form.qps_peak"), min_value=0.0, max_value=1e9, key=K + "qps_peak")
         c4.number_input(t("form.qps_mean"), min_value=0.0, max_value=1e9, key=K + "qps_mean")
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         c1.checkbox(t("form.high_availability"), key=K + "high_availability")
         c2.checkbox(t("form.canary"), key=K + "canary")
+        _gpu_model(c3)
         c1, c2 = st.columns(2)
         c1.text_input(t("form.cuda_version"), key=K + "cuda_version", max_chars=20, placeholder="12.2")
         c2.text_input(t("form.framework"), key=K + "framework", max_chars=60)
@@ -219,15 +254,22 @@ def widgets() -> None:
                  placeholder=choose(), key=K + "priority")
 
 
-def _catalog_gpus():
+def _gpu_model(column) -> None:  # noqa: ANN001 - a Streamlit column
     from core.estimation.catalog import load_catalog
 
-    return load_catalog().gpus
+    gpus = load_catalog().ids()
+    column.selectbox(t("form.gpu_model"), [None, *gpus], format_func=lambda g: g or "-",
+                     placeholder=choose(), key=K + "gpu_model")
 
 
 def precheck() -> dict:
-    """What submitting now would say (missing fields, flags, capacity, route); writes nothing."""
-    return lifecycle.precheck(sessions=ctx().sessions, actor=me(), form=form_from_widgets())
+    """What submitting now would say (missing fields, flags, capacity, route), and the attached
+    estimate against the chosen pool's GPU model (``pool_gpu``); writes nothing."""
+    form = form_from_widgets()
+    result = lifecycle.precheck(sessions=ctx().sessions, actor=me(), form=form)
+    result["pool_gpu"] = estimate_handover.pool_gpu_check(sessions=ctx().sessions, actor=me(),
+                                                          estimate_id=form.estimate_id, pool_id=form.pool)
+    return result
 
 
 def save_draft() -> int:
@@ -238,16 +280,18 @@ def save_draft() -> int:
     return draft_id
 
 
-def submit(queue_if_short: bool) -> dict:
-    """Submit the form (or the draft being edited with the form's current values)."""
-    view = lifecycle.submit(sessions=ctx().sessions, actor=me(), form=form_from_widgets(),
-                            request_id=st.session_state.get("apply_draft_id"), queue_if_short=queue_if_short)
-    st.session_state["apply_draft_id"] = None
-    return view
+def submit(queue_if_short: bool, token: str | None) -> dict:
+    """Submit the form (or the draft being edited with the form's current values) once: a second
+    submission with the same ``token`` returns the first request."""
+    return lifecycle.submit(sessions=ctx().sessions, actor=me(), form=form_from_widgets(),
+                            request_id=st.session_state.get("apply_draft_id"), queue_if_short=queue_if_short,
+                            idempotency_key=token or st.session_state.get(TOKEN))
 
 
-def run_action(action: str) -> None:
-    """Button callback: check, save a draft or submit; the outcome is shown by :func:`outcome`."""
+def run_action(action: str, token: str | None = None) -> None:
+    """Button callback: check, save a draft or submit; the outcome is shown by
+    :func:`ui.apply_outcome.outcome`. A submission that made (or found) its request clears the
+    form and gives it a new token."""
     s = st.session_state
     s.pop("apply_outcome", None)
     try:
@@ -256,57 +300,23 @@ def run_action(action: str) -> None:
         elif action == "draft":
             s["apply_outcome"] = ("draft", save_draft())
         else:
-            s["apply_outcome"] = ("submitted", submit(bool(s.get("ap_queue"))))
+            s["apply_outcome"] = ("submitted", submit(bool(s.get(K + "queue")), token))
+            _start(IntakeForm())
     except Exception as exc:  # noqa: BLE001 - shown by outcome() through ui.errors
         s["apply_outcome"] = ("error", exc)
 
 
-def _field_list(names) -> str:  # noqa: ANN001 - iterable of field names
-    return "、".join(t(f"form.{n}") for n in names) if current_lang() == "zh-CN" else ", ".join(t(f"form.{n}") for n in names)
+def actions() -> None:
+    """The form's buttons: check, save a draft, queue when short, submit.
 
-
-def _show_checks(result: dict) -> None:
-    from ui.i18n import render
-
-    if result["missing"]:
-        st.error(t("apply.missing", fields=_field_list(result["missing"])), icon=":material/rule:")
-    else:
-        st.success(t("apply.complete"), icon=":material/task_alt:")
-    for error in result.get("errors", []):  # what submitting would refuse (the first is what it says)
-        st.error(render(error), icon=":material/block:")
-    for flag in result["flags"]:
-        (st.error if flag.get("block") else st.warning)(render(flag))
-    if result["capacity"]:
-        cap = result["capacity"]
-        key = "lifecycle.capacity_ok" if cap["fits"] else "lifecycle.capacity_short"
-        alternatives = ", ".join(f"{a['pool']} ({a['free']})" for a in cap["alternatives"]) or "-"
-        (st.info if cap["fits"] else st.warning)(t(key, pool=cap["pool"], free=cap["free"], requested=cap["requested"],
-                                                   largest=cap["largest_fit"], alternatives=alternatives))
-    if result["tier"]:
-        st.info(t("apply.route", rule=tier_name(result["tier"]["id"], current_lang()), text=render(result["tier"]),
-                  days=result["tier"]["expected_review_working_days"]), icon=":material/alt_route:")
-
-
-def outcome() -> None:
-    """The result of the last action: checks, the saved draft, the request number, or the error."""
-    from ui.errors import show_error
-    from ui.i18n import render
-
-    kind, value = st.session_state.get("apply_outcome", (None, None))
-    if kind == "check":
-        _show_checks(value)
-    elif kind == "draft":
-        st.success(t("apply.draft_saved", id=value), icon=":material/save:")
-    elif kind == "submitted":
-        st.success(t("apply.submitted", number=value["number"], status=t(f"status.{value['status']}"),
-                     days=value["expected_review_working_days"] or 0), icon=":material/send:")
-        if value.get("tier_message"):
-            st.info(t("apply.route", rule=tier_name(value["tier"], current_lang()), text=render(value["tier_message"]),
-                      days=value["expected_review_working_days"] or 0), icon=":material/alt_route:")
-        for flag in value["flags"]:
-            st.warning(render(flag))
-    elif kind == "error":
-        show_error(value)
-        params = getattr(value, "params", {})
-        if getattr(value, "key", "") == "lifecycle.incomplete" and params.get("missing"):
-            st.error(t("apply.missing", fields=_field_list(params["missing"].split(", "))), icon=":material/rule:")
+    The submit button's callback carries the form's token as this run drew it. A second click that
+    reaches the server before the browser shows the cleared form runs the callback registered by
+    the run the user saw — the first form's token — so it finds the first request instead of
+    making another. (Streamlit 1.67 cannot disable a button while its callback runs: the token is
+    what guarantees one request.)
+    """
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
+    c1.button(t("apply.check"), on_click=run_action, args=("check",))
+    c2.button(t("apply.save_draft"), on_click=run_action, args=("draft",))
+    c3.checkbox(t("apply.queue_if_short"), key=K + "queue", help=t("apply.queue_help"))
+    c4.button(t("apply.submit"), type="primary", on_click=run_action, args=("submit", st.session_state[TOKEN]))

@@ -6,12 +6,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.estimation.catalog import load_catalog
 from core.estimation.export import to_excel_bytes, to_json_bytes
 from core.estimation.inference import InferenceSizing, size_inference
 from core.estimation.loadtest_formats import LATENCY_KEYS, parse_sweep
 from core.estimation.model import load_presets
 from core.estimation.serving_options import serving_options
 from core.services import estimates as estimates_svc
+from ui.apply_form import apply_with_estimate
 from ui.builtin_text import choose, uploader_texts
 from ui.charts import show
 from ui.context import ctx, me
@@ -32,7 +34,7 @@ def latency_label(key: str) -> str:
 
 def _size() -> None:
     s = st.session_state
-    for key in ("inf_result", "inf_error"):
+    for key in ("inf_result", "inf_error", "inf_saved_id"):  # a new result: the saved one is not what is shown
         s.pop(key, None)
     try:
         files = [(f.name, f.getvalue()) for f in (s.get("inf_files") or [])]
@@ -75,6 +77,7 @@ def loadtest_form() -> None:
         c2.number_input(t("inference.min_replicas"), min_value=1, max_value=100, value=2, key="inf_min_replicas",
                         help=t("inference.min_replicas_help"))
         c3.checkbox(t("inference.n_plus_one"), key="inf_n_plus_one")
+        _model_fields()
         st.form_submit_button(t("inference.submit"), type="primary", on_click=_size)
 
 
@@ -130,15 +133,31 @@ def curve_table(result: InferenceSizing) -> pd.DataFrame:
     } for p in result.curve])
 
 
+def _model_fields() -> None:
+    """The model served and the card the load test ran on (optional): what Apply takes over with the
+    sizing, and what its check compares with the pool's GPU model."""
+    gpus = [None, *load_catalog().ids()]
+    c1, c2, c3 = st.columns(3)
+    c1.text_input(t("estimate.loadtest_model"), key="inf_model_name", max_chars=120)
+    c2.number_input(t("estimate.loadtest_params_b"), min_value=0.0, max_value=1e5, value=0.0, format="%.3f",
+                    key="inf_params_b", help=t("training.zero_means_none"))
+    c3.selectbox(t("estimate.loadtest_gpu"), gpus, format_func=lambda g: g or "-", placeholder=choose(),
+                 key="inf_gpu", help=t("estimate.loadtest_gpu_help"))
+
+
 def _save(result: InferenceSizing) -> None:
+    s = st.session_state
     try:
-        st.session_state["inf_saved"] = estimates_svc.save_estimate(
-            sessions=ctx().sessions, actor=me(), kind="inference", title=st.session_state.get("inf_title", ""),
-            gpu_id="-", workload="online", inputs={"slos": result.slos, "peak_qps": result.peak_qps,
-                                                   "mean_qps": result.mean_qps, "sources": list(result.sources)},
+        model = {"model_name": (s.get("inf_model_name") or "").strip() or None,
+                 "params": (s.get("inf_params_b") or 0) * 1e9 or None, "gpu": s.get("inf_gpu")}
+        s["inf_saved"] = s["inf_saved_id"] = estimates_svc.save_estimate(
+            sessions=ctx().sessions, actor=me(), kind="inference", title=s.get("inf_title", ""),
+            gpu_id=model["gpu"] or "-", workload="online",
+            inputs={"slos": result.slos, "peak_qps": result.peak_qps, "mean_qps": result.mean_qps,
+                    "sources": list(result.sources), **model},
             outputs=result.as_dict())
     except Exception as exc:  # noqa: BLE001 - shown by the page through ui.errors
-        st.session_state["inf_save_error"] = exc
+        s["inf_save_error"] = exc
 
 
 def loadtest_result() -> None:
@@ -177,6 +196,8 @@ def loadtest_result() -> None:
             raise st.session_state.pop("inf_save_error")
     elif "inf_saved" in st.session_state:
         st.success(t("estimate.saved", id=st.session_state.pop("inf_saved")))
+    if st.session_state.get("inf_saved_id"):
+        apply_with_estimate(st.session_state["inf_saved_id"])
     c2.download_button(t("estimate.export_json"), to_json_bytes(doc), "inference-estimate.json", "application/json")
     summary = {k: v for k, v in doc.items() if not isinstance(v, (dict, list))}
     c3.download_button(t("estimate.export_excel"),

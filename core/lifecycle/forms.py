@@ -25,6 +25,7 @@ DATA_TYPES = ("text", "image", "speech", "video", "multimodal", "tabular", "time
 RUN_PERIODS = ("day", "week", "month", "quarter", "once")
 PRIORITIES = ("low", "normal", "high", "critical")
 HIGH_PRIORITIES = frozenset({"high", "critical"})
+MAX_GPUS = 100_000  # GPUs a form may ask for (per run, and in all)
 
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 
@@ -50,6 +51,7 @@ class IntakeForm:
     framework: str | None = None  # PyTorch, TensorFlow, MindSpore...
     parameters: float | None = None  # parameter count (accepts "13B", "7e9")
     data_size_gb: float | None = None
+    data_tokens: float | None = None  # training tokens (accepts "100B"), as an estimate sizes the job
     data_type: str | None = None
     gpu_model: str | None = None
     gpus_per_run: int | None = None
@@ -213,16 +215,19 @@ def _date(key: str, value: Any) -> date | None:
         raise InputError("lifecycle.bad_date", field=key, value=text) from None
 
 
-def _params(key: str, value: Any) -> float | None:
-    if _blank(value):
-        return None
-    try:
-        number = parse_parameters(value)
-    except (ValueError, OverflowError):
-        raise InputError("lifecycle.bad_value", field=key, value=str(value)) from None
-    if not (0 < number <= 1e14):
-        raise InputError("error.out_of_range", field=key, value=value, low=">0", high="1e14")
-    return number
+def _count(high: float):
+    """A count written 7e9, 7000000000, "13B" or "350M" (parameters, tokens), above 0 and at most ``high``."""
+    def convert(key: str, value: Any) -> float | None:
+        if _blank(value):
+            return None
+        try:
+            number = parse_parameters(value)
+        except (ValueError, OverflowError):
+            raise InputError("lifecycle.bad_value", field=key, value=str(value)) from None
+        if not (0 < number <= high):
+            raise InputError("error.out_of_range", field=key, value=value, low=">0", high=f"{high:g}")
+        return number
+    return convert
 
 
 def _libraries(key: str, value: Any) -> dict[str, str] | None:
@@ -269,9 +274,10 @@ _CONVERT: dict[str, Any] = {name: _str for name in (
 )}
 _CONVERT.update({
     "business_background": lambda key, value: check_length(_str(key, value), field=key, kind="background"),
-    "parameters": _params,
+    "parameters": _count(1e14),
     "data_size_gb": _float(1e9),
-    "gpus_per_run": _int(100_000),
+    "data_tokens": _count(1e15),
+    "gpus_per_run": _int(MAX_GPUS),
     "hours_per_run": _float(100_000),
     "runs_per_period": _int(10_000),
     "key_libraries": _libraries,
@@ -281,7 +287,7 @@ _CONVERT.update({
     "qps_mean": _float(1e9),
     "high_availability": _bool,
     "canary": _bool,
-    "requested_gpus": _int(100_000),
+    "requested_gpus": _int(MAX_GPUS),
     "start_date": _date,
     "duration_days": _int(3660),
     "estimate_id": _int(1e15),

@@ -1,15 +1,16 @@
 """Table mappings of the lifecycle: requests, their approval steps, allocations, pool capacity.
 
 Declared on :class:`core.db.models.Base` (one metadata); the schema itself is built by
-``migrations/versions/0003_lifecycle.py`` and ``0004_provisioning.py`` (provisioning results on
-allocations, green-channel fields on requests). Domain modules never import this file.
+``migrations/versions/0003_lifecycle.py``, ``0004_provisioning.py`` (provisioning results on
+allocations, green-channel fields on requests) and ``0016_request_submission_tokens.py``. Domain
+modules never import this file.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db.types import SealedText
@@ -22,6 +23,9 @@ class RequestRow(Base):
     """A resource application (资源申请单) with its intake form, pre-check results and status."""
 
     __tablename__ = "requests"
+    # One request per submission token of an applicant: a double click or a resubmission of the same
+    # form finds the first request (migrations/versions/0016_request_submission_tokens.py).
+    __table_args__ = (Index("uq_requests_created_by_idempotency_key", "created_by", "idempotency_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str | None] = mapped_column(String(24), unique=True, nullable=True)
@@ -54,6 +58,8 @@ class RequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # the token the Apply page creates when its form is (re)started; None for drafts and CLI submissions
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     # green channel (绿色通道): category of data/green_channel.yaml, the justification, the plan the
     # approval executed, and the post-emergency review

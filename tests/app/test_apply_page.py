@@ -1,10 +1,20 @@
-"""AppTest: the Apply page checks, saves drafts, refuses incomplete forms with the list, submits."""
+"""AppTest: the Apply page checks, saves drafts, refuses incomplete forms with the list, submits once
+(then clears the form and links the new request), and takes over what a saved estimate knows."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
+import pytest
+
+from core.estimation.model import ModelSpec
+from core.estimation.training import TrainingInput, estimate_training
+from core.lifecycle.rules import request_number
 from core.org import load_org
+from core.services import estimates as estimates_svc
 from tests.support import clock
 from tests.support.app_run import message, no_exceptions, open_page, shows, text
+from tests.support.people import APPLICANT
 
 PAGE = "app_pages/apply.py"
 
@@ -121,3 +131,98 @@ def test_ops_claim_read_the_checklist_and_approve_then_the_applicant_sees_it():
     no_exceptions(inbox)
     assert shows(inbox.caption, "inbox.unread")
 
+
+
+# ----------------------------------------------------------------- submit once
+
+
+def _requests_listed() -> int:
+    mine = open_page("app_pages/my_requests.py")
+    no_exceptions(mine)
+    return len(mine.dataframe[0].value) if mine.dataframe else 0
+
+
+def test_after_submit_the_form_is_cleared_and_the_new_number_shown_with_a_link_to_it():
+    at = open_page(PAGE)
+    _fill_training(at, gpus=4, days=5)
+    token = at.session_state["apply_token"]
+    _button(at, "apply.submit").click().run()
+    no_exceptions(at)
+    number = request_number(clock.today().year, 1)
+    assert shows(at.success, "apply.submitted", number=number), [s.value for s in at.success]
+    links = [link for link in at.page_link if link.value == text("apply.open_request", number=number)]
+    assert links and links[0].proto.page.endswith("my-requests")
+    assert parse_qs(links[0].proto.query_string) == {"request": ["1"], "persona": ["zhang.wei"], "lang": ["en"]}
+    # a fresh form with a new token: nothing of the submitted one is left to send again
+    assert at.session_state["apply_token"] != token
+    assert at.text_area(key="ap_business_background").value == "" and at.text_input(key="ap_model_name").value == ""
+    assert at.selectbox(key="ap_pool").value is None and at.number_input(key="ap_requested_gpus").value == 1
+    assert at.number_input(key="ap_parameters").value == 0.0
+
+
+def test_the_submitted_form_sent_again_with_its_token_finds_the_first_request():
+    """A double click: the second click reaches the server with the first form's values and the
+    callback of the run the user saw, which carries the first form's token."""
+    at = open_page(PAGE)
+    _fill_training(at, gpus=4, days=5)
+    first_token = at.session_state["apply_token"]
+    _button(at, "apply.submit").click().run()
+    at.session_state["apply_token"] = first_token
+    at.run()
+    _fill_training(at, gpus=4, days=5)
+    _button(at, "apply.submit").click().run()
+    no_exceptions(at)
+    number = request_number(clock.today().year, 1)
+    assert shows(at.info, "apply.already_submitted", number=number), [i.value for i in at.info]
+    assert not shows(at.success, "apply.submitted")
+    assert _requests_listed() == 1
+
+
+# ----------------------------------------------------------------- estimate -> apply
+
+
+def _saved_estimate(app_ctx, gpu: str = "A800-80GB") -> int:
+    """A fine-tuning estimate of Qwen2.5 7B on 8 × ``gpu`` saved by the applicant (about 31 h on A800)."""
+    est = estimate_training(TrainingInput(model=ModelSpec(params=7.61e9), tokens=2e9, gpu=gpu, gpus=8,
+                                          workload="finetune"))
+    return estimates_svc.save_training_estimate(sessions=app_ctx.sessions, actor=APPLICANT, title="调度问答微调",
+                                                estimate=est)
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_an_estimate_fills_the_form_and_the_check_offers_it_on_the_pools_other_gpu(app_ctx, lang):
+    est_id = _saved_estimate(app_ctx)
+    at = open_page(PAGE, lang=lang)
+    at.selectbox(key="ap_estimate_id").set_value(est_id).run()
+    no_exceptions(at)
+    assert at.radio(key="ap_demand_subtype").value == "l2_finetune"
+    assert at.text_input(key="ap_model_name").value == "Qwen2.5 7B"
+    assert at.number_input(key="ap_parameters").value == pytest.approx(7.61)
+    assert at.number_input(key="ap_data_tokens").value == pytest.approx(2.0)
+    assert at.selectbox(key="ap_gpu_model").value == "A800-80GB"
+    assert (at.number_input(key="ap_gpus_per_run").value, at.number_input(key="ap_requested_gpus").value) == (8, 8)
+    assert at.number_input(key="ap_duration_days").value == 2  # 31 h rounded up to days
+
+    at.selectbox(key="ap_pool").set_value("hq-ft").run()  # an H20 pool
+    _button(at, "apply.check", lang).click().run()
+    no_exceptions(at)
+    assert shows(at.warning, "apply.gpu_mismatch", lang, pool="hq-ft", pool_gpu="H20", estimate_gpu="A800-80GB"), \
+        [w.value for w in at.warning]
+    assert shows(at.info, "apply.gpu_rerun", lang, gpu="H20", gpus=8, matching_gpus=24), [i.value for i in at.info]
+    use = [b for b in at.button if b.label == text("apply.gpu_use", lang, gpus=24, gpu="H20")]
+    assert use, [b.label for b in at.button]
+    use[0].click().run()
+    no_exceptions(at)
+    assert at.selectbox(key="ap_gpu_model").value == "H20"
+    assert (at.number_input(key="ap_gpus_per_run").value, at.number_input(key="ap_requested_gpus").value) == (24, 24)
+
+
+def test_the_check_says_nothing_of_gpus_when_the_pool_has_the_estimates_gpu(app_ctx):
+    est_id = _saved_estimate(app_ctx)
+    at = open_page(PAGE)
+    at.selectbox(key="ap_estimate_id").set_value(est_id).run()
+    at.selectbox(key="ap_pool").set_value("hq-sci").run()  # A800
+    _button(at, "apply.check").click().run()
+    no_exceptions(at)
+    assert not shows(at.warning, "apply.gpu_mismatch") and not shows(at.info, "apply.gpu_rerun")
+    assert shows(at.info, "lifecycle.capacity_ok", pool="hq-sci")

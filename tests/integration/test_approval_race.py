@@ -7,7 +7,6 @@ deterministic interleaving that exercises the optimistic ``version`` check direc
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -23,6 +22,7 @@ from core.org import load_org
 from tests.support import clock
 from tests.support.forms import MEDIUM
 from tests.support.people import APPLICANT, DEPT_HEAD, HQ_OPS
+from tests.support.threads import at_once
 
 POOL = "hq-sci"  # 64 A800 GPUs
 
@@ -51,22 +51,8 @@ def test_concurrent_approvals_never_exceed_the_pool_and_losers_hear_how_many_are
     ids = [svc.submit(sessions=ctx.sessions, actor=APPLICANT,
                       form={**MEDIUM, "pool": POOL, "requested_gpus": gpus_each})["id"] for _ in range(threads)]
     approvers = [Identity(f"ops{i}", f"运营{i}", f"ops{i}@example.com", "hq_ops") for i in range(threads)]
-    barrier = threading.Barrier(threads)
-    results: dict[int, object] = {}
-
-    def approve(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = svc.decide(sessions=ctx.sessions, actor=approvers[i], request_id=ids[i],
-                                    decision="approve", reason="race")["status"]
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each thread got
-            results[i] = exc
-
-    workers = [threading.Thread(target=approve, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=120)
+    results = at_once(threads, lambda i: svc.decide(sessions=ctx.sessions, actor=approvers[i], request_id=ids[i],
+                                                    decision="approve", reason="race")["status"])
 
     winners = [i for i, r in results.items() if r == "approved"]
     losers = [r for r in results.values() if r != "approved"]
