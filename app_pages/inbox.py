@@ -1,12 +1,14 @@
-"""Inbox (消息): the notices sent to me — confirmations, decisions, allocation sheets."""
+"""Inbox (站内消息): the notices sent to me — filtered by kind and unread, each opening the request it is about."""
 
 import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.inbox_view import inbox_list
+from ui.inbox_view import deliver_to_inbox, inbox_filters, inbox_list
 
 st.title(t("inbox.title"))
 st.caption(t("inbox.caption"))
 with guarded():
-    inbox_list()
+    deliver_to_inbox()
+    kind, unread_only = inbox_filters()
+    inbox_list(kind, unread_only)

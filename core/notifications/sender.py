@@ -47,7 +47,7 @@ from core.clock import utc_now
 from core.db.locks import job_lock
 from core.db.models import InboxRow
 from core.db.session import unit_of_work
-from core.notifications import templates
+from core.notifications import links, templates
 from core.notifications.outbox import OUTBOX, insert_once
 from core.notifications.transport import DeliveryError, InboxOnlyTransport, OutgoingMail, Transport, message_id_for
 
@@ -119,6 +119,10 @@ def deliver_pending(
     Returns:
         A :class:`DeliveryReport`.
 
+    Raises:
+        InputError: ``COMPUTELOOP_PUBLIC_URL`` (the base of the links to requests in e-mails) is
+            set but not an http(s) URL; nothing is claimed or sent.
+
     Errors from the transport other than :class:`DeliveryError` (bugs) propagate; the notice
     being sent stays leased and is retried after ``lease``.
 
@@ -145,8 +149,9 @@ def _deliver(sessions: sessionmaker[Session], transport: Transport, now: datetim
     if not getattr(transport, "delivers_email", True):
         _inbox_only(sessions, clock(), limit, report)
         return
+    base_url = links.public_url()  # read once per run; a bad value stops the run before any claim
     for _ in range(limit):
-        claimed = _claim_one(sessions, clock(), lease, max_attempts, max_age, from_addr, report)
+        claimed = _claim_one(sessions, clock(), lease, max_attempts, max_age, from_addr, base_url, report)
         if claimed is None:
             break
         if claimed is False:
@@ -166,7 +171,7 @@ def _due(at: datetime):
 
 
 def _claim_one(sessions, at: datetime, lease: timedelta, max_attempts: int, max_age: timedelta | None,
-               from_addr: str, report: DeliveryReport):
+               from_addr: str, base_url: str, report: DeliveryReport):
     """Claim one due notice: (id, attempts, mail), False when it was settled without sending, None when none is due."""
     with unit_of_work(sessions) as s:
         row = s.execute(
@@ -192,7 +197,7 @@ def _claim_one(sessions, at: datetime, lease: timedelta, max_attempts: int, max_
             give_up = f"gave up after {row.attempts} attempts"
         else:
             try:
-                rendered = templates.render(row.template, row.lang, row.params)
+                rendered = templates.render(row.template, row.lang, row.params, base_url=base_url)
             except templates.TemplateError as exc:
                 give_up = f"cannot render: {exc}"
         if give_up:

@@ -9,7 +9,10 @@ the change that causes it rather than the sender hours later.
 Parameter types: ids, titles, names, dates are strings (dates already formatted ISO
 ``YYYY-MM-DD``); ``days_left`` and ``gpus`` are integers; ``gpu_util`` and ``mem_util`` are
 ratios 0–1 (rendered as percentages); ``level`` is ``yellow`` or ``orange`` and is itself
-translated (黄色预警 / 橙色预警).
+translated (黄色预警 / 橙色预警). A notice about a request also carries ``request_id`` (an integer):
+the inbox and the e-mail link to the request with it (:mod:`core.notifications.links`).
+
+Each template belongs to one kind (:data:`KINDS`), by which the inbox filters.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from core.i18n import catalog, normalize_lang, placeholders
+from core.notifications import links
 
 # template -> parameters it needs (the catalog texts use exactly these placeholders)
 TEMPLATES: dict[str, frozenset[str]] = {
@@ -38,7 +42,31 @@ TEMPLATES: dict[str, frozenset[str]] = {
     "extension_decided": frozenset({"namespace", "decision", "expires_on", "reason"}),
     # the monthly report's draft is ready for ops to preview and publish (core/reports/service.py)
     "report_draft_ready": frozenset({"month", "scope", "version", "report_id"}),
+    # support requests between provinces and HQ (core/adjust/support.py): raised, decided, given back
+    **{name: frozenset({"support_id", "pool", "donor", "gpus", "gpu_model", "starts_on", "ends_on", "reason"})
+       for name in ("support_raised", "support_approved", "support_rejected", "support_returned")},
 }
+
+# The kinds of notice (catalog ``inbox.kind.<kind>``) and the templates of each, in the order the inbox offers them.
+KINDS: dict[str, tuple[str, ...]] = {
+    "approval": ("request_needs_review",),  # a request awaits the reader's approval step
+    "submitted": ("request_submitted",),
+    "decision": ("request_approved", "request_rejected", "extension_decided"),
+    "allocation": ("allocation_ready", "preempted"),
+    "expiry": ("expiry_notice",),
+    "warning": ("warning_raised", "warning_contact"),
+    "reclaim": ("reclaim_done",),
+    "report": ("report_draft_ready",),
+    "support": ("support_raised", "support_approved", "support_rejected", "support_returned"),
+}
+KIND_OF: dict[str, str] = {template: kind for kind, names in KINDS.items() for template in names}
+OTHER_KIND = "other"  # a template no kind lists yet (tests/unit/test_notice_links.py fails on it)
+
+
+def kind_of(template: str) -> str:
+    """The kind of notice ``template`` is (:data:`KINDS`)."""
+    return KIND_OF.get(template, OTHER_KIND)
+
 
 # Parameters whose value is a code that is itself translated before it enters the text.
 _CODED_PARAMS: dict[str, tuple[str, frozenset[str]]] = {
@@ -75,8 +103,12 @@ def check(template: str, params: Mapping[str, Any]) -> None:
         render(template, lang, params)
 
 
-def render(template: str, lang: str, params: Mapping[str, Any]) -> RenderedNotice:
+def render(template: str, lang: str, params: Mapping[str, Any], *, base_url: str = "") -> RenderedNotice:
     """Subject and body of ``template`` in ``lang`` (any locale spelling) with ``params`` filled in.
+
+    With ``base_url`` (the portal's public address) a notice about a request ends with a link that
+    opens it; without, the body names the request by its number only (the in-app inbox shows its
+    own link beside the text).
 
     Raises:
         TemplateError: unknown template, a missing parameter or a value of the wrong type.
@@ -107,4 +139,8 @@ def render(template: str, lang: str, params: Mapping[str, Any]) -> RenderedNotic
     subject, body = out
     # A subject is one header line: never let a parameter (a title, a reason) fold it.
     subject = " ".join(subject.split())
-    return RenderedNotice(lang=lang, subject=subject, body=f"{body.rstrip()}\n\n{texts['notify.footer']}\n")
+    body = body.rstrip()
+    url = links.request_url(base_url, template, params, lang)
+    if url:
+        body += "\n\n" + texts["notify.link"].format(url=url)
+    return RenderedNotice(lang=lang, subject=subject, body=f"{body}\n\n{texts['notify.footer']}\n")

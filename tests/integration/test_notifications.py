@@ -16,13 +16,16 @@ from core.errors import InputError, NotFound
 from core.identity import Identity, PermissionDenied
 from core.notifications import (
     InboxOnlyTransport,
+    RecordingTransport,
     SmtpTransport,
     TemplateError,
     deliver_pending,
     enqueue,
     get_notice,
+    kind_counts,
     list_inbox,
     make_transport,
+    mark_all_read,
     mark_read,
     render,
     smtp_settings,
@@ -404,3 +407,133 @@ def test_an_automatic_approval_notice_says_which_rule_approved_it_in_words(ctx):
     assert view["number"] in notice.subject and view["number"] in notice.body
     assert "tier:" not in notice.body and "standard_auto" not in notice.body
     assert render("request_approved", "zh-CN", row.params).body.count("系统自动审批") == 1
+
+
+# --------------------------------------------------------------------------- the inbox as people act on it
+
+WARNING = {"level": "yellow", "target": "NLP", "month": "2026-10", "gpu_util": 0.12, "mem_util": 0.18}
+APPROVED = {"number": "CR-2026-000001", "title": "t", "reason": "资源充足", "request_id": 1}
+OTHER_OPS = Identity("sun.ops", "孙运维", "sun.ops@example.com", "hq_ops", department="算力运营中心")
+PORTAL = "https://portal.example.com"
+
+
+def _kinds(ctx, who: Identity = APPLICANT, **filters) -> list[str]:
+    return sorted(n["kind"] for n in list_inbox(sessions=ctx.sessions, actor=who, **filters))
+
+
+def _to_inbox(ctx) -> None:
+    deliver_pending(sessions=ctx.sessions, transport=InboxOnlyTransport())
+
+
+def test_the_inbox_filters_by_kind_and_by_unread_and_reading_one_takes_it_out_of_unread(ctx):
+    _queue(ctx, "expiry:1")
+    _queue(ctx, "warning:1", template="warning_raised", params=WARNING)
+    _queue(ctx, "warning:2", template="warning_raised", params={**WARNING, "target": "CV"})
+    _queue(ctx, "approved:1", template="request_approved", params=APPROVED)
+    _queue(ctx, "other:1", who=OTHER, template="warning_raised", params=WARNING)
+    _to_inbox(ctx)
+    assert _kinds(ctx) == ["decision", "expiry", "warning", "warning"]
+    assert _kinds(ctx, kind="warning") == ["warning", "warning"]
+    assert _kinds(ctx, kind="decision") == ["decision"] and _kinds(ctx, kind="reclaim") == []
+
+    [expiry] = list_inbox(sessions=ctx.sessions, actor=APPLICANT, kind="expiry")
+    mark_read(sessions=ctx.sessions, actor=APPLICANT, inbox_id=expiry["id"], now=T0)  # what opening it does
+    assert _kinds(ctx, unread_only=True) == ["decision", "warning", "warning"]
+    assert _kinds(ctx, kind="expiry", unread_only=True) == []
+    assert kind_counts(sessions=ctx.sessions, actor=APPLICANT) == {
+        "expiry": {"total": 1, "unread": 0}, "warning": {"total": 2, "unread": 2}, "decision": {"total": 1, "unread": 1}}
+
+    assert mark_all_read(sessions=ctx.sessions, actor=APPLICANT, kind="warning", now=T0) == 2
+    assert _kinds(ctx, unread_only=True) == ["decision"]
+    assert _kinds(ctx, OTHER, unread_only=True) == ["warning"]  # someone else's stay unread
+    with pytest.raises(InputError) as err:
+        list_inbox(sessions=ctx.sessions, actor=APPLICANT, kind="urgent")
+    assert err.value.field == "kind"
+
+
+def test_every_notice_about_a_request_names_it_for_the_link(ctx):
+    from core.lifecycle import services as svc
+    from core.lifecycle.persistence import AllocationRow
+    from core.reclaim import services as reclaim
+    from tests.support.forms import MEDIUM, SMALL
+    from tests.support.people import APPLICANT as APPLYING
+
+    small = svc.submit(sessions=ctx.sessions, actor=APPLYING, form=SMALL)  # approved at once and provisioned
+    medium = svc.submit(sessions=ctx.sessions, actor=APPLYING, form=MEDIUM)  # waits for HQ ops
+    with ctx.sessions() as s:
+        ends = s.scalars(select(AllocationRow.ends_on).where(AllocationRow.request_id == small["id"])).one()
+    reclaim.send_expiry_notices(sessions=ctx.sessions, today=ends - timedelta(days=3))
+    ids = {row.template: row.params.get("request_id") for row in _outbox(ctx)}
+    assert {"request_submitted", "request_approved", "allocation_ready", "request_needs_review",
+            "expiry_notice"} <= set(ids)
+    assert ids["request_needs_review"] == medium["id"]
+    assert ids["request_approved"] == ids["allocation_ready"] == ids["expiry_notice"] == small["id"]
+
+
+def test_an_approval_item_needs_action_until_the_request_is_withdrawn(ctx):
+    from core.lifecycle import services as svc
+    from tests.support.forms import MEDIUM
+    from tests.support.people import APPLICANT as APPLYING
+
+    view = svc.submit(sessions=ctx.sessions, actor=APPLYING, form=MEDIUM)
+    _to_inbox(ctx)
+    [item] = list_inbox(sessions=ctx.sessions, actor=OPS, kind="approval")
+    assert (item["request_id"], item["number"], item["action"]) == (view["id"], view["number"], {"needed": True})
+    mine = list_inbox(sessions=ctx.sessions, actor=APPLICANT)
+    assert mine and all(n["request_id"] == view["id"] and n["action"] is None for n in mine)
+
+    svc.cancel(sessions=ctx.sessions, actor=APPLYING, request_id=view["id"], reason="需求取消")
+    [item] = list_inbox(sessions=ctx.sessions, actor=OPS, kind="approval")
+    assert item["action"] == {"needed": False, "why": "withdrawn", "status": "cancelled"}
+    assert get_notice(sessions=ctx.sessions, actor=OPS, inbox_id=item["id"])["action"]["needed"] is False
+
+
+def test_an_approval_item_taken_by_another_approver_says_who_took_it_and_the_next_step_needs_action(ctx):
+    from core.lifecycle import services as svc
+    from tests.support.forms import LARGE
+    from tests.support.people import APPLICANT as APPLYING
+
+    view = svc.submit(sessions=ctx.sessions, actor=APPLYING, form=LARGE)  # HQ ops, then the department head
+    svc.decide(sessions=ctx.sessions, actor=OTHER_OPS, request_id=view["id"], decision="approve", reason="资源充足")
+    _to_inbox(ctx)
+    [item] = list_inbox(sessions=ctx.sessions, actor=OPS, kind="approval")
+    assert item["action"] == {"needed": False, "why": "decided", "status": "in_review", "by": OTHER_OPS.id,
+                              "outcome": "approved"}
+    head = Identity("zhou.lei", "周磊", "zhou.lei@example.com", "dept_head", department="数字化部")
+    [next_step] = list_inbox(sessions=ctx.sessions, actor=head, kind="approval")
+    assert next_step["request_id"] == view["id"] and next_step["action"] == {"needed": True}
+
+
+def test_an_emailed_notice_links_to_its_request_only_when_the_public_url_is_set(ctx, monkeypatch):
+    from core.lifecycle import services as svc
+    from tests.support.forms import MEDIUM
+    from tests.support.people import APPLICANT as APPLYING
+
+    monkeypatch.delenv("COMPUTELOOP_PUBLIC_URL", raising=False)
+    first = svc.submit(sessions=ctx.sessions, actor=APPLYING, form=MEDIUM)
+    unset = RecordingTransport()
+    deliver_pending(sessions=ctx.sessions, transport=unset)
+    assert {m.to for m in unset.sent} == {APPLICANT.email, OPS.email}
+    for mail in unset.sent:  # the number only, no link
+        assert first["number"] in mail.body and "http" not in mail.body and "/my-requests" not in mail.body
+
+    monkeypatch.setenv("COMPUTELOOP_PUBLIC_URL", f"{PORTAL}/")
+    second = svc.submit(sessions=ctx.sessions, actor=APPLYING, form={**MEDIUM, "requested_gpus": 12})
+    linked = RecordingTransport()
+    deliver_pending(sessions=ctx.sessions, transport=linked)
+    by_to = {m.to: m for m in linked.sent}
+    assert set(by_to) == {APPLICANT.email, OPS.email}
+    assert f"{PORTAL}/my-requests?request={second['id']}&lang=" in by_to[APPLICANT.email].body
+    assert f"{PORTAL}/approvals?request={second['id']}&lang=" in by_to[OPS.email].body  # the approver's page
+    assert all(second["number"] in m.body for m in linked.sent)
+
+
+def test_a_public_url_that_is_no_web_address_stops_the_run_naming_the_setting(ctx, monkeypatch):
+    _queue(ctx, "approved:1", template="request_approved", params=APPROVED)
+    monkeypatch.setenv("COMPUTELOOP_PUBLIC_URL", "portal.example.com")
+    transport = RecordingTransport()
+    with pytest.raises(InputError) as err:
+        deliver_pending(sessions=ctx.sessions, transport=transport, now=T0)
+    assert err.value.field == "COMPUTELOOP_PUBLIC_URL"
+    [row] = _outbox(ctx)
+    assert transport.sent == [] and (row.status, row.attempts) == ("pending", 0)
