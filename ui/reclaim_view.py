@@ -1,5 +1,6 @@
 """Views of reclaim (资源回收): the section switcher, expiring allocations, extension requests with
-the pool's pressure, reclaim candidates, reclaim records (dry run → approval → execute), the L1
+the pool's pressure, reclaim candidates with their owners and the black list beside them (why an
+entry is not a candidate), reclaim records (dry run → approval → execute), the L1
 pool review (ops), and the owner's return / extension section.
 
 Only the chosen section is rendered, so only its data is read on a run (no work in hidden tabs)."""
@@ -10,18 +11,22 @@ import pandas as pd
 import streamlit as st
 
 from core.clock import utc_today
-from core.identity import OPS_ROLES
+from core.identity import OPS_ROLES, Identity
 from core.org import load_org
 from core.reclaim import services as svc
+from core.reclaim.black_list import black_list_reasons
 from core.reclaim.policy import load_policy
 from core.reclaim.services import REVIEW_KINDS
 from core.reclaim.states import CANDIDATE, PLANS
 from core.reclaim.warnings import month_bounds, previous_month
+from core.reports.tables import entity_name
+from ui.board_view import _stamp as board_stamp
 from ui.builtin_text import choose
 from ui.context import ctx, me
 from ui.errors import guarded
-from ui.i18n import t
+from ui.i18n import current_lang, t
 from ui.names import k8s_kind, people, person, project_name
+from ui.warnings_view import owner_columns
 
 
 def is_ops() -> bool:
@@ -122,19 +127,24 @@ def _plan_candidate(candidate_id: int) -> None:
 
 
 def candidates() -> None:
-    """Inference reclaim candidates; ops move them along review → contact → plan → execute."""
+    """Inference reclaim candidates with their owners; ops move them along review → contact → plan
+    → execute. Below them, the month's black list and why each entry is not a candidate."""
     rows = svc.list_candidates(sessions=ctx().sessions, actor=me())
     if not rows:
         st.info(t("reclaim.candidates_empty"), icon=":material/recycling:")
-        return
-    st.dataframe(pd.DataFrame([{
-        t("reclaim.col.id"): r["id"], t("reclaim.col.month"): r["month"], t("reclaim.col.namespace"): r["namespace"],
-        t("reclaim.col.owner"): person(r["owner"]), t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.days_counted"): r["days_counted"],
-        t("reclaim.col.peak_util"): f"{(r['max_peak_util'] or 0):.0%}", t("reclaim.col.peak_mem"): f"{(r['max_peak_mem'] or 0):.0%}",
-        t("reclaim.col.status"): t(f"reclaim.cand.{r['status']}"), t("reclaim.col.plan"): t(f"reclaim.plan.{r['plan']}") if r["plan"] else "-",
-    } for r in rows]), hide_index=True, width="stretch")
-    if not is_ops():
-        return
+    else:
+        st.dataframe(pd.DataFrame([{
+            t("reclaim.col.id"): r["id"], t("reclaim.col.month"): r["month"], t("reclaim.col.namespace"): r["namespace"],
+            **owner_columns(r), t("reclaim.col.gpus"): r["gpus"], t("reclaim.col.days_counted"): r["days_counted"],
+            t("reclaim.col.peak_util"): f"{(r['max_peak_util'] or 0):.0%}", t("reclaim.col.peak_mem"): f"{(r['max_peak_mem'] or 0):.0%}",
+            t("reclaim.col.status"): t(f"reclaim.cand.{r['status']}"), t("reclaim.col.plan"): t(f"reclaim.plan.{r['plan']}") if r["plan"] else "-",
+        } for r in rows]), hide_index=True, width="stretch")
+        if is_ops():
+            _candidate_actions(rows)
+    black_list_section()
+
+
+def _candidate_actions(rows: list[dict]) -> None:
     open_rows = {r["id"]: r for r in rows if CANDIDATE[r["status"]]}
     if not open_rows:
         return
@@ -154,8 +164,50 @@ def candidates() -> None:
             st.number_input(t("reclaim.release_gpus"), min_value=1, value=1, step=1, key="cand_gpus")
             st.text_input(t("reclaim.note"), key="cand_note")
             st.form_submit_button(t("reclaim.apply"), on_click=_move, args=(chosen,))
-    if row["status"] == "plan_agreed" and not row["reclaim_record_id"]:
+    if row["status"] == "plan_agreed" and not row["reclaim_record_id"] and row["request_id"] is not None:
         st.button(t("reclaim.dry_run"), on_click=_plan_candidate, args=(chosen,))
+
+
+def reasons_text(reasons: list[dict]) -> str:
+    """Why a service is not a reclaim candidate, in words (core.reclaim.candidates reason keys)."""
+    return t("reclaim.why.separator").join(
+        t(f"reclaim.why.{r['key']}", **{k: v for k, v in r.items() if k != "key"}) for r in reasons)
+
+
+def why_frame(rows: list[dict]) -> pd.DataFrame:
+    """The black-list namespaces: entry, lists, utilisation, owner, candidate or why not."""
+    lang = current_lang()
+    return pd.DataFrame([{
+        t("reclaim.why.col.entry"): entity_name(r["entity"], lang), t("reclaim.col.namespace"): r["namespace"],
+        t("reclaim.why.col.lists"): t("uitext.list_separator").join(t(f"reports.list.{x}") for x in r["lists"]),
+        t("reclaim.why.col.util"): "-" if r["util"] is None else f"{r['util']:.1%}", **owner_columns(r),
+        t("reclaim.why.col.candidate"): (t(f"reclaim.cand.{r['candidate']['status']}") if r["candidate"]
+                                         else t("reclaim.why.not_candidate")),
+        t("reclaim.why.col.reasons"): reasons_text(r["reasons"]) or "-",
+    } for r in rows])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _black_list(stamp: tuple, actor: Identity, month: str) -> dict:
+    # cached like the board (under the newest change and the board's time slot): it reads the
+    # month's rollups of every black-listed namespace
+    return black_list_reasons(sessions=ctx().sessions, actor=actor, month=month)
+
+
+def black_list_section() -> None:
+    """The month's published black list: each namespace a reclaim candidate, or why not."""
+    st.subheader(t("reclaim.why.title"))
+    st.caption(t("reclaim.why.caption", threshold=load_policy().candidate_peak_below))
+    month = st.selectbox(t("reclaim.why.month"), _months(), placeholder=choose(), key="why_month")
+    out = _black_list(board_stamp(), me(), month)
+    if out["report"] is None:
+        st.info(t("reclaim.why.no_board", month=month), icon=":material/campaign:")
+        return
+    st.caption(t("reclaim.why.board", month=month, version=out["report"]["version"]))
+    if not out["rows"]:
+        st.info(t("reclaim.why.empty", month=month), icon=":material/checklist:")
+        return
+    st.dataframe(why_frame(out["rows"]), hide_index=True, width="stretch")
 
 
 def objects_table(refs: list[dict]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""Views of warnings (预警): the filtered list, one warning's evidence (altair chart, numbers,
-coverage), its notes and replies, the triage actions (ops) and the owner's reply."""
+"""Views of warnings (预警): the filtered list with each warning's owner, one warning's evidence
+(altair chart, numbers, coverage, whose it is), its notes and replies, the triage actions (ops)
+and the owner's reply. The owner columns are shared with the reclaim candidates."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.identity import OPS_ROLES
+from core.org import load_org
 from core.reclaim import warning_service as svc
 from core.reclaim.states import TRIAGE_STATUSES
 from core.reclaim.warnings import LEVELS
@@ -16,12 +18,52 @@ from ui.builtin_text import choose
 from ui.charts import show
 from ui.context import ctx, me
 from ui.errors import guarded
-from ui.i18n import t
-from ui.names import person
+from ui.i18n import current_lang, t
+from ui.names import department_name, person
+from ui.times import when
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
+
+
+def owner_label(row: dict) -> str:
+    """Who owns a warning or candidate: the person; else the mapped department; else "no owner"."""
+    if row.get("owner"):
+        return person(row["owner"])
+    if row.get("owner_source") == "team_mapping":
+        return t("warn.owner_team", department=department_name(row.get("department")))
+    return t("warn.no_owner")
+
+
+def unit_label(unit: str | None) -> str:
+    """HQ or a province by its name in the page's language; "-" when not known."""
+    found = load_org().units.get(unit or "")
+    if found is None:
+        return "-"
+    return found.name_zh if current_lang() == "zh-CN" else found.name_en
+
+
+def pool_label(pool_id: str | None) -> str:
+    """A pool with its kind in words ("hq-inf · 推理"); "-" when not known."""
+    pool = load_org().pools.get(pool_id or "")
+    return f"{pool.id} · {t(f'pool_kind.{pool.kind}')}" if pool else "-"
+
+
+def owner_columns(row: dict) -> dict[str, str]:
+    """The owner, department, pool and HQ/province columns of a warning or candidate row."""
+    return {t("warn.col.owner"): owner_label(row),
+            t("warn.col.department"): department_name(row["department"]) if row.get("department") else "-",
+            t("warn.col.pool"): pool_label(row.get("pool")), t("warn.col.unit"): unit_label(row.get("unit"))}
+
+
+def owner_line(row: dict) -> str:
+    """One sentence: whose the namespace was that month, and where that comes from."""
+    source = row.get("owner_source") or "none"
+    return t("warn.owner_line", owner=owner_label(row),
+             department=department_name(row["department"]) if row.get("department") else "-",
+             pool=pool_label(row.get("pool")), unit=unit_label(row.get("unit")),
+             source=t(f"warn.source.{source}", number=row.get("number") or "-"))
 
 
 def filters() -> dict:
@@ -45,7 +87,7 @@ def warnings_frame(rows: list[dict]) -> pd.DataFrame:
     """The list with translated headers."""
     return pd.DataFrame([{
         t("warn.col.id"): r["id"], t("warn.col.month"): r["month"], t("warn.col.level"): t(f"warn.level.{r['level']}"),
-        t("warn.col.resource"): r["resource"], t("warn.col.owner"): person(r["owner"]),
+        t("warn.col.resource"): r["resource"], **owner_columns(r),
         t("warn.col.util"): _pct(r["util"]), t("warn.col.mem"): _pct(r["mem"]), t("warn.col.coverage"): _pct(r["coverage"]),
         t("warn.col.status"): t(f"warn.status.{r['status']}"),
     } for r in rows])
@@ -61,6 +103,7 @@ def evidence(warning_id: int) -> dict:
     """The numbers, the coverage and the daily series chart of one warning, and its notes."""
     w = svc.get_warning(sessions=ctx().sessions, actor=me(), warning_id=warning_id)
     st.subheader(t("warn.detail", level=t(f"warn.level.{w['level']}"), resource=w["resource"], month=w["month"]))
+    st.caption(owner_line(w))
     c = st.columns(4)
     c[0].metric(t("warn.col.util"), _pct(w["util"]))
     c[1].metric(t("warn.col.mem"), _pct(w["mem"]))
@@ -79,7 +122,7 @@ def evidence(warning_id: int) -> dict:
         show(chart)
     for n in w.get("notes", []):
         kind = t(f"warn.status.{n['after']}") if n["kind"] == "transition" else t("warn.reply")
-        st.markdown(f"**{person(n['actor'])}** · {kind} · {n['at']:%Y-%m-%d %H:%M}  \n{plain(n['text'])}")
+        st.markdown(f"**{person(n['actor'])}** · {kind} · {when(n['at'])}  \n{plain(n['text'])}")
     return w
 
 

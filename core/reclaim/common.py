@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from core.clock import utc_now
@@ -44,27 +44,34 @@ def audit(s: Session, actor: Identity, action: str, subject: str, reason: str = 
                         before=before, after=after))
 
 
-def department_scope(actor: Identity, org: Org, department_col: Any, owner_col: Any | None = None) -> ColumnElement:
-    """The SQL condition of rows ``actor`` may read by department (raises for other roles)."""
+def department_scope(actor: Identity, org: Org, department_col: Any, owner_col: Any | None = None,
+                     unit_col: Any | None = None) -> ColumnElement:
+    """The SQL condition of rows ``actor`` may read (raises for other roles) — the requests' rule:
+    HQ ops and admins all; provincial ops their province's (``unit_col``, when the rows carry one)
+    and their province's departments'; applicants and department heads their department's and
+    their own."""
     if actor.role in ("hq_ops", "admin", "system"):
         return true()
     if actor.role == "prov_ops":
-        depts = sorted(svc._depts_of_unit(actor.province, org)) or [""]
-        return department_col.in_(depts)
+        cond = department_col.in_(sorted(svc._depts_of_unit(actor.province, org)) or [""])
+        return or_(cond, unit_col == actor.province) if unit_col is not None else cond
     if actor.role in ("applicant", "dept_head"):
-        cond = department_col == svc._dept_of(actor, org)
+        dept = svc._dept_of(actor, org)
+        # rows of no department (legacy usage nobody owns) belong to no applicant's department
+        cond = department_col == dept if dept else false()
         return or_(cond, owner_col == actor.id) if owner_col is not None else cond
     raise PermissionDenied("error.permission_denied", action="read warnings and reclaim", role=actor.role)
 
 
-def may_see(actor: Identity, org: Org, department: str, owner: str = "") -> bool:
-    """True when ``actor`` may read a row of ``department`` owned by ``owner``."""
+def may_see(actor: Identity, org: Org, department: str, owner: str = "", unit: str = "") -> bool:
+    """True when ``actor`` may read a row of ``department`` owned by ``owner`` in ``unit`` (the
+    same rule as :func:`department_scope`)."""
     if actor.role in ("hq_ops", "admin", "system") or (owner and owner == actor.id):
         return True
     if actor.role == "prov_ops":
-        return department in svc._depts_of_unit(actor.province, org)
+        return department in svc._depts_of_unit(actor.province, org) or (bool(unit) and unit == actor.province)
     if actor.role in ("applicant", "dept_head"):
-        return department == svc._dept_of(actor, org)
+        return bool(department) and department == svc._dept_of(actor, org)
     return False
 
 

@@ -1,4 +1,5 @@
-"""Table mappings of warnings and reclaim (built by ``migrations/versions/0007_warnings_reclaim.py``).
+"""Table mappings of warnings and reclaim (built by ``migrations/versions/0007_warnings_reclaim.py``;
+who owned the namespace — ``owner_source``, the candidates' ``unit`` — by ``0016_reclaim_owners.py``).
 
 Domain modules (:mod:`core.reclaim.warnings`, :mod:`core.reclaim.candidates`,
 :mod:`core.reclaim.states`) never import this file.
@@ -28,9 +29,11 @@ class WarningRow(Base):
     status: Mapped[str] = mapped_column(String(24), index=True)
     request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     allocation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # who owned the namespace in the month (core.reclaim.ownership): allocation | team_mapping | none
+    owner_source: Mapped[str] = mapped_column(String(16), default="none")
     owner: Mapped[str] = mapped_column(String(120), default="")
     department: Mapped[str] = mapped_column(String(64), index=True, default="")
-    unit: Mapped[str] = mapped_column(String(16), default="")
+    unit: Mapped[str] = mapped_column(String(16), index=True, default="")  # the province (or HQ)
     pool_id: Mapped[str] = mapped_column(String(64), default="")
     util: Mapped[float | None] = mapped_column(Float, nullable=True)
     mem: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -140,8 +143,10 @@ class ReclaimCandidateRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     allocation_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    owner_source: Mapped[str] = mapped_column(String(16), default="none")  # as on warnings
     owner: Mapped[str] = mapped_column(String(120), default="")
     department: Mapped[str] = mapped_column(String(64), default="")
+    unit: Mapped[str] = mapped_column(String(16), index=True, default="")  # the province (or HQ)
     pool_id: Mapped[str] = mapped_column(String(64), default="")
     gpus: Mapped[int] = mapped_column(Integer, default=0)
     days_counted: Mapped[int] = mapped_column(Integer, default=0)

@@ -40,7 +40,7 @@ from core.metrics.persistence import read_days
 from core.notifications.outbox import enqueue
 from core.org import Org, load_org
 from core.reclaim import common
-from core.reclaim.candidates import check_services
+from core.reclaim.judging import judge
 from core.reclaim.persistence import (
     ExtensionRequestRow, PoolReviewRow, ReclaimCandidateRow, ReclaimRecordRow,
 )
@@ -199,7 +199,7 @@ def send_expiry_notices(*, sessions: sessionmaker[Session], today: date) -> dict
                     s, dedup_key=key, recipient_id=row.created_by, recipient_email=email,
                     lang=notice_lang(row.created_by), template="expiry_notice",
                     params={"namespace": alloc.namespace or "", "days_left": days_left,
-                            "expires_on": alloc.ends_on.isoformat()}):
+                            "expires_on": alloc.ends_on.isoformat(), "request_id": row.id, "number": row.number or ""}):
                 queued.append(key)
     return {"queued": queued, "moved_to_expiring": moved}
 
@@ -364,7 +364,8 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
                      after={"extension": e.id, "status": to, "ends_on": common.iso(alloc.ends_on)}, at=at)
         _notify_owner(s, row, dedup_key=f"extension:{e.id}:{to}", template="extension_decided",
                       params={"namespace": alloc.namespace or "", "decision": to,
-                              "expires_on": common.iso(alloc.ends_on) or "", "reason": reason})
+                              "expires_on": common.iso(alloc.ends_on) or "", "reason": reason,
+                              "request_id": row.id, "number": row.number or ""})
         s.flush()
         view = _ext_view(e)
     if approve:
@@ -633,7 +634,8 @@ def _finish(sessions: sessionmaker[Session], actor: Identity, record_id: int, de
             svc.release_allocation(s, alloc, at)
             svc._move(s, row, "returned" if rec.kind == "return" else "reclaimed", actor, f"reclaim:{rec.kind}", at=at)
             _notify_owner(s, row, dedup_key=f"reclaim:{rec.id}:done", template="reclaim_done",
-                          params={"namespace": rec.namespace, "gpus": rec.gpus, "gpu_model": rec.gpu_model})
+                          params={"namespace": rec.namespace, "gpus": rec.gpus, "gpu_model": rec.gpu_model,
+                                  "request_id": row.id, "number": row.number or ""})
         rec.deleted = [_ref(r) for r in deleted]
         rec.status = "data_pending" if rec.data_planned else "completed"
         rec.executed_by, rec.executed_at = actor.id, at
@@ -739,7 +741,8 @@ def list_records(*, sessions: sessionmaker[Session], actor: Identity, month: str
 
 def _cand_view(c: ReclaimCandidateRow) -> dict[str, Any]:
     return {"id": c.id, "namespace": c.namespace, "month": c.month, "status": c.status, "request_id": c.request_id,
-            "allocation_id": c.allocation_id, "owner": c.owner, "department": c.department, "pool": c.pool_id,
+            "allocation_id": c.allocation_id, "owner": c.owner, "owner_source": c.owner_source,
+            "department": c.department, "unit": c.unit, "pool": c.pool_id,
             "gpus": c.gpus, "days_counted": c.days_counted, "max_peak_util": c.max_peak_util,
             "max_peak_mem": c.max_peak_mem, "series": list(c.series or []), "plan": c.plan, "plan_gpus": c.plan_gpus,
             "notes": list(c.notes or []), "reclaim_record_id": c.reclaim_record_id, "next": sorted(CANDIDATE[c.status])}
@@ -749,7 +752,7 @@ def _load_candidate(s: Session, actor: Identity, candidate_id: int, *, lock: boo
     """The candidate, if ``actor`` may see it (otherwise NotFound, as if it did not exist)."""
     q = select(ReclaimCandidateRow).where(ReclaimCandidateRow.id == candidate_id)
     c = s.scalars(q.with_for_update() if lock else q).first()
-    if c is None or not common.may_see(actor, load_org(), c.department, c.owner):
+    if c is None or not common.may_see(actor, load_org(), c.department, c.owner, c.unit):
         raise NotFound("error.not_found", what="candidate", id=candidate_id)
     return c
 
@@ -757,51 +760,57 @@ def _load_candidate(s: Session, actor: Identity, candidate_id: int, *, lock: boo
 def detect_candidates(*, sessions: sessionmaker[Session], actor: Identity, month: str) -> dict[str, Any]:
     """Detect the month's inference reclaim candidates (idempotent: one per namespace and month).
 
-    Returns ``{"month", "checked", "detected": [ids], "existing"}``.
+    Every namespace with usage in the month is judged (:func:`core.reclaim.judging.judge`): the
+    rule applies to inference services whose GPUs are still held — those of an allocation in force
+    in the month, and usage outside any allocation in an inference pool. A candidate carries its
+    owner in the month (:mod:`core.reclaim.ownership`; "none" for legacy usage nobody owns).
+
+    Returns ``{"month", "checked", "detected": [ids], "existing"}`` (``checked``: services the
+    rule applied to).
     """
     require(actor, SYSTEM_ROLES, "detect reclaim candidates")
     policy = load_policy()
-    org = load_org()
     first, last = month_bounds(month)
-    pools = {p.id for p in org.pools.values() if p.kind in policy.inference_pool_kinds}
     at = common.now()
     with unit_of_work(sessions) as s:
-        services = {ns: pair for ns, pair in common.by_namespace(s).items()
-                    if pair[0].status in HOLDING_ALLOCATION
-                    and (pair[0].pool_id in pools or pair[1].demand_type == "inference")}
-        checks = check_services(read_days(s, first, last), month, services, policy)
+        frame = read_days(s, first, last)
+        judged = judge(s, frame, month, frame["namespace"].unique().to_list(), policy=policy)
+        have = set(s.scalars(select(ReclaimCandidateRow.namespace).where(ReclaimCandidateRow.month == month)))
         detected, existing = [], 0
-        for c in checks:
-            if not c.candidate:
+        for ns, j in sorted(judged.items()):
+            if not j.candidate:
                 continue
-            if s.scalars(select(ReclaimCandidateRow).where(ReclaimCandidateRow.namespace == c.namespace,
-                                                           ReclaimCandidateRow.month == month)).first():
+            if ns in have:
                 existing += 1
                 continue
-            alloc, row = services[c.namespace]
-            cand = ReclaimCandidateRow(namespace=c.namespace, month=month, status="detected", request_id=row.id,
-                                       allocation_id=alloc.id, owner=row.created_by, department=row.department,
-                                       pool_id=alloc.pool_id, gpus=alloc.gpus, days_counted=c.days_counted,
-                                       max_peak_util=c.max_peak_util, max_peak_mem=c.max_peak_mem, series=c.series,
-                                       notes=[], created_at=at, updated_at=at)
+            o, c = j.owned, j.check
+            cand = ReclaimCandidateRow(namespace=ns, month=month, status="detected", request_id=o.request_id,
+                                       allocation_id=o.allocation_id, owner_source=o.source, owner=o.owner,
+                                       department=o.department, unit=o.unit, pool_id=o.pool_id, gpus=o.gpus,
+                                       days_counted=c.days_counted, max_peak_util=c.max_peak_util,
+                                       max_peak_mem=c.max_peak_mem, series=c.series, notes=[], created_at=at,
+                                       updated_at=at)
             s.add(cand)
             s.flush()
             common.audit(s, actor, "candidate.detected", f"candidate:{cand.id}", reason=month,
-                         after={"namespace": c.namespace, "days": c.days_counted}, at=at)
+                         after={"namespace": ns, "days": c.days_counted, **o.as_dict()}, at=at)
             detected.append(cand.id)
-    return {"month": month, "checked": len(checks), "detected": detected, "existing": existing}
+    return {"month": month, "checked": sum(1 for j in judged.values() if j.eligible), "detected": detected,
+            "existing": existing}
 
 
 def list_candidates(*, sessions: sessionmaker[Session], actor: Identity, month: str | None = None,
                     status: str | None = None) -> list[dict[str, Any]]:
-    """Reclaim candidates ``actor`` may see (owners: their department's), newest first."""
+    """Reclaim candidates ``actor`` may see (the warnings' scope rule: provincial ops their
+    province's, owners their department's and their own), newest first."""
     require(actor, common.READ_ROLES, "read warnings and reclaim")
     if status is not None and status not in CANDIDATE_STATUSES:
         raise InputError("error.choice", field="status", value=status, choices=", ".join(CANDIDATE_STATUSES))
     org = load_org()
     with unit_of_work(sessions) as s:
         q = (select(ReclaimCandidateRow)
-             .where(common.department_scope(actor, org, ReclaimCandidateRow.department, ReclaimCandidateRow.owner))
+             .where(common.department_scope(actor, org, ReclaimCandidateRow.department, ReclaimCandidateRow.owner,
+                                            ReclaimCandidateRow.unit))
              .order_by(ReclaimCandidateRow.month.desc(), ReclaimCandidateRow.id.desc()))
         if month:
             q = q.where(ReclaimCandidateRow.month == month)
@@ -847,12 +856,16 @@ def plan_candidate(*, sessions: sessionmaker[Session], actor: Identity, candidat
                    provisioner: Provisioner | None = None) -> dict[str, Any]:
     """The reclaim record (dry run) of a candidate's agreed plan; executing it needs an approval
     by a second person (:func:`approve_reclaim`), then :func:`execute_reclaim`. NotFound when
-    ``actor`` may not see the candidate (provincial ops: another province's)."""
+    ``actor`` may not see the candidate (provincial ops: another province's); InputError for a
+    candidate no portal allocation owns (legacy usage: the portal has nothing to deprovision; ops
+    bring the namespace under an allocation or remove it by hand)."""
     require(actor, OPS_ROLES, "review reclaim candidates")
     with unit_of_work(sessions) as s:
         c = _load_candidate(s, actor, candidate_id)
         if c.status != "plan_agreed" or c.plan is None:
             raise InvalidMove(c.status, "executed")
+        if c.request_id is None:
+            raise InputError("reclaim.candidate_without_allocation", field="candidate", namespace=c.namespace)
         request_id, plan, gpus, month, existing = c.request_id, c.plan, c.plan_gpus, c.month, c.reclaim_record_id
     if existing:
         with unit_of_work(sessions) as s:

@@ -3,7 +3,9 @@ let the owner reply.
 
 Raising is idempotent: one warning per (resource, month, level) — the unique key — so rerunning
 the daily job never raises it twice nor notifies twice (outbox ``dedup_key``
-``warning:<id>:raised``). Triage moves through :data:`core.reclaim.states.TRIAGE` only, each move
+``warning:<id>:raised``). Each warning carries the owner of its namespace in the month
+(:mod:`core.reclaim.ownership`), and who may read it follows the requests' scope rule
+(provincial ops: their province's). Triage moves through :data:`core.reclaim.states.TRIAGE` only, each move
 with a note, a timestamp per status and an audit event in the same transaction.
 """
 
@@ -19,10 +21,12 @@ from core.db.session import unit_of_work
 from core.errors import InputError, NotFound
 from core.identity import OPS_ROLES, Identity, PermissionDenied, notice_lang, require
 from core.lifecycle import services as svc
+from core.lifecycle.persistence import RequestRow
 from core.metrics.persistence import read_days
 from core.notifications.outbox import enqueue
 from core.org import load_org
 from core.reclaim import common
+from core.reclaim.ownership import Owned, owners_in_month
 from core.reclaim.persistence import WarningNoteRow, WarningRow
 from core.reclaim.policy import load_thresholds
 from core.reclaim.states import TRIAGE, TRIAGE_STATUSES, check_move
@@ -35,7 +39,8 @@ RAISE_ROLES = OPS_ROLES | {"system"}
 def _view(w: WarningRow, notes: list[WarningNoteRow] | None = None) -> dict[str, Any]:
     out = {
         "id": w.id, "resource": w.resource, "month": w.month, "level": w.level, "status": w.status,
-        "request_id": w.request_id, "allocation_id": w.allocation_id, "owner": w.owner, "department": w.department,
+        "request_id": w.request_id, "allocation_id": w.allocation_id, "owner": w.owner,
+        "owner_source": w.owner_source, "department": w.department, "unit": w.unit,
         "pool": w.pool_id, "util": w.util, "mem": w.mem, "gpu_hours": w.gpu_hours, "coverage": w.coverage,
         "days_in_scope": w.days_in_scope, "days_observed": w.days_observed, "series": list(w.series or []),
         "created_at": common.aware(w.created_at),
@@ -49,10 +54,31 @@ def _view(w: WarningRow, notes: list[WarningNoteRow] | None = None) -> dict[str,
     return out
 
 
+def _own(w: WarningRow, o: Owned) -> None:
+    """Put ``o``'s ownership on the warning."""
+    w.owner_source, w.owner, w.department, w.unit = o.source, o.owner, o.department, o.unit
+    w.pool_id, w.request_id, w.allocation_id = o.pool_id, o.request_id, o.allocation_id
+
+
+def _notify_owner(s: Session, w: WarningRow, email: str) -> None:
+    """The owner's notice of the warning, once: the dedup key is the warning's, whatever the runs."""
+    email = common.email_of(w.owner, email)
+    if not w.owner or "@" not in email:
+        return
+    enqueue(s, dedup_key=f"warning:{w.id}:raised", recipient_id=w.owner, recipient_email=email,
+            lang=notice_lang(w.owner), template="warning_raised",
+            params={"level": w.level, "target": w.resource, "month": w.month,
+                    "gpu_util": round(w.util or 0.0, 4), "mem_util": round(w.mem or 0.0, 4)})
+
+
 def raise_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: str) -> dict[str, Any]:
     """Assess ``month`` from the daily rollups and raise the warnings not raised before.
 
-    Returns ``{"month", "assessed", "raised": [ids], "existing", "insufficient"}``.
+    Each warning carries the owner of its namespace in the month (:mod:`core.reclaim.ownership`:
+    the allocation that held it, else the organisation's team mapping, else no owner), and the
+    owner is notified once. A warning raised before without an owner gets the one found since
+    (and its notice). Returns ``{"month", "assessed", "raised": [ids], "existing", "insufficient",
+    "owners_found": [ids]}``.
 
     Raises:
         PermissionDenied: not ops/admin/system.
@@ -63,49 +89,52 @@ def raise_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: s
     thresholds = load_thresholds()
     at = common.now()
     with unit_of_work(sessions) as s:
-        owners = common.by_namespace(s)
-        windows = {ns: (a.starts_on, a.ends_on) for ns, (a, _r) in owners.items()}
-        results = assess(read_days(s, first, last), month, thresholds, windows)
-        raised, existing = [], 0
+        frame = read_days(s, first, last)
+        owned = owners_in_month(s, frame["namespace"].unique().to_list(), month, frame)
+        windows = {ns: o.span for ns, o in owned.items() if o.span is not None}
+        results = assess(frame, month, thresholds, windows)
+        raised, existing, found = [], 0, []
         # the month's warnings already raised, read once: a warning is never raised twice
-        have = set(s.execute(select(WarningRow.resource, WarningRow.level).where(WarningRow.month == month)).all())
+        have = {(w.resource, w.level): w for w in s.scalars(select(WarningRow).where(WarningRow.month == month))}
         for a in results:
             if a.level is None:
                 continue
+            o = owned[a.resource]
             if (a.resource, a.level) in have:
                 existing += 1
+                w = have[(a.resource, a.level)]
+                if w.owner_source == "none" and o.source != "none":
+                    _own(w, o)
+                    w.updated_at = at
+                    common.audit(s, actor, "warning.owner_found", f"warning:{w.id}", reason=o.source,
+                                 after=o.as_dict(), at=at)
+                    _notify_owner(s, w, o.email)
+                    found.append(w.id)
                 continue
-            alloc, req = owners.get(a.resource, (None, None))
             evidence = a.as_dict()
             w = WarningRow(resource=a.resource, month=month, level=a.level, status="new",
-                           request_id=req.id if req else None, allocation_id=alloc.id if alloc else None,
-                           owner=req.created_by if req else "", department=req.department if req else "",
-                           unit=req.unit if req else "", pool_id=alloc.pool_id if alloc else "",
                            util=a.util, mem=a.mem, gpu_hours=a.gpu_hours, coverage=a.coverage,
                            days_in_scope=a.days_in_scope, days_observed=a.days_observed, series=evidence["series"],
                            created_at=at, updated_at=at, new_at=at)
+            _own(w, o)
             s.add(w)
             s.flush()
             common.audit(s, actor, "warning.raised", f"warning:{w.id}", reason=a.level,
                          after={"resource": a.resource, "month": month, "level": a.level, "util": a.util,
-                                "mem": a.mem, "coverage": a.coverage}, at=at)
-            email = common.email_of(w.owner, req.created_by_email if req else "")
-            if w.owner and "@" in email:
-                enqueue(s, dedup_key=f"warning:{w.id}:raised", recipient_id=w.owner, recipient_email=email,
-                        lang=notice_lang(w.owner), template="warning_raised",
-                        params={"level": a.level, "target": a.resource, "month": month,
-                                "gpu_util": round(a.util or 0.0, 4), "mem_util": round(a.mem or 0.0, 4)})
+                                "mem": a.mem, "coverage": a.coverage, **o.as_dict()}, at=at)
+            _notify_owner(s, w, o.email)
             raised.append(w.id)
     return {"month": month, "assessed": len(results), "raised": raised, "existing": existing,
-            "insufficient": sum(1 for a in results if a.insufficient)}
+            "insufficient": sum(1 for a in results if a.insufficient), "owners_found": found}
 
 
 def list_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: str | None = None,
                   level: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
     """Warnings ``actor`` may read, newest first, optionally filtered.
 
-    Ops and admins read all (provincial ops: their province's departments); applicants and
-    department heads only their own department's.
+    HQ ops and admins read all; provincial ops their province's (the owner's unit, or for usage
+    nobody owns, where it ran) and their province's departments'; applicants and department heads
+    their own department's and their own.
 
     Raises:
         PermissionDenied: executives and the committee.
@@ -120,7 +149,8 @@ def list_warnings(*, sessions: sessionmaker[Session], actor: Identity, month: st
         month_bounds(month)
     org = load_org()
     with unit_of_work(sessions) as s:
-        q = (select(WarningRow).where(common.department_scope(actor, org, WarningRow.department, WarningRow.owner))
+        q = (select(WarningRow).where(common.department_scope(actor, org, WarningRow.department, WarningRow.owner,
+                                                                 WarningRow.unit))
              .order_by(WarningRow.month.desc(), WarningRow.id.desc()))
         if month:
             q = q.where(WarningRow.month == month)
@@ -136,7 +166,7 @@ def _load(s: Session, actor: Identity, warning_id: int, *, lock: bool = False) -
     if lock:
         q = q.with_for_update()
     w = s.scalars(q).first()
-    if w is None or not common.may_see(actor, load_org(), w.department, w.owner):
+    if w is None or not common.may_see(actor, load_org(), w.department, w.owner, w.unit):
         raise NotFound("error.not_found", what="warning", id=warning_id)
     return w
 
@@ -147,7 +177,8 @@ def _notes(s: Session, warning_id: int) -> list[WarningNoteRow]:
 
 
 def get_warning(*, sessions: sessionmaker[Session], actor: Identity, warning_id: int) -> dict[str, Any]:
-    """One warning with its evidence series and its notes/replies in order.
+    """One warning with its evidence series, its notes/replies in order and the number of the
+    request whose allocation owned the namespace (``number``; None without one).
 
     Raises:
         NotFound: no such warning, or not visible to ``actor``.
@@ -155,7 +186,8 @@ def get_warning(*, sessions: sessionmaker[Session], actor: Identity, warning_id:
     require(actor, common.READ_ROLES, "read warnings and reclaim")
     with unit_of_work(sessions) as s:
         w = _load(s, actor, warning_id)
-        return _view(w, _notes(s, w.id))
+        request = s.get(RequestRow, w.request_id) if w.request_id else None
+        return {**_view(w, _notes(s, w.id)), "number": request.number if request else None}
 
 
 def triage(*, sessions: sessionmaker[Session], actor: Identity, warning_id: int, to: str, note: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ Per resource (a workload namespace, i.e. one allocation) and month:
   Σ allocated_gpu_hours over the resource's rollup rows (rows without a value are left out of
   that mean, never counted as zero);
 * ``coverage`` — Σ over observed days of the day's mean sample coverage / the days of the month
-  the resource existed (its allocation window clipped to the month; the whole month when unknown);
+  the resource existed (the days its allocation held it, :mod:`core.reclaim.ownership`; the whole
+  month when no allocation did);
 * ``level`` — ``yellow`` when util and mem are both below ``yellow_below``; ``orange`` when util
   is above ``orange_above``; none when neither, or when coverage is below ``min_coverage``
   (``insufficient`` then says so). The comparisons are strict: exactly 20 % is not yellow,
@@ -110,7 +111,9 @@ def assess(frame: pl.DataFrame, month: str, thresholds: Thresholds,
 
     Args:
         frame: rollup rows (:data:`core.metrics.schema.ROLLUP_SCHEMA`); other months are ignored.
-        windows: namespace → (starts_on, ends_on) of its allocation, for the coverage's days.
+        windows: namespace → (first, last) day its allocation held it (inclusive;
+            :func:`core.reclaim.ownership.held_span`), for the coverage's days; the whole month
+            for a namespace without one.
     """
     first, last = month_bounds(month)
     windows = windows or {}

@@ -1,11 +1,13 @@
 """AppTest: the Reclaim page — a section switcher that loads only the chosen section, the owner's
-return, and the ops-only monthly L1 pool review (allocated vs used GPU-hours, notes, proposals)."""
+return, the ops-only monthly L1 pool review (allocated vs used GPU-hours, notes, proposals), and
+beside the candidates the month's black list saying why an entry is not a candidate."""
 
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
+from core.metrics.schema import ROLLUP_SCHEMA
 from tests.support import app_scenarios as scenarios
 from tests.support import clock
 from tests.support.app_run import no_exceptions, open_page, shows, text
@@ -158,3 +160,48 @@ def test_a_proposal_without_an_allocation_shows_the_error_not_a_traceback():
     _button(at, "reclaim.review.add").click().run()
     no_exceptions(at)
     assert at.error and not at.success
+
+
+def _published_board_with_legacy_usage(ctx, month: str) -> None:
+    """Last month's board, published, whose black list holds one namespace no allocation held:
+    H20 usage on the HQ cluster (the fine-tuning pool), so not known to be an inference service."""
+    from core.db.session import unit_of_work
+    from core.metrics.persistence import replace_day
+    from core.reclaim.warnings import month_bounds
+    from core.reports import service as reports
+
+    first, last = month_bounds(month)
+    for n in range((last - first).days + 1):
+        day = first.fromordinal(first.toordinal() + n)
+        row = {"day": day, "cluster": "hq-beijing-2", "hostname": "n1", "uuid": "GPU-1", "model": "H20",
+               "namespace": "legacy-ft", "mean_util": 0.004, "peak_util": 0.1, "mean_mem": 0.1, "peak_mem": 0.1,
+               "allocated_gpu_hours": 24.0, "used_gpu_hours": 0.1, "energy_kwh": 1.0, "samples": 1440,
+               "expected_samples": 1440, "coverage": 1.0}
+        with unit_of_work(ctx.sessions) as s:
+            replace_day(s, day, pl.DataFrame([row], schema=ROLLUP_SCHEMA))
+    ops = scenarios.people()["li.na"]
+    draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month=month, scope="company")
+    reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_black_list_entry_that_is_not_a_candidate_says_why_in_the_pages_language(app_ctx, lang):
+    from core.reclaim.warnings import previous_month
+
+    month = previous_month(clock.today())
+    _published_board_with_legacy_usage(app_ctx, month)
+    at = open_page(PAGE, persona="li.na", lang=lang)
+    at.segmented_control(key="reclaim_section").set_value("candidates").run()
+    no_exceptions(at)
+    assert at.selectbox(key="why_month").value == month
+    [row] = at.dataframe[0].value.to_dict("records")
+    assert row[text("reclaim.col.namespace", lang)] == "legacy-ft"
+    assert row[text("reclaim.why.col.candidate", lang)] == text("reclaim.why.not_candidate", lang)
+    assert row[text("reclaim.why.col.reasons", lang)] == text("reclaim.why.kind_unknown", lang)
+    assert row[text("warn.col.owner", lang)] == text("warn.no_owner", lang)
+    assert row[text("reclaim.why.col.lists", lang)].startswith(text("reports.list.lowest_util", lang))
+    # another province's ops: nothing of theirs on this board
+    at = open_page(PAGE, persona="chen.jing", lang=lang)
+    at.segmented_control(key="reclaim_section").set_value("candidates").run()
+    no_exceptions(at)
+    assert not at.dataframe and shows(at.info, "reclaim.why.empty", lang, month=month)

@@ -1,4 +1,5 @@
-"""AppTest: the Warnings page — ops see and triage a warning with its evidence; another department sees nothing."""
+"""AppTest: the Warnings page — ops see and triage a warning with its evidence and its owner; another
+department sees nothing; provincial ops see their province's, legacy usage marked as having no owner."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ DAYS = calendar.monthrange(FIRST.year, FIRST.month)[1]
 OBSERVED = DAYS - 3
 
 
-def _seed_warning(department: str = "digital", owner: str = "zhang.wei") -> int:
+def _seed_warning(department: str = "digital", owner: str = "zhang.wei", unit: str = "HQ", pool: str = "hq-ft",
+                  owner_source: str = "allocation", resource: str = "a-ns-1") -> int:
     url = os.environ["COMPUTELOOP_DATABASE_URL"]
     upgrade(make_engine(url))
     ctx = build(url)
     now = clock.now()
     with unit_of_work(ctx.sessions) as s:
-        w = WarningRow(resource="a-ns-1", month=FIRST.strftime("%Y-%m"), level="yellow", status="new", owner=owner,
-                       department=department, unit="HQ", pool_id="hq-ft", util=0.05, mem=0.1, gpu_hours=24.0 * DAYS,
+        w = WarningRow(resource=resource, month=FIRST.strftime("%Y-%m"), level="yellow", status="new", owner=owner,
+                       owner_source=owner_source, department=department, unit=unit, pool_id=pool, util=0.05, mem=0.1, gpu_hours=24.0 * DAYS,
                        coverage=0.9, days_in_scope=DAYS, days_observed=OBSERVED,
                        series=[{"day": FIRST.isoformat(), "util": 0.05, "mem": 0.1, "gpu_hours": 24.0, "coverage": 1.0}],
                        created_at=now, updated_at=now, new_at=now)
@@ -63,3 +65,28 @@ def test_another_departments_warning_is_not_listed():
     at = open_page("app_pages/warnings.py", persona="zhang.wei")
     no_exceptions(at)
     assert not at.dataframe and shows(at.info, "warn.empty")
+
+
+def test_the_hq_list_names_each_warnings_owner_department_pool_and_province():
+    _seed_warning()
+    at = open_page("app_pages/warnings.py", persona="li.na", lang="zh-CN")
+    no_exceptions(at)
+    [row] = at.dataframe[0].value.to_dict("records")
+    cols = {k: text(f"warn.col.{k}", "zh-CN") for k in ("owner", "department", "pool", "unit")}
+    assert {k: row[c] for k, c in cols.items()} == {"owner": "张伟", "department": "数字化部",
+                                                   "pool": f"hq-ft · {text('pool_kind.training_finetune', 'zh-CN')}",
+                                                   "unit": "总部"}
+
+
+def test_provincial_ops_see_their_provinces_legacy_usage_said_to_have_no_owner():
+    wid = _seed_warning(department="", owner="", unit="JS", pool="js-pool", owner_source="none", resource="legacy-js")
+    _seed_warning()  # an HQ department's: not theirs
+    at = open_page("app_pages/warnings.py", persona="chen.jing", lang="zh-CN")
+    no_exceptions(at)
+    [row] = at.dataframe[0].value.to_dict("records")
+    assert row[text("warn.col.resource", "zh-CN")] == "legacy-js"
+    assert row[text("warn.col.owner", "zh-CN")] == text("warn.no_owner", "zh-CN")
+    assert row[text("warn.col.unit", "zh-CN")] == "江苏公司"
+    at.selectbox(key="warn_pick").set_value(wid).run()
+    no_exceptions(at)
+    assert any(text("warn.source.none", "zh-CN") in c.value for c in at.caption), [c.value for c in at.caption]

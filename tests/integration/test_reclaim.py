@@ -24,8 +24,10 @@ from core.notifications.sender import deliver_pending
 from core.notifications.transport import RecordingTransport
 from core.reclaim import services as reclaim
 from core.reclaim import warning_service as warnings
+from core.reclaim.common import SYSTEM
 from core.reclaim.daily import run_daily
 from core.reclaim.states import InvalidMove
+from tests.support import clock
 from tests.support.reclaim import active_allocation as _active
 
 P = {p.id: p for p in load_personas()}
@@ -295,3 +297,192 @@ def test_a_returned_inference_service_is_not_a_reclaim_candidate(ctx):
     reclaim.return_allocation(sessions=ctx.sessions, actor=APPLICANT, request_id=request_id, reason="服务下线")
     out = run_daily(sessions=ctx.sessions, today=date(2026, 11, 1))
     assert out["candidates"]["detected"] == [] and out["candidates"]["checked"] == 0
+
+
+# --------------------------------------------------------------------------- owners, scope, reasons
+
+JS_APPLICANT = Identity("qian.jun", "钱军", "qian.jun@example.com", "applicant", department="江苏信通公司",
+                        province="JS")
+JS_OWNER = {"created_by": "qian.jun", "created_by_email": "qian.jun@example.com", "department": "js-it", "unit": "JS"}
+
+
+def _hold(ctx, alloc_id: int, start: date, end: date, *, namespace: str | None = None, pool: str | None = None,
+          **request_fields) -> AllocationRow:
+    """:func:`_window`, and the allocation's namespace and pool set directly (one namespace held by
+    two allocations in turn; a provincial owner's pool)."""
+    _window(ctx, alloc_id, start, end, **request_fields)
+    with unit_of_work(ctx.sessions) as s:
+        alloc = s.get(AllocationRow, alloc_id)
+        alloc.namespace = namespace or alloc.namespace
+        alloc.pool_id = pool or alloc.pool_id
+    return alloc
+
+
+def _row(ns: str, day: date, *, util: float = 0.02, mem: float = 0.05, peak: float | None = None,
+         coverage: float = 1.0, cluster: str = "hq-beijing-2", model: str = "H20") -> dict:
+    return {"day": day, "cluster": cluster, "hostname": "n1", "uuid": f"GPU-{ns}", "model": model, "namespace": ns,
+            "mean_util": util, "peak_util": util if peak is None else peak, "mean_mem": mem,
+            "peak_mem": mem if peak is None else peak, "allocated_gpu_hours": 24.0, "used_gpu_hours": 24.0 * util,
+            "energy_kwh": 1.0, "samples": 1440, "expected_samples": 1440, "coverage": coverage}
+
+
+def _usage(ctx, rows: list[dict]) -> None:
+    """Store rollup rows, every namespace of a day together (a day's rows are replaced as a whole)."""
+    for day in sorted({r["day"] for r in rows}):
+        with unit_of_work(ctx.sessions) as s:
+            replace_day(s, day, pl.DataFrame([r for r in rows if r["day"] == day], schema=ROLLUP_SCHEMA))
+
+
+def _days(offset: int) -> list[date]:
+    """Every day of the month ``offset`` months from today's (-1: last month)."""
+    first, nxt = clock.month_start(offset), clock.month_start(offset + 1)
+    return [first + timedelta(days=i) for i in range((nxt - first).days)]
+
+
+def _warning_of(ctx, month: str, resource: str) -> dict:
+    [w] = [w for w in warnings.list_warnings(sessions=ctx.sessions, actor=OPS, month=month) if w["resource"] == resource]
+    return w
+
+
+def test_a_warning_carries_the_allocation_that_held_the_namespace_in_its_month(ctx):
+    # one namespace, held by zhang.wei's allocation two months ago, then by a Jiangsu owner's last month
+    _, a = _active(ctx)
+    _, b = _active(ctx)
+    ns = a.namespace
+    _hold(ctx, a.id, clock.month_start(-2), clock.month_start(-1))  # ends_on is exclusive: all of that month
+    _hold(ctx, b.id, clock.month_start(-1), clock.month_start(1), namespace=ns, pool="js-pool", **JS_OWNER)
+    _usage(ctx, [_row(ns, d) for d in _days(-2) + _days(-1)])
+    for offset in (-2, -1):
+        warnings.raise_warnings(sessions=ctx.sessions, actor=SYSTEM, month=clock.month(offset))
+    before, last = _warning_of(ctx, clock.month(-2), ns), _warning_of(ctx, clock.month(-1), ns)
+    owner = ("owner_source", "owner", "department", "pool", "unit", "allocation_id")
+    assert tuple(before[k] for k in owner) == ("allocation", "zhang.wei", "digital", "hq-ft", "HQ", a.id)
+    assert tuple(last[k] for k in owner) == ("allocation", "qian.jun", "js-it", "js-pool", "JS", b.id)
+    assert warnings.get_warning(sessions=ctx.sessions, actor=OPS, warning_id=last["id"])["number"]
+    with unit_of_work(ctx.sessions) as s:
+        notices = {k: r for k, r in s.execute(select(OutboxRow.dedup_key, OutboxRow.recipient_id)) if k.startswith("warning:")}
+    assert notices == {f"warning:{before['id']}:raised": "zhang.wei", f"warning:{last['id']}:raised": "qian.jun"}
+
+
+def test_a_warning_no_allocation_held_says_no_owner_and_belongs_to_the_province_it_ran_in(ctx, monkeypatch):
+    from core.reclaim import ownership
+
+    month = clock.month(-1)
+    # legacy usage on the Jiangsu cluster; a namespace the organisation's mapping gives to marketing
+    _usage(ctx, [_row("legacy-js-1", d, cluster="js-nanjing", model="A800-80GB") for d in _days(-1)]
+           + [_row("cs-old-7", d) for d in _days(-1)])
+    monkeypatch.setattr(ownership, "load_team_mapping", lambda: (
+        ownership.TeamEntry(namespace="cs-old-*", department="marketing", owner="zhou.lei"),))
+    warnings.raise_warnings(sessions=ctx.sessions, actor=SYSTEM, month=month)
+    legacy, mapped = _warning_of(ctx, month, "legacy-js-1"), _warning_of(ctx, month, "cs-old-7")
+    owner = ("owner_source", "owner", "department", "pool", "unit", "allocation_id")
+    assert tuple(legacy[k] for k in owner) == ("none", "", "", "js-pool", "JS", None)
+    assert tuple(mapped[k] for k in owner) == ("team_mapping", "zhou.lei", "marketing", "hq-ft", "HQ", None)
+    assert _keys(ctx, "warning:") == [f"warning:{mapped['id']}:raised"]  # nobody to tell about legacy usage
+    assert [w["resource"] for w in warnings.list_warnings(sessions=ctx.sessions, actor=JS_OPS)] == ["legacy-js-1"]
+    assert warnings.list_warnings(sessions=ctx.sessions, actor=APPLICANT) == []
+
+
+def test_provincial_ops_see_their_provinces_warnings_and_candidates_and_owners_theirs(ctx):
+    month = clock.month(-1)
+    _, hq = _active(ctx)
+    _, js = _active(ctx)
+    _hold(ctx, hq.id, clock.month_start(-1), clock.month_start(1), demand_type="inference")
+    _hold(ctx, js.id, clock.month_start(-1), clock.month_start(1), pool="js-pool", demand_type="inference", **JS_OWNER)
+    _usage(ctx, [_row(ns, d, peak=0.1) for ns in (hq.namespace, js.namespace) for d in _days(-1)])
+    run_daily(sessions=ctx.sessions, today=clock.month_start(0))
+    both = {hq.namespace, js.namespace}
+    for actor, seen in ((OPS, both), (ADMIN, both), (JS_OPS, {js.namespace}), (P["wu.hao"], {js.namespace}),
+                        (APPLICANT, {hq.namespace}), (JS_APPLICANT, {js.namespace})):
+        assert {w["resource"] for w in warnings.list_warnings(sessions=ctx.sessions, actor=actor, month=month)} == seen
+        assert {c["namespace"] for c in reclaim.list_candidates(sessions=ctx.sessions, actor=actor, month=month)} == seen
+    [hq_warning] = warnings.list_warnings(sessions=ctx.sessions, actor=APPLICANT, month=month)
+    with pytest.raises(NotFound):
+        warnings.get_warning(sessions=ctx.sessions, actor=JS_OPS, warning_id=hq_warning["id"])
+    [js_cand] = reclaim.list_candidates(sessions=ctx.sessions, actor=JS_OPS, month=month)
+    assert (js_cand["owner"], js_cand["unit"], js_cand["pool"], js_cand["owner_source"]) == (
+        "qian.jun", "JS", "js-pool", "allocation")
+    reclaim.move_candidate(sessions=ctx.sessions, actor=JS_OPS, candidate_id=js_cand["id"], to="under_review",
+                           note="核实中")
+
+
+def test_the_owner_is_notified_once_per_warning_across_runs_and_when_an_owner_is_found_later(ctx):
+    month = clock.month(-1)
+    _usage(ctx, [_row("legacy-x", d) for d in _days(-1)])
+    first = warnings.raise_warnings(sessions=ctx.sessions, actor=SYSTEM, month=month)
+    assert len(first["raised"]) == 1 and _keys(ctx, "warning:") == []  # no owner yet: nobody to tell
+    # the allocation that held the namespace is recorded afterwards (legacy usage brought under management)
+    _, alloc = _active(ctx)
+    _hold(ctx, alloc.id, clock.month_start(-1), clock.month_start(1), namespace="legacy-x")
+    transport = RecordingTransport()
+    for _ in range(3):
+        again = warnings.raise_warnings(sessions=ctx.sessions, actor=SYSTEM, month=month)
+        assert again["raised"] == [] and again["existing"] == 1
+        deliver_pending(sessions=ctx.sessions, transport=transport)
+    w = _warning_of(ctx, month, "legacy-x")
+    assert (w["owner"], w["owner_source"], w["allocation_id"]) == ("zhang.wei", "allocation", alloc.id)
+    assert _keys(ctx, "warning:") == [f"warning:{w['id']}:raised"]
+    assert [m.to for m in transport.sent if "legacy-x" in m.subject] == ["zhang.wei@example.com"]
+
+
+def _publish_board(ctx, month: str, monkeypatch) -> None:
+    from core.reports import service as reports
+
+    real = reports.settings
+    monkeypatch.setattr(reports, "settings", lambda: {**real(), "top_n": 10})  # every namespace on the list
+    draft = reports.build_draft(sessions=ctx.sessions, actor=OPS, month=month, scope="company")
+    reports.publish(sessions=ctx.sessions, actor=OPS, report_id=draft["id"], deidentified=True)
+
+
+def test_each_black_list_entry_that_is_not_a_reclaim_candidate_says_why(ctx, monkeypatch):
+    from core.reclaim.black_list import black_list_reasons
+
+    month, days = clock.month(-1), _days(-1)
+    ns = {}
+    for name, start, fields in (("idle", days[0], {"demand_type": "inference"}), ("training", days[0], {}),
+                                ("late", days[-3], {"demand_type": "inference"}),
+                                ("busy", days[0], {"demand_type": "inference"}),
+                                ("thin", days[0], {"demand_type": "inference"})):
+        _, alloc = _active(ctx, gpus=1)  # five of them: under the applicant's auto-approval cap
+        _hold(ctx, alloc.id, start, clock.month_start(1), project="", **fields)
+        ns[name] = alloc.namespace
+    rows = [_row(ns["idle"], d, peak=0.1) for d in days] + [_row(ns["training"], d) for d in days]
+    rows += [_row(ns["late"], d, peak=0.1) for d in days[-3:]]
+    rows += [_row(ns["busy"], d, peak=0.55 if d == days[9] else 0.1) for d in days]
+    rows += [_row(ns["thin"], d, peak=0.1, coverage=0.5) for d in days]
+    rows += [_row("legacy-inf", d, peak=0.1, model="L20") for d in days]  # no allocation, the inference pool
+    rows += [_row("legacy-ft", d, peak=0.1) for d in days]  # no allocation, a training pool
+    _usage(ctx, rows)
+    _publish_board(ctx, month, monkeypatch)
+
+    def reasons() -> dict[str, list[str]]:
+        out = black_list_reasons(sessions=ctx.sessions, actor=OPS, month=month)
+        assert out["report"]["status"] == "published"
+        return {r["namespace"]: [x["key"] for x in r["reasons"]] or [r["candidate"]["status"]] for r in out["rows"]}
+
+    expected = {ns["training"]: ["not_inference"], ns["late"]: ["created_mid_month"], ns["busy"]: ["busy_day"],
+                ns["thin"]: ["low_coverage"], "legacy-ft": ["kind_unknown"]}
+    assert reasons() == {**expected, ns["idle"]: ["awaiting_detection"], "legacy-inf": ["awaiting_detection"]}
+    detected = reclaim.detect_candidates(sessions=ctx.sessions, actor=SYSTEM, month=month)
+    assert len(detected["detected"]) == 2 and detected["checked"] == 5
+    assert reasons() == {**expected, ns["idle"]: ["detected"], "legacy-inf": ["detected"]}
+    out = black_list_reasons(sessions=ctx.sessions, actor=OPS, month=month)
+    [busy] = [r for r in out["rows"] if r["namespace"] == ns["busy"]]
+    assert busy["reasons"] == [{"key": "busy_day", "count": 1, "first": days[9].isoformat(), "peak": 0.55,
+                                "threshold": 0.2}]
+    [late] = [r for r in out["rows"] if r["namespace"] == ns["late"]]
+    assert late["reasons"][0]["days"] == 3
+    # the legacy candidate has no owner, and the portal has nothing of it to deprovision
+    [legacy] = [c for c in reclaim.list_candidates(sessions=ctx.sessions, actor=OPS) if c["namespace"] == "legacy-inf"]
+    assert (legacy["owner_source"], legacy["owner"], legacy["pool"], legacy["request_id"]) == ("none", "", "hq-inf", None)
+    for to in ("under_review", "owner_contacted"):
+        reclaim.move_candidate(sessions=ctx.sessions, actor=OPS, candidate_id=legacy["id"], to=to, note=to)
+    reclaim.move_candidate(sessions=ctx.sessions, actor=OPS, candidate_id=legacy["id"], to="plan_agreed",
+                           note="下线", plan="remove")
+    with pytest.raises(InputError) as exc:
+        reclaim.plan_candidate(sessions=ctx.sessions, actor=OPS, candidate_id=legacy["id"])
+    assert exc.value.key == "reclaim.candidate_without_allocation"
+    # another province's ops see none of these HQ entries; with no board there is nothing to list
+    assert black_list_reasons(sessions=ctx.sessions, actor=JS_OPS, month=month)["rows"] == []
+    assert black_list_reasons(sessions=ctx.sessions, actor=OPS, month=clock.month(-2)) == {
+        "month": clock.month(-2), "report": None, "rows": []}
