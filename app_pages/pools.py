@@ -1,5 +1,6 @@
-"""Water level (资源水位): live totals by cluster / pool / GPU model, the GPU heat map and fragments of a
-pool (refreshed every minute), then the trend from the daily rollups."""
+"""Water level (资源水位): live capacity figures by cluster / pool / GPU model, the namespaces in use
+without an allocation, the GPU heat map and fragments of a pool (refreshed every minute), then the
+trend from the daily rollups."""
 
 import streamlit as st
 
@@ -7,7 +8,7 @@ from ui.errors import guarded
 from ui.i18n import t
 from ui.pools_view import (
     fragments, freshness, headline, heat_map, inventory, levels, node_inventory, pick_pool, refresh_seconds, trend_section,
-    water_level,
+    unmanaged, water_level,
 )
 
 st.title(t("pools.title"))
@@ -22,6 +23,7 @@ def live() -> None:
         freshness(snap, nodes)
         headline(snap)
         levels(snap)
+        unmanaged(snap)
         st.subheader(t("pools.heat_title"))
         pool = pick_pool(snap)
         if pool is None:

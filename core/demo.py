@@ -1,6 +1,7 @@
 """Demo data for `make run`: saved estimates with recorded outcomes, and resource applications in
 every state, created through the same services people use (so every row has its audit trail and
-notices). Deterministic; does nothing when the database already holds estimates or requests."""
+notices). Deterministic; does nothing when the database already holds estimates or requests. The
+allocations of the demo fleet's namespaces are :mod:`core.demo_fleet`'s (``demo seed`` runs both)."""
 
 from __future__ import annotations
 
@@ -109,7 +110,9 @@ def _unreachable_cluster(cluster: str) -> LiveBackend:
 
 def _provincial_requests(sessions: sessionmaker[Session], people: dict[str, Identity], made: dict[str, int]) -> None:
     """Jiangsu requests through the two provincial levels (L1 initial review, L2 assessment), one of
-    them failing to provision because the cluster's API was unreachable (Retry finishes it)."""
+    them failing to provision because the cluster's API was unreachable (Retry finishes it). Six GPUs
+    each: more than the standard tier approves by itself, and small enough that the Jiangsu pool
+    keeps room for the demo fleet's namespaces (:mod:`core.demo_fleet`)."""
     l1, l2 = people["chen.jing"], people["wu.hao"]
 
     def submit(**kw: Any) -> dict:
@@ -119,13 +122,13 @@ def _provincial_requests(sessions: sessionmaker[Session], people: dict[str, Iden
                                                     pool="js-pool", gpu="A800-80GB", **kw))
 
     # waiting for the L1 initial review
-    submit(gpus=8, days=7, background="L2 微调：配网故障工单分类")
+    submit(gpus=6, days=7, background="L2 微调：配网故障工单分类")
     # initial review passed, waiting for the L2 feasibility assessment
-    reviewed = submit(gpus=16, days=7, background="L2 微调：变电站巡检图像识别")
+    reviewed = submit(gpus=6, days=7, background="L2 微调：变电站巡检图像识别")
     lifecycle.decide(sessions=sessions, actor=l1, request_id=reviewed["id"], decision="approve",
                      reason="初审通过：资料齐全，需求合理")
     # both levels approved, but the cluster's API was unreachable: provisioning failed at its first step
-    failed = submit(gpus=8, days=5, background="L2 微调：营销客服话术")
+    failed = submit(gpus=6, days=5, background="L2 微调：营销客服话术")
     lifecycle.decide(sessions=sessions, actor=l1, request_id=failed["id"], decision="approve", reason="初审通过")
     pool = load_org().pool("js-pool")
     lifecycle.decide(sessions=sessions, actor=l2, request_id=failed["id"], decision="approve",
@@ -133,7 +136,7 @@ def _provincial_requests(sessions: sessionmaker[Session], people: dict[str, Iden
                      provisioner=_unreachable_cluster(pool.cluster))
     # approved, but the process running its provisioning died an hour ago: stalled in "provisioning",
     # which the allocation sheet offers to mark failed and retry
-    stalled = submit(gpus=8, days=6, background="L2 微调：设备缺陷文本抽取")
+    stalled = submit(gpus=6, days=6, background="L2 微调：设备缺陷文本抽取")
     lifecycle.decide(sessions=sessions, actor=l1, request_id=stalled["id"], decision="approve", reason="初审通过")
     try:
         lifecycle.decide(sessions=sessions, actor=l2, request_id=stalled["id"], decision="approve",

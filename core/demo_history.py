@@ -12,7 +12,9 @@ training jobs with recorded results — made once, after ``demo metrics``.
   lifecycle services (approved by the demo ops lead, provisioned by the plan backend, returned by
   the owner), binds each allocation to a training namespace of the demo fleet (the only place
   the demo GPU samples exist; an audit event ``demo.namespace_bound`` says so) and records the
-  owner's training results for three of them; the fourth stays "not recorded".
+  owner's training results for three of them; the fourth stays "not recorded". The fleet keeps
+  running those namespaces after the return: they are the demo's GPUs "in use without an
+  allocation" (:mod:`core.demo_fleet` grants the fleet's other namespaces, not these).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def _month_start(day: date, back: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _fleet():
+def demo_fleet():
+    """The demo fleet: the manifest of the samples folder, else the default fleet."""
     from core.metrics.fleet import build_fleet, load_manifest
     from core.metrics.sources import metrics_dir
 
@@ -97,7 +100,7 @@ def ensure_history(sessions: sessionmaker[Session], *, months: int = 13, step_s:
     days, rows = 0, 0
     batch: list[tuple[date, Any]] = []
     # Generated in order (the energy counters carry over from day to day); stored a month at a time.
-    for day, samples in generate_days(_fleet(), start=first, days=(end - first).days, step_s=step_s):
+    for day, samples in generate_days(demo_fleet(), start=first, days=(end - first).days, step_s=step_s):
         if day in stored:
             continue
         batch.append((day, rollup_day(samples, day, step_s=step_s)))
@@ -123,10 +126,17 @@ DEMO_RUNS = (
 def _training_namespaces() -> dict[str, list[tuple[str, int]]]:
     """Pool → [(training namespace, GPUs)] of the demo fleet, in fleet order."""
     out: dict[str, dict[str, int]] = {}
-    for g in _fleet().by_kind("training"):
+    for g in demo_fleet().by_kind("training"):
         out.setdefault(g.pool, {}).setdefault(g.namespace, 0)
         out[g.pool][g.namespace] += 1
     return {p: list(v.items()) for p, v in out.items()}
+
+
+def run_namespaces() -> list[tuple[str, int] | None]:
+    """The demo fleet's training namespace (and its GPUs) each of :data:`DEMO_RUNS` binds, in order
+    (None when its pool has no training namespace left)."""
+    free = _training_namespaces()
+    return [free[pool].pop(0) if free.get(pool) else None for pool, *_ in DEMO_RUNS]
 
 
 def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = None) -> dict[str, Any]:
@@ -154,12 +164,11 @@ def _seed_training_runs(sessions: sessionmaker[Session], today: date) -> dict[st
             return {"month": month, "jobs": 0, "results": 0}
     people = {p.id: p for p in load_personas()}
     owner, ops = people["zhang.wei"], people["li.na"]
-    free = _training_namespaces()
     jobs = results = 0
-    for pool, offset, days, result in DEMO_RUNS:
-        if not free.get(pool):
+    for (pool, offset, days, result), bound in zip(DEMO_RUNS, run_namespaces()):
+        if bound is None:
             continue
-        namespace, gpus = free[pool].pop(0)
+        namespace, gpus = bound
         started = start_of_month + timedelta(days=offset)
         form = _training_form(project="P-LLM-01", department="digital", applicant=owner.name, pool=pool, gpus=gpus,
                               days=days, start=today,

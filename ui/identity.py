@@ -6,6 +6,8 @@ import streamlit as st
 
 from core import config
 from core.identity import Identity, identity_from_claims, load_personas
+from core.people import remember
+from ui.context import ctx
 from ui.i18n import current_lang, t
 
 
@@ -22,6 +24,10 @@ def current_identity() -> Identity | None:
         identity = identity_from_claims(st.user.to_dict())
         if identity is None:
             st.session_state["_sign_in_refusal"] = "access.no_stable_id"
+        elif st.session_state.get("_remembered") != identity:
+            # once per session: others' pages then show this person's name, not their id
+            remember(ctx().sessions, identity)
+            st.session_state["_remembered"] = identity
         return identity
     personas = load_personas()
     by_id = {p.id: p for p in personas}

@@ -2,10 +2,11 @@
 
 The services record who acted by id (``created_by``, ``decided_by``, ``actor`` of an audit event,
 ``owner`` of a warning …). The pages show the person's name: a demo persona's
-(``data/personas.yaml`` through :func:`core.identity.load_personas`) or the signed-in person's
-own; "系统" / "System" for the portal's automatic actions (``system``, ``system:<job>``). Anyone
-else (a signed-in user of another session, whose name the portal does not keep) is shown by the
-id the services hold, which for OIDC users is their e-mail address.
+(``data/personas.yaml`` through :func:`core.identity.load_personas`), the signed-in person's own,
+or the name a person had when they last signed in (:mod:`core.people`, the people the portal has
+seen); "系统" / "System" for the portal's automatic actions (``system``, ``system:<job>``). Anyone
+the portal has never seen is shown by the id the services hold, which for OIDC users is their
+e-mail address.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from functools import lru_cache
 
 import streamlit as st
 
+from core import config
 from core.identity import load_personas
+from core.people import names as people_names
 from core.org import load_org
+from ui.context import ctx
 from ui.i18n import current_lang, t
 
 
@@ -38,7 +42,13 @@ def person(user_id: str | None) -> str:
     me = st.session_state.get("identity")
     if me is not None and user_id in (me.id, me.email) and me.name:
         return me.name
-    return _names().get(user_id, user_id)
+    return _names().get(user_id) or _seen(config.load().database_url).get(user_id, user_id)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _seen(url: str) -> dict[str, str]:
+    """The names of the people the portal has seen (:func:`core.people.names`), per database."""
+    return people_names(ctx().sessions)
 
 
 def people(user_ids) -> str:  # noqa: ANN001 - any iterable of ids

@@ -24,8 +24,9 @@ from ui.charts import show
 from ui.context import ctx, me
 from ui.i18n import render, t
 from ui.sources import as_code, technical_sources
+from ui.times import when
 
-LEVEL_KEYS = ("total", "allocated", "in_use", "available", "reserved")
+LEVEL_KEYS = wl.LEVEL_COLUMNS
 GROUPINGS = ("cluster", "pool", "model")
 
 
@@ -76,8 +77,8 @@ def freshness(snap: wl.WaterLevel, nodes: InventoryReading) -> None:
     for banner in nodes.banners():
         st.warning(render(banner), icon=":material/cloud_off:")
     st.caption(origin_text(nodes))
-    data = snap.data_as_of.strftime("%Y-%m-%d %H:%M UTC") if snap.data_as_of else t("pools.no_samples")
-    st.caption(t("pools.as_of", data=data, fetched=snap.fetched_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+    data = when(snap.data_as_of) if snap.data_as_of else t("pools.no_samples")
+    st.caption(t("pools.as_of", data=data, fetched=when(snap.fetched_at, seconds=True),
                  threshold=round(snap.in_use_util * 100)))
     # Where exactly (the kubeconfig, the fleet file, the setting that switches to live clusters): ops' sources.
     technical_sources([render(nodes.origin_message())])
@@ -88,14 +89,19 @@ def origin_text(nodes: InventoryReading) -> str:
     if nodes.origin == LIVE:
         answering = sum(1 for c in nodes.clusters if not c.stale)
         return t("uitext.inventory_origin.live", answering=answering, total=len(nodes.clusters),
-                 at=nodes.read_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                 at=when(nodes.read_at, seconds=True))
     return t("uitext.inventory_origin.fleet" if nodes.origin == FLEET else "uitext.inventory_origin.demo")
 
 
+def figure_help(key: str, snap: wl.WaterLevel) -> str:
+    """What the figure ``key`` counts (:mod:`core.capacity_figures`), for its tooltip."""
+    return t(f"capacity.help.{key}", threshold=round(snap.in_use_util * 100))
+
+
 def headline(snap: wl.WaterLevel) -> None:
-    """The fleet's total, allocated, in use, available and reserved GPUs."""
+    """The fleet's capacity figures, each with what it counts in its tooltip."""
     for col, key in zip(st.columns(len(LEVEL_KEYS)), LEVEL_KEYS):
-        col.metric(t(f"pools.level.{key}"), f"{snap.totals[key]:,}")
+        col.metric(t(f"pools.level.{key}"), f"{snap.totals[key]:,}", help=figure_help(key, snap))
 
 
 def _level_table(frame: pl.DataFrame, by: str) -> pd.DataFrame:
@@ -107,9 +113,9 @@ def _level_table(frame: pl.DataFrame, by: str) -> pd.DataFrame:
 
 
 def _level_chart(frame: pl.DataFrame, by: str) -> alt.Chart:
-    parts = {"in_use": t("pools.level.in_use"), "allocated": t("pools.level.allocated"),
-             "available": t("pools.level.available")}
-    long = (frame.select(by, "allocated", "in_use", "available").to_pandas()
+    parts = {"allocated": t("pools.level.allocated"), "reserved": t("pools.level.reserved"),
+             "available": t("pools.level.available"), "in_use": t("pools.level.in_use")}
+    long = (frame.select(by, *parts).to_pandas()
             .melt(id_vars=[by], var_name="measure", value_name="gpus"))
     long["measure"] = long["measure"].map(parts)
     return alt.Chart(long).mark_bar().encode(
@@ -128,8 +134,23 @@ def levels(snap: wl.WaterLevel) -> None:
     by = st.radio(t("pools.group_by"), list(labels), format_func=labels.get, horizontal=True, key="pools_group")
     frame = {"cluster": snap.clusters, "pool": snap.pools, "model": snap.models}[by]
     left, right = st.columns([3, 2])
-    left.dataframe(_level_table(frame, by), hide_index=True, width="stretch")
+    helps = {t(f"pools.level.{k}"): st.column_config.NumberColumn(help=figure_help(k, snap)) for k in LEVEL_KEYS}
+    left.dataframe(_level_table(frame, by), hide_index=True, width="stretch", column_config=helps)
     show(_level_chart(frame, by), right)
+
+
+def unmanaged(snap: wl.WaterLevel) -> None:
+    """The namespaces whose busy GPUs no allocation owns (in use without an allocation)."""
+    st.subheader(t("pools.unmanaged_title"), help=figure_help("in_use_unallocated", snap))
+    if snap.unmanaged.height == 0:
+        st.caption(t("pools.unmanaged_none"))
+        return
+    st.caption(t("pools.unmanaged_caption"))
+    frame = snap.unmanaged.with_columns(pl.when(pl.col("namespace") == "").then(pl.lit(t("pools.no_namespace")))
+                                        .otherwise(pl.col("namespace")).alias("namespace"))
+    st.dataframe(frame.to_pandas().rename(columns={"pool": t("pools.col.pool"), "namespace": t("pools.axis.namespace"),
+                                                   "gpus": t("pools.col.busy_gpus")}),
+                 hide_index=True, width="stretch")
 
 
 def pick_pool(snap: wl.WaterLevel) -> str | None:
@@ -213,7 +234,7 @@ def trend_section(first: date | None = None) -> None:
 
 
 def _read_at(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+    return when(value, seconds=True)
 
 
 def _state(row: dict) -> str:

@@ -1,4 +1,5 @@
-"""``python -m core demo seed``: fill an empty database with the demo estimates and applications.
+"""``python -m core demo seed``: fill an empty database with the demo estimates and applications, and the
+allocations of the demo fleet's namespaces.
 ``python -m core demo metrics [--days N]``: the demo GPU samples and their daily rollups, made once.
 ``python -m core demo history [--months 13]``: older months of rollups and last month's training jobs, once."""
 
@@ -41,8 +42,12 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _seed(args: argparse.Namespace) -> int:
+    from core.demo_fleet import seed_fleet_allocations
+
     ctx = context.build()
     made = seed(ctx.sessions)
+    if made:  # a fresh demo: the fleet's namespaces get their allocations too (core.demo_fleet)
+        made["fleet_allocations"] = seed_fleet_allocations(ctx.sessions)["granted"]
     emit(args, made, lambda: ", ".join(f"{k}: {v}" for k, v in made.items()) if made else "database not empty: nothing to do")
     return 0
 

@@ -1,8 +1,10 @@
 """The feasibility checklist (可行性评估) the system pre-fills for the reviewer (pure functions).
 
 Items (seed chapter 4, 多维度的算力可行性评估): GPU model fit, storage fit, network domain,
-software compatibility, conflict with high-priority allocations. Each is ok / warn / fail with a
-message; the reviewer still decides (approve, approve with adjustments, reject — with a reason).
+software compatibility, conflict with high-priority allocations, and room in the pool (the
+capacity figures of :mod:`core.capacity_figures` today, and the GPUs free on every day of the
+request's window — what the Apply check reports). Each is ok / warn / fail with a message; the
+reviewer still decides (approve, approve with adjustments, reject — with a reason).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from core.capacity_figures import Figures
 from core.datafiles import load_derived
 from core.errors import InputError
 from core.estimation.catalog import GPU, Catalog
@@ -18,7 +21,7 @@ from core.lifecycle.forms import IntakeForm
 from core.org import Org, Pool
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-ITEMS = ("gpu_fit", "storage_fit", "network_domain", "software", "conflict")
+ITEMS = ("gpu_fit", "storage_fit", "network_domain", "software", "conflict")  # then "capacity", given its figures
 
 
 
@@ -220,8 +223,23 @@ def conflict(form: IntakeForm, pool: Pool, high_priority_gpus: int) -> CheckItem
     return CheckItem("conflict", OK, Msg("feasibility.conflict_ok", params))
 
 
+def capacity(form: IntakeForm, pool: Pool, today: Figures, window_free: int) -> CheckItem:
+    """Room for the request in its pool: the pool's figures today and the GPUs free on every day of
+    the request's window (the Apply check's figure; for a reserve pool, its own reserve). Short is a
+    failure: approving as asked would be refused."""
+    requested = form.requested_gpus or 0
+    params = {"pool": pool.id, "total": int(today.total), "allocated": int(today.allocated),
+              "reserved": int(today.reserved), "available": int(today.available), "requested": requested,
+              "free": max(int(window_free), 0)}
+    if requested > window_free:
+        return CheckItem("capacity", FAIL, Msg("feasibility.capacity_short", params))
+    key = "feasibility.capacity_ok_reserve" if pool.is_reserve else "feasibility.capacity_ok"
+    return CheckItem("capacity", OK, Msg(key, params))
+
+
 def assess(form: IntakeForm, *, org: Org, catalog: Catalog, cuda: CudaTable,
-           estimate: Mapping[str, Any] | None = None, high_priority_gpus: int = 0) -> list[CheckItem]:
+           estimate: Mapping[str, Any] | None = None, high_priority_gpus: int = 0,
+           pool_today: Figures | None = None, window_free: int | None = None) -> list[CheckItem]:
     """The whole checklist for ``form`` on its target pool.
 
     Args:
@@ -229,6 +247,8 @@ def assess(form: IntakeForm, *, org: Org, catalog: Catalog, cuda: CudaTable,
         org: the organisation; catalog: the hardware catalog; cuda: the driver/CUDA table.
         estimate: the attached estimate's outputs (``fits_in_memory``, ``layout``...), if any.
         high_priority_gpus: GPUs of the pool held by allocations with priority high or critical.
+        pool_today, window_free: the pool's capacity figures today and the GPUs free on every day
+            of the request's window; the capacity item is left out without them.
     """
     pool = org.pool(form.pool or "")
     gpu = catalog.get(pool.gpu)
@@ -238,4 +258,4 @@ def assess(form: IntakeForm, *, org: Org, catalog: Catalog, cuda: CudaTable,
         network_domain(form, pool, org),
         software(form, pool, gpu, org, cuda),
         conflict(form, pool, high_priority_gpus),
-    ]
+    ] + ([capacity(form, pool, pool_today, window_free)] if pool_today is not None and window_free is not None else [])

@@ -25,6 +25,7 @@ and never undoes the approval.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable
@@ -543,8 +544,41 @@ def _fill(row: RequestRow, form: IntakeForm, org: Org) -> None:
     row.estimate_id = form.estimate_id
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _submission_token(value: Any) -> str | None:
+    """The submission token as given (None: the caller sends none); a malformed one names its field."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise InputError("lifecycle.bad_value", field="idempotency_key", value=str(value)[:80])
+    return value
+
+
+def _submitted_with(s: Session, actor: Identity, token: str) -> RequestRow | None:
+    """The request ``actor`` submitted with ``token``, if any."""
+    query = select(RequestRow).where(RequestRow.created_by == actor.id, RequestRow.idempotency_key == token)
+    return s.execute(query).scalar_one_or_none()
+
+
+def _repeat_view(row: RequestRow) -> dict[str, Any]:
+    """What a repeated submission returns: the first request, marked as found rather than made."""
+    return {**_view(row), "duplicate": True}
+
+
+def _earlier_submission(sessions: sessionmaker[Session], actor: Identity, token: str | None) -> dict[str, Any] | None:
+    """The view of the request ``actor`` already submitted with ``token`` (None when there is none)."""
+    if token is None:
+        return None
+    with unit_of_work(sessions) as s:
+        row = _submitted_with(s, actor, token)
+        return _repeat_view(row) if row is not None else None
+
+
 def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm | dict | None = None,
-           request_id: int | None = None, queue_if_short: bool = False) -> dict[str, Any]:
+           request_id: int | None = None, queue_if_short: bool = False,
+           idempotency_key: str | None = None) -> dict[str, Any]:
     """Submit a resource application: pre-check, route, and approve at once when the tier allows.
 
     Args:
@@ -552,8 +586,14 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
             ``request_id`` as it is.
         request_id: a draft of the actor's to submit (its form is replaced by ``form`` if given).
         queue_if_short: when the pool lacks the GPUs, queue the request instead of refusing it.
+        idempotency_key: the submission token of the form (8–64 letters, digits, ``-`` or ``_``;
+            the Apply page creates one whenever its form is (re)started). A second submission with
+            the token ``actor`` already submitted with — a double click, a resubmission, two at
+            once — returns the first request (``duplicate`` True) and changes nothing, before any
+            check of the form. Without a token every call submits.
 
-    Returns the request view (number, status, flags, tier and its message, capacity, steps...).
+    Returns the request view (number, status, flags, tier and its message, capacity, steps...) and
+    ``duplicate`` (False when this call made the request).
 
     The checks are :func:`precheck`'s (one function for both). A standard request is approved at
     once unless the applicant's or the department's auto-approvals of the window exceed a cap
@@ -573,6 +613,10 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
         CapacityRace: the GPUs went to a concurrent approval between the pre-check and the grant.
     """
     require(actor, APPLY_ROLES, "submit a resource application")
+    token = _submission_token(idempotency_key)
+    earlier = _earlier_submission(sessions, actor, token)
+    if earlier is not None:
+        return earlier
     org = load_org()
     if form is None:
         if request_id is None:
@@ -591,6 +635,13 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
     now = _now()
     try:
         with unit_of_work(sessions) as s:
+            if token is not None:
+                # Two submissions of one form at once: the second waits here for the first to end,
+                # then finds its request (before checks that the first one's grant would change).
+                xact_lock(s, f"submit:{actor.id}:{token}")
+                first = _submitted_with(s, actor, token)
+                if first is not None:
+                    return _repeat_view(first)
             checked = _assess(s, actor, form, org, lock=True)
             if checked.errors:
                 raise checked.errors[0]
@@ -600,6 +651,7 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
                 m = capacity.msg()
                 raise InputError(m.key, field="requested_gpus", **dict(m.params))
             row = _submitted_row(s, actor, form, org, request_id, now)
+            row.idempotency_key = token
             row.flags = [fl.as_dict() for fl in flags]
             row.capacity = capacity.as_dict()
             row.tier = routing.tier
@@ -626,9 +678,15 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
                 s.flush()
                 _notify_reviewers(s, row, row.steps[0], org)
             s.flush()
-            view = _view(row)
+            view = {**_view(row), "duplicate": False}
     except StaleDataError:
         raise ComputeLoopError("lifecycle.concurrent_update", id=request_id or 0) from None
+    except IntegrityError:
+        # the unique (applicant, token) index caught a submission the lookup above missed
+        earlier = _earlier_submission(sessions, actor, token)
+        if earlier is None:
+            raise
+        return earlier
     return _after_approval(sessions, view)
 
 
@@ -776,8 +834,9 @@ def timeline(*, sessions: sessionmaker[Session], actor: Identity, request_id: in
 def feasibility(*, sessions: sessionmaker[Session], actor: Identity, request_id: int) -> list[dict[str, Any]]:
     """The pre-filled feasibility checklist of a request for its reviewer.
 
-    Items: gpu_fit, storage_fit, network_domain, software, conflict — each with status ok/warn/fail
-    and a message (``key`` + ``params``).
+    Items: gpu_fit, storage_fit, network_domain, software, conflict, capacity (the pool's capacity
+    figures today and the GPUs free over the request's window, as the Apply check counts them) —
+    each with status ok/warn/fail and a message (``key`` + ``params``).
 
     Raises:
         PermissionDenied: only approvers and admins review.
@@ -789,8 +848,13 @@ def feasibility(*, sessions: sessionmaker[Session], actor: Identity, request_id:
         row = _load_visible(s, actor, request_id, org)
         form = IntakeForm.from_dict(row.form)
         estimate = s.get(EstimateRow, row.estimate_id).outputs if row.estimate_id else None
+        # the room the Apply check counts: the request's window, its own allocation (if granted) aside
+        start, end = cap.window(form.start_date, form.duration_days, utc_today())
+        own = s.scalar(select(AllocationRow.id).where(AllocationRow.request_id == row.id))
+        free = cap.free_by_pool(s, org, start=start, end=end, exclude_allocation=own)
         items = feas.assess(form, org=org, catalog=load_catalog(), cuda=feas.load_cuda_table(),
-                            estimate=estimate, high_priority_gpus=_high_priority_gpus(s, row.pool_id))
+                            estimate=estimate, high_priority_gpus=_high_priority_gpus(s, row.pool_id),
+                            pool_today=cap.figures_today(s, org)[row.pool_id], window_free=free[row.pool_id])
         return [i.as_dict() for i in items]
 
 

@@ -1,27 +1,25 @@
 """The water level (资源水位): totals, allocation, use, free fragments and trends of the GPU pools.
 
-Definitions (per pool; clusters and GPU models are sums of their pools):
-
-* ``total`` — GPUs of the pool's inventory nodes (``data/org.yaml``'s size when no node carries
-  the pool).
-* ``allocated`` — GPUs held by allocations today (approved, provisioning, failed — the approval
-  stands — or active), and those of a scheduled allocation from its start date on
-  (:func:`allocated_by_pool`, the same count the capacity checks use).
-* ``in_use`` — GPUs whose latest utilisation is at least ``water_level.in_use_util`` of
-  ``data/metrics_thresholds.yaml`` (from one :meth:`MetricsSource.latest` call).
-* ``available`` — ``total − allocated``, never below 0.
-* ``reserved`` — the GPUs of the strategic and dynamic reserve pools (``total`` of those pools, 0
-  elsewhere): capacity that ordinary requests never get.
+The figures per pool (clusters and GPU models are sums of their pools) are those of
+:mod:`core.capacity_figures`, on today: ``total`` (GPUs of the pool's inventory nodes; the size
+in ``data/org.yaml`` when no node carries the pool), ``allocated`` (granted by the portal and
+counting today, :func:`allocated_by_pool` — the count the capacity checks use), ``reserved``,
+``available`` (total − allocated − reserved), ``in_use`` (GPUs whose latest utilisation is at
+least ``water_level.in_use_util`` of ``data/metrics_thresholds.yaml``, from one
+:meth:`MetricsSource.latest` call) and ``in_use_unallocated`` (the busy GPUs of namespaces no
+allocation owns today), with the namespaces behind the last one (:func:`unmanaged`).
 
 The heat map is one cell per node × GPU slot coloured by the latest utilisation, with its status
-``busy`` / ``idle`` (allocated, below the in-use threshold) / ``unallocated`` (no workload on the
-GPU) / ``no_data`` (no sample). Fragmentation counts, per pool and request shape (1, 2, 4, 8 GPUs),
-how many such requests fit now on the free slots of each node (a request never straddles nodes):
-``Σ_nodes ⌊free / shape⌋``; the free GPUs that fit no request of that shape are ``stranded``.
+``busy`` / ``idle`` (a workload on it, below the in-use threshold) / ``unallocated`` (no workload
+on the GPU — the status says nothing of the portal's allocations) / ``no_data`` (no sample).
+Fragmentation counts, per pool and request shape (1, 2, 4, 8 GPUs), how many such requests fit
+now on the free slots of each node (a request never straddles nodes): ``Σ_nodes ⌊free / shape⌋``;
+the free GPUs that fit no request of that shape are ``stranded``.
 Free slots are the sampled GPUs with no workload (dcgm-exporter reports no pod on them); a slot
 without a sample is not counted free.
 
-Trends come from the daily rollups (one read): per pool and day (or month) the allocated and used
+Trends come from the daily rollups (one read): per pool and day (or month) the GPU-hours with a
+workload (the rollups' ``allocated_gpu_hours``: observed, not the portal's grants), the used
 GPU-hours and the mean utilisation (sample-weighted over every GPU of the pool).
 
 The pure functions take frames and return frames; :func:`snapshot` and :func:`trend` are the
@@ -37,6 +35,8 @@ from typing import Any, Iterable, MutableMapping, Sequence
 import polars as pl
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import capacity_figures as cf
+from core.clock import utc_today
 from core.cluster.inventory import GpuNode
 from core.datafiles import load_yaml
 from core.db.session import unit_of_work
@@ -48,7 +48,7 @@ from core.org import Org, load_org
 # the live water level is ops material; executives read it in the published monthly board
 WATER_LEVEL_ROLES = OPS_ROLES
 HEAT_STATUSES = ("busy", "idle", "unallocated", "no_data")
-LEVEL_COLUMNS = ("total", "allocated", "in_use", "available", "reserved")
+LEVEL_COLUMNS = cf.FIGURES
 
 NODE_SCHEMA = {"cluster": pl.Utf8, "pool": pl.Utf8, "hostname": pl.Utf8, "gpus": pl.Int64}
 LEVEL_SCHEMA = {"cluster": pl.Utf8, "pool": pl.Utf8, "kind": pl.Utf8, "model": pl.Utf8,
@@ -57,6 +57,7 @@ HEAT_SCHEMA = {"cluster": pl.Utf8, "pool": pl.Utf8, "hostname": pl.Utf8, "slot":
                "namespace": pl.Utf8, "util": pl.Float64, "status": pl.Utf8}
 FREE_SCHEMA = {"pool": pl.Utf8, "hostname": pl.Utf8, "gpus": pl.Int64, "free": pl.Int64}
 FRAG_SCHEMA = {"pool": pl.Utf8, "shape": pl.Int64, "fits": pl.Int64, "free_gpus": pl.Int64, "stranded": pl.Int64}
+UNMANAGED_SCHEMA = {"pool": pl.Utf8, "namespace": pl.Utf8, "gpus": pl.Int64}
 TREND_SCHEMA = {"pool": pl.Utf8, "period": pl.Date, "allocated_gpu_hours": pl.Float64,
                 "used_gpu_hours": pl.Float64, "mean_util": pl.Float64}
 
@@ -99,33 +100,54 @@ def nodes_frame(nodes: Iterable[GpuNode]) -> pl.DataFrame:
 
 
 def pool_totals(org: Org, nodes: pl.DataFrame) -> pl.DataFrame:
-    """cluster, pool, kind, model, total for every pool of ``org``: the GPUs of the nodes labelled
-    with the pool, or the org's pool size when no node carries it."""
+    """cluster, pool, kind, model, total for every pool of ``org``: :func:`core.capacity_figures.total`
+    with the GPUs of the nodes labelled with the pool (the org's pool size when no node carries it)."""
     on_nodes = dict(nodes.group_by("pool").agg(pl.col("gpus").sum()).iter_rows()) if nodes.height else {}
-    rows = [(p.cluster, p.id, p.kind, p.gpu, int(on_nodes.get(p.id, p.gpus))) for p in org.pools.values()]
+    rows = [(p.cluster, p.id, p.kind, p.gpu, cf.total(p, on_nodes.get(p.id))) for p in org.pools.values()]
     return pl.DataFrame(rows, schema={"cluster": pl.Utf8, "pool": pl.Utf8, "kind": pl.Utf8, "model": pl.Utf8,
                                       "total": pl.Int64}, orient="row")
 
 
-def in_use_by_pool(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float) -> dict[str, int]:
-    """GPUs per pool whose latest ``util`` ≥ ``threshold`` (GPUs on nodes of no known pool are left out)."""
+def _busy_gpus(latest: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """One row per sampled GPU of a known pool: pool, namespace, util, weight 1."""
     if latest.height == 0:
-        return {}
-    busy = (latest.filter(pl.col("util") >= threshold).select("hostname", "uuid")
-            .join(nodes.select("hostname", "pool"), on="hostname", how="inner")
-            .filter(pl.col("pool") != "").group_by("pool").agg(pl.col("uuid").n_unique().alias("n")))
-    return {p: int(n) for p, n in busy.iter_rows()}
+        return pl.DataFrame(schema={"pool": pl.Utf8, "namespace": pl.Utf8, "util": pl.Float64, "weight": pl.Float64})
+    return (latest.unique(subset="uuid", keep="first").select("hostname", "namespace", "util")
+            .join(nodes.select("hostname", "pool"), on="hostname", how="inner").filter(pl.col("pool") != "")
+            .select("pool", pl.col("namespace").fill_null(""), "util", weight=pl.lit(1.0)))
 
 
-def pool_levels(totals: pl.DataFrame, allocated: dict[str, int], in_use: dict[str, int],
-                reserve_kinds: Iterable[str] = ("strategic_reserve", "dynamic_reserve")) -> pl.DataFrame:
-    """One row per pool with :data:`LEVEL_COLUMNS` (see the module docstring)."""
-    reserve = set(reserve_kinds)
+def usage_by_pool(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float,
+                  owned: Iterable[str] = ()) -> dict[str, tuple[int, int]]:
+    """Per pool: (in use, in use without an allocation) — GPUs whose latest ``util`` ≥ ``threshold``
+    (:func:`core.capacity_figures.usage`), and those of them in a namespace not in ``owned``. GPUs
+    on nodes of no known pool are left out."""
+    frame = pl.DataFrame({"namespace": sorted(set(owned))}, schema={"namespace": pl.Utf8})
+    found = cf.usage(_busy_gpus(latest, nodes), frame, threshold)
+    return {p: (int(a), int(b)) for p, (a, b) in found.items()}
+
+
+def unmanaged(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float, owned: Iterable[str]) -> pl.DataFrame:
+    """The busy GPUs no allocation owns, by pool and namespace ("" for a GPU running in no
+    namespace), most GPUs first."""
+    keep = set(owned)
+    rows = _busy_gpus(latest, nodes).filter(cf.busy("util", threshold) & ~pl.col("namespace").is_in(sorted(keep)))
+    if rows.height == 0:
+        return pl.DataFrame(schema=UNMANAGED_SCHEMA)
+    return (rows.group_by("pool", "namespace").agg(pl.len().cast(pl.Int64).alias("gpus"))
+            .sort(["gpus", "pool", "namespace"], descending=[True, False, False]))
+
+
+def pool_levels(org: Org, totals: pl.DataFrame, allocated: dict[str, int],
+                used: dict[str, tuple[int, int]] | None = None) -> pl.DataFrame:
+    """One row per pool with :data:`LEVEL_COLUMNS` (:func:`core.capacity_figures.pool_figures`);
+    ``used`` is :func:`usage_by_pool` (None: no metrics read, in use 0)."""
     rows = []
-    for cluster, pool, kind, model, total in totals.iter_rows():
-        held = int(allocated.get(pool, 0))
-        rows.append((cluster, pool, kind, model, total, held, int(in_use.get(pool, 0)), max(total - held, 0),
-                     total if kind in reserve else 0))
+    for cluster, pool, kind, model, size in totals.iter_rows():
+        in_use, unowned = (used or {}).get(pool, (0, 0))
+        f = cf.pool_figures(org.pool(pool), allocated=int(allocated.get(pool, 0)), size=size, in_use=in_use,
+                            in_use_unallocated=unowned)
+        rows.append((cluster, pool, kind, model, *(int(getattr(f, c)) for c in LEVEL_COLUMNS)))
     return pl.DataFrame(rows, schema=LEVEL_SCHEMA, orient="row")
 
 
@@ -228,6 +250,8 @@ class WaterLevel:
     data_as_of: datetime | None
     stale: bool
     banner: Msg | None = field(default=None, compare=False)
+    # the busy GPUs no allocation owns, by pool and namespace (:func:`unmanaged`)
+    unmanaged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=UNMANAGED_SCHEMA), compare=False)
     shapes: tuple[int, ...] = field(default_factory=lambda: request_shapes())
     in_use_util: float = field(default_factory=lambda: in_use_threshold())
 
@@ -256,16 +280,21 @@ def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, n
     fetched = with_last_good(lambda: source.latest(at), _LAST_GOOD if cache is None else cache,
                              key=_source_key(source), now=now)
     latest = fetched.frame
+    from core.lifecycle.capacity import holdings
+
+    today = utc_today()
     with unit_of_work(sessions) as s:
-        allocated = allocated_by_pool(s)
-    nf = nodes_frame(nodes)
-    levels = pool_levels(pool_totals(load_org(), nf), allocated, in_use_by_pool(latest, nf, threshold))
+        held = holdings(s)
+    allocated, owned = cf.allocated_on(held, today, today), cf.owned_on(held, today, today)
+    nf, org = nodes_frame(nodes), load_org()
+    levels = pool_levels(org, pool_totals(org, nf), allocated, usage_by_pool(latest, nf, threshold, owned))
     heat = heat_map(latest, nf, threshold)
     free = free_per_node(heat)
     data_as_of = latest["ts"].max() if latest.height and "ts" in latest.columns else None
     return WaterLevel(
         pools=levels.sort("cluster", "pool"), clusters=levels_by(levels, "cluster"), models=levels_by(levels, "model"),
         totals=level_totals(levels), heat=heat, free=free, fragments=fragmentation(free, shapes),
+        unmanaged=unmanaged(latest, nf, threshold, owned),
         fetched_at=fetched.as_of, data_as_of=data_as_of, stale=fetched.stale, banner=fetched.banner(),
         shapes=shapes, in_use_util=threshold,
     )

@@ -4,14 +4,18 @@ Inputs are plain values (a rollup frame, allocation and request dicts, the organ
 prices, settings), so the numbers can be checked against hand-computed fixtures. Definitions
 (``hours`` of a rollup row = ``samples × 24 / expected_samples``, the time it was observed):
 
-* **water level** — the month's, from the same rollups as utilisation and economics: total =
-  GPUs of the scope's pools (data/org.yaml); allocated = the mean number of GPUs that had a
-  workload namespace = Σ allocated GPU-hours / (24 × days of the month), per pool (a row's pool is
-  its node's, else the only pool of its cluster and GPU model; rows that fit neither count in the
-  totals and per model only, as ``unattributed_allocated``) and per GPU model; available = total −
-  allocated (never below 0). Hours not observed count as not allocated (coverage is shown beside).
-  Beside it, ``portal_granted`` = GPUs of the portal's own allocations holding on the month's last
-  day (started on or before it, not released before the end of it).
+* **water level** — the figures of :mod:`core.capacity_figures`, each the mean over the month's
+  days (up to the day the report is built, for the current month): total = GPUs of the scope's
+  pools (data/org.yaml); allocated = GPUs the portal granted that counted on each day (from the
+  allocations, never from the metrics); reserved = the unallocated GPUs of the reserve pools;
+  available = total − allocated − reserved; in use = GPU-days whose mean utilisation reached
+  ``water_level.in_use_util`` (data/metrics_thresholds.yaml), for the hours they were observed,
+  ÷ (24 × days counted); in use without an allocation = those of namespaces no allocation owned
+  that day. Per pool (a rollup row's pool is its node's, else the only pool of its cluster and
+  GPU model; in-use rows that fit neither count in the totals and per model only, as
+  ``unattributed_in_use``) and per GPU model. Beside them, ``portal_granted`` = GPUs allocated on
+  the month's last day, and ``previous_month``: the allocation figures of the month before (total,
+  allocated, reserved, available — from the allocations alone), to compare with.
 * **utilisation** — GPU-hour weighted: Σ used GPU-hours / Σ allocated GPU-hours over rows with a
   namespace (``util_allocated``), and Σ used / Σ observed hours over every GPU (``util_fleet``).
   Memory: Σ mean_mem × hours / Σ hours (rows with a memory value, with a namespace).
@@ -54,13 +58,17 @@ from typing import Any, Iterable, Mapping
 
 import polars as pl
 
+from core import capacity_figures as cf
+from core.clock import utc_today
 from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.org import Org
 
 DAY_SECONDS = 86_400.0
-SCHEMA_VERSION = 3  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups,
-#                     trends.comparison (coverage-normalised, insufficient data), incidents per failed run
+SCHEMA_VERSION = 4  # 2: economics.training_jobs (time–quality–energy); 3: water level from the rollups,
+#                     trends.comparison (coverage-normalised, insufficient data), incidents per failed run;
+#                     4: water level from core.capacity_figures (allocated = the portal's grants, reserved,
+#                     in use, in use without an allocation)
 COMPANY = "company"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -253,12 +261,13 @@ def build_report(
     node_pools: Mapping[str, str] | None = None,
     provision_failures: Iterable[Mapping[str, Any]] | None = None,
     cpu_rollups: pl.DataFrame | None = None,
+    in_use_util: float | None = None,
 ) -> dict[str, Any]:
     """The report of ``month`` for ``scope`` as a JSON-ready dict (see the module docstring).
 
     Args:
         rollups: rows of :data:`ROLLUP_SCHEMA` (other months and clusters are ignored).
-        allocations: dicts with ``request_id, pool, gpus, requested_gpus, namespace, starts_on,
+        allocations: dicts with ``request_id, pool, gpus, requested_gpus, status, namespace, starts_on,
             ends_on, released_on`` (dates or None), ``project, department, owner, demand_type``.
         requests: dicts with ``id, number, pool, project, submitted_at, approved_at, active_at,
             provisioning_failed_at`` (aware datetimes or None).
@@ -283,6 +292,8 @@ def build_report(
             ``cluster``, ``namespace``, ``cpu_core_s``, ``covered_s``, ``cores_used_peak``,
             ``requested_core_s``); None or none in the month and scope: the CPU top list says
             "not collected".
+        in_use_util: the utilisation from which a GPU counts as in use (None: the water level's,
+            data/metrics_thresholds.yaml).
 
     Raises:
         InputError: bad month or scope.
@@ -324,7 +335,12 @@ def build_report(
     gpus_total = sum(p.gpus for p in pools)
     coverage = _coverage(frame, gpus_total, days)
 
-    water = _water_level(pools, allocs, frame, last, days, org, node_pools)
+    today = built_at.date() if built_at else utc_today()
+    if in_use_util is None:
+        from core.metrics.water_level import in_use_threshold
+
+        in_use_util = in_use_threshold()
+    water = _water_level(pools, allocs, frame, first, last, today, org, node_pools, in_use_util)
     requests = list(requests)
     health = _health(frame, requests, pool_ids, first, last, coverage, provision_failures)
     entities = _entities(frame, ns_map, org, people, allocs, first, last, idle_util)
@@ -395,13 +411,6 @@ def build_report(
     }
 
 
-def _held_on(a: Mapping[str, Any], day: date) -> bool:
-    start, released = a.get("starts_on"), a.get("released_on")
-    if start is None or start > day:
-        return False
-    return released is None or released > day
-
-
 def _row_pools(frame: pl.DataFrame, org: Org, node_pools: Mapping[str, str] | None) -> pl.DataFrame:
     """``frame`` with a ``pool`` column: the node's pool (``node_pools``, hostname → pool) if known,
     else the only pool of the row's cluster with its GPU model, else null (not attributable)."""
@@ -416,48 +425,37 @@ def _row_pools(frame: pl.DataFrame, org: Org, node_pools: Mapping[str, str] | No
     return frame.with_columns(pool=pl.coalesce(from_node, fallback))
 
 
-def _water_level(pools, allocs, frame: pl.DataFrame, last: date, days: int, org: Org,
-                 node_pools: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The month's water level from the rollups (see the module docstring), with the GPUs the
-    portal had granted on the month's last day beside it."""
-    granted: dict[str, int] = {}
-    for a in allocs:
-        if _held_on(a, last):
-            granted[a["pool"]] = granted.get(a["pool"], 0) + int(a.get("gpus") or 0)
-    hours = 24.0 * days
-    work = frame.filter(pl.col("namespace") != "")
-    work = _row_pools(work, org, node_pools) if work.height else work.with_columns(pool=pl.lit(None, pl.Utf8))
-    pool_h = {r["pool"]: r["h"] for r in work.group_by("pool").agg(pl.col("allocated_gpu_hours").sum().alias("h")).to_dicts()}
-    model_h = {r["model"]: r["h"] for r in work.group_by("model").agg(pl.col("allocated_gpu_hours").sum().alias("h")).to_dicts()}
+def _water_level(pools, allocs, frame: pl.DataFrame, first: date, last: date, today: date, org: Org,
+                 node_pools: Mapping[str, str] | None, in_use_util: float) -> dict[str, Any]:
+    """The month's capacity figures (:func:`core.capacity_figures.month_figures`), by pool and GPU model."""
+    rows = _row_pools(frame, org, node_pools) if frame.height else frame.with_columns(pool=pl.lit(None, pl.Utf8))
+    holdings = [cf.Holding.from_mapping(a) for a in allocs]
+    month = cf.month_figures(pools, holdings, rows, first=first, last=last, today=today, threshold=in_use_util)
+    # last month's allocation figures (from the allocations alone: its rollups are not read here)
+    before_first, before_last = parse_month(shift_month(first.strftime("%Y-%m"), -1))
+    before = cf.month_figures(pools, holdings, rows.clear(), first=before_first, last=before_last, today=today,
+                              threshold=in_use_util).scope
     seen = ({r["model"]: int(r["n"]) for r in frame.group_by("model").agg(pl.col("uuid").n_unique().alias("n")).to_dicts()}
             if frame.height else {})
 
-    def mean_gpus(gpu_hours: float | None) -> float:
-        return float(gpu_hours or 0.0) / hours
+    def figures(f: cf.Figures) -> dict[str, Any]:
+        return {k: _r(v, 4) for k, v in f.as_dict().items()}
 
-    by_pool = []
-    for p in pools:
-        allocated = mean_gpus(pool_h.get(p.id))
-        by_pool.append({"pool": p.id, "kind": p.kind, "cluster": p.cluster, "unit": org.clusters[p.cluster].unit,
-                        "model": p.gpu, "total": p.gpus, "allocated": _r(allocated, 4),
-                        "available": _r(max(0.0, p.gpus - allocated), 4), "portal_granted": granted.get(p.id, 0)})
-    models: dict[str, dict[str, Any]] = {}
-    for row in by_pool:
-        m = models.setdefault(row["model"], {"model": row["model"], "total": 0, "portal_granted": 0})
-        m["total"] += row["total"]
-        m["portal_granted"] += row["portal_granted"]
-    for m in models.values():
-        allocated = mean_gpus(model_h.get(m["model"]))
-        m.update(allocated=_r(allocated, 4), available=_r(max(0.0, m["total"] - allocated), 4),
-                 gpus_seen=seen.get(m["model"], 0))
-    total = sum(r["total"] for r in by_pool)
-    allocated = mean_gpus(float(work["allocated_gpu_hours"].sum()) if work.height else 0.0)
-    unattributed = mean_gpus(pool_h.get(None))
-    return {"total": total, "allocated": _r(allocated, 4), "available": _r(max(0.0, total - allocated), 4),
-            "allocated_share": _r(_div(allocated, total), 4), "unattributed_allocated": _r(unattributed, 4),
-            "portal_granted": sum(granted.get(p.id, 0) for p in pools), "portal_granted_as_of": last.isoformat(),
-            "hours_in_month": hours, "definition_key": "reportfix.water_definition",
-            "by_pool": by_pool, "by_model": sorted(models.values(), key=lambda m: m["model"])}
+    by_pool = [{"pool": p.id, "kind": p.kind, "cluster": p.cluster, "unit": org.clusters[p.cluster].unit,
+                "model": p.gpu, **figures(month.pools[p.id]), "total": int(month.pools[p.id].total),
+                "portal_granted": month.allocated_at_end.get(p.id, 0)} for p in pools]
+    by_model = [{"model": m, **figures(f), "total": int(f.total),
+                 "portal_granted": sum(month.allocated_at_end.get(p.id, 0) for p in pools if p.gpu == m),
+                 "gpus_seen": seen.get(m, 0)} for m, f in month.models.items()]
+    scope = month.scope
+    return {**figures(scope), "total": int(scope.total), "allocated_share": _r(_div(scope.allocated, scope.total), 4),
+            "unattributed_in_use": _r(month.unattributed_in_use, 4),
+            "portal_granted": sum(month.allocated_at_end.values()), "portal_granted_as_of": last.isoformat(),
+            "days_counted": len(month.days), "hours_in_month": 24.0 * len(month.days),
+            "in_use_util": in_use_util, "definition_key": "capacity.board_water_definition",
+            "previous_month": {"month": before_first.strftime("%Y-%m"),
+                               **{k: _r(getattr(before, k), 4) for k in cf.FIGURES[:4]}},
+            "by_pool": by_pool, "by_model": by_model}
 
 
 def _incidents(failures: Iterable[Mapping[str, Any]] | None, requests, pool_ids: set[str], first: date,

@@ -18,8 +18,10 @@ def definition_notes(report: dict[str, Any], lang: str) -> list[str]:
     if water.get("definition_key"):
         out.append(translate(water["definition_key"], lang, hours=fmt(water["hours_in_month"], "int"),
                              as_of=water["portal_granted_as_of"], granted=fmt(water["portal_granted"], "int")))
-        if water.get("unattributed_allocated"):
+        if water.get("unattributed_allocated"):  # schema 3 and before
             out.append(translate("reportfix.water_unattributed", lang, gpus=fmt(water["unattributed_allocated"], "num")))
+        if water.get("unattributed_in_use"):  # schema 4: busy GPUs on nodes of no known pool
+            out.append(translate("capacity.water_unattributed_in_use", lang, gpus=fmt(water["unattributed_in_use"], "num")))
     incidents = report["health"]["incidents"]
     if incidents.get("definition_key"):
         out.append(translate(incidents["definition_key"], lang, count=incidents["count"], requests=incidents["requests"]))

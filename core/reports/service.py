@@ -148,7 +148,7 @@ def namespace_days(session: Session, namespaces: Iterable[str], first: date, las
 def _allocations(session: Session) -> list[dict[str, Any]]:
     rows = session.execute(select(AllocationRow, RequestRow).join(RequestRow, RequestRow.id == AllocationRow.request_id))
     return [{"request_id": r.id, "pool": a.pool_id, "gpus": a.gpus, "requested_gpus": r.requested_gpus,
-             "namespace": a.namespace, "starts_on": a.starts_on, "ends_on": a.ends_on,
+             "status": a.status, "namespace": a.namespace, "starts_on": a.starts_on, "ends_on": a.ends_on,
              "released_on": _aware(a.released_at).date() if a.released_at else None, "project": r.project,
              "department": r.department, "owner": r.created_by, "demand_type": r.demand_type, "number": r.number}
             for a, r in rows]

@@ -65,6 +65,11 @@ def _gpus_kind(water: dict[str, Any]) -> str:
 
 
 def _water_numbers(water: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    if "in_use_unallocated" in water:  # schema 4: the figures of core.capacity_figures, means over the month
+        return [("gpus_allocated_mean", water["allocated"], "num"), ("gpus_reserved_mean", water["reserved"], "num"),
+                ("gpus_available_mean", water["available"], "num"), ("gpus_in_use_mean", water["in_use"], "num"),
+                ("gpus_in_use_unallocated_mean", water["in_use_unallocated"], "num"),
+                ("gpus_portal_granted", water["portal_granted"], "int")]
     if "portal_granted" not in water:
         return [("gpus_allocated", water["allocated"], "int"), ("gpus_available", water["available"], "int")]
     return [("gpus_allocated_mean", water["allocated"], "num"), ("gpus_available_mean", water["available"], "num"),
@@ -97,7 +102,11 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                  [{"metric": translate(f"reports.metric.{k}", lang), "value": fmt(v, kind)} for k, v, kind in headline(report)])]
     water = report["water_level"]
     gpus = _gpus_kind(water)
-    if "portal_granted" in water:  # schema 3: allocated from the rollups, the portal's grants beside
+    if "in_use_unallocated" in water:  # schema 4: every figure of core.capacity_figures
+        pool_cols = (("total", "int"), ("allocated", gpus), ("reserved", gpus), ("available", gpus),
+                     ("in_use", gpus), ("in_use_unallocated", gpus), ("portal_granted", "int"))
+        model_cols = (*pool_cols, ("gpus_seen", "int"))
+    elif "portal_granted" in water:  # schema 3: allocated from the rollups, the portal's grants beside
         pool_cols = (("total", "int"), ("allocated", gpus), ("available", gpus), ("portal_granted", "int"))
         model_cols = (*pool_cols, ("gpus_seen", "int"))
     else:

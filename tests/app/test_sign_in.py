@@ -96,3 +96,24 @@ def test_a_sign_in_without_email_or_subject_is_refused(monkeypatch):
     at = _signed_in(monkeypatch, name="nobody")
     assert [i.value for i in at.info] == [translate("access.no_stable_id", "en")]
     assert not at.main.title
+
+
+def test_a_signed_in_person_is_remembered_by_name_and_others_see_the_name_not_the_id(monkeypatch, app_ctx):
+    """Sign-in records the person's name (core.people), so another user's page shows "王芳" where
+    the services hold her id: here the request list of HQ ops, for a request she submitted."""
+    from core.lifecycle import services as lifecycle
+    from core.people import names
+    from tests.support.forms import MEDIUM
+
+    at = _signed_in(monkeypatch, email="wang.fang@example.com", name="王芳", department="digital")
+    me = at.session_state["identity"]
+    assert names(app_ctx.sessions)["wang.fang@example.com"] == "王芳"
+    request = lifecycle.submit(sessions=app_ctx.sessions, actor=me, form=MEDIUM)
+
+    monkeypatch.setenv("COMPUTELOOP_AUTH", "demo")
+    at = _run(persona="li.na")
+    at.query_params["request"] = str(request["id"])  # opened on the request, as a notice's link does
+    at.switch_page("app_pages/approvals.py").run()
+    no_exceptions(at)
+    shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert "王芳" in shown and "wang.fang@example.com" not in shown, shown[:400]

@@ -75,9 +75,9 @@ def test_the_reviewers_queue_claim_feasibility_timeline_and_cancel(ctx, cli):
     _bad(cli("requests", "pending", "--as", "zhang.wei"), names="error:")  # applicants approve nothing
 
     items = _json(cli("requests", "feasibility", rid, "--as", "li.na", "--json"))
-    assert {i["id"] for i in items} == {"gpu_fit", "storage_fit", "network_domain", "software", "conflict"}
+    assert {i["id"] for i in items} == {"gpu_fit", "capacity", "storage_fit", "network_domain", "software", "conflict"}
     code, text, _ = cli("requests", "feasibility", rid, "--as", "li.na", "--lang", "zh-CN")
-    assert code == 0 and len(text.splitlines()) == 5 and "软硬件兼容性" in text and "[通过]" in text
+    assert code == 0 and len(text.splitlines()) == 6 and "软硬件兼容性" in text and "资源池余量" in text and "[通过]" in text
     _bad(cli("requests", "feasibility", rid, "--as", "zhang.wei"), names="error:")
     _bad(cli("requests", "feasibility", "abc", "--as", "li.na"), names="argument id")
 

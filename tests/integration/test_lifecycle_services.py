@@ -122,7 +122,8 @@ def test_inference_application_is_checked_by_its_own_required_fields(ctx):
     r = _submit(ctx, INFERENCE)
     assert (r["demand_type"], r["status"], r["tier"]) == ("inference", "submitted", "standard_ops")
     items = {i["id"]: i["status"] for i in svc.feasibility(sessions=ctx.sessions, actor=HQ_OPS, request_id=r["id"])}
-    assert items == {"gpu_fit": "ok", "storage_fit": "ok", "network_domain": "ok", "software": "ok", "conflict": "ok"}
+    assert items == {"gpu_fit": "ok", "storage_fit": "ok", "network_domain": "ok", "software": "ok", "conflict": "ok",
+                     "capacity": "ok"}
 
 
 def test_claim_moves_to_review_and_a_second_claim_is_refused(ctx):

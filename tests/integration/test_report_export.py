@@ -107,7 +107,7 @@ def test_a_report_built_before_the_monthly_water_level_still_exports(report):
     """Schema 2 snapshots (allocated = portal GPUs on the last day, mean GPUs in use beside) stay readable."""
     water = {**report["water_level"], "allocated": 2, "available": 734, "mean_gpus_in_use": 0.1129,
              "by_model": [{**m, "allocated": 0, "mean_gpus_in_use": 0.0} for m in report["water_level"]["by_model"]]}
-    for key in ("portal_granted", "portal_granted_as_of", "definition_key", "hours_in_month", "unattributed_allocated"):
+    for key in ("portal_granted", "portal_granted_as_of", "definition_key", "hours_in_month", "unattributed_in_use"):
         water.pop(key)
     old = {**report, "schema": 2, "water_level": water}
     page = export.to_html(old, "en")

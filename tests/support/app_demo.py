@@ -63,6 +63,7 @@ def demo_data(folder: Path, migrated_template: Path) -> DemoData:
 def _make(data: DemoData, migrated_template: Path) -> None:
     from core.context import build
     from core.demo import publish_demo_board, seed
+    from core.demo_fleet import seed_fleet_allocations
     from core.demo_history import ensure_history, seed_training_runs
     from core.metrics.demo_metrics import ensure_demo_metrics
 
@@ -78,6 +79,7 @@ def _make(data: DemoData, migrated_template: Path) -> None:
     ctx = build(url)
     try:
         seed(ctx.sessions)
+        seed_fleet_allocations(ctx.sessions)
         ensure_demo_metrics(ctx.sessions, days=SAMPLE_DAYS, step_s=SAMPLE_STEP_S, root=data.samples)
         ensure_history(ctx.sessions, months=HISTORY_MONTHS)
         seed_training_runs(ctx.sessions)

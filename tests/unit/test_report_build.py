@@ -99,18 +99,22 @@ def test_economics_cost_energy_and_placeholder_prices(report):
     assert {m["model"]: m["cost"] for m in e["by_model"]} == {"A800-80GB": 540, "H20": 0, "H800-SXM": 1440}
 
 
-def test_water_level_counts_the_months_gpus_with_a_workload_and_the_portals_grants_beside(report):
+def test_water_level_allocated_is_the_portals_allocations_of_each_day_not_the_metrics(report):
     w = report["water_level"]
-    # 84 allocated GPU-hours (48 of ns-llm, 36 of ns-orphan) over 31 × 24 h; HQ has 736 GPUs
-    assert w["total"] == 736 and w["allocated"] == pytest.approx(84 / 744, abs=1e-4)
-    assert w["available"] == pytest.approx(736 - 84 / 744, abs=1e-4)
-    assert w["allocated"] * w["hours_in_month"] == pytest.approx(report["economics"]["gpu_hours_allocated"], abs=0.1)
-    assert w["portal_granted"] == 1 and next(p for p in w["by_pool"] if p["pool"] == "hq-lang")["portal_granted"] == 1
+    # ns-llm's 1 GPU counts every day of March (held past its end date, never released); HQ has 736 GPUs
+    assert w["total"] == 736 and w["allocated"] == 1 and w["portal_granted"] == 1
+    assert w["reserved"] == 64 + 32 and w["available"] == 736 - 1 - 96  # hq-reserve and hq-dynamic
+    # in use: u1's two busy days (0.8, 0.6 ≥ 0.10) of an owned namespace; u2 (0.02, 0.03) is not busy
+    assert w["in_use"] == pytest.approx(48 / 744, abs=1e-4) and w["in_use_unallocated"] == 0
+    assert w["hours_in_month"] == 744 and w["definition_key"] == "capacity.board_water_definition"
     released = [{**ALLOCS[0], "released_on": date(2026, 3, 20)}]
     again = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=released, requests=[], org=load_org(),
-                         prices=PRICES, settings=SETTINGS)
-    assert again["water_level"]["portal_granted"] == 0
-    assert again["water_level"]["allocated"] == w["allocated"]  # the metrics do not depend on the portal's rows
+                         prices=PRICES, settings=SETTINGS)["water_level"]
+    assert again["portal_granted"] == 0 and again["allocated"] == pytest.approx(19 / 31, abs=1e-4)
+    elsewhere = [{**ALLOCS[0], "namespace": "ns-other"}]
+    unowned = build_report(month="2026-03", scope="HQ", rollups=ROWS, allocations=elsewhere, requests=[],
+                           org=load_org(), prices=PRICES, settings=SETTINGS)["water_level"]
+    assert unowned["in_use_unallocated"] == pytest.approx(48 / 744, abs=1e-4)  # ns-llm: nobody's allocation
 
 
 def _w(day, host, cluster, model, ns, gpus=1, samples=1440):
@@ -123,31 +127,53 @@ def test_water_level_by_pool_and_model_on_a_hand_computed_month():
     rows = []
     for d in april[:10]:
         rows += _w(d, "lang-node-1", "hq-beijing-1", "H800-SXM", "ns-a", gpus=2)       # 10 d × 2 × 24 = 480 h
-        rows += _w(d, "lang-node-1", "hq-beijing-1", "H800-SXM", "")                   # idle GPU: not allocated
+        rows += _w(d, "lang-node-1", "hq-beijing-1", "H800-SXM", "")                   # busy, in no namespace: 240 h
     for d in april:
         rows += _w(d, "reserve-node-1", "hq-beijing-1", "H800-SXM", "ns-b")            # 30 × 24 = 720 h
         rows += _w(d, "mystery-1", "hq-beijing-2", "A800-80GB", "ns-d")                # 720 h, pool unknown
     for d in april[:15]:
         rows += _w(d, "ft-x", "hq-beijing-2", "H20", "ns-c", samples=720)              # 15 × 12 = 180 h, only H20 pool
-    grant = {**ALLOCS[0], "gpus": 8, "starts_on": date(2026, 4, 2), "ends_on": date(2026, 5, 2)}
+    # 8 GPUs of hq-lang owning ns-a from April 2 (29 of 30 days)
+    grant = {**ALLOCS[0], "gpus": 8, "namespace": "ns-a", "starts_on": date(2026, 4, 2), "ends_on": date(2026, 5, 2)}
     r = build_report(month="2026-04", scope="HQ", rollups=pl.DataFrame(rows, schema=ROLLUP_SCHEMA), allocations=[grant],
                      requests=[], org=load_org(), prices=PRICES, settings=SETTINGS,
                      node_pools={"lang-node-1": "hq-lang", "reserve-node-1": "hq-reserve", "other": "no-such-pool"})
     w = r["water_level"]
     assert w["hours_in_month"] == 720
     pools = {p["pool"]: p for p in w["by_pool"]}
-    assert pools["hq-lang"]["allocated"] == pytest.approx(480 / 720, abs=1e-4)
-    assert pools["hq-lang"]["available"] == pytest.approx(256 - 480 / 720, abs=1e-4)
-    assert pools["hq-lang"]["portal_granted"] == 8 and pools["hq-reserve"]["portal_granted"] == 0
-    assert pools["hq-reserve"]["allocated"] == 1 and pools["hq-ft"]["allocated"] == 0.25
-    assert pools["hq-sci"]["allocated"] == 0 and pools["hq-dynamic"]["allocated"] == 0   # A800 on 2 pools: unknown
-    assert w["unattributed_allocated"] == 1
+    lang = pools["hq-lang"]
+    assert lang["allocated"] == pytest.approx(8 * 29 / 30, abs=1e-4) and lang["portal_granted"] == 8
+    assert lang["reserved"] == 0 and lang["available"] == pytest.approx(256 - 8 * 29 / 30, abs=1e-4)
+    # in use 720 h; without an allocation: the GPU in no namespace (240 h) and ns-a on April 1 (48 h)
+    assert lang["in_use"] == 1 and lang["in_use_unallocated"] == pytest.approx(288 / 720, abs=1e-4)
+    reserve = pools["hq-reserve"]
+    assert (reserve["allocated"], reserve["reserved"], reserve["available"]) == (0, 64, 0)
+    assert reserve["in_use"] == 1 and reserve["in_use_unallocated"] == 1
+    assert pools["hq-ft"]["in_use"] == 0.25 and pools["hq-sci"]["in_use"] == 0   # A800 on 2 pools: unknown
+    assert w["unattributed_in_use"] == 1
     models = {m["model"]: m for m in w["by_model"]}
-    assert models["H800-SXM"]["allocated"] == pytest.approx(1200 / 720, abs=1e-4) and models["H800-SXM"]["total"] == 320
-    assert models["A800-80GB"]["allocated"] == 1 and models["A800-80GB"]["available"] == 224 - 1
-    assert models["H20"]["allocated"] == 0.25 and models["H800-SXM"]["portal_granted"] == 8
-    assert w["allocated"] == pytest.approx(2100 / 720, abs=1e-4) and w["available"] == pytest.approx(736 - 2100 / 720, abs=1e-4)
+    h800, a800 = models["H800-SXM"], models["A800-80GB"]
+    assert h800["total"] == 320 and h800["reserved"] == 64 and h800["in_use"] == 2
+    assert h800["in_use_unallocated"] == pytest.approx(1008 / 720, abs=1e-4) and h800["portal_granted"] == 8
+    assert (a800["total"], a800["reserved"], a800["available"], a800["in_use"]) == (224, 32, 192, 1)
+    assert w["allocated"] == pytest.approx(8 * 29 / 30, abs=1e-4) and w["reserved"] == 96
+    assert w["available"] == pytest.approx(736 - 8 * 29 / 30 - 96, abs=1e-4)
+    assert w["in_use"] == 3.25 and w["in_use_unallocated"] == pytest.approx(2.65, abs=1e-4)
     assert w["portal_granted"] == 8
+    # March, to compare with: the grant had not started
+    assert w["previous_month"] == {"month": "2026-03", "total": 736, "allocated": 0, "reserved": 96, "available": 640}
+
+
+def test_the_current_month_is_averaged_over_its_days_so_far():
+    from tests.support import clock
+
+    first = clock.month_start(0)
+    month = first.strftime("%Y-%m")
+    days = (clock.today() - first).days + 1
+    grant = {**ALLOCS[0], "gpus": 4, "starts_on": clock.today(), "ends_on": clock.day(30), "status": "active"}
+    w = build_report(month=month, scope="HQ", rollups=ROWS.clear(), allocations=[grant], requests=[], org=load_org(),
+                     prices=PRICES, settings=SETTINGS)["water_level"]
+    assert w["days_counted"] == days and w["allocated"] == pytest.approx(4 / days, abs=1e-4)
 
 
 def test_coverage_counts_observed_gpu_days_against_the_scope_inventory(report):

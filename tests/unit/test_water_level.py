@@ -56,24 +56,36 @@ def test_totals_come_from_the_inventory_nodes_and_fall_back_to_the_org_size():
 
 def test_in_use_counts_gpus_at_or_above_the_threshold_not_allocations():
     # a-0: 0.95 and 0.10 reach 0.10; 0.05 does not; r-0 at 0.50 counts for the reserve pool
-    assert wl.in_use_by_pool(LATEST, _nodes(), 0.10) == {"a": 2, "r": 1}
-    levels = wl.pool_levels(wl.pool_totals(_org(), _nodes()), {"a": 6}, {"a": 2, "r": 1})
+    used = wl.usage_by_pool(LATEST, _nodes(), 0.10, owned={"job"})
+    assert {p: u for p, (u, _) in used.items()} == {"a": 2, "r": 1}
+    levels = wl.pool_levels(_org(), wl.pool_totals(_org(), _nodes()), {"a": 6}, used)
     a = levels.filter(pl.col("pool") == "a").row(0, named=True)
-    assert (a["allocated"], a["in_use"], a["available"]) == (6, 2, 2)
+    assert (a["allocated"], a["in_use"], a["available"], a["in_use_unallocated"]) == (6, 2, 2, 0)
+
+
+def test_busy_gpus_of_namespaces_no_allocation_owns_are_in_use_without_an_allocation():
+    used = wl.usage_by_pool(LATEST, _nodes(), 0.10, owned={"job"})
+    assert used == {"a": (2, 0), "r": (1, 1)}  # "emergency" is owned by no allocation
+    assert wl.usage_by_pool(LATEST, _nodes(), 0.10) == {"a": (2, 2), "r": (1, 1)}
+    listed = wl.unmanaged(LATEST, _nodes(), 0.10, {"job"})
+    assert listed.rows() == [("r", "emergency", 1)]
 
 
 def test_available_is_never_negative_when_allocations_exceed_the_pool():
-    levels = wl.pool_levels(wl.pool_totals(_org(), _nodes()), {"d": 9}, {})
-    d = levels.filter(pl.col("pool") == "d").row(0, named=True)
-    assert d["allocated"] == 9 and d["available"] == 0
+    levels = wl.pool_levels(_org(), wl.pool_totals(_org(), _nodes()), {"a": 9}, {})
+    a = levels.filter(pl.col("pool") == "a").row(0, named=True)
+    assert a["allocated"] == 9 and a["available"] == 0
 
 
-def test_reserve_pools_count_as_reserved_and_sum_by_cluster_and_model():
-    levels = wl.pool_levels(wl.pool_totals(_org(), _nodes()), {"a": 3}, {"a": 2, "r": 1})
+def test_unallocated_gpus_of_reserve_pools_are_reserved_not_available():
+    levels = wl.pool_levels(_org(), wl.pool_totals(_org(), _nodes()), {"a": 3, "r": 2}, {"a": (2, 0), "r": (1, 1)})
     reserved = dict(levels.select("pool", "reserved").iter_rows())
-    assert reserved == {"a": 0, "r": 8, "d": 4, "x": 0}
+    assert reserved == {"a": 0, "r": 6, "d": 4, "x": 0}
+    available = dict(levels.select("pool", "available").iter_rows())
+    assert available == {"a": 5, "r": 0, "d": 0, "x": 16}  # total − allocated − reserved
     totals = wl.level_totals(levels)
-    assert totals == {"total": 36, "allocated": 3, "in_use": 3, "available": 33, "reserved": 12}
+    assert totals == {"total": 36, "allocated": 5, "reserved": 10, "available": 21, "in_use": 3,
+                      "in_use_unallocated": 1}
     by_cluster = {r["cluster"]: r for r in wl.levels_by(levels, "cluster").iter_rows(named=True)}
     assert by_cluster["c1"]["total"] == 16 and by_cluster["c2"]["reserved"] == 4
     by_model = {r["model"]: r for r in wl.levels_by(levels, "model").iter_rows(named=True)}
