@@ -1,5 +1,6 @@
-"""Views of the published board (晾晒榜单): choosing a report, big numbers, simple charts, the red
-and black lists, the tables and the downloads. Reused by the report builder's preview."""
+"""Views of the published board (晾晒榜单): choosing a report, the headline tiles beside the water
+level (above the fold on a projector), simple charts, the red and black lists labelled by what
+they rank, the tables and the downloads. Reused by the report builder's preview."""
 
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from core.identity import Identity
 from core.org import load_org
 from core.reports import charts, export
 from core.reports import service as reports
-from core.reports.notes import definition_notes
-from core.reports.tables import RANKINGS, entity_name, fmt, headline, tables
+from core.reports.figures import ZERO
+from core.reports.notes import definition_notes, trend_notes
+from core.reports.ranked import ranked_list
+from core.reports.tables import RANKINGS, fmt, tables
+from core.reports.tiles import Tile, comparison_note, headline_tiles, load_targets
 from core.text import plain
 from ui.builtin_text import choose
 from ui.charts import show
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
 from ui.sources import technical_sources
+from ui.times import when
 
 
 # Reads are cached under (database, newest audit event id, time slot of data/page_cache.yaml
@@ -81,58 +86,104 @@ def report_header(view: dict[str, Any]) -> None:
     """Title, status, publication, correction reason and data coverage."""
     snap = view["snapshot"]
     st.subheader(export._title(snap, current_lang()))
-    when = view["published_at"].strftime("%Y-%m-%d %H:%M") if view.get("published_at") else "-"
-    st.caption(t("board.published_line", version=view["version"], status=t(f"reports.status.{view['status']}"),
-                 when=when, coverage=fmt(snap["coverage"]["metrics"], "pct"),
-                 days=snap["coverage"]["days_with_data"], total=snap["coverage"]["days"]))
+    line = t("board.published_line", version=view["version"], status=t(f"reports.status.{view['status']}"),
+             when=when(view.get("published_at")), coverage=fmt(snap["coverage"]["metrics"], "pct"),
+             days=snap["coverage"]["days_with_data"], total=snap["coverage"]["days"])
+    # one line with the de-identification note: every line above the tiles pushes them below the fold
+    st.caption(f"{line} · {t('reports.deidentified_note')}" if snap.get("deidentified") else line)
     if view.get("correction_reason"):
         st.info(t("board.correction", reason=plain(view["correction_reason"]), supersedes=view["supersedes"] or "-"),
                 icon=":material/edit_note:")
-    if snap.get("deidentified"):
-        st.caption(t("reports.deidentified_note"))
 
 
-def big_numbers(snap: dict[str, Any]) -> None:
-    """The headline numbers in rows of four (two columns wrap on a phone)."""
-    items = headline(snap)
-    for start in range(0, len(items), 4):
-        cols = st.columns(4)
-        for col, (k, v, kind) in zip(cols, items[start:start + 4]):
-            col.metric(t(f"reports.metric.{k}"), fmt(v, kind), border=True)
+def tile(container: Any, view: Tile) -> None:
+    """One headline tile: the figure, its change against last month (coloured by whether the
+    change is good or bad) and, when data/board_targets.yaml sets one, its target met or not."""
+    box = container.container(border=True, height="stretch")
+    box.metric(view.label, view.value, delta=view.delta, delta_color=view.delta_color,
+               delta_arrow="off" if view.delta == ZERO else "auto", help=view.help,
+               delta_description=t("board.delta.vs_last_month") if view.delta else None)
+    if view.target is not None:
+        box.caption(f":{'green' if view.target.met else 'red'}[{plain(view.target.text)}]")
+
+
+# The tiles' figures carry their unit ("920.1 万元", "352,063 卡时"); st.metric cuts a value that
+# does not fit with "…". Each tile is a CSS size container and its value's font scales with the
+# tile's width (Streamlit's 2.25rem at most), so a figure fits three tiles a row beside the water
+# level at 1440 px as on a projector. Tied to Streamlit 1.67's data-testid names (stMetric,
+# stMetricValue) and the st-key-<key> class of a keyed container.
+_TILE_STYLE = """<style>
+.st-key-{key} [data-testid="stMetric"] {{ container-type: inline-size; }}
+.st-key-{key} [data-testid="stMetricValue"] {{ font-size: clamp(1.1rem, 15cqi, 2.25rem); }}
+</style>"""
+
+
+def big_numbers(snap: dict[str, Any], *, key: str) -> None:
+    """The headline tiles in their groups (capacity, health, economics), three a row; the note on
+    placeholder prices and, when there is no change against last month, why."""
+    lang = current_lang()
+    st.html(_TILE_STYLE.format(key=f"{key}_tiles"))
+    with st.container(key=f"{key}_tiles"):
+        for group in headline_tiles(snap, lang, load_targets()):
+            st.markdown(f"**{group.title}**")
+            for col, view in zip(st.columns(len(group.tiles)), group.tiles):
+                tile(col, view)
+    note = comparison_note(snap, lang)
+    if note:
+        st.caption(note)
     if snap["economics"]["placeholder_prices"]:
         st.caption(t("reports.placeholder_prices"))
-    for note in definition_notes(snap, current_lang()):
-        st.caption(note)
+
+
+def definitions(snap: dict[str, Any]) -> None:
+    """What the figures mean and how changes are compared, folded away under the charts."""
+    lang = current_lang()
+    with st.expander(t("board.definitions")):
+        for note in [*definition_notes(snap, lang), *trend_notes(snap, lang)]:
+            st.caption(note)
+
+
+def overview(snap: dict[str, Any], *, key: str) -> None:
+    """What an executive takes in at a glance: the tiles beside the water level (one screen on a
+    projector; stacked on a phone)."""
+    figures_col, water_col = st.columns([3, 2], gap="medium")
+    with figures_col:
+        big_numbers(snap, key=key)
+    show(charts.water_chart(snap, current_lang(), reports.settings().get("fonts")), water_col)
 
 
 def board_charts(snap: dict[str, Any]) -> None:
-    """Water level, utilisation per project and the trend."""
+    """Utilisation per project and the trend, side by side (stacked on a phone)."""
     lang = current_lang()
     fonts = reports.settings().get("fonts")
-    show(charts.water_chart(snap, lang, fonts))
+    util_col, trend_col = st.columns(2, gap="medium")
     if snap.get("entities"):
-        show(charts.util_chart(snap, lang, fonts))
-    show(charts.trend_chart(snap, lang, fonts))
+        show(charts.util_chart(snap, lang, fonts), util_col)
+    show(charts.trend_chart(snap, lang, fonts), trend_col)
+
+
+def ranked_lists(container: Any, snap: dict[str, Any], section: str) -> None:
+    """The lists of one section, each with the figure it is ordered by."""
+    lang = current_lang()
+    for sec, name in RANKINGS:
+        if sec != section:
+            continue
+        view = ranked_list(snap, section, name, lang)
+        container.markdown(f"**{view.title}**")
+        container.caption(view.basis)
+        if not view.lines:
+            container.caption(t("reports.empty_table"))
+        for line in view.lines:
+            container.markdown(plain(line))
 
 
 def red_black_lists(snap: dict[str, Any]) -> None:
     """Red list (表扬) and black list (点名预警) side by side."""
     lang = current_lang()
-    by_id = {e["id"]: e for e in snap.get("entities", [])}
     red, black = st.columns(2)
     for col, section, title in ((red, "red_list", "board.red_list"), (black, "black_list", "board.black_list")):
         col.markdown(f"### {t(title)}")
-        for sec, name in RANKINGS:
-            if sec != section:
-                continue
-            ids = snap[section][name]
-            col.markdown(f"**{t(f'reports.list.{name}')}**")
-            if not ids:
-                col.caption(t("reports.empty_table"))
-            for i, key in enumerate(ids, 1):
-                e = by_id.get(key, {"id": key})
-                col.markdown(t("board.rank_line", rank=i, name=entity_name(e, lang), util=fmt(e.get("util"), "pct"),
-                               hours=fmt(e.get("gpu_hours_allocated"), "num")))
+        ranked_lists(col, snap, section)
     cpu = (snap.get("top") or {}).get("cpu") or {}
     if cpu.get("available"):
         # In words here; the metric names behind it are ops' technical sources.
@@ -173,11 +224,12 @@ def downloads(view: dict[str, Any], *, key: str) -> None:
 
 
 def show_report(view: dict[str, Any], *, key: str) -> None:
-    """The whole report: header, big numbers, charts, lists, downloads, tables."""
+    """The whole report: header, tiles beside the water level, charts, definitions, lists, downloads, tables."""
     snap = view["snapshot"]
     report_header(view)
-    big_numbers(snap)
+    overview(snap, key=key)
     board_charts(snap)
+    definitions(snap)
     red_black_lists(snap)
     downloads(view, key=key)
     report_tables(snap)

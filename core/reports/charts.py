@@ -7,6 +7,7 @@ renders in exports.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import altair as alt
@@ -30,18 +31,47 @@ def _config(chart: alt.Chart, fonts: list[str] | None) -> alt.Chart:
             .configure(font=_font(fonts)).configure_axis(labelFontSize=13, titleFontSize=13))
 
 
+# Colours by meaning, the same in every language: the scale's domain is the stable keys below and
+# the legend translates them (labelExpr). A domain of translated labels sorted them by their text,
+# so "已分配"/"可用" and "allocated"/"available" swapped colours between zh-CN and en.
+# Reserved (reserve pools' unallocated GPUs) is in reports of schema 4 and later.
+WATER_COLOURS = {"allocated": "#1f5fa8", "reserved": "#b8b8b8", "available": "#9cc7ee"}
+_WATER_LABELS = {"allocated": "reports.col.allocated", "reserved": "pools.level.reserved",
+                 "available": "reports.col.available"}
+
+
+def _legend_labels(labels: dict[str, str]) -> str:
+    """A Vega expression showing each stable key's translated label (JSON-quoted for the expression)."""
+    expr = "datum.label"
+    for key, label in labels.items():
+        expr = f"datum.label === {json.dumps(key)} ? {json.dumps(label, ensure_ascii=False)} : ({expr})"
+    return expr
+
+
 def water_chart(report: dict[str, Any], lang: str, fonts: list[str] | None = None) -> alt.Chart:
-    """Stacked bars per GPU model: allocated and available GPUs."""
+    """Stacked bars per GPU model: allocated, reserved (when the report has it) and available GPUs,
+    in that order, each part in the same colour in every language."""
+    by_model = report["water_level"]["by_model"]
+    parts = [p for p in WATER_COLOURS if p != "reserved" or any("reserved" in m for m in by_model)]
+    labels = {p: translate(_WATER_LABELS[p], lang) for p in parts}
     rows = []
-    for m in report["water_level"]["by_model"]:
-        rows.append({"model": m["model"], "part": translate("reports.col.allocated", lang), "gpus": m["allocated"]})
-        rows.append({"model": m["model"], "part": translate("reports.col.available", lang), "gpus": m["available"]})
-    frame = pd.DataFrame(rows, columns=["model", "part", "gpus"])
+    for m in by_model:
+        for order, part in enumerate(parts):
+            rows.append({"model": m["model"], "part": part, "label": labels[part], "order": order,
+                         "gpus": float(m[part] or 0)})
+    frame = pd.DataFrame(rows, columns=["model", "part", "label", "order", "gpus"])
     chart = alt.Chart(frame).mark_bar().encode(
         y=alt.Y("model:N", title=translate("reports.col.model", lang)),
         x=alt.X("gpus:Q", title=translate("reports.col.total", lang)),
-        color=alt.Color("part:N", title=None, legend=alt.Legend(orient="bottom")),
-    ).properties(title=translate("reports.chart.water", lang), width=520, height=max(80, 28 * len(frame) // 2))
+        color=alt.Color("part:N", title=None,
+                        scale=alt.Scale(domain=parts, range=[WATER_COLOURS[p] for p in parts]),
+                        # two a row: three parts side by side ran past a phone's width (390 px)
+                        legend=alt.Legend(orient="bottom", columns=2, labelExpr=_legend_labels(labels))),
+        order=alt.Order("order:Q"),
+        tooltip=[alt.Tooltip("model:N", title=translate("reports.col.model", lang)),
+                 alt.Tooltip("label:N", title=translate("board.chart.water_part", lang)),
+                 alt.Tooltip("gpus:Q", title=translate("reports.col.total", lang), format=",.0f")],
+    ).properties(title=translate("reports.chart.water", lang), width=520, height=max(80, 28 * len(by_model)))
     return _config(chart, fonts)
 
 
