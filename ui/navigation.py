@@ -47,6 +47,7 @@ PAGES: dict[str, PageSpec] = {
         PageSpec("scaling", "app_pages/scaling.py", "scaling", "nav.scaling", ":material/trending_up:", OPS_ROLES),
         PageSpec("adjustments", "app_pages/adjustments.py", "adjustments", "nav.adjustments", ":material/history:", OPS_ROLES),
         PageSpec("pools", "app_pages/pools.py", "pools", "nav.pools", ":material/water:", OPS_ROLES),
+        PageSpec("support", "app_pages/support.py", "support", "nav.support", ":material/support:", OPS_ROLES),
         PageSpec("usage", "app_pages/usage.py", "usage", "nav.usage", ":material/monitoring:",
                  OPS_ROLES | {"applicant", "dept_head"}),
         PageSpec("board", "app_pages/board.py", "board", "nav.board", ":material/leaderboard:"),
@@ -70,7 +71,7 @@ MENUS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
         ("nav.section.apply", ("apply", "my_requests", "allocations")),
-        ("nav.section.ops", ("approvals", "green_channel", "calibration", "queue", "scaling", "adjustments", "pools", "usage", "report_builder", "warnings", "reclaim")),
+        ("nav.section.ops", ("approvals", "green_channel", "calibration", "queue", "scaling", "adjustments", "pools", "support", "usage", "report_builder", "warnings", "reclaim")),
     ),
     "executive": (
         ("nav.section.start", ("home", "inbox", "board")),
@@ -82,7 +83,7 @@ MENUS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("nav.section.start", ("home", "inbox", "board")),
         ("nav.section.estimate", ("estimate", "estimates", "catalog")),
         ("nav.section.apply", ("apply", "my_requests", "allocations")),
-        ("nav.section.ops", ("approvals", "green_channel", "calibration", "queue", "scaling", "adjustments", "pools", "usage", "report_builder", "warnings", "reclaim")),
+        ("nav.section.ops", ("approvals", "green_channel", "calibration", "queue", "scaling", "adjustments", "pools", "support", "usage", "report_builder", "warnings", "reclaim")),
         ("nav.section.admin", ("settings",)),
     ),
 }

@@ -17,7 +17,7 @@ from core.db.models import Base
 
 # The closed set of adjustment kinds (每类调整的记录要求, 《算力动态调整实施规范》).
 KINDS: tuple[str, ...] = ("queue_reorder", "preemption", "defragmentation", "scale_policy_change", "scale_event",
-                          "manual_adjustment", "green_channel")
+                          "manual_adjustment", "green_channel", "support_transfer", "node_addition")
 
 
 class AdjustmentRow(Base):

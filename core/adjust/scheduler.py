@@ -71,11 +71,13 @@ def scheduler_workloads(*, actor: Identity, pool: str | None = None, org: Org | 
     False and ``pools`` empty in plan mode (there is no cluster to read).
 
     Raises:
-        PermissionDenied: not ops or admin.
+        PermissionDenied: not ops or admin, or provincial ops naming another province's pool.
         InputError: an unknown pool (field ``pool``).
     """
     require(actor, SCHEDULER_ROLES, "read the batch scheduler's queues")
     org = org or load_org()
+    if pool is not None and not _in_scope(actor, org, org.pool(pool).cluster):
+        raise PermissionDenied("error.permission_denied", action="read the batch scheduler's queues", role=actor.role)
     pools = [org.pool(pool).id] if pool is not None else [p for p in org.pools if _in_scope(actor, org, org.pools[p].cluster)]
     rows = pool_workloads(org, pools=pools, source=source)
     return {"scheduler": load_scheduler_settings().scheduler, "live": rows is not None,

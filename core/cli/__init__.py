@@ -112,12 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser with every command group registered."""
     from core.cli import (
         alerts, allocations, db, demo, estimate, jobs, loadtest, notify, reclaim, report, requests, scheduler,
+        support,
     )
 
     parser = OneLineParser(prog="python -m core", description="ComputeLoop command line.")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP", parser_class=OneLineParser)
     for module in (estimate, db, demo, loadtest, notify, requests, allocations, jobs, reclaim, report, alerts,
-                   scheduler):
+                   scheduler, support):
         module.register(groups)
     return parser
 

@@ -343,12 +343,32 @@ def _daily(args: argparse.Namespace) -> int:
             result["queue"] = snapshot_queue(sessions=ctx.sessions)
         except ComputeLoopError as exc:
             result["errors"]["queue"] = {"key": exc.key, "message": str(exc)}
+        if not result.get("locked"):
+            _support_transfers(ctx.sessions, args.today or now().date(), result)
     finally:
         ctx.engine.dispose()
     queue = result.get("queue")
     emit(args, result, lambda: summary(result) + (
         "\n" + _snapshot_text(queue, args.lang) if queue else ""))
     return 1 if result["errors"] else 0
+
+
+def _support_transfers(sessions, today: date, result: dict) -> None:  # noqa: ANN001 - a session factory
+    """The daily step of support requests (core.adjust.support.run_transfers), under the daily job's
+    lock: transfers whose window came start, those whose window ended go back. Its failure is
+    reported in ``errors["support"]`` like any other step's."""
+    from core.adjust.support import run_transfers
+    from core.db.locks import job_lock
+    from core.errors import ComputeLoopError
+    from core.reclaim.daily import LOCK
+
+    with job_lock(sessions, LOCK) as held:
+        if not held:
+            return
+        try:
+            result["support"] = run_transfers(sessions=sessions, today=today)
+        except ComputeLoopError as exc:
+            result["errors"]["support"] = {"key": exc.key, "message": str(exc)}
 
 
 def _autoscaler_events(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""Permission matrix of the allocation, green-channel, reclaim, warning, adjustment and metrics
-services: every service × role, on SQLite and PostgreSQL.
+"""Permission matrix of the allocation, green-channel, reclaim, warning, adjustment (support
+requests, the batch scheduler's queues, alert-rule placement included) and metrics services: every
+service × role, on SQLite and PostgreSQL.
 
 Issue 3 asks for "a permission matrix (every service × role)" and issue 5 for "permission checks
 (an applicant cannot see another department's unpublished data)". The rules (issue 3): permissions
@@ -13,8 +14,9 @@ published material. Each cell is the outcome for one persona, relative to the su
 
 A subject is an allocation (request) of the HQ digital department on ``hq-ft`` (``hq``) or of the
 Jiangsu ICT company on ``js-pool`` (``js``), granted through the real services (a standard
-request is approved and provisioned by the system with the plan backend). Services that change the
-subject get a fresh subject per role; readers share one. The columns:
+request is approved and provisioned by the system with the plan backend), or a support request
+for the subject's province's A800 pool (``hq-mm`` for ``hq``, ``js-pool`` for ``js``). Services that
+change the subject get a fresh subject per role; readers share one. The columns:
 
 ======================  ===================================================================
 owner                   the applicant who holds the allocation
@@ -38,7 +40,10 @@ import polars as pl
 import pytest
 
 from core.adjust import services as adjust
+from core.adjust import support
 from core.adjust.autoscaling import default_policy
+from core.adjust.policy_placement import placed_policies
+from core.adjust.scheduler import apply_scheduler_objects, scheduler_workloads
 from core.cluster.backends import ClusterError, PlanBackend
 from core.db.session import unit_of_work
 from core.errors import NotFound
@@ -297,6 +302,32 @@ def _nothing(ctx, where: str) -> Subject:
     return Subject(where, 0, 0, None, PEOPLE[where]["owner"], {})
 
 
+# support requests ask for the subject's province's A800 pool (hq-ft's H20 exists nowhere else);
+# the HQ one is raised by HQ_OPS_B (not a column), the Jiangsu one by Jiangsu's ops
+SUPPORT_POOL, DONOR_POOL = {"hq": "hq-mm", "js": "js-pool"}, {"hq": "hq-sci", "js": "hq-mm"}
+SUPPORT_RAISER = {"hq": HQ_OPS_B, "js": PEOPLE["js"]["prov_home"]}
+
+
+def _raise_support(ctx, actor: Identity, where: str) -> dict:
+    return support.raise_request(**_c(ctx, actor), pool=SUPPORT_POOL[where], gpus=4, starts_on=clock.day(0),
+                                 ends_on=clock.day(3), reason="推理服务排队", namespace="chat-api")
+
+
+def _support_request(ctx, where: str) -> Subject:
+    """An open support request of the subject's province."""
+    raised = _raise_support(ctx, SUPPORT_RAISER[where], where)
+    return Subject(where, 0, 0, None, PEOPLE[where]["owner"], {"support": raised["id"]})
+
+
+def _support_transfer(ctx, where: str) -> Subject:
+    """A support request approved by HQ ops: its transfer runs (its window starts today)."""
+    subject = _support_request(ctx, where)
+    done = support.approve(sessions=ctx.sessions, actor=HQ_OPS, request_id=subject.extra["support"],
+                           donor_pool=DONOR_POOL[where], reason="总部空闲", backend=PlanBackend())
+    assert done["status"] == "active", done["status"]
+    return subject
+
+
 def _waiting(ctx, where: str) -> Subject:
     """A request above the standard quota, waiting for its first step (HQ ops; Jiangsu's L1)."""
     owner = PEOPLE[where]["owner"]
@@ -326,6 +357,13 @@ class Case:
     call: Callable[[Any, Identity, Subject], Any]
     seen: Callable[[Any, Subject], bool] | None = None  # a reader: is the subject in the answer
     per_role: bool = False  # the call changes the subject: a fresh one per role
+
+
+class _NoQueues:
+    """A live scheduler source that answers with no queue: every pool read comes back, not found."""
+
+    def queues(self, cluster_id, scheduler):
+        return []
 
 
 def _ids(key: str, value: Callable[[Subject], Any]) -> Callable[[Any, Subject], bool]:
@@ -432,6 +470,37 @@ CASES: dict[str, Case] = {
                           _ids("namespace", lambda x: x.namespace)),
     "list_adjustments": Case(_policy, lambda ctx, a, x: adjust.list_adjustments(**_c(ctx, a)),
                              _ids("subject", lambda x: f"deployment:{x.namespace}/serve")),
+    "placed_policies": Case(_policy, lambda ctx, a, x: placed_policies(**_c(ctx, a)).placed,
+                            lambda out, x: x.namespace in {p.policy.namespace for p in out}),
+    # ---- support requests (the subject: its pool, or the support request in extra)
+    "support_raise": Case(_nothing, lambda ctx, a, x: _raise_support(ctx, a, x.where)),
+    "support_list": Case(_support_request, lambda ctx, a, x: support.list_requests(**_c(ctx, a)),
+                         _ids("id", lambda x: x.extra["support"])),
+    "support_show": Case(_support_request, lambda ctx, a, x: support.get_request(
+        **_c(ctx, a), request_id=x.extra["support"])),
+    "support_donors": Case(_support_request, lambda ctx, a, x: support.donor_options(
+        **_c(ctx, a), request_id=x.extra["support"])),
+    "support_pool_headroom": Case(_nothing, lambda ctx, a, x: support.pool_headroom(**_c(ctx, a)),
+                                  _ids("pool", lambda x: SUPPORT_POOL[x.where])),
+    "support_approve": Case(_support_request, lambda ctx, a, x: support.approve(
+        **_c(ctx, a), request_id=x.extra["support"], donor_pool=DONOR_POOL[x.where], reason="总部空闲",
+        backend=PlanBackend()), per_role=True),
+    "support_reject": Case(_support_request, lambda ctx, a, x: support.reject(
+        **_c(ctx, a), request_id=x.extra["support"], reason="先用省内储备"), per_role=True),
+    "support_return": Case(_support_transfer, lambda ctx, a, x: support.return_transfer(
+        **_c(ctx, a), request_id=x.extra["support"], reason="省内扩容已到位", backend=PlanBackend()), per_role=True),
+    "support_node_addition": Case(_nothing, lambda ctx, a, x: support.record_node_addition(
+        **_c(ctx, a), pool=SUPPORT_POOL[x.where], nodes=1, gpus=8, approved_by=HQ_OPS_B.id, reason="饱和告警")),
+    # ---- the batch scheduler's queues (nothing stored: the subject is its pool)
+    "scheduler_apply_pool": Case(_nothing, lambda ctx, a, x: apply_scheduler_objects(
+        actor=a, pool=FORMS[x.where]["pool"], backend=PlanBackend())),
+    "scheduler_apply": Case(_nothing, lambda ctx, a, x: apply_scheduler_objects(actor=a, backend=PlanBackend())[
+        "clusters"], _ids("cluster", lambda x: {"hq": "hq-beijing-2", "js": "js-nanjing"}[x.where])),
+    "scheduler_workloads": Case(_nothing, lambda ctx, a, x: scheduler_workloads(actor=a, source=_NoQueues())["pools"],
+                                _ids("pool", lambda x: FORMS[x.where]["pool"])),
+    "scheduler_workloads_pool": Case(_nothing, lambda ctx, a, x: scheduler_workloads(
+        actor=a, pool=FORMS[x.where]["pool"], source=_NoQueues())["pools"],
+        _ids("pool", lambda x: FORMS[x.where]["pool"])),
     # ---- metrics readers (fleet-wide: the role decides, not the subject)
     "water_level_snapshot": Case(_nothing, lambda ctx, a, x: wl.snapshot(**_c(ctx, a), source=_Source(), nodes=[],
                                                                           cache={})),
@@ -551,6 +620,38 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("list_policies", "js"):          _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
     ("list_adjustments", "hq"):       _cells(D, D, D, _, H, O, D, D, D, O),
     ("list_adjustments", "js"):       _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    # alert rules are placed for the job (not a column), ops in scope and admins; applicants refused
+    ("placed_policies", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
+    ("placed_policies", "js"):        _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    # support requests: ops raise for their province's pools (provincial ops: their own only) and read
+    # their province's (another province's request is not found); HQ ops and admins decide
+    ("support_raise", "hq"):          _cells(D, D, D, _, D, O, D, D, D, O),
+    ("support_raise", "js"):          _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("support_list", "hq"):           _cells(D, D, D, _, H, O, D, D, D, O),
+    ("support_list", "js"):           _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("support_show", "hq"):           _cells(D, D, D, _, H, O, D, D, D, O),
+    ("support_show", "js"):           _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("support_pool_headroom", "hq"):  _cells(D, D, D, _, H, O, D, D, D, O),
+    ("support_pool_headroom", "js"):  _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("support_donors", "hq"):         _cells(D, D, D, _, D, O, D, D, D, O),
+    ("support_donors", "js"):         _cells(D, D, D, D, D, O, D, D, D, O, where="js"),
+    ("support_approve", "hq"):        _cells(D, D, D, _, D, O, D, D, D, O),
+    ("support_approve", "js"):        _cells(D, D, D, D, D, O, D, D, D, O, where="js"),
+    ("support_reject", "hq"):         _cells(D, D, D, _, D, O, D, D, D, O),
+    ("support_reject", "js"):         _cells(D, D, D, D, D, O, D, D, D, O, where="js"),
+    ("support_return", "hq"):         _cells(D, D, D, _, D, O, D, D, D, O),
+    ("support_return", "js"):         _cells(D, D, D, D, D, O, D, D, D, O, where="js"),
+    ("support_node_addition", "hq"):  _cells(D, D, D, _, D, O, D, D, D, O),
+    ("support_node_addition", "js"):  _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    # the batch scheduler's queues: ops and admins; provincial ops only their province's clusters
+    ("scheduler_apply_pool", "hq"):   _cells(D, D, D, _, D, O, D, D, D, O),
+    ("scheduler_apply_pool", "js"):   _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
+    ("scheduler_apply", "hq"):        _cells(D, D, D, _, H, O, D, D, D, O),
+    ("scheduler_apply", "js"):        _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("scheduler_workloads", "hq"):    _cells(D, D, D, _, H, O, D, D, D, O),
+    ("scheduler_workloads", "js"):    _cells(D, D, D, O, H, O, D, D, D, O, where="js"),
+    ("scheduler_workloads_pool", "hq"): _cells(D, D, D, _, D, O, D, D, D, O),
+    ("scheduler_workloads_pool", "js"): _cells(D, D, D, O, D, O, D, D, D, O, where="js"),
     # metrics: the live water level is read by ops (executives read it in the published board);
     # usage sheets (issue 4) by the owner's department, ops in scope and admins — another
     # department's or province's namespace is hidden, executives read only published material
@@ -564,6 +665,11 @@ MATRIX: dict[tuple[str, str], dict[str, str]] = {
     ("usage_inference_sheet", "js"):  _cells(O, O, H, O, H, O, O, D, D, O, where="js"),
 }
 assert {service for service, _where in MATRIX} == set(CASES)
+
+# Cells where the service contradicts the rule its module states (reported, left for its owner): the
+# outcome the code gives now. Such a row is an expected failure while exactly these cells are wrong,
+# and fails when any other cell changes or when the service is fixed (then drop the entry).
+CONTRADICTIONS: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # none known now
 
 
 def _outcome(case: Case, ctx, actor: Identity, subject: Subject) -> str:
@@ -589,6 +695,10 @@ def test_permission_matrix(ctx, service, where):
         subject = case.build(ctx, where) if case.per_role else shared
         outcomes[role] = _outcome(case, ctx, PEOPLE[where][role], subject)
     wrong = {role: f"{outcomes[role]}, expected {cell}" for role, cell in expected.items() if outcomes[role] != cell}
+    if (service, where) in CONTRADICTIONS:
+        now, why = CONTRADICTIONS[(service, where)]
+        assert {role: outcomes[role] for role in wrong} == now, f"{wrong} (update CONTRADICTIONS)"
+        pytest.xfail(why)
     assert not wrong, wrong
 
 
@@ -624,13 +734,16 @@ OWN = {
         sessions=ctx.sessions, actor=a, request_id=i, notes="处置得当")),
     "approve_reclaim": (lambda ctx: _forced_plan(ctx, "hq").extra["record"], lambda ctx, a, i: reclaim.approve_reclaim(
         sessions=ctx.sessions, actor=a, record_id=i, note="同意")),
+    "approve_support": (lambda ctx: _raise_support(ctx, HQ_OPS, "hq")["id"], lambda ctx, a, i: support.approve(
+        sessions=ctx.sessions, actor=a, request_id=i, donor_pool=DONOR_POOL["hq"], reason="总部空闲",
+        backend=PlanBackend())),
 }
 
 
 @pytest.mark.parametrize("service", sorted(OWN))
 def test_nobody_decides_their_own(ctx, service):
-    """HQ ops may apply like anyone; their own emergency, extension, emergency review or reclaim
-    plan is decided by another HQ ops (the plan is HQ_OPS_B's: HQ_OPS_B may not approve it)."""
+    """HQ ops may apply like anyone; their own emergency, extension, emergency review, support request
+    or reclaim plan is decided by another HQ ops (the plan is HQ_OPS_B's: HQ_OPS_B may not approve it)."""
     build, call = OWN[service]
     subject = build(ctx)
     mine = HQ_OPS_B if service == "approve_reclaim" else HQ_OPS
