@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -16,6 +18,7 @@ from core.estimation.recommend import duration_msg, recommend
 from core.estimation.training import TrainingEstimate, TrainingInput, estimate_training
 from core.estimation.validation import method_label, percent, published_accuracy, times
 from core.services import estimates as estimates_svc
+from ui.apply_form import apply_with_estimate
 from ui.builtin_text import choose
 from ui.charts import show
 from ui.context import ctx, me
@@ -33,7 +36,7 @@ def _defaults() -> dict:
         "gpus": 8, "precision": "bf16", "workload": "pretrain", "layers": 32, "hidden": 4096, "heads": 32,
         "kv_heads": 32, "ffn_hidden": 11008, "gated_mlp": True, "vocab": 32000, "seq_len": 4096,
         "eff_override": False, "efficiency": 0.40, "correction": 0.0, "pue": 0.0, "manual_layout": False,
-        "zero": 1, "tp": 1, "pp": 1, "recompute": "selective", "micro_batch": 1, "optimizer": "adamw",
+        "zero": 1, "tp": 1, "pp": 1, "ep": 1, "recompute": "selective", "micro_batch": 1, "optimizer": "adamw",
         "offload": False, "lora_rank": 0, "qlora": False, "use_calibration": True,
     }
 
@@ -63,7 +66,7 @@ def _fill_from_input(inp: TrainingInput) -> None:
     s[PREFIX + "pue"] = inp.pue or 0.0
     s[PREFIX + "manual_layout"] = inp.layout is not None
     if inp.layout:
-        for name in ("zero", "tp", "pp", "recompute", "micro_batch", "optimizer", "offload", "qlora"):
+        for name in ("zero", "tp", "pp", "ep", "recompute", "micro_batch", "optimizer", "offload", "qlora"):
             s[PREFIX + name] = getattr(inp.layout, name)
         s[PREFIX + "lora_rank"] = inp.layout.lora_rank or 0
 
@@ -79,6 +82,12 @@ def _apply_preset() -> None:
             st.session_state[PREFIX + "gated_mlp"] = p.spec.gated_mlp
 
 
+def _preset_name(preset_id: str, params: float) -> str:
+    """The chosen preset's name while the parameters are still its own (what Apply calls the model)."""
+    preset = next((p for p in load_presets() if p.id == preset_id), None)
+    return preset.name if preset and math.isclose(preset.spec.params, params, rel_tol=1e-9) else ""
+
+
 def _input_from_state() -> TrainingInput:
     s = st.session_state
 
@@ -86,6 +95,7 @@ def _input_from_state() -> TrainingInput:
         return int(s[PREFIX + name]) or None
 
     model = ModelSpec(
+        name=_preset_name(s[PREFIX + "preset"], s[PREFIX + "params_b"] * 1e9),
         params=s[PREFIX + "params_b"] * 1e9, active_params=(s[PREFIX + "active_b"] * 1e9) or None,
         layers=opt("layers"), hidden=opt("hidden"), heads=opt("heads"), kv_heads=opt("kv_heads"),
         ffn_hidden=opt("ffn_hidden"), gated_mlp=s[PREFIX + "gated_mlp"], vocab=opt("vocab"), seq_len=opt("seq_len"),
@@ -95,7 +105,7 @@ def _input_from_state() -> TrainingInput:
         layout = Layout(
             gpus=int(s[PREFIX + "gpus"]), precision=s[PREFIX + "precision"], optimizer=s[PREFIX + "optimizer"],
             zero=int(s[PREFIX + "zero"]), offload=s[PREFIX + "offload"], tp=int(s[PREFIX + "tp"]), pp=int(s[PREFIX + "pp"]),
-            recompute=s[PREFIX + "recompute"], micro_batch=int(s[PREFIX + "micro_batch"]), seq_len=opt("seq_len"),
+            ep=int(s[PREFIX + "ep"]), recompute=s[PREFIX + "recompute"], micro_batch=int(s[PREFIX + "micro_batch"]), seq_len=opt("seq_len"),
             lora_rank=opt("lora_rank"), qlora=s[PREFIX + "qlora"],
         )
     return TrainingInput(
@@ -111,6 +121,7 @@ def _compute() -> None:
     st.session_state.pop("tr_result", None)
     st.session_state.pop("tr_error", None)
     st.session_state.pop("tr_recommendation", None)
+    st.session_state.pop("tr_saved_id", None)  # a new result: the saved one is not what is shown
     try:
         inp = _input_from_state()
         correction = None
@@ -167,6 +178,8 @@ def training_form() -> None:
             c1.checkbox(t("training.offload"), key=PREFIX + "offload")
             c2.selectbox(t("training.tp"), [1, 2, 4, 8], placeholder=choose(), key=PREFIX + "tp")
             c2.selectbox(t("training.pp"), [1, 2, 4, 8, 16, 32, 64], placeholder=choose(), key=PREFIX + "pp")
+            c2.selectbox(t("training.ep"), [1, 2, 4, 8, 16, 32, 64], placeholder=choose(), key=PREFIX + "ep",
+                         help=t("training.ep_help"))
             c3.selectbox(t("training.recompute"), RECOMPUTE, placeholder=choose(), key=PREFIX + "recompute",
                          format_func=recomputes.get)
             c3.number_input(t("training.micro_batch"), min_value=1, max_value=1024, step=1, key=PREFIX + "micro_batch")
@@ -300,7 +313,7 @@ def training_result() -> None:
             st.caption(t("training.calibration_note", runs=c.runs, factor=f"{c.factor:.2f}",
                          before=f"{c.error_before:.0%}", after=f"{c.error_after:.0%}" if c.error_after is not None else "-"))
     st.markdown("**" + t("training.memory.title", total=f"{est.memory.total_gb:.1f}", capacity=f"{est.memory.capacity_gb:.1f}",
-                         tp=est.layout.tp, pp=est.layout.pp, zero=est.layout.zero) + "**")
+                         tp=est.layout.tp, pp=est.layout.pp, ep=est.layout.ep, zero=est.layout.zero) + "**")
     show(_memory_chart(est))
     largest = t(f"memory.term.{est.memory.largest_term}")
     if est.memory.fits:
@@ -318,7 +331,7 @@ def _save(est: TrainingEstimate) -> None:
     try:
         new_id = estimates_svc.save_training_estimate(sessions=ctx().sessions, actor=me(), estimate=est,
                                                       title=st.session_state.get("tr_title", ""), lang=current_lang())
-        st.session_state["tr_saved"] = new_id
+        st.session_state["tr_saved"] = st.session_state["tr_saved_id"] = new_id
         st.session_state.pop("tr_save_error", None)
     except Exception as exc:  # noqa: BLE001 - shown by the page through ui.errors
         st.session_state["tr_save_error"] = exc
@@ -336,6 +349,8 @@ def _save_and_export(est: TrainingEstimate) -> None:
             raise st.session_state.pop("tr_save_error")
     elif "tr_saved" in st.session_state:
         st.success(t("estimate.saved", id=st.session_state.pop("tr_saved")))
+    if st.session_state.get("tr_saved_id"):
+        apply_with_estimate(st.session_state["tr_saved_id"])
     c2.download_button(t("estimate.export_json"), to_json_bytes(doc), "training-estimate.json", "application/json")
     outputs = doc["outputs"]
     sheets = {

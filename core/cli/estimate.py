@@ -48,6 +48,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     mem.add_argument("--offload", action="store_true", help="offload optimizer states (and stage-3 weights) to CPU")
     mem.add_argument("--tp", type=whole("tp"), default=1, help="tensor-parallel size")
     mem.add_argument("--pp", type=whole("pp"), default=1, help="pipeline-parallel size")
+    mem.add_argument("--ep", type=whole("ep"), default=1,
+                     help="expert-parallel size (mixture-of-experts, with --active-params; divides the data-parallel size)")
     mem.add_argument("--no-sequence-parallel", action="store_true", help="tensor parallelism without sequence parallelism")
     mem.add_argument("--micro-batch", type=whole("micro_batch"), default=1)
     mem.add_argument("--recompute", choices=RECOMPUTE, default="selective")
@@ -127,8 +129,9 @@ def _memory(args: argparse.Namespace) -> int:
     model, notes = complete_architecture(_model(args))
     layout = Layout(
         gpus=args.gpus, precision=args.precision, optimizer=args.optimizer, zero=args.zero, offload=args.offload,
-        tp=args.tp, pp=args.pp, sequence_parallel=not args.no_sequence_parallel, recompute=args.recompute,
-        micro_batch=args.micro_batch, seq_len=args.seq_len, lora_rank=args.lora_rank, qlora=args.qlora,
+        tp=args.tp, pp=args.pp, ep=args.ep, sequence_parallel=not args.no_sequence_parallel,
+        recompute=args.recompute, micro_batch=args.micro_batch, seq_len=args.seq_len, lora_rank=args.lora_rank,
+        qlora=args.qlora,
     ).validate(model)
     gpu = load_catalog().get(args.gpu)
     mem = estimate_memory(model, layout, gpu)

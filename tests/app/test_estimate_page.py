@@ -52,6 +52,30 @@ def test_a_layout_that_cannot_exist_names_the_field_instead_of_crashing():
     assert any(e.value.startswith(field) and "12" in e.value for e in at.error), [e.value for e in at.error]
 
 
+def test_manual_layout_takes_expert_parallelism_for_a_mixture_of_experts_model():
+    """EP on the manual layout reaches the memory estimate (the title names it) and, on a dense
+    model, is refused naming the field."""
+    at = open_page(PAGE)
+    at.number_input(key="tr_params_b").set_value(671.0)
+    at.number_input(key="tr_active_b").set_value(37.0)
+    at.selectbox(key="tr_gpu").set_value("H800-SXM")
+    at.number_input(key="tr_gpus").set_value(256)
+    at.checkbox(key="tr_manual_layout").check()
+    at.selectbox(key="tr_tp").set_value(8)
+    at.selectbox(key="tr_pp").set_value(8)
+    at.selectbox(key="tr_ep").set_value(4)
+    _button(at, "training.submit").click().run()
+    no_exceptions(at)
+    titles = [m.value for m in at.markdown if "EP 4" in m.value]
+    assert titles, [m.value for m in at.markdown][:10]
+
+    at.number_input(key="tr_active_b").set_value(0.0)  # dense now
+    _button(at, "training.submit").click().run()
+    no_exceptions(at)
+    field = text("error.field_prefix", field="ep")
+    assert any(e.value.startswith(field) for e in at.error), [e.value for e in at.error]
+
+
 def test_memory_that_does_not_fit_lists_changes_that_would_fit():
     at = open_page(PAGE)
     at.selectbox(key="tr_gpu").set_value("A100-40GB")

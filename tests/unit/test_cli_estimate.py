@@ -45,6 +45,14 @@ IN_PROCESS = {
                       "--precision", "bf16"],
     "bad_eff": ["estimate", "training", "--params", "7e9", "--tokens", "1e12", "--gpu", "A100", "--gpus", "8",
                 "--efficiency", "1.5"],
+    # mixture-of-experts (DeepSeek-V3 sized) with and without expert parallelism: TP 8 × PP 8 × DP 4
+    "moe_ep1": ["estimate", "memory", "--params", "671e9", "--active-params", "37e9", "--gpus", "256", "--tp", "8",
+                "--pp", "8", "--zero", "1", "--gpu", "H800", "--json"],
+    "moe_ep4": ["estimate", "memory", "--params", "671e9", "--active-params", "37e9", "--gpus", "256", "--tp", "8",
+                "--pp", "8", "--ep", "4", "--zero", "1", "--gpu", "H800", "--json"],
+    "bad_ep_dense": ["estimate", "memory", "--params", "7e9", "--gpus", "8", "--ep", "2"],
+    "bad_ep_divides": ["estimate", "memory", "--params", "671e9", "--active-params", "37e9", "--gpus", "256",
+                       "--tp", "8", "--pp", "8", "--ep", "3"],
 }
 HELP = {
     "estimate": ["estimate", "--help"],
@@ -216,6 +224,8 @@ def test_help_works_on_every_command(results, command):
     ("bad_tokens", "tokens"),
     ("bad_precision", "precision"),
     ("bad_eff", "efficiency"),
+    ("bad_ep_dense", "ep"),
+    ("bad_ep_divides", "ep"),
 ])
 def test_bad_input_exits_2_with_one_stderr_line_naming_the_field(results, name, field):
     r = results[name]
@@ -246,3 +256,12 @@ def test_estimate_inference_with_a_missing_percentile_names_the_file_and_exits_2
     out = _run(["estimate", "inference", "--loadtest", str(bad), "--slo", "p99_ms=200", "--peak-qps", "30"])
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "curve.csv" in out.stderr
+
+
+def test_memory_expert_parallelism_divides_the_expert_states_not_the_shared_ones(results):
+    """`--ep`: the expert weights and optimizer states per GPU shrink with expert parallelism;
+    activations (from the active parameters) do not change."""
+    one, four = ok_json(results, "moe_ep1"), ok_json(results, "moe_ep4")
+    assert four["weights_gb"] < one["weights_gb"] and four["optimizer_gb"] <= one["optimizer_gb"]
+    assert four["activations_gb"] == pytest.approx(one["activations_gb"])
+    assert four["total_gb"] < one["total_gb"]
