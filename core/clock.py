@@ -1,6 +1,7 @@
 """The portal's one clock: every "now" and "today" in ``core`` comes from here.
 
-Metrics days, rollups and reports are UTC days; every stored timestamp is UTC. A caller that acts
+Metrics days, rollups and reports are UTC days; every stored timestamp is UTC; the pages show times
+in the organisation's time zone (:func:`local`, setting ``COMPUTELOOP_TIMEZONE``). A caller that acts
 "as of" a given instant (the demo history, a backfill) wraps the work in :func:`as_of`, so that the
 instant reaches every rule beneath it (a start date "in the past", a claim deadline, a request
 number's year) instead of each rule reading the wall clock.
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, time, timezone
 from typing import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _AS_OF: ContextVar[datetime | None] = ContextVar("computeloop_as_of", default=None)
 
@@ -45,3 +47,27 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value
+
+
+TIMEZONE_SETTING = "COMPUTELOOP_TIMEZONE"
+
+
+def org_zone() -> ZoneInfo:
+    """The organisation's time zone (``COMPUTELOOP_TIMEZONE``, default Asia/Shanghai).
+
+    Raises:
+        InputError: not an IANA time zone name (field ``COMPUTELOOP_TIMEZONE``).
+    """
+    from core.config import _get
+    from core.errors import InputError
+
+    name = _get(TIMEZONE_SETTING).strip() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError("error.timezone_unknown", field=TIMEZONE_SETTING, value=name[:64]) from None
+
+
+def local(value: datetime) -> datetime:
+    """``value`` (UTC when naive, as the database gives it) in the organisation's time zone."""
+    return aware(value).astimezone(org_zone())

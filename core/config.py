@@ -106,6 +106,12 @@ SETTINGS: tuple[Setting, ...] = (
         "link to it; empty = e-mails name the request by its number only.",
     ),
     Setting(
+        "COMPUTELOOP_TIMEZONE",
+        "Asia/Shanghai",
+        "The organisation's time zone (an IANA name such as Asia/Shanghai): the pages show every time in it; "
+        "the database stores UTC.",
+    ),
+    Setting(
         "COMPUTELOOP_I18N_STRICT",
         "0",
         "'1' makes a missing message key an error instead of showing the key (the tests set it).",

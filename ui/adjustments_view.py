@@ -17,6 +17,7 @@ from ui.builtin_text import DATE_FORMAT, choose
 from ui.context import ctx, me
 from ui.i18n import t
 from ui.names import person
+from ui.times import when
 
 ALL = "all"
 SHOWN = 500  # the table shows the newest this many matching records
@@ -102,7 +103,7 @@ def table(rows: list[dict]) -> None:
         st.info(t("adjust.empty"), icon=":material/history:")
         return
     st.dataframe(pd.DataFrame([{
-        t("adjust.col.at"): r["at"].strftime("%Y-%m-%d %H:%M"), t("adjust.col.actor"): person(r["actor"]),
+        t("adjust.col.at"): when(r["at"]), t("adjust.col.actor"): person(r["actor"]),
         t("adjust.col.kind"): t(f"adjust.kind.{r['kind']}"),
         t("adjust.col.automatic"): t("adjust.automatic") if r["automatic"] else t("adjust.manual"),
         t("records.col.pool"): pool_of(r) or "-",

@@ -17,6 +17,7 @@ from ui.context import ctx, me
 from ui.errors import guarded, show_outcome
 from ui.i18n import render, t
 from ui.names import person
+from ui.times import when
 
 
 def _category_labels() -> dict[str, str]:
@@ -84,7 +85,7 @@ def plan_and_decide(request_id: int) -> None:
         st.markdown("**" + t("green.preempt_list", freed=plan["freed"], needed=plan["needed"]) + "**")
         st.dataframe(pd.DataFrame([{
             t("req.col.number"): p["number"], t("alloc.col.gpus"): p["gpus"], t("form.priority"): t(f"priority.{p['priority']}"),
-            t("green.owner"): person(p["owner"]), t("green.started"): p["started_at"][:16].replace("T", " "),
+            t("green.owner"): person(p["owner"]), t("green.started"): when(p["started_at"]),
         } for p in plan["preempt"]]), hide_index=True, width="stretch")
         if not plan.get("exact", True):
             st.caption(t("green.greedy"))

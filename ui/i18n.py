@@ -51,3 +51,6 @@ def language_switch() -> None:
     )
     # Streamlit's own texts that have no parameter (the uploader's, the inputs' hints) follow the language.
     styles()
+    from ui.times import zone_note  # imports this module
+
+    st.sidebar.caption(zone_note())

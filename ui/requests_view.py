@@ -4,7 +4,7 @@ request's detail (route, steps, flags, timeline), the feasibility checklist and 
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -14,18 +14,16 @@ from core.lifecycle import services as lifecycle
 from core.lifecycle.forms import IntakeForm
 from core.lifecycle.labels import action_name, event_change, reason_text, step_status_name, tier_name
 from core.lifecycle.services import DECISIONS
+from core.notifications.links import REQUEST_PARAM
 from core.text import plain
 from ui.builtin_text import choose
 from ui.context import ctx, me
 from ui.errors import show_outcome
 from ui.i18n import current_lang, render, t
 from ui.names import department_name, person, project_name
+from ui.times import when
 
 STATUS_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def claim_timer(deadline: datetime | None, now: datetime | None = None) -> str:
@@ -46,7 +44,7 @@ def requests_frame(rows: list[dict], *, with_timer: bool = False) -> pd.DataFram
         t("req.col.pool"): r["pool"], t("req.col.gpus"): r["approved_gpus"] or r["requested_gpus"],
         t("req.col.days"): r["approved_days"] or r["duration_days"],
         t("req.col.tier"): tier_name(r["tier"], current_lang(), r["tier_message"]),
-        t("req.col.created"): _when(r["created_at"]),
+        t("req.col.created"): when(r["created_at"]),
         **({t("req.col.claim"): claim_timer(r["claim_deadline"]) if not r["claimed_by"] else t("queue.claimed_by", who=person(r["claimed_by"]))}
            if with_timer else {}),
     } for r in rows])
@@ -67,6 +65,9 @@ def select_request(rows: list[dict], frame: pd.DataFrame, key: str) -> int | Non
     st.dataframe(frame, hide_index=True, width="stretch")
     labels = {None: t("req.pick_none")} | {
         r["id"]: f"{r['number'] or t('req.draft_no_number')} · #{r['id']} · {project_name(r['project'])}" for r in rows}
+    linked = st.query_params.pop(REQUEST_PARAM, None)  # a link from the inbox or an e-mail: open that request once
+    if linked is not None and linked.isdigit() and int(linked) in labels:
+        st.session_state[key] = int(linked)
     return st.selectbox(t("req.pick"), list(labels), format_func=labels.get, placeholder=choose(), key=key)
 
 
@@ -86,12 +87,12 @@ def request_detail(request_id: int) -> dict:
         st.dataframe(pd.DataFrame([{
             t("req.col.step"): s["seq"], t("req.col.role"): t(f"role.{s['role']}"),
             t("req.col.status"): step_status_name(s["status"], current_lang()),
-            t("req.col.by"): person(s["decided_by"]), t("req.col.at"): _when(s["decided_at"]), t("req.col.reason"): s["reason"] or "",
+            t("req.col.by"): person(s["decided_by"]), t("req.col.at"): when(s["decided_at"]), t("req.col.reason"): s["reason"] or "",
         } for s in view["steps"]]), hide_index=True, width="stretch")
     with st.expander(t("req.timeline")):
         events, lang = lifecycle.timeline(sessions=ctx().sessions, actor=me(), request_id=request_id), current_lang()
         st.dataframe(pd.DataFrame([{
-            t("req.col.at"): _when(e["at"]), t("req.col.by"): person(e["actor"]), t("req.col.action"): action_name(e["action"], lang),
+            t("req.col.at"): when(e["at"]), t("req.col.by"): person(e["actor"]), t("req.col.action"): action_name(e["action"], lang),
             t("req.col.reason"): reason_text(e, lang), t("req.col.change"): event_change(e, lang),
         } for e in events]), hide_index=True, width="stretch")
     with st.expander(t("req.form")):
@@ -115,7 +116,7 @@ def _form_value(name: str, value) -> str:  # noqa: ANN001 - any value of an inta
         return project_name(value)
     if name == "department":
         return department_name(value)
-    if name == "parameters":
+    if name in ("parameters", "data_tokens"):  # shown in billions, as their labels say
         return f"{float(value) / 1e9:g}"
     if name == "key_libraries":
         return ", ".join(f"{k}=={v}" if v else k for k, v in dict(value).items())
@@ -128,7 +129,7 @@ def _form_value(name: str, value) -> str:  # noqa: ANN001 - any value of an inta
 
 def intake_form_table(form: dict) -> pd.DataFrame:
     """The intake form (算力需求受理单) as a labelled form: every field's label and its value."""
-    label = {"parameters": "form.parameters_b"}
+    label = {"parameters": "form.parameters_b", "data_tokens": "form.data_tokens_b"}
     return pd.DataFrame([{
         t("uitext.form.field"): t(label.get(f.name, f"form.{f.name}")),
         t("uitext.form.value"): _form_value(f.name, form.get(f.name)),
@@ -262,7 +263,7 @@ def training_results(view: dict) -> None:
             t("quality.run"): r["run"] or "-", t("quality.metric"): metric_label(r["metric"]), t("quality.value"): r["value"],
             t("quality.col.direction"): t("quality.higher" if r["higher_is_better"] else "quality.lower"),
             t("quality.dataset"): r["dataset"], t("quality.baseline"): r["baseline"],
-            t("reports.col.improvement"): r["improvement"], t("quality.col.recorded_at"): r["recorded_at"][:16].replace("T", " "),
+            t("reports.col.improvement"): r["improvement"], t("quality.col.recorded_at"): when(r["recorded_at"]),
             t("quality.col.recorded_by"): person(r["recorded_by"]),
         } for r in rows]), hide_index=True, width="stretch")
     else:

@@ -12,6 +12,7 @@ from ui.context import ctx, me
 from ui.errors import guarded
 from ui.i18n import t
 from ui.names import department_name, person
+from ui.times import when
 
 
 def estimates_table() -> pd.DataFrame | None:
@@ -23,7 +24,7 @@ def estimates_table() -> pd.DataFrame | None:
         t("saved.col.id"): r["id"], t("saved.col.title"): r["title"], t("saved.col.kind"): t(f"saved.kind.{r['kind']}"),
         t("saved.col.gpu"): r["gpu_id"], t("saved.col.gpu_hours"): round(r["estimated_gpu_hours"] or 0),
         t("saved.col.by"): person(r["created_by"]), t("saved.col.department"): department_name(r["department"]),
-        t("saved.col.at"): r["created_at"].strftime("%Y-%m-%d %H:%M"), t("saved.col.outcomes"): len(r["outcomes"]),
+        t("saved.col.at"): when(r["created_at"]), t("saved.col.outcomes"): len(r["outcomes"]),
     } for r in rows])
 
 
@@ -38,7 +39,7 @@ def estimate_detail(estimate_id: int) -> None:
             t("calibration.actual_gpu_hours"): o["actual_gpu_hours"],
             t("calibration.actual_wall_hours"): o["actual_wall_clock_hours"],
             t("calibration.note"): o["note"] or "", t("uitext.recorded_by"): person(o["recorded_by"]),
-            t("uitext.recorded_at"): f"{o['recorded_at']:%Y-%m-%d %H:%M}" if o["recorded_at"] else "-",
+            t("uitext.recorded_at"): when(o["recorded_at"]),
         } for o in est["outcomes"]]), hide_index=True, width="stretch")
 
 
