@@ -18,6 +18,11 @@ wall time to other processes loading the machine; the load average is printed wi
 
 ``python -m bench.rollup --layouts`` compares file layouts on one day (size, read and rollup CPU).
 
+After the month, :func:`run` compares our rollup with DuckDB's group-by on one fleet-day of a plain
+exporter's file (3,000 GPUs, label strings, snappy Parquet from pandas; :mod:`bench.rollup_duckdb`,
+also runnable alone as ``python -m bench.rollup_duckdb``): both throughputs, the ratio, and a
+failure if their figures differ.
+
 Targets (issue #4): ≥ 40 M samples/s; ≥ 5× faster than pandas; the month in < 2 s and < 2 GB.
 Rows are (name, value, target), lower is better, the unit in the name.
 
@@ -202,7 +207,10 @@ def run() -> list[tuple[str, float, float]]:
           file=sys.stderr)
     print(f"pandas, {PANDAS_DAYS} days from Parquet: {pandas['samples'] / pandas['seconds'] / 1e6:.1f} M samples/s, "
           f"peak RSS {pandas['peak_mb']:.0f} MB; polars is {ratio:.1f}× faster", file=sys.stderr)
+    from bench import rollup_duckdb
+
     return [
+        *rollup_duckdb.run(),
         ("rollup, month of 1,008 GPUs at 1 min from Parquet (s)", month["seconds"], 2.0),
         ("rollup, month from Parquet: peak RSS (MB)", month["peak_mb"], 2048.0),
         ("rollup from Parquet: ms per million samples (40 M/s = 25)", 1000 * month["seconds"] / (month["samples"] / 1e6), 25.0),
