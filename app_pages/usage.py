@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.usage_view import (curves, gpu_table, hints, inference_sheet, inference_table, pick_month, pick_run, serving_notes,
+from ui.usage_view import (curves, hints, inference_sheet, inference_table, per_gpu, pick_month, pick_run, serving_notes,
                            summary, training_runs, training_sheet, whose)
 
 st.title(t("usage.title"))
@@ -29,8 +29,7 @@ with guarded():
                 summary(sheet)
                 hints(sheet)
                 curves(sheet)
-                with st.expander(t("usage.per_gpu")):
-                    gpu_table(sheet)
+                per_gpu(sheet)
 
 st.subheader(t("usage.inference_title"))
 with guarded():

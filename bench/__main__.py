@@ -6,11 +6,15 @@ Prometheus targets are for this 2-core machine, so they run on all cores. Every 
 value, target), lower is better, the unit in the name.
 
 * estimation — one estimate / recommendation (bench/estimation.py);
-* rollup — a month of the demo fleet rolled up, polars vs pandas (bench/rollup.py);
+* rollup — a month of the demo fleet rolled up, polars vs pandas (bench/rollup.py), and a plain
+  exporter's day, ours vs DuckDB (bench/rollup_duckdb.py);
 * pages — server-side render time of every page with AppTest, demo fleet and a 10,000-GPU fleet
   (bench/pages.py, about 1.5 min);
 * prometheus — queries per page and per rollup day at 100 and 1,000 allocations against a real
-  Prometheus (bench/prometheus_queries.py, about 30 s; needs `prometheus` and `promtool`).
+  Prometheus (bench/prometheus_queries.py, about 30 s; needs `prometheus` and `promtool`);
+* browser — every page of every menu in Chromium, by URL and from the sidebar, on the data of
+  `make run` (bench/browser.py, about 20 min; needs /usr/bin/chromium). With options
+  (`python -m bench browser --fleet 10k --repeat 5 ...`, see `--help`) it prints its own table.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import platform
 import sys
 
-from bench import estimation, pages, prometheus_queries, rollup
+from bench import browser, estimation, pages, prometheus_queries, rollup
 
 
 def _estimation_rows() -> list[tuple[str, float, float]]:
@@ -34,10 +38,12 @@ def _estimation_rows() -> list[tuple[str, float, float]]:
 
 
 GROUPS = {"estimation": _estimation_rows, "rollup": rollup.run, "pages": pages.run,
-          "prometheus": prometheus_queries.run}
+          "prometheus": prometheus_queries.run, "browser": browser.run}
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["browser"] and len(argv) > 1:  # options: the browser bench's own table
+        return browser.main(argv[1:])
     chosen = argv or list(GROUPS)
     unknown = [g for g in chosen if g not in GROUPS]
     if unknown:

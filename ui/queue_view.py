@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import altair as alt
 import pandas as pd
@@ -18,6 +17,7 @@ from ui.charts import show
 from ui.context import ctx, me
 from ui.errors import guarded, show_outcome
 from ui.i18n import render, t
+from ui.times import when
 
 # Reads are cached under (database, newest audit event id, time slot of data/page_cache.yaml
 # queue_ttl_s): any change anywhere in the portal — including this page's defragmentation record —
@@ -45,10 +45,6 @@ def _defragmentation(stamp: Stamp, actor: Identity, pool: str) -> dict:
     return adjust.simulate_defragmentation(sessions=ctx().sessions, actor=actor, pool=pool)
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "-"
-
-
 def load_queue() -> dict:
     """The queue as the service computes it (cached until the next change or time slot)."""
     return _queue(_stamp(), me())
@@ -73,7 +69,7 @@ def queue_table(data: dict) -> None:
         t("adjq.col.position"): e["position"], t("adjq.col.number"): e["number"], t("adjq.col.pool"): e["pool"],
         t("adjq.col.pool_position"): e["pool_position"], t("adjq.col.gpus"): e["gpus"],
         t("adjq.col.priority"): t(f"priority.{e['priority']}"), t("adjq.col.waited"): e["waited_hours"],
-        t("adjq.col.effective"): e["effective"], t("adjq.col.eta"): _when(e["eta"]),
+        t("adjq.col.effective"): e["effective"], t("adjq.col.eta"): when(e["eta"]),
         t("adjq.col.blocked"): t(f"adjq.blocked.{e['blocked']}"), t("adjq.col.hint"): render(e["hint"]),
     } for e in entries]), hide_index=True, width="stretch")
 
@@ -125,7 +121,9 @@ def simulation_panel() -> None:
     """Pick a pool, then simulate stopping allocations (preemption) or regrouping (defragmentation)."""
     pools = _pools()
     pool = st.selectbox(t("adjq.sim.pool"), list(pools), format_func=pools.get, placeholder=choose(), key="adjq_pool")
-    pre, defrag = st.tabs([t("adjq.sim.preemption"), t("adjq.sim.defrag")])
+    # Only the open tab's simulation runs: the defragmentation plan and its node chart cost a hidden
+    # tab's page a second in the browser.
+    pre, defrag = st.tabs([t("adjq.sim.preemption"), t("adjq.sim.defrag")], key="adjq_sim_tab", on_change="rerun")
     with pre:
         running = _running(_stamp(), me(), pool)
         labels = {a["allocation_id"]: f"{a['number']} · {a['gpus']} GPU · {t('priority.' + a['priority'])}" for a in running}
@@ -139,16 +137,23 @@ def simulation_panel() -> None:
         st.caption(t("adjq.sim.preemption_note"))
     with defrag:
         st.caption(t("adjq.defrag.note"))
-        result = _defragmentation(_stamp(), me(), pool)
-        _show_result(result)
-        if result["moves"]:
-            st.dataframe(pd.DataFrame([{
-                t("adjq.col.number"): m["number"], t("adjq.col.gpus"): m["gpus"],
-                t("adjq.defrag.from"): ", ".join(f"{i + 1:03d}" for i in m["from"]),
-                t("adjq.defrag.to"): ", ".join(f"{i + 1:03d}" for i in m["to"]),
-            } for m in result["moves"]]), hide_index=True, width="stretch")
-            with st.form("adjq_defrag"):
-                st.text_input(t("adjq.defrag.reason"), key="adjq_defrag_reason", max_chars=500)
-                st.form_submit_button(t("adjq.defrag.record"), on_click=_record_defrag, args=(pool,))
-        else:
-            st.caption(t("adjq.defrag.nothing"))
+        if defrag.open:
+            _defragmentation_plan(pool)
+
+
+def _defragmentation_plan(pool: str) -> None:
+    """The defragmentation plan of ``pool``: before/after figures, node chart, moves and the form
+    that records the plan."""
+    result = _defragmentation(_stamp(), me(), pool)
+    _show_result(result)
+    if result["moves"]:
+        st.dataframe(pd.DataFrame([{
+            t("adjq.col.number"): m["number"], t("adjq.col.gpus"): m["gpus"],
+            t("adjq.defrag.from"): ", ".join(f"{i + 1:03d}" for i in m["from"]),
+            t("adjq.defrag.to"): ", ".join(f"{i + 1:03d}" for i in m["to"]),
+        } for m in result["moves"]]), hide_index=True, width="stretch")
+        with st.form("adjq_defrag"):
+            st.text_input(t("adjq.defrag.reason"), key="adjq_defrag_reason", max_chars=500)
+            st.form_submit_button(t("adjq.defrag.record"), on_click=_record_defrag, args=(pool,))
+    else:
+        st.caption(t("adjq.defrag.nothing"))

@@ -9,7 +9,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core import config
 from core.clock import utc_today
+from core.db.changes import cache_stamp
+from core.identity import Identity
 from core.org import load_org
 from core.reports import analysis
 from core.reports import service as reports
@@ -57,11 +60,15 @@ def month_and_scope() -> tuple[str, str, bool]:
 def build_actions(month: str, scope: str, deid: bool) -> None:
     """Preview (nothing saved) and build the draft (saved, ops notified)."""
     c1, c2 = st.columns(2)
+    # A report reads a month of rollups and a year of history: seconds, so each says it is working.
     if c1.button(t("builder.preview"), icon=":material/visibility:", key="rb_preview_btn"):
-        st.session_state["rb_preview"] = reports.preview(sessions=ctx().sessions, actor=me(), month=month, scope=scope)
+        with st.spinner(t("waiting.report.preview")):
+            st.session_state["rb_preview"] = reports.preview(sessions=ctx().sessions, actor=me(), month=month,
+                                                             scope=scope)
     if c2.button(t("builder.build_draft"), icon=":material/draft:", type="primary", key="rb_build_btn"):
-        view = reports.build_draft(sessions=ctx().sessions, actor=me(), month=month, scope=scope,
-                                   deidentify_on_publish=deid)
+        with st.spinner(t("waiting.report.build")):
+            view = reports.build_draft(sessions=ctx().sessions, actor=me(), month=month, scope=scope,
+                                       deidentify_on_publish=deid)
         st.session_state.pop("rb_preview", None)
         st.session_state["rb_feedback"] = ("builder.built", {"version": view["version"], "id": view["id"]})
         st.rerun()
@@ -120,8 +127,31 @@ def warnings_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
     } for w in items])
 
 
+Stamp = tuple[str, int, int]  # database, newest audit event id, time slot (data/page_cache.yaml)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _analysis(stamp: Stamp, actor: Identity, month: str, scope: str, dim: str, value: str | None,
+              year: int) -> dict[str, Any]:
+    return analysis.analysis_report(sessions=ctx().sessions, actor=actor, month=month, scope=scope,
+                                    drill={dim: value} if dim and value else None, year=year)
+
+
+def run_analysis(month: str, scope: str, dim: str, value: str | None, year: int) -> dict[str, Any]:
+    """The analysis report, cached until the next change or time slot; while it is computed (several
+    seconds on a year of rollups) a status box says what it is doing, and goes once it is done."""
+    stamp = (config.load().database_url, *cache_stamp(ctx().sessions, "report_builder"))
+    slot = st.empty()
+    with slot.status(t("waiting.analysis.running"), expanded=True):
+        st.caption(t("waiting.analysis.steps", year=year))
+        result = _analysis(stamp, me(), month, scope, dim, value, year)
+    slot.empty()
+    return result
+
+
 def analysis_panel(month: str, scope: str) -> None:
-    """The analysis report: trend table, warnings of the month, a drill-down, the annual summary."""
+    """The analysis report: trend table, warnings of the month, a drill-down, the annual summary —
+    shown from the click of its button for as long as month, scope, drill-down and year stay."""
     org, lang = load_org(), current_lang()
     dims = {"": t("builder.drill_none"), **{d: t(f"builder.drill.{d}") for d in analysis.DRILL_DIMENSIONS}}
     c1, c2, c3 = st.columns(3)
@@ -136,10 +166,12 @@ def analysis_panel(month: str, scope: str) -> None:
                          disabled=not values)
     year = c3.number_input(t("builder.year"), min_value=2000, max_value=2100, value=int(month[:4]) if month[:4].isdigit() else utc_today().year,
                            step=1, key="rb_year")
-    if not st.button(t("builder.run_analysis"), icon=":material/analytics:", key="rb_analysis_btn"):
+    asked = (month, scope, dim, value, int(year))
+    if st.button(t("builder.run_analysis"), icon=":material/analytics:", key="rb_analysis_btn"):
+        st.session_state["rb_analysis_for"] = asked
+    if st.session_state.get("rb_analysis_for") != asked:
         return
-    result = analysis.analysis_report(sessions=ctx().sessions, actor=me(), month=month, scope=scope,
-                                      drill={dim: value} if dim and value else None, year=int(year))
+    result = run_analysis(*asked)
     st.markdown(f"#### {t('builder.trend')}")
     st.dataframe(pd.DataFrame([{
         t("builder.col.metric"): t(f"reports.col.{r['metric']}"), t("builder.col.current"): fmt(r["current"], "num"),

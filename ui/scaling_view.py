@@ -18,6 +18,7 @@ from ui.errors import show_outcome
 from ui.i18n import t
 from ui.names import person
 from ui.sources import as_code
+from ui.times import when
 
 _FIELDS = ("namespace", "deployment", "min_replicas", "max_replicas", "gpus_per_replica", "util_high", "util_low",
            "mem_high", "sustain_s", "scale_up_window_s", "scale_down_window_s")
@@ -36,7 +37,7 @@ def pick_policy(rows: list[dict]) -> dict:
             t("scaling.col.target"): f"{r['namespace']}/{r['deployment']}",
             t("scaling.col.replicas"): f"{r['min_replicas']}–{r['max_replicas']}",
             t("scaling.col.thresholds"): f"{r['util_low']:.0%} / {r['util_high']:.0%} / {r['mem_high']:.0%}",
-            t("scaling.col.updated"): f"{person(r['updated_by'])} · {r['updated_at']:%Y-%m-%d %H:%M}",
+            t("scaling.col.updated"): f"{person(r['updated_by'])} · {when(r['updated_at'])}",
         } for r in rows]), hide_index=True, width="stretch")
     labels = {NEW: t("scaling.new")} | {r["id"]: f"{r['namespace']}/{r['deployment']}" for r in rows}
     chosen = st.selectbox(t("scaling.pick"), list(labels), format_func=labels.get, placeholder=choose(), key="sc_pick")
@@ -130,7 +131,7 @@ def replay(policy: dict) -> None:
     show(util)
     if result["events"]:
         st.dataframe(pd.DataFrame([{
-            t("scaling.col.at"): e["ts"].strftime("%Y-%m-%d %H:%M"), t("scaling.col.change"): f"{e['from']} → {e['to']}",
+            t("scaling.col.at"): when(e["ts"]), t("scaling.col.change"): f"{e['from']} → {e['to']}",
             t("scaling.col.reason"): t(f"scaling.reason.{e['reason']}"), t("scaling.col.util"): f"{e['util']:.0%}",
             t("scaling.col.mem"): f"{e['mem']:.0%}",
         } for e in result["events"]]), hide_index=True, width="stretch")

@@ -135,7 +135,7 @@ def hints(sheet: usage.TrainingSheet) -> None:
 
 
 def curves(sheet: usage.TrainingSheet) -> None:
-    """Job curves (mean utilisation and memory, total power) and a per-GPU utilisation strip."""
+    """Job curves: mean utilisation and memory, total power."""
     data = sheet.curves.to_pandas()
     measures = {"util": t("usage.curve.util"), "mem": t("usage.curve.mem")}
     long = data[["ts", "util", "mem"]].melt(id_vars=["ts"], var_name="measure", value_name="value")
@@ -153,6 +153,20 @@ def curves(sheet: usage.TrainingSheet) -> None:
     left, right = st.columns(2)
     show(lines, left)
     show(power, right)
+
+
+def per_gpu(sheet: usage.TrainingSheet) -> None:
+    """The per-GPU utilisation strip and figures, in an expander that renders them only when open
+    (a chart and a table of one row per GPU: a second or more in the browser for a large run)."""
+    box = st.expander(t("usage.per_gpu"), key="usage_per_gpu", on_change="rerun")
+    if box.open:
+        with box:
+            _strip(sheet)
+            gpu_table(sheet)
+
+
+def _strip(sheet: usage.TrainingSheet) -> None:
+    """Utilisation per GPU over the window, in at most :data:`HEAT_BUCKETS` time buckets."""
     seconds = max(sheet.step_s, int((sheet.end - sheet.start).total_seconds() // HEAT_BUCKETS))
     strip = (sheet.series.with_columns(pl.col("ts").dt.truncate(f"{seconds}s"))
              .group_by("hostname", "uuid", "ts").agg(pl.col("util").mean())

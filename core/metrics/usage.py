@@ -14,7 +14,8 @@ hints are computed from those samples with the thresholds of ``data/metrics_thre
   high (≥ ``high_above``) and as much near zero (≤ ``low_below``), switching between the two at
   least ``min_switches_per_hour`` times an hour.
 
-Inference: one row per service namespace for a month from ``gpu_daily_rollups`` (one read): mean
+Inference: one row per service namespace for a month from ``gpu_daily_rollups`` (summed per
+namespace, cluster and model in the database, so the read does not grow with the fleet): mean
 and peak utilisation and memory, GPU-hours allocated and used, energy, cost (allocated GPU-hours ×
 the catalog price of the GPU model) and coverage. QPS and latency are not in the GPU samples: they
 come from the services' own request metrics (:mod:`core.metrics.serving`) rolled up per day in
@@ -43,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import utc_now
@@ -188,12 +189,14 @@ class UsageScope:
         """True when nothing is left out (HQ ops, admins)."""
         return self.kind == "all"
 
-    def rows(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The rows of ``frame`` (with ``namespace`` and ``cluster`` columns) in scope."""
+    def clause(self, table: Any) -> Any:
+        """The SQL condition on ``table`` (a mapped class with ``namespace`` and ``cluster``
+        columns) that keeps its rows in scope; None when nothing is left out."""
+        from sqlalchemy import or_
+
         if self.everything:
-            return frame
-        return frame.filter(pl.col("namespace").is_in(sorted(self.namespaces))
-                            | pl.col("cluster").is_in(sorted(self.clusters)))
+            return None
+        return or_(table.namespace.in_(sorted(self.namespaces)), table.cluster.in_(sorted(self.clusters)))
 
 
 def _scope(s: Session, actor: Identity) -> UsageScope:
@@ -340,23 +343,32 @@ def namespace_kinds(*, sessions: sessionmaker[Session], source: Any = None) -> d
     return kinds
 
 
+def _rollup_rows(scope: UsageScope, first: date, last: date, *columns: Any) -> Any:
+    """``SELECT columns FROM gpu_daily_rollups`` of the days ``first``..``last``, namespaced rows in
+    ``scope`` only (the grouping is the caller's)."""
+    from core.metrics.persistence import GpuDailyRollupRow as R
+
+    query = select(*columns).where(R.day.between(first, last), R.namespace != "")
+    clause = scope.clause(R)
+    return query if clause is None else query.where(clause)
+
+
 def namespaces_seen(*, sessions: sessionmaker[Session], actor: Identity, first: date, last: date) -> pl.DataFrame:
     """Namespaces with rollup rows between ``first`` and ``last``: namespace, gpus, first_day,
     last_day, allocated_gpu_hours (most GPU-hours first) — what the training sheet's picker offers;
-    only the namespaces in the actor's scope (PermissionDenied for executives and the committee)."""
-    from core.metrics.persistence import read_days
+    only the namespaces in the actor's scope (PermissionDenied for executives and the committee).
+    Aggregated in the database: one row per namespace leaves it, whatever the size of the fleet."""
+    from core.metrics.persistence import GpuDailyRollupRow as R
 
     require(actor, USAGE_ROLES, "read usage sheets")
-    with unit_of_work(sessions) as s:
-        rows = _scope(s, actor).rows(read_days(s, first, last))
     schema = {"namespace": pl.Utf8, "gpus": pl.Int64, "first_day": pl.Date, "last_day": pl.Date,
               "allocated_gpu_hours": pl.Float64}
-    if rows.height == 0:
-        return pl.DataFrame(schema=schema)
-    return (rows.filter(pl.col("namespace") != "").group_by("namespace")
-            .agg(pl.col("uuid").n_unique().cast(pl.Int64).alias("gpus"), pl.col("day").min().alias("first_day"),
-                 pl.col("day").max().alias("last_day"), pl.col("allocated_gpu_hours").sum())
-            .select(list(schema)).sort(["allocated_gpu_hours", "namespace"], descending=[True, False]))
+    with unit_of_work(sessions) as s:
+        query = _rollup_rows(_scope(s, actor), first, last, R.namespace, func.count(distinct(R.uuid)), func.min(R.day),
+                             func.max(R.day), func.sum(R.allocated_gpu_hours)).group_by(R.namespace)
+        rows = [tuple(r) for r in s.execute(query)]
+    return (pl.DataFrame(rows, schema=schema, orient="row")
+            .sort(["allocated_gpu_hours", "namespace"], descending=[True, False]))
 
 
 # --------------------------------------------------------------------------- inference
@@ -378,36 +390,76 @@ def _price(model: str) -> float | None:
         return None
 
 
-def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None,
-                   serving: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The inference usage sheet from daily rollup rows (:data:`INFERENCE_SCHEMA`): one row per
-    namespace whose kind is "inference" or unknown (training namespaces and idle GPUs are left out).
-    ``serving`` (:func:`core.metrics.serving.per_namespace` rows) fills QPS and latency of the
-    namespaces it has; the others keep None ("not exported")."""
-    kinds = kinds or {}
+# One row per (namespace, cluster, model) of a month's GPU rollups: what the inference sheet is
+# finished from (:func:`_finish_inference`), summed in the database by :func:`inference_sheet` and
+# in polars by :func:`inference_rows`; days are counted per namespace apart (a namespace on two
+# clusters may run on the same days on both).
+PARTIAL_SCHEMA = {
+    "namespace": pl.Utf8, "cluster": pl.Utf8, "model": pl.Utf8, "gpus": pl.Int64, "util_weighted": pl.Float64,
+    "util_samples": pl.Int64, "mem_weighted": pl.Float64, "mem_samples": pl.Int64, "peak_util": pl.Float64,
+    "peak_mem": pl.Float64, "allocated_gpu_hours": pl.Float64, "used_gpu_hours": pl.Float64, "energy_kwh": pl.Float64,
+    "coverage_sum": pl.Float64, "rows": pl.Int64,
+}
+DAYS_SCHEMA = {"namespace": pl.Utf8, "days": pl.Int64}
+
+
+def _partials(rollups: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:data:`PARTIAL_SCHEMA` and :data:`DAYS_SCHEMA` rows of daily rollup rows (namespaced rows only)."""
     rows = rollups.filter(pl.col("namespace") != "")
-    rows = rows.filter(~pl.col("namespace").is_in([ns for ns, k in kinds.items() if k == "training"]))
+    util_n = pl.when(pl.col("mean_util").is_not_null()).then(pl.col("samples")).otherwise(0)
+    mem_n = pl.when(pl.col("mean_mem").is_not_null()).then(pl.col("samples")).otherwise(0)
+    partials = rows.group_by("namespace", "cluster", "model").agg(
+        pl.col("uuid").n_unique().alias("gpus"),
+        (pl.col("mean_util").fill_null(0.0) * util_n).sum().alias("util_weighted"), util_n.sum().alias("util_samples"),
+        (pl.col("mean_mem").fill_null(0.0) * mem_n).sum().alias("mem_weighted"), mem_n.sum().alias("mem_samples"),
+        pl.col("peak_util").max(), pl.col("peak_mem").max(), pl.col("allocated_gpu_hours").sum(),
+        pl.col("used_gpu_hours").sum(), pl.col("energy_kwh").sum(), pl.col("coverage").sum().alias("coverage_sum"),
+        pl.len().alias("rows"))
+    days = rows.group_by("namespace").agg(pl.col("day").n_unique().alias("days"))
+    return (partials.select([pl.col(c).cast(t) for c, t in PARTIAL_SCHEMA.items()]),
+            days.select([pl.col(c).cast(t) for c, t in DAYS_SCHEMA.items()]))
+
+
+def _partials_sql(s: Session, scope: UsageScope, first: date, last: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`_partials` of the stored rollups of ``first``..``last`` in ``scope``, summed in the
+    database (two grouped queries; a few hundred rows leave it whatever the size of the fleet)."""
+    from core.metrics.persistence import GpuDailyRollupRow as R
+
+    util_n = case((R.mean_util.is_not(None), R.samples), else_=0)
+    mem_n = case((R.mean_mem.is_not(None), R.samples), else_=0)
+    query = _rollup_rows(scope, first, last, R.namespace, R.cluster, R.model, func.count(distinct(R.uuid)),
+                         func.sum(func.coalesce(R.mean_util, 0.0) * util_n), func.sum(util_n),
+                         func.sum(func.coalesce(R.mean_mem, 0.0) * mem_n), func.sum(mem_n),
+                         func.max(R.peak_util), func.max(R.peak_mem), func.sum(R.allocated_gpu_hours),
+                         func.sum(R.used_gpu_hours), func.sum(R.energy_kwh), func.sum(R.coverage),
+                         func.count()).group_by(R.namespace, R.cluster, R.model)
+    partials = pl.DataFrame([tuple(r) for r in s.execute(query)], schema=PARTIAL_SCHEMA, orient="row")
+    days = _rollup_rows(scope, first, last, R.namespace, func.count(distinct(R.day))).group_by(R.namespace)
+    return partials, pl.DataFrame([tuple(r) for r in s.execute(days)], schema=DAYS_SCHEMA, orient="row")
+
+
+def _finish_inference(partials: pl.DataFrame, days: pl.DataFrame, kinds: dict[str, str] | None,
+                      serving: pl.DataFrame | None) -> pl.DataFrame:
+    """The inference usage sheet (:data:`INFERENCE_SCHEMA`) from :func:`_partials` rows: training
+    namespaces left out, means weighted by samples, cost at the catalog price (None when a model
+    has none), QPS and latency from ``serving``."""
+    kinds = kinds or {}
+    rows = partials.filter(~pl.col("namespace").is_in([ns for ns, k in kinds.items() if k == "training"]))
     if rows.height == 0:
         return pl.DataFrame(schema=INFERENCE_SCHEMA)
     prices = {m: _price(m) for m in rows["model"].unique().to_list()}
-    rows = rows.with_columns(
-        _price=pl.col("model").replace_strict(prices, default=None, return_dtype=pl.Float64),
-        _n_util=pl.when(pl.col("mean_util").is_not_null()).then(pl.col("samples")).otherwise(0),
-        _n_mem=pl.when(pl.col("mean_mem").is_not_null()).then(pl.col("samples")).otherwise(0),
-    )
+    rows = rows.with_columns(_price=pl.col("model").replace_strict(prices, default=None, return_dtype=pl.Float64))
     out = (rows.group_by("namespace").agg(
         pl.col("cluster").unique().sort().str.join(", ").alias("clusters"),
         pl.col("model").unique().sort().str.join(", ").alias("models"),
-        pl.col("uuid").n_unique().cast(pl.Int64).alias("gpus"), pl.col("day").n_unique().cast(pl.Int64).alias("days"),
-        ((pl.col("mean_util").fill_null(0.0) * pl.col("_n_util")).sum() / pl.col("_n_util").sum()).alias("mean_util"),
-        pl.col("peak_util").max(),
-        ((pl.col("mean_mem").fill_null(0.0) * pl.col("_n_mem")).sum() / pl.col("_n_mem").sum()).alias("mean_mem"),
-        pl.col("peak_mem").max(),
+        pl.col("gpus").sum(),
+        (pl.col("util_weighted").sum() / pl.col("util_samples").sum()).alias("mean_util"), pl.col("peak_util").max(),
+        (pl.col("mem_weighted").sum() / pl.col("mem_samples").sum()).alias("mean_mem"), pl.col("peak_mem").max(),
         pl.col("allocated_gpu_hours").sum(), pl.col("used_gpu_hours").sum(), pl.col("energy_kwh").sum(),
         pl.when(pl.col("_price").is_null().any()).then(None)
           .otherwise((pl.col("allocated_gpu_hours") * pl.col("_price")).sum()).alias("cost"),
-        pl.col("coverage").mean(),
-    ).with_columns(
+        (pl.col("coverage_sum").sum() / pl.col("rows").sum()).alias("coverage"),
+    ).join(days, on="namespace", how="left").with_columns(
         kind=pl.col("namespace").replace_strict(kinds, default="unknown", return_dtype=pl.Utf8),
     ))
     if serving is not None and serving.height:
@@ -416,6 +468,15 @@ def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None,
     else:
         out = out.with_columns(*[pl.lit(None, dtype=pl.Float64).alias(a) for a in SERVING_COLUMNS.values()])
     return out.select([pl.col(c).cast(t) for c, t in INFERENCE_SCHEMA.items()]).sort("namespace")
+
+
+def inference_rows(rollups: pl.DataFrame, kinds: dict[str, str] | None = None,
+                   serving: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The inference usage sheet from daily rollup rows (:data:`INFERENCE_SCHEMA`): one row per
+    namespace whose kind is "inference" or unknown (training namespaces and idle GPUs are left out).
+    ``serving`` (:func:`core.metrics.serving.per_namespace` rows) fills QPS and latency of the
+    namespaces it has; the others keep None ("not exported")."""
+    return _finish_inference(*_partials(rollups), kinds, serving)
 
 
 @dataclass(frozen=True)
@@ -442,14 +503,13 @@ def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: 
     malformed file) the sheet keeps its GPU figures and the rollups' and carries the message in
     ``serving_error``. Only the services in the actor's scope are in the sheet (the scope is read
     in the same transaction); PermissionDenied for executives and the committee."""
-    from core.metrics.persistence import read_days
     from core.metrics.serving import load_settings, per_namespace, stats_from_parts
     from core.metrics.serving_rollup import month_parts, read_serving_days
 
     require(actor, USAGE_ROLES, "read usage sheets")
     first, last = month_bounds(month)
     with unit_of_work(sessions) as s:
-        rollups = _scope(s, actor).rows(read_days(s, first, last))
+        partials = _partials_sql(s, _scope(s, actor), first, last)
         stored = read_serving_days(s, first, last)
     stats, error, basis = None, None, None
     start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
@@ -466,5 +526,5 @@ def inference_sheet(*, sessions: sessionmaker[Session], actor: Identity, month: 
             stats = per_namespace(stats_from_parts(parts, (end - start).total_seconds(), quantile=quantile))
         except ComputeLoopError as exc:  # data/serving_metrics.yaml itself is wrong
             error = Msg(exc.key, dict(exc.params))
-    rows = inference_rows(rollups, kinds, stats)
+    rows = _finish_inference(*partials, kinds, stats)
     return InferenceSheet(first, last, rows, bool(rows["qps_mean"].is_not_null().any()), error, basis)

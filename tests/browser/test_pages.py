@@ -23,23 +23,11 @@ import time
 import pytest
 
 from core.i18n import LANGS
-from core.identity import ROLE_MENU, load_personas
 from tests.support.browser_checks import DEFAULT_PAGE, PageResult, check_page, open_page
-from ui.navigation import PageSpec, pages_for
+from tests.support.menus import distinct_menus
+from ui.navigation import PageSpec
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
-
-
-def distinct_menus() -> list[tuple[tuple[str, ...], list[PageSpec]]]:
-    """(personas sharing the menu, its pages) for each distinct page list, in persona order."""
-    menus: dict[tuple[str, ...], list[str]] = {}
-    for persona in load_personas():
-        keys = tuple(spec.key for spec in pages_for(ROLE_MENU[persona.role], persona.role))
-        menus.setdefault(keys, []).append(persona.id)
-    pages = {}
-    for persona in load_personas():
-        pages.setdefault(persona.id, pages_for(ROLE_MENU[persona.role], persona.role))
-    return [(tuple(ids), pages[ids[0]]) for ids in menus.values()]
 
 
 def _cases() -> list:

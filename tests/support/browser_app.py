@@ -82,10 +82,10 @@ def demo_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def seed_demo(env: dict[str, str]) -> dict[str, float]:
-    """Run :data:`DEMO_STEPS` as ``python -m core …``; returns the seconds each took."""
+def seed_demo(env: dict[str, str], steps: tuple[tuple[str, ...], ...] = DEMO_STEPS) -> dict[str, float]:
+    """Run ``steps`` (default :data:`DEMO_STEPS`) as ``python -m core …``; returns the seconds each took."""
     timings: dict[str, float] = {}
-    for step in DEMO_STEPS:
+    for step in steps:
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "core", *step], cwd=PROJECT_ROOT, env=env,
                               capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
