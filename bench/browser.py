@@ -143,8 +143,8 @@ def machine() -> dict:
     except (OSError, StopIteration):
         mem_kb = 0
     try:
-        chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True,
-                                  timeout=30).stdout.strip().splitlines()[0]
+        chromium = subprocess.run(["/usr/bin/chromium", "--version"], check=False, capture_output=True,
+                                  text=True, timeout=30).stdout.strip().splitlines()[0]
     except (OSError, subprocess.SubprocessError, IndexError):
         chromium = "?"
     return {"cpu": model or platform.processor(), "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
@@ -298,7 +298,10 @@ def rows(result: Result) -> list[Row]:
 def table(result: Result) -> str:
     """The Markdown table and summary lines (copied into the README)."""
     t = result.target_s
-    mark = lambda s: f"**{s:.2f}**" if s > t else f"{s:.2f}"  # noqa: E731 - a local format
+
+    def mark(s: float) -> str:
+        return f"**{s:.2f}**" if s > t else f"{s:.2f}"
+
     lines = ["| page | URL median | URL worst | menu median | menu worst | first visit | worst seen by |",
              "|---|---:|---:|---:|---:|---:|---|"]
     table_rows = rows(result)
@@ -310,17 +313,17 @@ def table(result: Result) -> str:
     over_worst = [r.page for r in table_rows if max(r.url_worst, r.menu_worst) > t]
     views = [v for v in result.visits if v.run]
     lines += ["",
-              f"Seconds from navigation to the app idle with its content shown, {result.fleet} fleet, {result.lang}, "
-              f"{result.repeat} passes ({len(views)} views; first visit = the pass right after the server started, "
-              f"not in median/worst); bold = over the {t:g} s target.",
-              f"Pages over {t:g} s: median {len(over_median)} of {len(table_rows)}"
-              f"{' (' + ', '.join(over_median) + ')' if over_median else ''}; "
-              f"worst {len(over_worst)} of {len(table_rows)}{' (' + ', '.join(over_worst) + ')' if over_worst else ''}; "
-              f"views over {t:g} s: {sum(v.seconds > t for v in views)} of {len(views)}.",
-              f"Machine: {result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['memory_gib']} GiB, "
-              f"Python {result.machine['python']}, {result.machine['chromium']}; {result.machine['date']}; "
-              f"load average (1/5/15 min) before {'/'.join(map(str, result.load_before))}, "
-              f"after {'/'.join(map(str, result.load_after))}."]
+              (f"Seconds from navigation to the app idle with its content shown, {result.fleet} fleet, {result.lang}, "
+               f"{result.repeat} passes ({len(views)} views; first visit = the pass right after the server started, "
+               f"not in median/worst); bold = over the {t:g} s target."),
+              (f"Pages over {t:g} s: median {len(over_median)} of {len(table_rows)}"
+               f"{' (' + ', '.join(over_median) + ')' if over_median else ''}; "
+               f"worst {len(over_worst)} of {len(table_rows)}{' (' + ', '.join(over_worst) + ')' if over_worst else ''}; "
+               f"views over {t:g} s: {sum(v.seconds > t for v in views)} of {len(views)}."),
+              (f"Machine: {result.machine['cpu']}, {result.machine['cores']} cores, {result.machine['memory_gib']} GiB, "
+               f"Python {result.machine['python']}, {result.machine['chromium']}; {result.machine['date']}; "
+               f"load average (1/5/15 min) before {'/'.join(map(str, result.load_before))}, "
+               f"after {'/'.join(map(str, result.load_after))}.")]
     return "\n".join(lines)
 
 
