@@ -65,7 +65,7 @@ def _gpus_kind(water: dict[str, Any]) -> str:
 
 
 def _water_numbers(water: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    if "in_use_unallocated" in water:  # schema 4: the figures of core.capacity_figures, means over the month
+    if "in_use_unallocated" in water and "portal_granted" in water:  # schema 4: core.capacity_figures, monthly means
         return [("gpus_allocated_mean", water["allocated"], "num"), ("gpus_reserved_mean", water["reserved"], "num"),
                 ("gpus_available_mean", water["available"], "num"), ("gpus_in_use_mean", water["in_use"], "num"),
                 ("gpus_in_use_unallocated_mean", water["in_use_unallocated"], "num"),
@@ -102,7 +102,7 @@ def tables(report: dict[str, Any], lang: str) -> list[Table]:
                  [{"metric": translate(f"reports.metric.{k}", lang), "value": fmt(v, kind)} for k, v, kind in headline(report)])]
     water = report["water_level"]
     gpus = _gpus_kind(water)
-    if "in_use_unallocated" in water:  # schema 4: every figure of core.capacity_figures
+    if "in_use_unallocated" in water and "portal_granted" in water:  # schema 4: every figure of core.capacity_figures
         pool_cols = (("total", "int"), ("allocated", gpus), ("reserved", gpus), ("available", gpus),
                      ("in_use", gpus), ("in_use_unallocated", gpus), ("portal_granted", "int"))
         model_cols = (*pool_cols, ("gpus_seen", "int"))
