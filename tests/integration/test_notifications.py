@@ -353,7 +353,7 @@ def test_every_template_renders_in_both_languages():
         "request_rejected": {"number": "CR-2026-000001", "title": "t", "reason": "r"},
         "request_needs_review": {"number": "CR-2026-000001", "title": "t", "applicant": "张伟"},
         "allocation_ready": {"number": "CR-2026-000001", "namespace": "ns", "gpus": 8, "gpu_model": "H800",
-                             "expires_on": "2026-12-31"},
+                             "expires_on": clock.iso(24)},
         "expiry_notice": EXPIRY,
         "reclaim_done": {"namespace": "ns", "gpus": 8, "gpu_model": "H800"},
         "warning_raised": {"level": "yellow", "target": "NLP", "month": "2026-10", "gpu_util": 0.12, "mem_util": 0.18},

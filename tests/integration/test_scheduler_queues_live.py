@@ -21,8 +21,9 @@ from core.identity import Identity
 from core.org import load_org
 from tests.support.fake_kube_api import collection_path
 from tests.support.scheduler import kueue_status, settings_for, volcano_status
+from tests.support import clock
 
-NOW = datetime(2030, 6, 1, tzinfo=timezone.utc)
+NOW = clock.now()  # the frozen test instant
 ORG = load_org()
 HQ1 = "hq-beijing-1"
 HQ1_POOLS = sorted(p.id for p in ORG.pools.values() if p.cluster == HQ1)

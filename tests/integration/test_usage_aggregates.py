@@ -22,8 +22,9 @@ from core.metrics import usage
 from core.metrics.persistence import read_days, replace_day
 from core.metrics.schema import ROLLUP_SCHEMA
 from tests.support.people import ADMIN, PROV_L2
+from tests.support import clock
 
-D1, D2, D3 = date(2026, 10, 26), date(2026, 10, 27), date(2026, 10, 28)
+D1, D2, D3 = clock.day(-42), clock.day(-41), clock.day(-40)
 KINDS = {"svc-a": "inference", "train-a": "training"}
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from tests.support import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADTESTS = ROOT / "tests" / "fixtures" / "loadtests"
@@ -141,7 +142,7 @@ def test_a_url_urllib_cannot_split_is_refused_naming_url():
 
 def test_seed_minus_5_is_refused_and_nothing_is_written(tmp_path):
     root = tmp_path / "fleet"
-    refused(run("jobs", "fleet", "--start", "2026-01-01", "--days", "1", "--seed", "-5", "--root", str(root),
+    refused(run("jobs", "fleet", "--start", clock.iso(-30), "--days", "1", "--seed", "-5", "--root", str(root),
                 "--scale", "0.01", "--step", "3600"), names="--seed")
     assert not root.exists()
 
@@ -149,14 +150,14 @@ def test_seed_minus_5_is_refused_and_nothing_is_written(tmp_path):
 def test_fleet_days_1e308_is_refused_at_once(tmp_path):
     """It wrote 11 GB before it was stopped: a subprocess with a timeout, so the old code fails here."""
     root = tmp_path / "fleet"
-    proc = subprocess_run(["jobs", "fleet", "--start", "2026-01-01", "--days", "1e308", "--root", str(root)], timeout=60)
+    proc = subprocess_run(["jobs", "fleet", "--start", clock.iso(-30), "--days", "1e308", "--root", str(root)], timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--days" in proc.stderr, proc.stderr
     assert not root.exists()
 
 
 def test_a_fleet_beyond_the_sample_limit_is_refused_naming_the_limit(tmp_path):
     root = tmp_path / "fleet"
-    err = refused(run("jobs", "fleet", "--start", "2026-01-01", "--days", "366", "--scale", "10", "--step", "1",
+    err = refused(run("jobs", "fleet", "--start", clock.iso(-30), "--days", "366", "--scale", "10", "--step", "1",
                       "--root", str(root)), names="--days")
     assert "max_fleet_samples" in err and not root.exists()
 
@@ -164,9 +165,9 @@ def test_a_fleet_beyond_the_sample_limit_is_refused_naming_the_limit(tmp_path):
 def test_a_fleet_root_that_is_a_file_is_refused_naming_root(tmp_path):
     a_file = tmp_path / "samples"
     a_file.write_text("x", encoding="utf-8")
-    refused(run("jobs", "fleet", "--start", "2026-01-01", "--days", "1", "--scale", "0.001", "--step", "43200",
+    refused(run("jobs", "fleet", "--start", clock.iso(-30), "--days", "1", "--scale", "0.001", "--step", "43200",
                 "--root", str(a_file)), names="--root")
-    refused(run("jobs", "fleet", "--start", "2026-01-01", "--days", "1", "--scale", "0.001", "--step", "43200",
+    refused(run("jobs", "fleet", "--start", clock.iso(-30), "--days", "1", "--scale", "0.001", "--step", "43200",
                 "--root", str(a_file / "below")), names="--root")
 
 

@@ -10,6 +10,7 @@ from core.errors import InputError
 from core.i18n import LANGS, catalog
 from core.notifications import links, render
 from core.notifications.templates import KIND_OF, KINDS, OTHER_KIND, TEMPLATES
+from tests.support import clock
 from ui.navigation import PAGES
 
 NEEDS_REVIEW = {"number": "CR-2026-000042", "title": "t", "applicant": "张伟", "request_id": 42}
@@ -36,7 +37,7 @@ def test_the_email_body_ends_with_the_link_when_a_public_url_is_given(lang):
     plain = render("request_needs_review", lang, NEEDS_REVIEW).body
     assert "http" not in plain and "CR-2026-000042" in plain
     # a notice about no request has no link, base URL or not
-    expiry = {"namespace": "ns", "days_left": 3, "expires_on": "2026-12-31"}
+    expiry = {"namespace": "ns", "days_left": 3, "expires_on": clock.iso(24)}
     assert "http" not in render("expiry_notice", lang, expiry, base_url="https://portal.example.com").body
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,10 +28,11 @@ from core.org import load_org
 from tests.support.data_copy import data_copy, write_data  # noqa: F401 - data_copy is a fixture
 from tests.support.scheduler import settings_for
 from tests.support.scheduler_schemas import SchemaError, validate_custom, validate_manifest
+from tests.support import clock
 
 K8S_VERSIONS = ["1.30", "1.37"]
 ORG = load_org()
-EXPIRES = datetime(2031, 3, 1, tzinfo=timezone.utc)
+EXPIRES = clock.now() + timedelta(days=30)
 
 
 def objects_of(scheduler: str) -> list[dict]:

@@ -3,29 +3,37 @@ Asia/Shanghai); the database keeps UTC (naive on SQLite)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timedelta
 
 import pytest
 
 from core.clock import local, org_zone
 from core.errors import InputError
+from tests.support import clock
 from ui.times import when
 
-STORED = datetime(2026, 12, 7, 2, 0, 30, tzinfo=timezone.utc)
+STORED = clock.now().replace(hour=2, minute=0, second=30, microsecond=0)  # today 02:00:30 UTC
+
+
+def _shown(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return value.strftime(fmt)
 
 
 def test_the_default_zone_is_beijing_time_and_a_naive_value_is_utc(monkeypatch):
     monkeypatch.delenv("COMPUTELOOP_TIMEZONE", raising=False)
     assert str(org_zone()) == "Asia/Shanghai"
-    assert when(STORED) == "2026-12-07 10:00"
-    assert when(STORED.replace(tzinfo=None)) == "2026-12-07 10:00"  # SQLite hands back naive UTC
-    assert when(STORED.isoformat(), seconds=True) == "2026-12-07 10:00:30"
+    beijing = STORED + timedelta(hours=8)  # China keeps no daylight saving time
+    assert when(STORED) == _shown(beijing) and _shown(beijing).endswith(" 10:00")
+    assert when(STORED.replace(tzinfo=None)) == _shown(beijing)  # SQLite hands back naive UTC
+    assert when(STORED.isoformat(), seconds=True) == _shown(beijing, "%Y-%m-%d %H:%M:%S")
     assert when(None) == "-" and when("") == "-"
 
 
 def test_another_zone_moves_the_shown_time_and_the_day(monkeypatch):
-    monkeypatch.setenv("COMPUTELOOP_TIMEZONE", "America/New_York")
-    assert when(STORED) == "2026-12-06 21:00"
+    monkeypatch.setenv("COMPUTELOOP_TIMEZONE", "America/Lima")  # UTC−5 all year: the day before
+    assert when(STORED) == _shown(STORED - timedelta(hours=5)) and when(STORED).endswith(" 21:00")
+    monkeypatch.setenv("COMPUTELOOP_TIMEZONE", "Asia/Kolkata")  # UTC+5:30
+    assert when(STORED) == _shown(STORED + timedelta(hours=5, minutes=30))
     monkeypatch.setenv("COMPUTELOOP_TIMEZONE", "UTC")
     assert local(STORED).hour == 2
 
