@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
 
+from core import transitions
 from core.errors import ComputeLoopError
 from core.i18n import Msg
 from core.lifecycle.allocations import plus_days
@@ -46,7 +47,7 @@ def _named(status: str | None) -> Msg | str:
 
 def allowed(before: str | None, to: str) -> bool:
     """True when the table allows ``before`` → ``to``."""
-    return to in TRANSITIONS.get(before, frozenset())
+    return transitions.allowed(TRANSITIONS, before, to)
 
 
 def move(row: Any, to: str) -> str:
@@ -55,11 +56,7 @@ def move(row: Any, to: str) -> str:
     Raises:
         InvalidSupportTransition: the move is not in the table.
     """
-    before = getattr(row, "status", None)
-    if not allowed(before, to):
-        raise InvalidSupportTransition(before, to)
-    row.status = to
-    return before
+    return transitions.move(row, to, TRANSITIONS, InvalidSupportTransition)
 
 
 @dataclass(frozen=True)

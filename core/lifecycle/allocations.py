@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping
 
+from core import transitions
 from core.errors import ComputeLoopError
 from core.i18n import Msg
 
@@ -59,7 +60,7 @@ def _named(status: str | None) -> Msg | str:
 
 def allowed(before: str | None, to: str) -> bool:
     """True when the table allows ``before`` → ``to`` (``before`` None: a new allocation)."""
-    return to in TRANSITIONS.get(before, frozenset())
+    return transitions.allowed(TRANSITIONS, before, to)
 
 
 def move(alloc: Any, to: str) -> str:
@@ -68,10 +69,7 @@ def move(alloc: Any, to: str) -> str:
     Raises:
         InvalidAllocationTransition: the move is not in the table.
     """
-    before = getattr(alloc, "status", None)
-    if not allowed(before, to):
-        raise InvalidAllocationTransition(before, to)
-    alloc.status = to
+    before = transitions.move(alloc, to, TRANSITIONS, InvalidAllocationTransition)
     if to == "released" and hasattr(alloc, "kubeconfig"):
         # Its access goes with it: a released allocation keeps no cluster token (a re-grant mints a
         # new one when it is provisioned again).
