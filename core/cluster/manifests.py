@@ -342,9 +342,14 @@ def step_name(manifest: Mapping[str, Any]) -> str:
     return f"{manifest['kind']}/{manifest['metadata']['name']}"
 
 
+# libyaml's emitter where PyYAML was built with it (the wheels are): the same YAML as the pure-Python
+# SafeDumper, several times faster — every grant renders its manifests.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def to_yaml(manifests: Sequence[Mapping[str, Any]]) -> str:
     """A multi-document YAML string (``kubectl apply -f`` / GitOps ready), in apply order."""
-    return yaml.safe_dump_all([dict(m) for m in manifests], sort_keys=False, allow_unicode=True)
+    return yaml.dump_all([dict(m) for m in manifests], Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
 
 
 TOKEN_PLACEHOLDER = "<token: kubectl -n {namespace} create token {service_account} --duration={seconds}s>"
@@ -379,4 +384,4 @@ def kubeconfig(spec: AllocationSpec, settings: ClusterSettings, *, server: str |
                                                 "namespace": spec.namespace}}],
         "current-context": name,
     }
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
