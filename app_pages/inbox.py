@@ -4,11 +4,10 @@ import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.inbox_view import deliver_to_inbox, inbox_filters, inbox_list
+from ui.inbox_view import inbox_filters, inbox_list
 
 st.title(t("inbox.title"))
 st.caption(t("inbox.caption"))
 with guarded():
-    deliver_to_inbox()
     kind, unread_only = inbox_filters()
     inbox_list(kind, unread_only)

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import as_of, utc_now, utc_today
-from core.db.models import AuditEventRow, InboxRow, OutboxRow
+from core.db.models import AuditEventRow, InboxRow
 from core.db.session import unit_of_work
 from core.identity import Identity, load_personas
 from core.lifecycle import capacity as cap
@@ -249,7 +249,5 @@ def _bind(sessions: sessionmaker[Session], bound: list[tuple[int, str]], made: I
             alloc.namespace = namespace
         # the notices of the demo's history (dated before today) were read when they came
         midnight = datetime.combine(now.date(), time.min, tzinfo=timezone.utc)
-        copied = select(InboxRow.outbox_id)
-        for row in s.scalars(select(OutboxRow).where(OutboxRow.created_at < midnight, OutboxRow.id.not_in(copied))):
-            s.add(InboxRow(outbox_id=row.id, recipient_id=row.recipient_id, template=row.template, params=row.params,
-                           created_at=row.created_at, read_at=row.created_at))
+        s.execute(update(InboxRow).where(InboxRow.created_at < midnight, InboxRow.read_at.is_(None))
+                  .values(read_at=InboxRow.created_at).execution_options(synchronize_session=False))

@@ -1,5 +1,7 @@
 """The inbox: my notices, newest first, filtered by kind and unread; opening one marks it read, a notice
-about a request links to it, and an approval that no longer waits for me says so."""
+about a request links to it, and an approval that no longer waits for me says so. A notice is in
+the inbox from the moment it is queued (:func:`core.notifications.outbox.enqueue`), whether or not
+e-mail is configured."""
 
 from __future__ import annotations
 
@@ -7,9 +9,7 @@ import streamlit as st
 
 from core.lifecycle.labels import step_status_name
 from core.notifications import inbox, links
-from core.notifications.sender import deliver_pending
 from core.notifications.templates import KINDS, OTHER_KIND
-from core.notifications.transport import InboxOnlyTransport, smtp_settings
 from ui.builtin_text import choose
 from ui.context import ctx, me
 from ui.i18n import current_lang, t
@@ -20,18 +20,9 @@ from ui.times import when
 KIND_ICON = {"approval": ":material/approval:", "submitted": ":material/outgoing_mail:",
              "decision": ":material/gavel:", "allocation": ":material/dns:", "expiry": ":material/event_busy:",
              "warning": ":material/warning:", "reclaim": ":material/recycling:", "report": ":material/summarize:",
-             OTHER_KIND: ":material/mail:"}
+             "support": ":material/support:", OTHER_KIND: ":material/mail:"}
 ALL = "all"  # the kind picker's "every kind" (a value, not None: nothing to clear)
 OPENED = "_inbox_opened"  # the notice opened last in this session: it stays open once marked read
-
-
-def deliver_to_inbox() -> None:
-    """Without an SMTP server the in-app inbox is the only channel: file pending notices there now.
-
-    With SMTP configured, `python -m core notify send` (cron) delivers both e-mail and inbox copies.
-    """
-    if smtp_settings() is None:
-        deliver_pending(sessions=ctx().sessions, transport=InboxOnlyTransport())
 
 
 def inbox_filters() -> tuple[str | None, bool]:

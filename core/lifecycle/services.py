@@ -56,7 +56,7 @@ from core.lifecycle.rules import (
     request_number, route, steps_taken_by,
 )
 from core.lifecycle.states import OPEN, STATUSES, InvalidTransition, RequestState, timestamp_field, transition
-from core.notifications.outbox import OUTBOX, insert_once
+from core.notifications.outbox import enqueue
 from core.org import Org, load_org
 from core.text import check_length
 
@@ -129,10 +129,8 @@ def _notice_params(row: RequestRow, **extra: Any) -> dict[str, Any]:
 def _notify(s: Session, *, dedup_key: str, recipient_id: str, recipient_email: str, template: str,
             params: dict[str, Any]) -> None:
     # exactly-once by dedup_key: a key queued before is skipped, never an error that undoes the change
-    insert_once(s, OUTBOX, {"dedup_key": dedup_key, "recipient_id": recipient_id, "recipient_email": recipient_email,
-                            "lang": notice_lang(recipient_id), "template": template, "params": params, "created_at": _now(),
-                            "status": "pending", "attempts": 0, "next_attempt_at": None, "sent_at": None,
-                            "last_error": ""}, "dedup_key")
+    enqueue(s, dedup_key=dedup_key, recipient_id=recipient_id, recipient_email=recipient_email,
+            lang=notice_lang(recipient_id), template=template, params=params, now=_now())
 
 
 def _applicant_email(row: RequestRow) -> str:
@@ -237,16 +235,24 @@ def _release(s: Session, pool_id: str, gpus: int) -> None:
               .execution_options(synchronize_session=False))
 
 
+def lock_pool(s: Session, pool_id: str) -> None:
+    """Take the pool's capacity-row lock for the rest of the transaction, before a capacity check
+    that is not a grant (an extension, a support transfer out of the pool): the row is read
+    ``FOR UPDATE`` (PostgreSQL) and its version bumped in the database, so the write lock is held
+    on SQLite too and a grant that read the row before (:func:`_reserve`) sees a new version and
+    re-reads. The row must exist (:func:`_ensure_capacity_rows`, before the unit of work)."""
+    s.execute(select(PoolCapacityRow.pool_id).where(PoolCapacityRow.pool_id == pool_id).with_for_update()).scalar_one()
+    s.execute(update(PoolCapacityRow).where(PoolCapacityRow.pool_id == pool_id)
+              .values(version=PoolCapacityRow.version + 1).execution_options(synchronize_session=False))
+
+
 def extend_booking(s: Session, org: Org, alloc: AllocationRow, new_end: date) -> None:
     """Move an allocation's end to ``new_end`` if its GPUs are free on every added day (other
     allocations — a scheduled one from its start date — counted under the pool's capacity-row
     lock, like a grant), else raise :class:`CapacityRace`."""
     old_end = alloc.ends_on
     if old_end is not None and new_end > old_end:
-        row = s.execute(select(PoolCapacityRow).where(PoolCapacityRow.pool_id == alloc.pool_id).with_for_update()
-                        .execution_options(populate_existing=True)).scalar_one()
-        s.execute(update(PoolCapacityRow).where(PoolCapacityRow.pool_id == alloc.pool_id)
-                  .values(version=row.version + 1).execution_options(synchronize_session=False))
+        lock_pool(s, alloc.pool_id)
         free = cap.free_by_pool(s, org, start=max(old_end, utc_today()), end=new_end,
                                 exclude_allocation=alloc.id).get(alloc.pool_id, 0)
         if alloc.gpus > free:

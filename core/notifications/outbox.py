@@ -2,7 +2,9 @@
 
 A service that changes something calls :func:`enqueue` with its own session, inside its own
 transaction: the change and its notice commit together or not at all, and the sender
-(:mod:`core.notifications.sender`) only ever sees committed notices.
+(:mod:`core.notifications.sender`) only ever sees committed notices. The in-app copy is written in
+the same transaction, so the person sees the notice in the portal's inbox as soon as the change is
+made, whenever (and whether) the e-mail goes out.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import utc_now
-from core.db.models import OutboxRow
+from core.db.models import InboxRow, OutboxRow
 from core.i18n import normalize_lang
 from core.notifications import templates
 
 OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]
+INBOX: Table = InboxRow.__table__  # type: ignore[assignment]
+
+
+def inbox_copy(row: Any, at: datetime) -> dict[str, Any]:
+    """The in-app copy of the queued notice ``row`` (an outbox row), delivered at ``at``."""
+    return {"outbox_id": row.id, "recipient_id": row.recipient_id, "template": row.template,
+            "params": row.params, "created_at": at, "read_at": None}
 
 
 def insert_once(session: Session, table: Table, values: Mapping[str, Any], unique_column: str) -> bool:
@@ -63,7 +72,8 @@ def enqueue(
     params: Mapping[str, Any],
     now: datetime | None = None,
 ) -> bool:
-    """Queue one notice in the caller's transaction; False (no error) when ``dedup_key`` is already queued.
+    """Queue one notice, and write its in-app copy, in the caller's transaction; False (no error)
+    when ``dedup_key`` is already queued.
 
     Args:
         session: the caller's session; nothing is committed here.
@@ -86,7 +96,7 @@ def enqueue(
     if "@" not in recipient_email:
         raise ValueError(f"notice {dedup_key!r} has no e-mail address for {recipient_id!r}")
     templates.check(template, params)
-    return insert_once(session, OUTBOX, {
+    queued = insert_once(session, OUTBOX, {
         "dedup_key": dedup_key,
         "recipient_id": recipient_id,
         "recipient_email": recipient_email.strip(),
@@ -100,3 +110,7 @@ def enqueue(
         "sent_at": None,
         "last_error": "",
     }, "dedup_key")
+    if queued:
+        row = session.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == dedup_key)).one()
+        insert_once(session, INBOX, inbox_copy(row, row.created_at), "outbox_id")
+    return queued

@@ -8,9 +8,10 @@ How a run goes, per notice (up to ``limit``):
    ``attempts = attempts + 1, next_attempt_at = now + lease WHERE id = … AND status = 'pending'
    AND attempts = <seen> AND (next_attempt_at IS NULL OR next_attempt_at <= now)``. Only one
    run can win that update (PostgreSQL: the row lock; SQLite: its single writer), a loser sees
-   0 rows and moves on. The in-app inbox copy is written in this same transaction (at most
-   once: unique ``outbox_id`` with ``ON CONFLICT DO NOTHING``), so the portal shows the notice
-   even if e-mail fails for good.
+   0 rows and moves on. The in-app inbox copy was written when the notice was queued
+   (:func:`~core.notifications.outbox.enqueue`); for a notice queued without one (by an older
+   version) it is written in this same transaction (at most once: unique ``outbox_id`` with
+   ``ON CONFLICT DO NOTHING``), so the portal shows the notice even if e-mail fails for good.
 2. **Send** outside any transaction (no row lock or SQLite write lock is held over the
    network). The leased row is not due for anyone else until the lease ends.
 3. **Record** (short transaction). Accepted by the server → ``status = 'sent'``, ``sent_at``;
@@ -29,7 +30,7 @@ its reply reached us. SMTP has no idempotency key, so every resend carries the s
 duplicate. The inbox copy is never duplicated.
 
 Without an SMTP host (:class:`~core.notifications.transport.InboxOnlyTransport`) the run only
-writes inbox copies and leaves the e-mail rows ``pending`` with ``last_error`` saying why;
+writes the inbox copies that are missing and leaves the e-mail rows ``pending`` with ``last_error`` saying why;
 rows older than ``max_age`` when e-mail finally works are marked ``failed`` ("expired")
 instead of being mailed days late — the person already has the in-app copy.
 """
@@ -40,18 +41,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Table, and_, exists, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import utc_now
 from core.db.locks import job_lock
-from core.db.models import InboxRow
 from core.db.session import unit_of_work
 from core.notifications import links, templates
-from core.notifications.outbox import OUTBOX, insert_once
+from core.notifications.outbox import INBOX, OUTBOX, inbox_copy, insert_once
 from core.notifications.transport import DeliveryError, InboxOnlyTransport, OutgoingMail, Transport, message_id_for
 
-INBOX: Table = InboxRow.__table__  # type: ignore[assignment]
 DEFAULT_LEASE = timedelta(minutes=10)
 DEFAULT_MAX_AGE = timedelta(days=7)
 LOCK = "notice_sender"
@@ -64,7 +63,8 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0  # refused now, scheduled again
     failed: int = 0  # given up: max attempts, permanent refusal, expired, or unrenderable
-    inbox_only: int = 0  # no SMTP configured: in-app copy written, e-mail left pending
+    inbox_only: int = 0  # no SMTP configured: held in the in-app inbox, e-mail left pending
+    # in-app copies this run wrote (notices queued by an older version; enqueue writes them now)
     inbox_written: int = 0
     skipped: int = 0  # lost a race to a concurrent run, or already recorded by one
     locked: bool = False  # another run held the sender's lock: this one did nothing
@@ -85,11 +85,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def _inbox_values(row: Any, at: datetime) -> dict[str, Any]:
-    return {"outbox_id": row.id, "recipient_id": row.recipient_id, "template": row.template,
-            "params": row.params, "created_at": at, "read_at": None}
 
 
 def deliver_pending(
@@ -188,7 +183,7 @@ def _claim_one(sessions, at: datetime, lease: timedelta, max_attempts: int, max_
         if not won:  # SQLite: another run claimed it between our select and update
             report.skipped += 1
             return False
-        if insert_once(s, INBOX, _inbox_values(row, at), "outbox_id"):
+        if insert_once(s, INBOX, inbox_copy(row, at), "outbox_id"):
             report.inbox_written += 1
         give_up = ""
         if max_age is not None and _utc(row.created_at) < at - max_age:
@@ -249,18 +244,17 @@ def _record_failure(sessions, at: datetime, row_id: int, attempts: int, max_atte
 
 
 def _inbox_only(sessions, at: datetime, limit: int, report: DeliveryReport) -> None:
-    """No SMTP: write the inbox copies of pending notices that lack one; the e-mail rows stay pending."""
+    """No SMTP: the pending notices not yet marked so are held in the inbox only (their copy
+    written if it is missing, by an older version's queueing); the e-mail rows stay pending with
+    ``last_error`` saying why."""
     with unit_of_work(sessions) as s:
-        has_copy = exists().where(INBOX.c.outbox_id == OUTBOX.c.id)
         rows = s.execute(
-            select(OUTBOX).where(OUTBOX.c.status == "pending", ~has_copy)
+            select(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.last_error != InboxOnlyTransport.NO_SMTP)
             .order_by(OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
         ).all()
         for row in rows:
-            if insert_once(s, INBOX, _inbox_values(row, at), "outbox_id"):
+            if insert_once(s, INBOX, inbox_copy(row, at), "outbox_id"):
                 report.inbox_written += 1
-                report.inbox_only += 1
-            else:
-                report.skipped += 1
+            report.inbox_only += 1
             s.execute(update(OUTBOX).where(OUTBOX.c.id == row.id, OUTBOX.c.status == "pending")
                       .values(last_error=InboxOnlyTransport.NO_SMTP))

@@ -88,3 +88,21 @@ def test_an_approval_notice_opens_approvals_and_after_a_withdrawal_says_no_actio
         assert shows(at.success, "inbox.no_action.withdrawn", lang)
         assert not shows(at.warning, "inbox.action_needed", lang)
         assert _request_links(at, view["id"]) == ["my-requests"]  # nothing waits in Approvals any more
+
+
+def test_every_kind_of_notice_has_its_icon_and_a_support_notice_reaches_the_inbox_at_once(app_ctx):
+    """A notice is in the inbox as soon as it is queued (no e-mail run needed), whatever its kind."""
+    from datetime import timedelta
+
+    from core.adjust import support
+    from core.notifications.templates import KINDS, OTHER_KIND
+    from tests.support import clock
+    from ui.inbox_view import KIND_ICON
+
+    assert set(KIND_ICON) == {*KINDS, OTHER_KIND}
+    raised = support.raise_request(sessions=app_ctx.sessions, actor=scenarios.persona("chen.jing"), pool="js-pool",
+                                   gpus=4, starts_on=clock.today(), ends_on=clock.today() + timedelta(days=7),
+                                   reason="副本已占满", namespace="js-llm-serving")
+    at = open_page(PAGE, persona="li.na", lang="zh-CN")
+    no_exceptions(at)
+    assert any(f"#{raised['id']}" in e.label for e in at.expander), [e.label for e in at.expander]

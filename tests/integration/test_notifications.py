@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta, timezone
 from email.header import decode_header, make_header
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.db.models import AuditEventRow, InboxRow, OutboxRow
 from core.db.session import unit_of_work
@@ -76,8 +76,9 @@ def _utc(value: datetime) -> datetime:
 def test_enqueued_notice_is_mailed_once_in_chinese_and_english_with_one_inbox_copy(ctx, smtp):
     assert _queue(ctx, "expiry:zh", lang="zh-CN")
     assert _queue(ctx, "expiry:en", who=OPS, lang="en")
+    assert _inbox_count(ctx) == 2  # the in-app copies come with the queueing, before any e-mail
     report = deliver_pending(sessions=ctx.sessions, transport=smtp.transport, now=T0)
-    assert (report.sent, report.retried, report.failed, report.inbox_written) == (2, 0, 0, 2)
+    assert (report.sent, report.retried, report.failed, report.inbox_written) == (2, 0, 0, 0)
 
     by_to = {m["To"]: m for m in smtp.handler.messages}
     assert sorted(by_to) == [OPS.email, APPLICANT.email]
@@ -261,6 +262,20 @@ def test_crash_between_send_and_commit_resends_once_after_the_lease_with_the_sam
     [row] = _outbox(ctx)
     assert (row.status, row.attempts) == ("sent", 2)
     assert _inbox_count(ctx) == 1
+
+
+def test_a_notice_queued_without_its_in_app_copy_gets_one_from_the_sender(ctx, smtp):
+    """Notices queued by an older version (the copy was then written at delivery) still reach the inbox."""
+    _queue(ctx)
+    with ctx.sessions.begin() as s:
+        s.execute(delete(InboxRow))
+    report = deliver_pending(sessions=ctx.sessions, transport=smtp.transport, now=T0)
+    assert (report.sent, report.inbox_written) == (1, 1) and _inbox_count(ctx) == 1
+    _queue(ctx, "second")
+    with ctx.sessions.begin() as s:
+        s.execute(delete(InboxRow).where(InboxRow.outbox_id == _outbox(ctx)[-1].id))
+    held = deliver_pending(sessions=ctx.sessions, transport=make_transport(env={}), now=T0)
+    assert (held.inbox_only, held.inbox_written) == (1, 1) and _inbox_count(ctx) == 2
 
 
 def test_without_smtp_notices_reach_the_inbox_and_emails_stay_pending_until_smtp_is_configured(ctx, smtp):
