@@ -1,14 +1,14 @@
 """Water level (资源水位): live capacity figures by cluster / pool / GPU model, the namespaces in use
-without an allocation, the GPU heat map and fragments of a pool (refreshed every minute), then the
-trend from the daily rollups."""
+without an allocation, the GPU heat map and fragments of a pool, the node inventory and the batch
+scheduler's queues (refreshed every minute), then the trend from the daily rollups."""
 
 import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
 from ui.pools_view import (
-    fragments, freshness, headline, heat_map, inventory, levels, node_inventory, pick_pool, refresh_seconds, trend_section,
-    unmanaged, water_level,
+    fragments, freshness, headline, heat_map, inventory, levels, node_inventory, pick_pool, refresh_seconds,
+    scheduler_queues, trend_section, unmanaged, water_level,
 )
 
 st.title(t("pools.title"))
@@ -34,6 +34,7 @@ def live() -> None:
             fragments(snap, pool)
         st.subheader(t("inventory.title"))
         node_inventory(nodes, snap)
+        scheduler_queues()
 
 
 live()

@@ -13,6 +13,7 @@ import pandas as pd
 import polars as pl
 import streamlit as st
 
+from core.adjust.scheduler import scheduler_workloads
 from core.clock import utc_today
 from core import config
 from core.identity import Identity
@@ -25,6 +26,7 @@ from ui.context import ctx, me
 from ui.i18n import render, t
 from ui.sources import as_code, technical_sources
 from ui.times import when
+from ui.warnings_view import pool_label
 
 LEVEL_KEYS = wl.LEVEL_COLUMNS
 GROUPINGS = ("cluster", "pool", "model")
@@ -44,6 +46,11 @@ def _snapshot(url: str, actor: Identity) -> wl.WaterLevel:
 def _trend(url: str, actor: Identity, first: date, last: date, period: str) -> pl.DataFrame:
     return wl.trend(sessions=ctx().sessions, actor=actor, nodes=_inventory(url).nodes,
                     first=first, last=last, period=period)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _scheduler(url: str, actor: Identity) -> dict:
+    return scheduler_workloads(actor=actor)
 
 
 def refresh_seconds() -> int:
@@ -318,3 +325,43 @@ def _workloads(nodes: InventoryReading, cluster: str) -> None:
             hide_index=True, width="stretch")
     else:
         st.info(t("inventory.no_pods", cluster=cluster), icon=":material/deployed_code:")
+
+
+def _queue_state(row: dict) -> str:
+    if row["error"] is not None:
+        return t("scheduler.water.state.unread")
+    return t("scheduler.water.state." + ("read" if row["found"] else "not_applied"))
+
+
+def scheduler_queues() -> None:
+    """Per pool in the viewer's scope (provincial ops: their province's), what the cluster's batch
+    scheduler (Kueue or Volcano) has admitted and keeps waiting, and the GPUs the admitted workloads
+    hold (read from the live clusters, cached for a minute). In plan mode it says there is no cluster to read; a
+    cluster that could not be read gets a banner naming it, a pool whose queue was never applied
+    says so."""
+    st.subheader(t("scheduler.water.title"))
+    reading = _scheduler(_url(), me())
+    if not reading["live"]:
+        st.info(t("scheduler.workloads.plan_mode"), icon=":material/schedule:")
+        return
+    st.caption(t("scheduler.water.caption", scheduler=t(f"scheduler.name.{reading['scheduler']}")))
+    rows = reading["pools"]
+    failed = {r["cluster"]: r["error"] for r in rows if r["error"] is not None}
+    for cluster, error in sorted(failed.items()):
+        st.warning(t("scheduler.water.unread_banner", cluster=cluster, error=render(error)), icon=":material/cloud_off:")
+    if not rows:
+        st.caption(t("scheduler.water.no_pools"))
+        return
+    figures = {"admitted": "scheduler.water.admitted", "pending": "scheduler.water.pending",
+               "gpus_in_use": "scheduler.water.gpus", "gpus_borrowed": "scheduler.water.borrowed"}
+    frame = pd.DataFrame([{
+        t("pools.col.pool"): pool_label(r["pool"]), t("inventory.col.cluster"): r["cluster"],
+        t("scheduler.water.queue"): r["queue"], **{t(label): r[key] for key, label in figures.items()},
+        t("inventory.col.state"): _queue_state(r)} for r in rows])
+    for label in figures.values():
+        frame[t(label)] = frame[t(label)].astype("Int64")  # whole numbers, empty where not read
+    helps = {t("scheduler.water.admitted"): st.column_config.NumberColumn(help=t("scheduler.water.admitted_help")),
+             t("scheduler.water.pending"): st.column_config.NumberColumn(help=t("scheduler.water.pending_help"))}
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=helps)
+    if any(not r["found"] and r["error"] is None for r in rows):
+        st.caption(t("scheduler.water.apply_hint"))

@@ -156,3 +156,60 @@ def test_the_demo_fleet_says_where_its_nodes_come_from(demo_metrics):
     # the setting to change is set as code
     infos = [i.value.replace("`", "") for i in at.info]
     assert any(message("inventory.pods_demo", zh).search(i) for i in infos), infos
+
+
+def test_ops_see_the_batch_scheduler_queues_read_from_the_live_clusters(tmp_path, monkeypatch):
+    """Live backend: per pool, what Kueue admitted and keeps waiting; a pool whose queue was never
+    applied says so; a cluster that cannot be read is named in a banner and shows no figures."""
+    from kubernetes import client as k8s
+
+    from core.cluster.backends import LiveBackend
+    from core.cluster.manifests import load_cluster_settings
+    from core.cluster.scheduler_queues import cluster_objects
+    from core.org import load_org
+    from tests.support.fake_kube_api import FakeKubeApi
+    from tests.support.kube_inventory import refused_url, write_kubeconfig
+    from tests.support.scheduler import kueue_status
+
+    zh = "zh-CN"
+    monkeypatch.setenv("COMPUTELOOP_METRICS_DIR", str(tmp_path / "no-samples"))
+    monkeypatch.delenv("COMPUTELOOP_PROMETHEUS_URLS", raising=False)
+    org = load_org()
+    with FakeKubeApi() as api:
+        cfg = k8s.Configuration()
+        cfg.host = api.url
+        with k8s.ApiClient(cfg) as client:
+            backend = LiveBackend(org, load_cluster_settings(), clients={"hq-beijing-1": client})
+            objects = [o for o in cluster_objects(org, "hq-beijing-1") if o["metadata"].get("name") != "hq-mm"]
+            assert backend.apply_cluster_objects("hq-beijing-1", objects).ok  # hq-mm's queue not applied
+        api.update("ClusterQueue", None, "hq-lang", kueue_status(5, 3, "h800-sxm", "nvidia.com/gpu", 200, borrowed=8))
+        servers = {c.kube_context: refused_url() for c in org.clusters.values()} | {"hq-beijing-1": api.url}
+        monkeypatch.setenv("COMPUTELOOP_CLUSTER_BACKEND", "live")
+        monkeypatch.setenv("COMPUTELOOP_KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", servers)))
+        at = open_page("app_pages/pools.py", persona="li.na", lang=zh)
+        no_exceptions(at)
+        province = open_page("app_pages/pools.py", persona="chen.jing", lang=zh)  # Jiangsu's ops
+        no_exceptions(province)
+    assert any(s.value == text("scheduler.water.title", zh) for s in at.subheader)
+    theirs = _frame_with(province, text("scheduler.water.admitted", zh))
+    assert [label.split(" · ")[0] for label in theirs[text("pools.col.pool", zh)]] == ["js-pool"]
+    col = {k: text(f"scheduler.water.{k}", zh) for k in ("admitted", "pending", "gpus", "borrowed", "queue")}
+    table = _frame_with(at, col["admitted"])
+    table.index = [label.split(" · ")[0] for label in table[text("pools.col.pool", zh)]]
+    state = text("inventory.col.state", zh)
+    lang = table.loc["hq-lang"]
+    assert [lang[col[k]] for k in ("admitted", "pending", "gpus", "borrowed")] == [5, 3, 200, 8]
+    assert lang[state] == text("scheduler.water.state.read", zh) and lang[col["queue"]] == "hq-lang"
+    assert table.loc["hq-mm", state] == text("scheduler.water.state.not_applied", zh)
+    assert table.loc["hq-mm", [col["admitted"], col["pending"]]].isna().all()  # not read: no figure, not a zero
+    assert table.loc["sd-pool", state] == text("scheduler.water.state.unread", zh)
+    assert shows(at.warning, "scheduler.water.unread_banner", zh, cluster="sd-jinan"), [w.value for w in at.warning]
+    assert not any(message("scheduler.water.unread_banner", zh, cluster="hq-beijing-1").search(w.value)
+                   for w in at.warning)
+    assert shows(at.caption, "scheduler.water.apply_hint", zh)
+
+
+def test_plan_mode_says_the_scheduler_queues_are_read_from_live_clusters():
+    at = open_page("app_pages/pools.py", persona="li.na")
+    no_exceptions(at)
+    assert shows(at.info, "scheduler.workloads.plan_mode"), [i.value for i in at.info]
