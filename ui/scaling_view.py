@@ -18,7 +18,7 @@ from ui.errors import show_outcome
 from ui.i18n import t
 from ui.names import person
 from ui.sources import as_code
-from ui.times import when
+from ui.times import wall_clock, when
 
 _FIELDS = ("namespace", "deployment", "min_replicas", "max_replicas", "gpus_per_replica", "util_high", "util_low",
            "mem_high", "sustain_s", "scale_up_window_s", "scale_down_window_s")
@@ -117,7 +117,7 @@ def replay(policy: dict) -> None:
     c1.metric(t("scaling.gpu_hours"), f"{result['gpu_hours']:.1f}")
     c2.metric(t("scaling.fixed_max"), f"{result['fixed_max_gpu_hours']:.1f}")
     c3.metric(t("scaling.saved_hours"), f"{result['saved_gpu_hours']:.1f}")
-    frame = pd.DataFrame(result["timeline"])
+    frame = wall_clock(pd.DataFrame(result["timeline"]), "ts")
     replicas = frame.melt(id_vars=["ts"], value_vars=["replicas", "observed_replicas"], var_name="series", value_name="n")
     names = {"replicas": t("scaling.series.policy"), "observed_replicas": t("scaling.series.observed")}
     replicas["series"] = replicas["series"].map(names)

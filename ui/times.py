@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pandas as pd
+
 from core.clock import local, org_zone
 from ui.i18n import t
 
@@ -17,6 +19,17 @@ def when(value: datetime | str | None, *, seconds: bool = False) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return local(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def wall_clock(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """A copy of ``frame`` whose ``columns`` (instants: zone-aware, or naive UTC as SQLite stores
+    them) are the organisation's wall-clock times without a zone. Vega reads a zone-less time as it
+    is, so a chart's time axis and tooltips show the same times as the tables (:func:`when`),
+    whatever time zone the viewer's browser is in."""
+    out = frame.copy()
+    for column in columns:
+        out[column] = pd.to_datetime(out[column], utc=True).dt.tz_convert(str(org_zone())).dt.tz_localize(None)
+    return out
 
 
 def zone_note() -> str:

@@ -22,8 +22,10 @@ from core.metrics.sources import metrics_dir, metrics_source
 from ui.builtin_text import DATE_FORMAT, choose
 from ui.charts import show
 from ui.context import ctx, me
+from ui.errors import field_label
 from ui.i18n import current_lang, render, t
 from ui.sources import technical_sources
+from ui.times import wall_clock
 
 SPANS = (1, 3, 7)
 LOOKBACK_DAYS = 14
@@ -136,7 +138,7 @@ def hints(sheet: usage.TrainingSheet) -> None:
 
 def curves(sheet: usage.TrainingSheet) -> None:
     """Job curves: mean utilisation and memory, total power."""
-    data = sheet.curves.to_pandas()
+    data = wall_clock(sheet.curves.to_pandas(), "ts")
     measures = {"util": t("usage.curve.util"), "mem": t("usage.curve.mem")}
     long = data[["ts", "util", "mem"]].melt(id_vars=["ts"], var_name="measure", value_name="value")
     long["pct"] = (long["value"] * 100).round(1)
@@ -172,6 +174,7 @@ def _strip(sheet: usage.TrainingSheet) -> None:
              .group_by("hostname", "uuid", "ts").agg(pl.col("util").mean())
              .with_columns(gpu=pl.col("hostname") + " · " + pl.col("uuid").str.slice(0, 12),
                            pct=(pl.col("util") * 100).round(1)).to_pandas())
+    strip = wall_clock(strip, "ts")
     heat = alt.Chart(strip).mark_rect().encode(
         x=alt.X("ts:T", title=t("usage.axis.time")), y=alt.Y("gpu:N", title=t("usage.axis.gpu")),
         color=alt.Color("pct:Q", title=t("usage.curve.util"), scale=alt.Scale(domain=[0, 100], scheme="viridis")),
@@ -240,7 +243,7 @@ def serving_notes(sheet: usage.InferenceSheet) -> None:
     QPS and latency columns are made."""
     if sheet.serving_error is not None:
         field = sheet.serving_error.params.get("field")
-        prefix = t("error.field_prefix", field=field) + " " if field else ""
+        prefix = t("error.field_prefix", field=field_label(field)) + " " if field else ""
         st.warning(prefix + render(sheet.serving_error), icon=":material/error:")
     exported = int(sheet.rows["qps_mean"].is_not_null().sum())
     step = serving_settings().peak_step_s

@@ -44,3 +44,25 @@ def test_an_unknown_zone_names_the_setting(monkeypatch, value):
     with pytest.raises(InputError) as err:
         org_zone()
     assert err.value.field == "COMPUTELOOP_TIMEZONE"
+
+
+def test_chart_times_are_the_wall_clock_of_the_organisation_whatever_was_stored(monkeypatch):
+    import altair as alt
+    import pandas as pd
+
+    from ui.times import wall_clock
+
+    monkeypatch.delenv("COMPUTELOOP_TIMEZONE", raising=False)
+    frame = pd.DataFrame({"ts": [STORED, STORED + timedelta(hours=1)], "util": [0.5, 0.6]})
+    shown = wall_clock(frame, "ts")
+    assert [v.strftime("%Y-%m-%d %H:%M:%S") for v in shown["ts"]] == [when(STORED, seconds=True),
+                                                                       when(STORED + timedelta(hours=1), seconds=True)]
+    assert shown["ts"].dt.tz is None and frame["ts"].iloc[0] == STORED  # zone-less for Vega; the input untouched
+    naive = wall_clock(frame.assign(ts=[v.replace(tzinfo=None) for v in frame["ts"]]), "ts")  # SQLite: naive UTC
+    assert naive["ts"].tolist() == shown["ts"].tolist()
+    # what Vega receives: the wall-clock time without an offset, drawn as it is in any browser zone
+    values = alt.Chart(shown).mark_line().encode(x="ts:T", y="util:Q").to_dict()["datasets"]
+    (rows,) = values.values()
+    assert rows[0]["ts"] == when(STORED, seconds=True).replace(" ", "T")
+    monkeypatch.setenv("COMPUTELOOP_TIMEZONE", "America/Lima")
+    assert wall_clock(frame, "ts")["ts"].iloc[0].hour == (STORED - timedelta(hours=5)).hour
