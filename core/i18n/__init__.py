@@ -72,6 +72,23 @@ def catalog(lang: str) -> dict[str, str]:
     return merged
 
 
+def has_key(key: str, lang: str) -> bool:
+    """True when ``key`` has a text in the ``lang`` catalog; never raises, in strict mode or not."""
+    return bool(catalog(lang).get(key))
+
+
+#: Catalog keys ``fieldname.<field>`` (domain ``fields``) name the field of an InputError as the forms label it.
+FIELD_NAME_PREFIX = "fieldname."
+
+
+def field_name(field: str, lang: str) -> str | None:
+    """The label of the field ``field`` (the ``field`` of an :class:`~core.errors.InputError`) in
+    ``lang``, as the forms label it; None when the catalog has none: a file (``org.yaml``), a CLI
+    option (``--month``) or a setting (``COMPUTELOOP_SMTP_PORT``) is technical and shown as it is."""
+    key = FIELD_NAME_PREFIX + str(field)
+    return catalog(lang)[key] if has_key(key, lang) else None
+
+
 def placeholders(text: str) -> set[str]:
     """The named ``{placeholders}`` a message text uses."""
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}

@@ -47,5 +47,5 @@ def test_zero_hours_are_refused_with_the_field_named():
     at = open_page("app_pages/calibration.py", persona="li.na")
     _record(at).click().run()
     no_exceptions(at)
-    field = text("error.field_prefix", field="actual_gpu_hours")
+    field = text("error.field_prefix", field=text("fieldname.actual_gpu_hours"))
     assert any(e.value.startswith(field) for e in at.error), [e.value for e in at.error]

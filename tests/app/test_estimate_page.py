@@ -48,7 +48,7 @@ def test_a_layout_that_cannot_exist_names_the_field_instead_of_crashing():
     at.number_input(key="tr_gpus").set_value(12)
     _button(at, "training.submit").click().run()
     no_exceptions(at)
-    field = text("error.field_prefix", field="gpus")
+    field = text("error.field_prefix", field=text("fieldname.gpus"))
     assert any(e.value.startswith(field) and "12" in e.value for e in at.error), [e.value for e in at.error]
 
 
@@ -72,7 +72,7 @@ def test_manual_layout_takes_expert_parallelism_for_a_mixture_of_experts_model()
     at.number_input(key="tr_active_b").set_value(0.0)  # dense now
     _button(at, "training.submit").click().run()
     no_exceptions(at)
-    field = text("error.field_prefix", field="ep")
+    field = text("error.field_prefix", field=text("fieldname.ep"))
     assert any(e.value.startswith(field) for e in at.error), [e.value for e in at.error]
 
 

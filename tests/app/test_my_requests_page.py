@@ -41,7 +41,7 @@ def test_the_owner_records_a_training_result_and_a_bad_value_is_named():
     _fill(at, tr_metric="eval_loss", tr_value="abc", tr_dataset="held-out", tr_baseline="2.3")
     at.checkbox(key="tr_higher").uncheck()
     at.button[-1].click().run()
-    bad_value = text("error.field_prefix", field="value") + " " + text("quality.not_a_number", value="abc")
+    bad_value = text("error.field_prefix", field=text("fieldname.value")) + " " + text("quality.not_a_number", value="abc")
     assert bad_value in [e.value for e in at.error], [e.value for e in at.error]
     _fill(at, tr_value="1.9")
     at.button[-1].click().run()

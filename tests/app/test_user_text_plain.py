@@ -72,7 +72,7 @@ def test_a_reply_over_the_limit_is_refused_naming_the_field():
     at.text_area(key="warn_reply").input("x" * (limit + 1))
     at.button(key="warn_send").click().run()
     no_exceptions(at)
-    refusal = text("error.field_prefix", field="reply") + " " + text("input.too_long", length=limit + 1, limit=limit)
+    refusal = text("error.field_prefix", field=text("fieldname.reply")) + " " + text("input.too_long", length=limit + 1, limit=limit)
     assert refusal in [e.value for e in at.error], [e.value for e in at.error]
     assert not [m.value for m in at.markdown if "xxxxxxxxxx" in m.value]       # nothing was stored
 
