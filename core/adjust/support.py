@@ -45,6 +45,7 @@ from core.errors import ComputeLoopError, InputError, NotFound
 from core.i18n import Msg
 from core.identity import Identity, PermissionDenied, load_personas, notice_lang, require
 from core.lifecycle import capacity as cap
+from core.lifecycle import services as lifecycle
 from core.lifecycle.allocations import plus_days
 from core.lifecycle.provisioning import pool_in_scope
 from core.notifications.outbox import enqueue
@@ -291,7 +292,9 @@ def approve(*, sessions: sessionmaker[Session], actor: Identity, request_id: int
             starts_on: date | None = None, ends_on: date | None = None, reason: str = "",
             backend: Any = None) -> dict[str, Any]:
     """Approve a transfer from ``donor_pool`` for the request's window (or the one given), in one
-    transaction; when the window has started the scheduler queues are re-sized at once.
+    transaction; when the window has started the scheduler queues are re-sized at once. The donor's
+    headroom is read under its capacity-row lock (:func:`core.lifecycle.services.lock_pool`), so
+    grants on the donor and other approvals drawing on it can never over-commit it together.
 
     Raises:
         PermissionDenied: not HQ ops (or admin).
@@ -305,6 +308,7 @@ def approve(*, sessions: sessionmaker[Session], actor: Identity, request_id: int
     donor = _pool(org, donor_pool, "donor_pool")
     reason = _text(reason, "reason", required=False)
     now, today = utc_now(), utc_today()
+    lifecycle._ensure_capacity_rows(sessions, [donor])
     with unit_of_work(sessions) as s:
         row = _load(s, actor, request_id, lock=True)
         if row.raised_by == actor.id:  # four eyes: whoever raised it does not approve it
@@ -312,6 +316,9 @@ def approve(*, sessions: sessionmaker[Session], actor: Identity, request_id: int
         if donor == row.pool_id or org.pools[donor].gpu != row.gpu_model:
             raise InputError("support.donor_mismatch", field="donor_pool", value=donor, model=row.gpu_model)
         start, end = _window(starts_on or row.starts_on, ends_on or row.ends_on, today)
+        # the donor's headroom is checked and taken in one step under its capacity-row lock, like a
+        # grant on it: concurrent grants and other transfers out of the pool take turns with this one
+        lifecycle.lock_pool(s, donor)
         free = int(_headroom(s, org, start, end).get(donor, 0))
         if free < row.gpus:
             raise InputError("support.donor_short", field="donor_pool", value=donor, free=max(free, 0), gpus=row.gpus)
