@@ -7,14 +7,13 @@ English by test_pages.py)."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from core.i18n import translate
-from tests.support.browser_checks import error_findings, open_page, text_findings, visible_text
-from ui.navigation import PageSpec, pages_for
+from tests.support.browser_checks import open_page
+from tests.support.browser_flows import assert_clean, menu_page, starting_with, table_shows
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -26,33 +25,8 @@ def t(key: str, **params) -> str:
     return translate(key, LANG, **params)
 
 
-def _spec(role: str, key: str) -> PageSpec:
-    from core.identity import ROLE_MENU
-
-    return next(s for s in pages_for(ROLE_MENU[role], role) if s.key == key)
-
-
-def _clean(tab, spec: PageSpec, patterns) -> None:
-    """No error box and nothing the zh-CN text detectors find on the page as it is now."""
-    findings = error_findings(tab, spec, LANG, patterns) + text_findings(visible_text(tab))
-    assert not findings, "\n".join(map(str, findings))
-
-
-def _table_shows(tab, starts: str, timeout_s: float = 15) -> None:
-    """A table cell starting with ``starts`` is shown within ``timeout_s`` (a table's cells are read
-    through its accessible table, which the grid builds once it has drawn)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        texts = visible_text(tab)
-        if any(cell.startswith(starts) for cell in texts):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no cell starting with {starts!r} among:\n" + "\n".join(texts))
-        tab.wait_for_timeout(250)
-
-
 def test_a_province_asks_hq_for_gpus_and_hq_approves_the_transfer(new_tab, app_url, wait_idle, error_patterns):
-    support_page = _spec("prov_ops", "support")
+    support_page = menu_page("prov_ops", "support")
     province = new_tab(LANG)
     open_page(province, app_url, support_page, PROVINCE, LANG)
     # the form is on the province's own pool, its GPU model said in words
@@ -63,27 +37,27 @@ def test_a_province_asks_hq_for_gpus_and_hq_approves_the_transfer(new_tab, app_u
     province.get_by_role("button", name=t("support.raise_button")).click()
     wait_idle(province)
     expect(province.get_by_text(t("support.raised"))).to_be_visible()
-    _clean(province, support_page, error_patterns)
-    _table_shows(province, t("support.status.open"))
+    assert_clean(province, support_page, LANG, error_patterns)
+    table_shows(province, starting_with(t("support.status.open")))
 
     hq = new_tab(LANG)
-    open_page(hq, app_url, _spec("hq_ops", "support"), HQ, LANG)
+    open_page(hq, app_url, menu_page("hq_ops", "support"), HQ, LANG)
     # the request to decide is the province's, on js-pool, for 4 × A800; the suggested donor is marked
     picked = hq.get_by_role("combobox", name=t("support.pick")).first
     expect(picked).to_have_value(re.compile(r"#\d+ · js-pool · .* · 4 × A800-80GB · " + t("support.status.open")))
-    _table_shows(hq, t("support.suggested_mark"))
+    table_shows(hq, starting_with(t("support.suggested_mark")))
     hq.get_by_label(t("support.decision_reason")).fill("总部多模态池本周空闲，先调拨一周")
     hq.get_by_role("button", name=t("support.approve")).click()
     wait_idle(hq)
     expect(hq.get_by_text(t("support.approved"), exact=True)).to_be_visible()
-    _clean(hq, _spec("hq_ops", "support"), error_patterns)
+    assert_clean(hq, menu_page("hq_ops", "support"), LANG, error_patterns)
     running = t("support.status.active")
-    _table_shows(hq, running)
+    table_shows(hq, starting_with(running))
 
     # the province sees it running, and has the notice in its inbox
     open_page(province, app_url, support_page, PROVINCE, LANG)
-    _table_shows(province, running)
-    inbox = _spec("prov_ops", "inbox")
+    table_shows(province, starting_with(running))
+    inbox = menu_page("prov_ops", "inbox")
     open_page(province, app_url, inbox, PROVINCE, LANG, from_menu=True)
-    _clean(province, inbox, error_patterns)
+    assert_clean(province, inbox, LANG, error_patterns)
     expect(province.get_by_text(re.compile(r"紧急资源支援请求 #\d+.*已批准"))).to_be_visible()
