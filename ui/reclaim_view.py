@@ -117,6 +117,7 @@ def _move(candidate_id: int) -> None:
         svc.move_candidate(sessions=ctx().sessions, actor=me(), candidate_id=candidate_id, to=st.session_state["cand_to"],
                            note=st.session_state.get("cand_note", ""), plan=plan,
                            plan_gpus=st.session_state.get("cand_gpus") if plan == "scale_down" else None)
+        st.session_state["cand_note"] = ""  # recorded: the next step starts with an empty note
         _done("reclaim.saved")
 
 
@@ -152,7 +153,8 @@ def _candidate_actions(rows: list[dict]) -> None:
     chosen = st.selectbox(t("reclaim.pick_candidate"), list(labels), format_func=labels.get,
                           placeholder=choose(), key="cand_pick")
     row = open_rows[chosen]
-    nexts = [s for s in sorted(CANDIDATE[row["status"]]) if s != "executed"]
+    # the move forward first (the default), dismissing last: a dismissed candidate is closed for good
+    nexts = sorted((s for s in CANDIDATE[row["status"]] if s != "executed"), key=lambda s: (s == "dismissed", s))
     if nexts:
         with st.form("cand_move"):
             to_labels = {s: t(f"reclaim.cand.{s}") for s in nexts}

@@ -130,12 +130,14 @@ def _triage(warning_id: int) -> None:
     with guarded():
         svc.triage(sessions=ctx().sessions, actor=me(), warning_id=warning_id, to=st.session_state["warn_to"],
                    note=st.session_state.get("warn_note", ""))
+        st.session_state["warn_note"] = ""  # recorded: the next step starts with an empty note
         st.session_state["warn_done"] = True
 
 
 def _reply(warning_id: int) -> None:
     with guarded():
         svc.reply(sessions=ctx().sessions, actor=me(), warning_id=warning_id, text=st.session_state.get("warn_reply", ""))
+        st.session_state["warn_reply"] = ""
         st.session_state["warn_done"] = True
 
 

@@ -47,6 +47,7 @@ def test_ops_open_a_warning_with_its_evidence_and_acknowledge_it():
     at.button(key="warn_apply").click().run()
     no_exceptions(at)
     assert text("warn.status.acknowledged") in at.dataframe[0].value.to_string()
+    assert at.text_area(key="warn_note").value == ""  # recorded: the next step does not repeat the note
 
 
 def test_the_owner_replies_in_chinese():
