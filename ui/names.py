@@ -74,7 +74,10 @@ def department_name(department_id: str | None) -> str:
 
 # Kubernetes object kinds the portal creates and deletes, in words (uitext.k8s_kind.<Kind>).
 K8S_KINDS = frozenset({"Namespace", "Pod", "ResourceQuota", "LimitRange", "NetworkPolicy", "PersistentVolumeClaim",
-                       "Role", "RoleBinding", "ServiceAccount", "Deployment", "HorizontalPodAutoscaler", "ScaledObject"})
+                       "Role", "RoleBinding", "ServiceAccount", "Deployment", "HorizontalPodAutoscaler", "ScaledObject",
+                       # the batch scheduler's objects (core/cluster/scheduler_queues.py): Kueue, Volcano
+                       "LocalQueue", "ClusterQueue", "ResourceFlavor", "WorkloadPriorityClass", "Queue",
+                       "PriorityClass"})
 
 
 def k8s_kind(kind: str | None) -> str:
