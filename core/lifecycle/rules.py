@@ -356,9 +356,21 @@ def route(f: Mapping[str, Any], tiers: Tiers | None = None) -> Routing:
     for tier in tiers.tiers:
         if tier.condition.holds(f):
             steps = tuple(step for s in tier.steps for step in (ops if s == "ops" else (s,)))
-            return Routing(tier.id, Msg(tier.message, _msg_params(f)), steps, tier.expected_review_working_days)
+            message = _route_message(tier.message, f, has_ops="ops" in tier.steps)
+            return Routing(tier.id, Msg(message, _msg_params(f)), steps, tier.expected_review_working_days)
     # The last tier of the shipped file has an empty condition; a file without one routes to ops.
-    return Routing("fallback", Msg("tier.standard_ops", _msg_params(f)), ops, 2)
+    return Routing("fallback", Msg(_route_message("tier.standard_ops", f, has_ops=True), _msg_params(f)), ops, 2)
+
+
+def _route_message(key: str, f: Mapping[str, Any], *, has_ops: bool) -> str:
+    """The tier's message, or its ``.province`` variant when the ops step is the provincial L1
+    review then L2 assessment (a provincial pool) and the catalogs have one."""
+    from core.i18n import LANGS, has_key
+
+    province = f"{key}.province"
+    if has_ops and f.get("pool_level") == "province" and all(has_key(province, lang) for lang in LANGS):
+        return province
+    return key
 
 
 def ops_role_for(f: Mapping[str, Any]) -> str:

@@ -218,6 +218,10 @@ def test_provincial_pools_route_to_provincial_ops():
     r = route(facts(training_form(department="js-it", project="P-JS-06", pool="js-pool", requested_gpus=40),
                     load_org()))
     assert r.steps == ("prov_ops_l1", "prov_ops_l2", "dept_head")
+    # the route says what happens: the province's L1 review and L2 assessment, not "ops manager"
+    assert r.msg.key == "tier.large_department.province" and "L1" in r.msg.render("zh-CN") and "40" in r.msg.render("en")
+    hq = _route(requested_gpus=8)
+    assert hq.msg.key == "tier.standard_ops" and "L1" not in hq.msg.render("zh-CN")
 
 
 @pytest.mark.parametrize(("role", "level", "steps"), [
