@@ -15,18 +15,36 @@ fraction of peak than dense training of the same active size (expert-parallel al
 expert GEMMs, load imbalance):
 
 * a dense job only ever takes dense runs;
-* an MoE job takes MoE runs of its own GPU family, form factor and precision class (tier 1). When
-  there is none, it says so and takes the dense default (tiers above) times the **MoE discount**:
-  the ratio of MoE to dense MFU measured in the same published benchmark table (same system,
-  software and precision — the ``table`` field of a run), weighted like neighbours by closeness of
-  the MoE run to the job. An FP8 MoE job therefore never takes dense FP8 runs as they are.
+* an MoE job takes MoE runs of its own GPU family, form factor and precision class (tier 1) when
+  they bracket its active parameter count (one run at most, one at least as large). When there is
+  none, or when they are all larger or all smaller than the job, it says so and takes the dense
+  default (tiers above) times the **MoE discount**: the ratio of MoE to dense MFU measured in the
+  same published benchmark table (same system, software and precision — the ``table`` field of a
+  run), weighted like neighbours by closeness of the MoE run to the job, from tables of the job's
+  precision class when there are any (see :func:`moe_discount`). An FP8 MoE job therefore never
+  takes dense FP8 runs as they are.
+
+Why the bracket: MoE MFU rises steeply with the active parameter count (smaller expert GEMMs and
+more all-to-all traffic per FLOP in a small model), while dense MFU barely moves with size. In
+NVIDIA's Megatron-Bridge 25.11 tables (the ``mbridge-*`` rows of ``data/efficiency.yaml``) MoE
+Model TFLOP/s go 214 → 484 → 557 on DGX-B200 FP8 for 3.3B → 22B → 37B active, and 121 → 233 on
+DGX-H100 FP8 for 3.3B → 22B, while the dense H100 FP8 rows of the same table give 744, 719 and
+737 for 8B, 70B and 405B. A weighted mean of runs that are all larger (or all smaller) than the
+job cannot follow that rise: it is biased, and in a known direction. The discount carries the
+MoE/dense ratio of the table pairs nearest the job's size on any GPU, and that ratio barely
+depends on the GPU: Qwen3-235B-A22B 0.318 on H100 and 0.298 on B200, Qwen3-30B-A3B 0.165 and
+0.132, against 0.13 → 0.34 across sizes.
 
 Runs reported as hardware FLOPs utilisation (``measure: hfu``, which counts recomputed forward
 passes) are converted to model FLOPs by dividing by the full-recompute factor (8ND / 6ND).
 
-A workload mismatch (pretrain vs fine-tune vs LoRA) adds one unit of distance. The result names
-its neighbours (and the MoE/dense pairs behind a discount), so the page can show exactly which
-published runs back the number.
+A workload mismatch (pretrain vs fine-tune vs LoRA) adds one unit of distance. A LoRA run's MFU
+counts 4·N FLOPs per token, as a LoRA job's estimate does (:mod:`core.estimation.flops`), so LoRA
+and full-training efficiencies are fractions of peak on the FLOPs each actually runs (NVIDIA's NeMo
+24.07 table: 705 vs 756 Model TFLOP/s for LoRA vs SFT of Llama 2 70B, 673 vs 682 for 7B).
+
+The result names its neighbours (and the MoE/dense pairs behind a discount), so the page can show
+exactly which published runs back the number.
 """
 
 from __future__ import annotations
@@ -121,6 +139,9 @@ class EfficiencyDefault:
     neighbours: tuple[Neighbour, ...]
     moe: bool = False
     moe_discount: MoeDiscount | None = None
+    # MoE runs of the job's own kind that did not bracket its active size (all larger or all
+    # smaller), set aside for the discount
+    moe_set_aside: tuple[MeasuredRun, ...] = ()
 
     @property
     def confidence(self) -> str:
@@ -246,14 +267,18 @@ def _nearest(
 
 
 def moe_discount(
-    runs: list[MeasuredRun], *, params: float, gpus: int, ratio: float, workload: str, k: int
+    runs: list[MeasuredRun], *, params: float, gpus: int, ratio: float, workload: str, k: int,
+    precision: str | None = None,
 ) -> MoeDiscount | None:
     """MoE MFU / dense MFU from published tables holding both, for an MoE job of ``params`` active
     parameters on ``gpus`` GPUs with active/total ``ratio``.
 
     For every MoE run with a ``table``, the dense runs of the same table, GPU and precision class
     give the reference (their mean MFU); the k such MoE runs nearest the job are averaged with
-    inverse-distance weights. None when no table holds both kinds.
+    inverse-distance weights. With ``precision``, pairs of the job's precision class are taken when
+    there are any: FP8 speeds up the GEMMs but not the expert all-to-all and routing, so the ratio
+    measured in FP8 is lower than it would be in BF16 (and an FP8 ratio applied to a BF16 job errs
+    on the slow side). None when no table holds both kinds.
     """
     candidates = []
     for run in runs:
@@ -267,6 +292,9 @@ def moe_discount(
         candidates.append((_distance(run, params, gpus, ratio, workload), run, dense, run.mfu / reference))
     if not candidates:
         return None
+    if precision is not None:
+        same = [c for c in candidates if precision_class(c[1].precision) == precision_class(precision)]
+        candidates = same or candidates
     candidates.sort(key=lambda x: x[0])
     chosen = candidates[:k]
     weights = _weights(dist for dist, _, _, _ in chosen)
@@ -311,11 +339,15 @@ def default_efficiency(
 
     search = dict(catalog=catalog, gpu=gpu, precision=precision, params=params, gpus=gpus, ratio=ratio,
                   workload=workload, k=k, run_gpu=run_gpu)
+    set_aside: tuple[MeasuredRun, ...] = ()
     if moe:
-        found = _nearest([r for r in runs if r.is_moe], ((1, lambda r: same_kind(r) and same_precision(r)),),
-                         **search)
-        if found:
-            return EfficiencyDefault(value=_mean(found[1]), tier=1, neighbours=found[1], moe=True)
+        own = [r for r in runs if r.is_moe and same_kind(r) and same_precision(r)]
+        if brackets(own, params):
+            found = _nearest(own, ((1, lambda r: True),), **search)
+            if found:
+                return EfficiencyDefault(value=_mean(found[1]), tier=1, neighbours=found[1], moe=True)
+        else:
+            set_aside = tuple(own)  # empty when there is no MoE run of the job's kind at all
     dense_runs = [r for r in runs if not r.is_moe]
     found = _nearest(dense_runs, (
         (1, lambda r: same_kind(r) and same_precision(r)),
@@ -328,11 +360,17 @@ def default_efficiency(
     tier, neighbours = found
     if not moe:
         return EfficiencyDefault(value=_mean(neighbours), tier=tier, neighbours=neighbours)
-    discount = moe_discount(runs, params=params, gpus=gpus, ratio=ratio, workload=workload, k=k)
+    discount = moe_discount(runs, params=params, gpus=gpus, ratio=ratio, workload=workload, k=k, precision=precision)
     if discount is None:
         raise InputError("error.no_moe_discount", field="efficiency.yaml")
     return EfficiencyDefault(value=_mean(neighbours) * discount.value, tier=tier, neighbours=neighbours, moe=True,
-                             moe_discount=discount)
+                             moe_discount=discount, moe_set_aside=set_aside)
+
+
+def brackets(runs: Iterable[MeasuredRun], params: float) -> bool:
+    """True when ``runs`` hold one with at most and one with at least ``params`` active parameters."""
+    sizes = [r.n_active for r in runs]
+    return any(n <= params * (1 + 1e-9) for n in sizes) and any(n >= params * (1 - 1e-9) for n in sizes)
 
 
 def _mean(neighbours: tuple[Neighbour, ...]) -> float:

@@ -1,7 +1,8 @@
 """Training estimate: FLOPs → effective FLOP/s → wall-clock, GPU-hours, energy and cost, plus the
 memory per GPU of the layout that fits.
 
-  total FLOPs      = 6 · N_active · D                    (the fuller count is shown beside it)
+  total FLOPs      = 6 · N_active · D (4 · N_active · D for LoRA: no weight gradients for the
+                     frozen base; the fuller count is shown beside it)
   effective FLOP/s = peak(precision) × efficiency        (efficiency from measured runs; an MoE job
                                                           from MoE runs, or dense runs × MoE discount)
   ideal time       = FLOPs / (effective FLOP/s × GPUs)
@@ -21,7 +22,8 @@ from core.estimation import defaults
 from core.estimation.calibration import Correction
 from core.estimation.catalog import GPU, PRECISIONS, load_catalog
 from core.estimation.efficiency import WORKLOADS, EfficiencyDefault, default_efficiency
-from core.estimation.flops import FlopsBreakdown, detailed_training_flops, simple_training_flops
+from core.estimation.flops import (FlopsBreakdown, detailed_training_flops, flops_per_param_token,
+                                   simple_training_flops)
 from core.estimation.layouts import first_fitting_layout, global_batch_tokens, smallest_footprint_layout
 from core.estimation.memory import Layout, MemoryEstimate, estimate_memory, what_would_fit
 from core.estimation.model import ModelSpec, complete_architecture
@@ -159,7 +161,7 @@ class TrainingEstimate:
         }
 
 
-def _efficiency_note(evidence: EfficiencyDefault, gpu: GPU, precision: str) -> Msg:
+def _efficiency_note(evidence: EfficiencyDefault, gpu: GPU, precision: str, active: float) -> Msg:
     """The assumption line saying where the default efficiency comes from."""
     runs = ", ".join(n.run.id for n in evidence.neighbours)
     value = f"{evidence.value:.0%}"
@@ -167,9 +169,14 @@ def _efficiency_note(evidence: EfficiencyDefault, gpu: GPU, precision: str) -> M
         discount = evidence.moe_discount
         dense = sum(n.weight * n.efficiency for n in evidence.neighbours)
         pairs = ", ".join(f"{p.run.id} {p.ratio:.2f}" for p in discount.pairs)
-        return Msg("assume.efficiency_moe_discount", {
-            "family": gpu.family, "precision": precision, "dense": f"{dense:.0%}", "runs": runs,
-            "discount": f"{discount.value:.2f}", "pairs": pairs, "efficiency": value})
+        params = {"family": gpu.family, "precision": precision, "dense": f"{dense:.0%}", "runs": runs,
+                  "discount": f"{discount.value:.2f}", "pairs": pairs, "efficiency": value}
+        if evidence.moe_set_aside:
+            larger = all(r.n_active > active for r in evidence.moe_set_aside)
+            key = "assume.efficiency_moe_all_larger" if larger else "assume.efficiency_moe_all_smaller"
+            return Msg(key, params | {"own": ", ".join(r.id for r in evidence.moe_set_aside),
+                                      "active": f"{active:.3g}"})
+        return Msg("assume.efficiency_moe_discount", params)
     if evidence.moe:
         return Msg("assume.efficiency_moe", {"efficiency": value, "runs": runs})
     return Msg(f"assume.efficiency_tier{evidence.tier}", {"efficiency": value, "runs": runs})
@@ -195,8 +202,12 @@ def estimate_training(
 
     model, notes = complete_architecture(inp.model)
     notes = list(notes)
-    flops = simple_training_flops(model, inp.tokens)
-    detailed = detailed_training_flops(model, inp.tokens) if model.has_architecture and model.seq_len else None
+    flops = simple_training_flops(model, inp.tokens, inp.workload)
+    per_param = flops_per_param_token(inp.workload)
+    detailed = (detailed_training_flops(model, inp.tokens, inp.workload)
+                if model.has_architecture and model.seq_len else None)
+    if inp.workload == "lora":
+        notes.append(Msg("assume.lora_flops", {}))
     if inp.model.active_params:
         notes.append(Msg("assume.moe_active", {"active": f"{inp.model.active_params:.3g}", "total": f"{inp.model.params:.3g}"}))
 
@@ -209,7 +220,7 @@ def estimate_training(
             gpu=gpu, catalog=catalog, precision=inp.precision, params=model.n_active, gpus=inp.gpus,
             workload=inp.workload, total_params=model.params)
         efficiency = evidence.value
-        notes.append(_efficiency_note(evidence, gpu, inp.precision))
+        notes.append(_efficiency_note(evidence, gpu, inp.precision, model.n_active))
 
     effective = peak * efficiency
     correction = inp.correction_factor if inp.correction_factor is not None else d["correction_factor"].value
@@ -246,7 +257,8 @@ def estimate_training(
     remedies = tuple(what_would_fit(model, layout, gpu, d)) if not memory.fits else ()
 
     lines = (
-        Line("total_flops", flops, "FLOPs", f"6 × N × D = 6 × {_fmt(model.n_active)} × {_fmt(inp.tokens)} = {_fmt(flops)}"),
+        Line("total_flops", flops, "FLOPs", f"{per_param:g} × N × D = {per_param:g} × {_fmt(model.n_active)} × "
+                                              f"{_fmt(inp.tokens)} = {_fmt(flops)}"),
         Line("effective_tflops_per_gpu", effective, "TFLOP/s",
              f"peak × efficiency = {_fmt(peak)} × {efficiency:.3f} = {_fmt(effective)}"),
         Line("wall_clock_hours", wall, "h",
@@ -260,7 +272,9 @@ def estimate_training(
     )
     if detailed:
         lines = lines + (Line("total_flops_detailed", detailed.training_total, "FLOPs",
-                              f"3 × forward/token × D = 3 × {_fmt(detailed.forward_per_token)} × {_fmt(inp.tokens)} = {_fmt(detailed.training_total)}"),)
+                              f"{detailed.passes:g} × forward/token × D = {detailed.passes:g} × "
+                              f"{_fmt(detailed.forward_per_token)} × {_fmt(inp.tokens)} = "
+                              f"{_fmt(detailed.training_total)}"),)
     return TrainingEstimate(
         inputs=inp, gpu=gpu, total_flops=flops, detailed=detailed, peak_tflops=peak, efficiency=efficiency,
         efficiency_evidence=evidence, effective_tflops_per_gpu=effective, correction_factor=correction,

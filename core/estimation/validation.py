@@ -5,9 +5,14 @@ efficiency for its own job (GPU, precision, workload, active and total parameter
 computed from all the other runs — tiers, MoE discount and all — and the GPU-hours that efficiency
 gives for one trillion tokens are compared with the GPU-hours the run's published figure gives:
 
-  GPU-hours = 6 · N_active · 1e12 / (achieved TFLOP/s per GPU · 1e12) / 3600
+  GPU-hours = c · N_active · 1e12 / (achieved TFLOP/s per GPU · 1e12) / 3600
   published: achieved = published MFU × the run's dense peak (its ``peak_basis``)
   estimated: achieved = default efficiency × the job's dense peak at its precision
+
+with c the model FLOPs per parameter and token of the run's workload, as the estimate counts them
+(:func:`core.estimation.flops.flops_per_param_token`: 6, or 4 for LoRA — which is also how NVIDIA's
+published LoRA figures count, so for those rows the published GPU-hours match the published
+tokens per second).
 
 The correction factor (修正系数) and any calibration are left out on both sides: the published
 figures are throughputs, and this measures the efficiency model alone. The error of one run is
@@ -30,6 +35,7 @@ from core.errors import InputError
 from core.estimation.calibration import RunPair
 from core.estimation.catalog import Catalog, load_catalog
 from core.estimation.efficiency import MeasuredRun, default_efficiency, load_runs
+from core.estimation.flops import flops_per_param_token
 
 REFERENCE_TOKENS = 1e12  # GPU-hours are compared per trillion training tokens
 
@@ -111,8 +117,8 @@ def _summary(label: str, items: list[tuple[str, float]]) -> ErrorSummary:
                         worst_factor=max(worst_ratio, 1.0 / worst_ratio), worst_run=worst_id)
 
 
-def _gpu_hours(n_active: float, achieved_tflops: float) -> float:
-    return 6.0 * n_active * REFERENCE_TOKENS / (achieved_tflops * 1e12) / 3600.0
+def _gpu_hours(n_active: float, achieved_tflops: float, workload: str) -> float:
+    return flops_per_param_token(workload) * n_active * REFERENCE_TOKENS / (achieved_tflops * 1e12) / 3600.0
 
 
 def leave_one_out(runs: list[MeasuredRun] | None = None, catalog: Catalog | None = None) -> Validation:
@@ -137,8 +143,8 @@ def leave_one_out(runs: list[MeasuredRun] | None = None, catalog: Catalog | None
             continue
         checks.append(RunCheck(
             run=run, method=result.method, tier=result.tier, efficiency=result.value,
-            estimated_gpu_hours=_gpu_hours(run.n_active, result.value * job_peak),
-            published_gpu_hours=_gpu_hours(run.n_active, run.mfu * basis_peak),
+            estimated_gpu_hours=_gpu_hours(run.n_active, result.value * job_peak, run.workload),
+            published_gpu_hours=_gpu_hours(run.n_active, run.mfu * basis_peak, run.workload),
         ))
     if not checks:
         raise InputError("error.no_efficiency_data", field="efficiency.yaml")

@@ -330,3 +330,94 @@ def test_moe_discount_without_any_table_pair_is_an_error_naming_the_file():
         default_efficiency(gpu=catalog.get("A100-80GB"), catalog=catalog, precision="bf16", params=3.7e10,
                            gpus=1024, total_params=6.71e11, runs=runs)
     assert info.value.field == "efficiency.yaml" and info.value.key == "error.no_moe_discount"
+
+
+# -- MoE runs of the job's kind must bracket its active size ---------------------------------------
+
+
+def _own_kind_moe(gpu_id, precision):
+    family = GPU_FAMILY[load_catalog().get(gpu_id).id]
+    cls = "16bit" if precision in ("bf16", "fp16") else precision
+    return {pid for pid, p in POINTS.items() if is_moe_point(pid) and p["gpu_family"] == family
+            and ("16bit" if p["precision"] in ("bf16", "fp16") else p["precision"]) == cls}
+
+
+def test_moe_runs_of_the_jobs_kind_that_bracket_its_size_are_used_directly():
+    # B200 FP8 MoE runs: 3.3B, 22B and 37B active; a 10B-active job lies between them
+    own = _own_kind_moe("B200", "fp8")
+    assert {float(POINTS[i]["active_params"]) for i in own} == {3.3e9, 2.2e10, 3.7e10}
+    result = moe_eff("B200", "fp8", 1e10, 1e11, 64)
+    assert result.method == "tier 1 MoE" and result.moe_discount is None and result.moe_set_aside == ()
+    assert {n.run.id for n in result.neighbours} <= own
+
+
+@pytest.mark.parametrize("active,larger", [(2e9, True), (1e11, False)])
+def test_moe_runs_all_larger_or_all_smaller_than_the_job_are_set_aside_for_the_discount(active, larger):
+    own = _own_kind_moe("B200", "fp8")
+    result = moe_eff("B200", "fp8", active, active * 10, 64)
+    assert result.method == "tier 1 + MoE discount" and result.confidence == "medium"
+    assert {r.id for r in result.moe_set_aside} == own
+    assert all((r.n_active > active) == larger for r in result.moe_set_aside)
+    # dense B200 FP8 default × the discount, the dense neighbours never MoE
+    dense = eff("B200", "fp8", active, 64)
+    assert [n.run.id for n in result.neighbours] == [n.run.id for n in dense.neighbours]
+    assert result.value == pytest.approx(dense.value * result.moe_discount.value)
+
+
+def test_a_small_moe_job_takes_the_ratio_of_the_same_model_on_another_gpu():
+    # Qwen3-30B-A3B on 8 B200 in FP8, its own row left out: the other B200 FP8 MoE runs (22B, 37B
+    # active) are all larger, and the nearest table pair is the same model on 16 H100
+    catalog = load_catalog()
+    runs = [r for r in load_runs() if r.id != "mbridge-qwen3-30b-a3b-8-b200-fp8"]
+    result = default_efficiency(gpu=catalog.get("B200"), catalog=catalog, precision="fp8", params=3.3e9, gpus=8,
+                                total_params=3.05e10, runs=runs)
+    assert {r.id for r in result.moe_set_aside} == {"mbridge-qwen3-235b-a22b-64-b200-fp8",
+                                                     "mbridge-deepseek-v3-256-b200-fp8"}
+    nearest = result.moe_discount.pairs[0]
+    assert nearest.run.id == "mbridge-qwen3-30b-a3b-16-h100-fp8"
+    assert nearest.ratio == pytest.approx(0.122 / ((0.752 + 0.727 + 0.745) / 3))
+    # the direct mean of the two larger runs would have been above both the discount and the row itself
+    own = [r.mfu * 2250 / 4500 for r in result.moe_set_aside]  # 0.1075 and 0.124 of the FP8 peak
+    published = POINTS["mbridge-qwen3-30b-a3b-8-b200-fp8"]["mfu"] * 2250 / 4500
+    assert result.value < min(own) and published < result.value < 2 * published
+
+
+def test_the_moe_discount_prefers_ratios_of_the_jobs_precision_class():
+    from dataclasses import replace
+
+    base = [r for r in load_runs()]
+    template = next(r for r in base if r.id == "mbridge-qwen3-235b-a22b-256-h100-fp8")
+    dense_template = next(r for r in base if r.id == "nemo-mbridge-llama3-70b-64-h100-fp8")
+    # a hypothetical BF16 table holding one MoE and one dense run: MoE/dense = 0.30 / 0.60 = 0.5
+    moe_bf16 = replace(template, id="bf16-moe", precision="bf16", peak_basis="bf16", mfu=0.30, table="bf16-table")
+    dense_bf16 = replace(dense_template, id="bf16-dense", precision="bf16", peak_basis="bf16", mfu=0.60,
+                         table="bf16-table")
+    runs = base + [moe_bf16, dense_bf16]
+    catalog = load_catalog()
+    bf16 = default_efficiency(gpu=catalog.get("A100-80GB"), catalog=catalog, precision="bf16", params=3.7e10,
+                              gpus=1024, total_params=6.71e11, runs=runs)
+    assert [p.run.id for p in bf16.moe_discount.pairs] == ["bf16-moe"]
+    assert bf16.moe_discount.value == pytest.approx(0.5)
+    # an FP8 job keeps the FP8 ratios; without the BF16 table a BF16 job falls back to them
+    fp8 = default_efficiency(gpu=catalog.get("L40S"), catalog=catalog, precision="fp8", params=3.7e10, gpus=1024,
+                             total_params=6.71e11, runs=runs)
+    assert fp8.moe_discount.pairs and all(p.run.precision == "fp8" for p in fp8.moe_discount.pairs)
+    fallback = default_efficiency(gpu=catalog.get("A100-80GB"), catalog=catalog, precision="bf16", params=3.7e10,
+                                  gpus=1024, total_params=6.71e11, runs=base)
+    assert fallback.moe_discount.pairs and all(p.run.precision == "fp8" for p in fallback.moe_discount.pairs)
+
+
+# -- LoRA rows count 4·N FLOPs per token ---------------------------------------------------------------
+
+
+def test_published_throughputs_show_the_flop_count_of_each_workload():
+    from core.estimation.flops import flops_per_param_token
+
+    rows = {pid: p for pid, p in POINTS.items() if p.get("tokens_per_sec_per_gpu")}
+    assert {p["workload"] for p in rows.values()} >= {"lora", "finetune"}
+    assert sum(p["workload"] == "lora" for p in rows.values()) == 3
+    for pid, p in rows.items():
+        per_param = p["model_tflops_per_gpu"] * 1e12 / float(p["tokens_per_sec_per_gpu"]) / float(p["params"])
+        # NVIDIA: LoRA 3.96-4.10 N per token, SFT 5.98 N
+        assert per_param == pytest.approx(flops_per_param_token(p["workload"]), rel=0.05), pid
+    assert flops_per_param_token("lora") == 4.0 and flops_per_param_token("finetune") == 6.0

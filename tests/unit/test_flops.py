@@ -121,3 +121,18 @@ def test_attention_terms_grow_with_sequence_length_but_projections_do_not():
     assert long.softmax == 4 * short.softmax
     assert long.qkv_projection == short.qkv_projection
     assert long.mlp == short.mlp
+
+
+def test_lora_flops_are_four_n_d():
+    # frozen base: forward 2N + activation gradients 2N, no weight gradients -> 4 × 7e9 × 1e12 = 2.8e22
+    assert simple_training_flops(ModelSpec(params=7e9), 1e12, "lora") == pytest.approx(2.8e22, rel=1e-12)
+    assert simple_training_flops(ModelSpec(params=7e9), 1e12, "finetune") == pytest.approx(4.2e22, rel=1e-12)
+
+
+def test_lora_detailed_count_is_two_forwards_per_token():
+    full = detailed_training_flops(GPT3, tokens=3e11)
+    lora = detailed_training_flops(GPT3, tokens=3e11, workload="lora")
+    assert lora.forward_per_token == full.forward_per_token
+    # 2 × 358,847,766,528 × 3e11
+    assert lora.training_total == pytest.approx(2.153086599168e23, rel=1e-12)
+    assert lora.training_total == pytest.approx(full.training_total * 2 / 3, rel=1e-12)

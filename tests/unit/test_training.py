@@ -254,3 +254,49 @@ def test_moe_layout_search_uses_expert_parallelism_and_counts_total_parameters_i
     assert est.as_dict()["layout"]["ep"] == est.layout.ep
     assert est.layout.dp % est.layout.ep == 0
     assert est.memory.trainable_params == 6.71e11
+
+
+# -- LoRA compute ----------------------------------------------------------------------------------
+
+
+def test_lora_job_counts_four_n_d_and_says_so():
+    est = run(workload="lora", efficiency=0.4)
+    full = run(workload="finetune", efficiency=0.4)
+    # 4 × 70e9 × 2e12 = 5.6e23 against 6 × 70e9 × 2e12 = 8.4e23
+    assert est.total_flops == pytest.approx(5.6e23)
+    assert full.total_flops == pytest.approx(8.4e23)
+    assert est.wall_clock_hours == pytest.approx(5.6e23 / (312e12 * 0.4 * 1024) / 3600 * CORRECTION)
+    assert est.gpu_hours == pytest.approx(full.gpu_hours * 2 / 3)
+    d = est.as_dict()
+    assert d["formulas"]["total_flops"].startswith("4 × N × D = 4 × ")
+    assert d["formulas"]["total_flops_detailed"].startswith("2 × forward/token")
+    assert d["total_flops_detailed"] == pytest.approx(full.as_dict()["total_flops_detailed"] * 2 / 3)
+    assert any(a.key == "assume.lora_flops" for a in est.assumptions)
+    assert not any(a.key == "assume.lora_flops" for a in full.assumptions)
+
+
+def test_lora_run_at_its_published_efficiency_gives_its_published_throughput():
+    # NeMo 24.07, Llama 2 70B LoRA on 8 H100 in FP8: 705 Model TFLOP/s, 2,557 tokens/s per GPU. At its
+    # own efficiency (705 / 1979 of the FP8 peak) the estimate must give those tokens/s back.
+    point = next(p for p in yaml.safe_load((DATA / "efficiency.yaml").read_text(encoding="utf-8"))["points"]
+                 if p["id"] == "nemo2407-llama2-70b-lora-8-h100-fp8")
+    tokens = 1e9
+    est = run(model=ModelSpec(params=float(point["params"])), tokens=tokens, gpu="H100-SXM", gpus=8,
+              precision="fp8", workload="lora", efficiency=point["model_tflops_per_gpu"] / 1979,
+              correction_factor=1.0)
+    tokens_per_sec_per_gpu = tokens / (est.wall_clock_hours * 3600) / 8
+    assert tokens_per_sec_per_gpu == pytest.approx(point["tokens_per_sec_per_gpu"], rel=0.01)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_moe_runs_set_aside_are_named_in_the_note(lang):
+    # 2B active on B200 in FP8: every B200 FP8 MoE run (3.3B, 22B, 37B active) is larger
+    est = run(model=ModelSpec(params=2e10, active_params=2e9), tokens=1e11, gpu="B200", gpus=64, precision="fp8")
+    note = next(a for a in est.assumptions if a.key.startswith("assume.efficiency_moe"))
+    assert note.key == "assume.efficiency_moe_all_larger"
+    assert "mbridge-qwen3-30b-a3b-8-b200-fp8" in note.params["own"]
+    assert note.params["active"] == "2e+09"
+    assert "mbridge-qwen3-30b-a3b-8-b200-fp8" in note.render(lang)
+    big = run(model=ModelSpec(params=2e12, active_params=1e11), tokens=1e11, gpu="B200", gpus=1024, precision="fp8")
+    assert any(a.key == "assume.efficiency_moe_all_smaller" for a in big.assumptions)
+    assert est.as_dict(lang)["assumptions"] and big.as_dict(lang)["assumptions"]

@@ -193,3 +193,31 @@ def test_outcomes_are_read_from_the_database_or_the_reason_is_given(tmp_path, mo
     assert data["overall"]["runs"] == len(data["runs"])
     code, out, _ = _in_process()
     assert code == 0 and "| all |" in out
+
+
+@pytest.mark.parametrize("pid", [pid for pid, p in POINTS.items() if p.get("tokens_per_sec_per_gpu")])
+def test_published_gpu_hours_agree_with_published_tokens_per_second(validation, pid):
+    # 4·N per token for a LoRA row, 6·N otherwise: the GPU-hours for 1e12 tokens are what the
+    # published throughput gives (within the attention FLOPs NVIDIA also counts)
+    p = POINTS[pid]
+    check = next(c for c in validation.checks if c.run.id == pid)
+    assert check.published_gpu_hours == pytest.approx(1e12 / float(p["tokens_per_sec_per_gpu"]) / 3600, rel=0.05)
+    per_token = 4 if p["workload"] == "lora" else 6
+    peak = PEAK[p["gpu"]][f"{p['peak_basis']}_tflops"]
+    by_hand = per_token * float(p["params"]) * 1e12 / (p["mfu"] * peak * 1e12) / 3600
+    assert check.published_gpu_hours == pytest.approx(by_hand)
+
+
+def test_a_left_out_moe_run_takes_runs_of_its_kind_only_when_they_bracket_its_size(validation):
+    runs = load_runs()
+    catalog = load_catalog()
+    family = {r.id: catalog.get(r.gpu).family for r in runs}
+    for check in (c for c in validation.checks if c.run.is_moe):
+        own = [r.n_active for r in runs if r.is_moe and r.id != check.run.id and family[r.id] == family[check.run.id]
+               and (r.precision == "fp8") == (check.run.precision == "fp8")]
+        bracketed = bool(own) and min(own) <= check.run.n_active <= max(own)
+        assert (check.method == "tier 1 MoE") == bracketed, check.run.id
+    methods = {c.run.id: c.method for c in validation.checks}
+    # Qwen3-30B-A3B, the smallest MoE run on B200 and on H100: no smaller run of its kind is left
+    assert methods["mbridge-qwen3-30b-a3b-8-b200-fp8"] == "tier 1 + MoE discount"
+    assert methods["mbridge-qwen3-235b-a22b-64-b200-fp8"] == "tier 1 MoE"
