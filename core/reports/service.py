@@ -32,10 +32,11 @@ from core.metrics.persistence import GpuDailyRollupRow, read_days
 from core.metrics.schema import ROLLUP_SCHEMA
 from core.notifications.outbox import enqueue
 from core.org import Org, load_org
-from core.reports.build import COMPANY, build_report, check_scope, month_summary, parse_month, scope_clusters, shift_month
+from core.reports.build import COMPANY, build_report, check_scope, parse_month, scope_clusters, shift_month
 from core.reports.deidentify import deidentify
 from core.reports.persistence import PublishedReportImmutable, ReportRow
 from core.reports.results import results_of
+from core.reports.sql_summaries import month_summaries
 
 BUILD_ROLES = OPS_ROLES | {"system"}
 PUBLISH_LOCK = "report_publish"
@@ -112,26 +113,13 @@ def reclaims_of_month(session: Session, month: str, scope: str) -> dict[str, Any
     return {"available": True, "items": items}
 
 
-def _scoped(frame, clusters: Iterable[str]):
-    import polars as pl
-
-    return frame.filter(pl.col("cluster").is_in(sorted(clusters)))
-
-
 def summaries(session: Session, months: Iterable[str], scope: str, org: Org) -> dict[str, dict | None]:
-    """:func:`month_summary` of each month (None where there is no data)."""
+    """:func:`~core.reports.build.month_summary` of each month (None where there is no data),
+    summed in the database by :func:`core.reports.sql_summaries.month_summaries` (a few hundred
+    grouped rows for the span of ``months`` instead of every rollup row of it)."""
     clusters = scope_clusters(org, scope)
     gpus_total = sum(p.gpus for p in org.pools.values() if p.cluster in clusters)
-    price = prices()
-    months = list(months)
-    if not months:
-        return {}
-    bounds = {m: parse_month(m) for m in months}
-    # One read of the whole span, split by month: a year's summary is one query, not twelve.
-    frame = _scoped(read_days(session, min(b[0] for b in bounds.values()), max(b[1] for b in bounds.values())), clusters)
-    return {m: month_summary(frame.filter((pl.col("day") >= first) & (pl.col("day") <= last)), month=m, prices=price,
-                             gpus_total=gpus_total)
-            for m, (first, last) in bounds.items()}
+    return month_summaries(session, months, clusters=clusters, prices=prices(), gpus_total=gpus_total)
 
 
 def namespace_days(session: Session, namespaces: Iterable[str], first: date, last: date) -> pl.DataFrame:
