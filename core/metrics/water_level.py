@@ -18,12 +18,14 @@ the free GPUs that fit no request of that shape are ``stranded``.
 Free slots are the sampled GPUs with no workload (dcgm-exporter reports no pod on them); a slot
 without a sample is not counted free.
 
-Trends come from the daily rollups (one read): per pool and day (or month) the GPU-hours with a
-workload (the rollups' ``allocated_gpu_hours``: observed, not the portal's grants), the used
-GPU-hours and the mean utilisation (sample-weighted over every GPU of the pool).
+Trends come from the daily rollups: per pool and day (or month) the GPU-hours with a workload
+(the rollups' ``allocated_gpu_hours``: observed, not the portal's grants), the used GPU-hours and
+the mean utilisation (sample-weighted over every GPU of the pool). :func:`trends` computes them
+from rollup rows; :func:`trend` has the database sum them per pool and day
+(:mod:`core.metrics.trend_sql`, one grouped query) — the same figures.
 
 The pure functions take frames and return frames; :func:`snapshot` and :func:`trend` are the
-services pages call (one ``latest()`` call and one rollup read per page, whatever the fleet size).
+services pages call (one ``latest()`` call and one grouped rollup query per page, whatever the fleet size).
 """
 
 from __future__ import annotations
@@ -303,14 +305,18 @@ def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, n
 def trend(*, sessions: sessionmaker[Session], actor: Identity, nodes: Sequence[GpuNode], first: date, last: date,
           period: str = "day") -> pl.DataFrame:
     """Per pool and day or month between ``first`` and ``last``: allocated/used GPU-hours and mean
-    utilisation from ``gpu_daily_rollups`` (one read). :class:`InputError` (field "first") when
-    ``first`` is after ``last``; PermissionDenied as :func:`snapshot`."""
-    from core.metrics.persistence import read_days
+    utilisation from ``gpu_daily_rollups`` — :func:`trends`' figures, summed per pool and day in the
+    database (:mod:`core.metrics.trend_sql`, one grouped query). :class:`InputError` (field "first")
+    when ``first`` is after ``last``, (field "period") for a period other than day or month;
+    PermissionDenied as :func:`snapshot`."""
+    from core.metrics.trend_sql import pool_day_sums, trend_frame
 
     require(actor, WATER_LEVEL_ROLES, "read the water level")
     if first > last:
         raise InputError("pools.bad_range", field="first", first=first.isoformat(), last=last.isoformat())
+    if period not in ("day", "month"):
+        raise InputError("error.choice", field="period", value=period, choices="day, month")
     with unit_of_work(sessions) as s:
-        rows = read_days(s, first, last)
-    return trends(rows, nodes_frame(nodes), period=period)
+        sums = pool_day_sums(s, first, last, ((n.name, n.pool or "") for n in nodes))
+    return trend_frame(sums, period=period)
 
