@@ -68,9 +68,14 @@ def analysis_report(*, sessions: sessionmaker[Session], actor: Identity, month: 
     if any(k not in DRILL_DIMENSIONS for k in drill) or len(drill) > 1:
         raise InputError("error.choice", field="drill", value=",".join(drill), choices=", ".join(DRILL_DIMENSIONS))
     year = year or first.year
+    compared = service.history_months(month)
+    year_months = [f"{year:04d}-{m:02d}" for m in range(1, 13)]
     with unit_of_work(sessions) as s:
-        report = service.compute(s, month=month, scope=scope)
-        drilled = service.compute(s, month=month, scope=scope, focus=drill) if drill else None
-        year_summaries = service.summaries(s, [f"{year:04d}-{m:02d}" for m in range(1, 13)], scope, org)
+        # every month summed once: the report, its drill-down and the annual summary share them
+        sums = service.summaries(s, sorted({*compared, *year_months}), scope, org)
+        history = {m: sums[m] for m in compared}
+        report = service.compute(s, month=month, scope=scope, history=history)
+        drilled = service.compute(s, month=month, scope=scope, focus=drill, history=history) if drill else None
+        year_summaries = {m: sums[m] for m in year_months}
     return {"month": month, "scope": scope, "trend": trend_analysis(report), "warnings": report["warnings"],
             "report": report, "drill": drill or None, "drill_down": drilled, "annual": annual(year_summaries, year)}

@@ -12,7 +12,7 @@ stay readable.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import polars as pl
 from sqlalchemy import func, select
@@ -182,14 +182,22 @@ def provision_failures(session: Session, first: date, last: date) -> list[dict[s
     return out
 
 
+def history_months(month: str) -> list[str]:
+    """The months a report of ``month`` compares with: the ``trend_months`` before it and the same
+    month a year earlier."""
+    months = [shift_month(month, -k) for k in range(1, int(settings().get("trend_months", 6)) + 1)]
+    return [*months, shift_month(month, -12)]
+
+
 def compute(session: Session, *, month: str, scope: str, focus: dict | None = None,
-            now: datetime | None = None) -> dict[str, Any]:
-    """The report of ``month`` and ``scope`` from the database (no permission check: callers check)."""
+            now: datetime | None = None, history: Mapping[str, dict | None] | None = None) -> dict[str, Any]:
+    """The report of ``month`` and ``scope`` from the database (no permission check: callers check).
+    ``history``: the summaries of :func:`history_months` when the caller has them already (they do
+    not depend on ``focus``); else they are summed here."""
     org = load_org()
     first, last = parse_month(month)
     conf = settings()
-    history_months = [shift_month(month, -k) for k in range(1, int(conf.get("trend_months", 6)) + 1)]
-    history_months.append(shift_month(month, -12))
+    history = history if history is not None else summaries(session, history_months(month), scope, org)
     people = {p.id: p.name for p in load_personas()}
     allocations = _allocations(session)
     training = [a for a in allocations if a["demand_type"] == "training" and a["namespace"] and a["starts_on"]
@@ -197,7 +205,7 @@ def compute(session: Session, *, month: str, scope: str, focus: dict | None = No
     return build_report(
         month=month, scope=scope, rollups=read_days(session, first, last), allocations=allocations,
         requests=_requests(session), org=org, prices=prices(), settings=conf,
-        history=summaries(session, history_months, scope, org), people=people,
+        history=dict(history), people=people,
         warnings=warnings_of_month(session, month, scope), reclaims=reclaims_of_month(session, month, scope),
         built_at=now or _now(), focus=focus, node_pools=node_pools(),
         provision_failures=provision_failures(session, first, last),
