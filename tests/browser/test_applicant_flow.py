@@ -17,7 +17,7 @@ from core.i18n import translate
 from core.lifecycle.states import TRANSITIONS
 from core.org import load_org
 from tests.support.browser_checks import open_page
-from tests.support.browser_flows import assert_clean, menu_page, table_shows
+from tests.support.browser_flows import assert_clean, choose, menu_page, table_shows
 from ui.navigation import PageSpec
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -64,13 +64,6 @@ def _arrived(tab, spec: PageSpec, wait_idle) -> None:
     wait_idle(tab)
 
 
-def _pick(tab, label: str, option: str, wait_idle) -> None:
-    """Choose ``option`` in the selectbox labelled ``label``."""
-    tab.get_by_role("combobox", name=label).filter(visible=True).click()
-    tab.get_by_role("option", name=option, exact=True).click()
-    wait_idle(tab)
-
-
 def _fill(tab, label: str, value: str, wait_idle=None) -> None:
     """Type ``value`` into the (visible) text or number field labelled ``label`` and leave it (the
     rerun that starts is waited for when ``wait_idle`` is given; fields filled one after another
@@ -114,8 +107,8 @@ def _walk(tab, app_url, wait_idle, patterns) -> None:
     estimate = menu_page("applicant", "estimate")
     open_page(tab, app_url, estimate, APPLICANT, LANG)
     _fill(tab, t("training.tokens_b"), str(TOKENS_B), wait_idle)
-    _pick(tab, t("training.gpu"), GPU, wait_idle)
-    _pick(tab, t("training.workload"), t("training.workload.finetune"), wait_idle)
+    choose(tab, wait_idle, t("training.gpu"), GPU)
+    choose(tab, wait_idle, t("training.workload"), t("training.workload.finetune"))
     tab.get_by_role("button", name=t("training.submit")).click()
     wait_idle(tab)
     expect(tab.get_by_text(t("training.result", gpus=GPUS, gpu=GPU), exact=True)).to_be_visible()
@@ -163,8 +156,8 @@ def _walk(tab, app_url, wait_idle, patterns) -> None:
     _fill(tab, t("form.python_version"), "3.11")
     _fill(tab, t("form.key_libraries"), "torch==2.3.1, deepspeed==0.14.4", wait_idle)
     pool = load_org().pools[POOL]
-    _pick(tab, t("form.pool"), t("apply.pool_label", pool=POOL, gpu=pool.gpu, gpus=pool.gpus,
-                                 kind=t(f"pool_kind.{pool.kind}")), wait_idle)
+    choose(tab, wait_idle, t("form.pool"), t("apply.pool_label", pool=POOL, gpu=pool.gpu, gpus=pool.gpus,
+                                 kind=t(f"pool_kind.{pool.kind}")))
     tab.get_by_role("button", name=t("apply.submit")).click()
     wait_idle(tab)
     statuses = "|".join(re.escape(t(f"status.{s}")) for s in TRANSITIONS if s != "draft")

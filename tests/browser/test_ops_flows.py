@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from core.i18n import translate
 from core.identity import load_personas
 from tests.support.browser_checks import open_page
-from tests.support.browser_flows import assert_clean, menu_page, table_shows
+from tests.support.browser_flows import assert_clean, choose, menu_page, table_shows
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -38,24 +38,6 @@ def t(key: str, **params) -> str:
 
 
 
-
-
-def _choose(tab, wait_idle, label: str, option: str | re.Pattern[str] | int) -> str:
-    """Open the selectbox ``label`` and click ``option`` (its name, or its position in the list);
-    returns what the selectbox shows afterwards."""
-    box = tab.get_by_role("combobox", name=label, exact=True)
-    for _ in range(3):
-        # a click that first scrolls the page to the box may see its list close on that scroll
-        box.click()
-        try:
-            expect(box).to_have_attribute("aria-expanded", "true", timeout=1_500)
-            break
-        except AssertionError:
-            continue
-    options = tab.get_by_role("option")
-    (options.nth(option) if isinstance(option, int) else options.filter(has_text=option).first).click()
-    wait_idle(tab)
-    return box.input_value()
 
 
 def _heading(tab, text: str) -> None:
@@ -85,7 +67,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
     assert_clean(hq, approvals, LANG, error_patterns)
 
     # the first request waiting for HQ ops: submitted, not claimed yet, with its checklist
-    number = NUMBER.match(_choose(hq, wait_idle, t("req.pick"), 1)).group()
+    number = NUMBER.match(choose(hq, wait_idle, t("req.pick"), 1)).group()
     _heading(hq, t("req.detail_title", number=number, status=t("status.submitted")))
     expect(hq.get_by_text(t("review.your_step", seq=1, total=1, step=t("role.hq_ops")))).to_be_visible()
     expect(hq.get_by_text(t("review.feasibility"))).to_be_visible()
@@ -108,7 +90,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
     allocations = menu_page("hq_ops", "allocations")
     open_page(hq, app_url, allocations, HQ, LANG, from_menu=True)
     table_shows(hq, number, t("status.active"))
-    _choose(hq, wait_idle, t("alloc.pick"), re.compile("^" + number))
+    choose(hq, wait_idle, t("alloc.pick"), re.compile("^" + number))
     _heading(hq, t("alloc.sheet_title", number=number, status=t("status.active")))
     assert_clean(hq, allocations, LANG, error_patterns)
 
@@ -116,7 +98,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
     warnings = menu_page("hq_ops", "warnings")
     open_page(hq, app_url, warnings, HQ, LANG, from_menu=True)
     assert_clean(hq, warnings, LANG, error_patterns)
-    picked = _choose(hq, wait_idle, t("warn.pick"), 1)
+    picked = choose(hq, wait_idle, t("warn.pick"), 1)
     wid, month, resource = re.fullmatch(r"#(\d+) · ([\d-]+) · (.+)", picked).groups()
     table_shows(hq, wid, month)
     expect(hq.get_by_role("heading", name=re.compile(re.escape(resource)))).to_be_visible()
@@ -130,7 +112,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
     expect(hq.get_by_test_id("stMarkdown").filter(has_text=f"{NAME[HQ]} · {t('warn.status.acknowledged')}")
            .filter(has_text=note)).to_be_visible()
     # listed among the acknowledged warnings now
-    _choose(hq, wait_idle, t("warn.filter_status"), t("warn.status.acknowledged"))
+    choose(hq, wait_idle, t("warn.filter_status"), t("warn.status.acknowledged"))
     table_shows(hq, wid, month, None, resource)
     assert_clean(hq, warnings, LANG, error_patterns)
 
@@ -147,7 +129,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
         next_step = hq.get_by_role("combobox", name=t("reclaim.next"), exact=True)
         expect(next_step).to_have_value(t(f"reclaim.cand.{status}"))
         if status == "plan_agreed":
-            _choose(hq, wait_idle, t("reclaim.col.plan"), t("reclaim.plan.remove"))
+            choose(hq, wait_idle, t("reclaim.col.plan"), t("reclaim.plan.remove"))
         hq.get_by_label(t("reclaim.note"), exact=True).fill(f"{t(f'reclaim.cand.{status}')}：峰值利用率持续偏低")
         hq.get_by_role("button", name=t("reclaim.apply")).click()
         wait_idle(hq)
@@ -161,7 +143,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
 
     hq.get_by_role("radio", name=t("reclaim.tab.records"), exact=True).click()
     wait_idle(hq)
-    _choose(hq, wait_idle, t("reclaim.pick_record"), re.compile(rf"^#\d+ · {re.escape(namespace)}$"))
+    choose(hq, wait_idle, t("reclaim.pick_record"), re.compile(rf"^#\d+ · {re.escape(namespace)}$"))
     # its reclaim record, planned and not executed, with the objects the execution would delete
     table_shows(hq, t("reclaim.kind.candidate"), namespace, None, None, t("reclaim.rec.planned"))
     expect(hq.get_by_text(t("reclaim.deleted_now"))).to_be_visible()
@@ -176,7 +158,7 @@ def test_a_provincial_request_passes_the_l1_review_then_the_l2_assessment(new_ta
     # L1: the first request waiting for the initial review, step 1 of 2
     l1 = new_tab(LANG)
     open_page(l1, app_url, approvals, L1, LANG)
-    number = NUMBER.match(_choose(l1, wait_idle, t("req.pick"), 1)).group()
+    number = NUMBER.match(choose(l1, wait_idle, t("req.pick"), 1)).group()
     _heading(l1, t("req.detail_title", number=number, status=t("status.submitted")))
     expect(l1.get_by_text(t("review.your_step", seq=1, total=2, step=l1_role))).to_be_visible()
     assert_clean(l1, approvals, LANG, error_patterns)
@@ -185,7 +167,7 @@ def test_a_provincial_request_passes_the_l1_review_then_the_l2_assessment(new_ta
 
     # the request now waits for L2: in review, its second step pending
     open_page(l1, app_url, my_requests, L1, LANG, from_menu=True)
-    _choose(l1, wait_idle, t("req.pick"), re.compile("^" + number))
+    choose(l1, wait_idle, t("req.pick"), re.compile("^" + number))
     _heading(l1, t("req.detail_title", number=number, status=t("status.in_review")))
     table_shows(l1, "1", l1_role, t("step_status.approved"), NAME[L1])
     table_shows(l1, "2", l2_role, t("step_status.pending"))
@@ -194,7 +176,7 @@ def test_a_provincial_request_passes_the_l1_review_then_the_l2_assessment(new_ta
     # L2: the same request, step 2 of 2, approved
     l2 = new_tab(LANG)
     open_page(l2, app_url, approvals, L2, LANG)
-    _choose(l2, wait_idle, t("req.pick"), re.compile("^" + number))
+    choose(l2, wait_idle, t("req.pick"), re.compile("^" + number))
     _heading(l2, t("req.detail_title", number=number, status=t("status.in_review")))
     expect(l2.get_by_text(t("review.your_step", seq=2, total=2, step=l2_role))).to_be_visible()
     assert_clean(l2, approvals, LANG, error_patterns)
@@ -202,7 +184,7 @@ def test_a_provincial_request_passes_the_l1_review_then_the_l2_assessment(new_ta
     assert_clean(l2, approvals, LANG, error_patterns)
 
     open_page(l2, app_url, my_requests, L2, LANG, from_menu=True)
-    _choose(l2, wait_idle, t("req.pick"), re.compile("^" + number))
+    choose(l2, wait_idle, t("req.pick"), re.compile("^" + number))
     _heading(l2, t("req.detail_title", number=number, status=t("status.active")))  # provisioned at once (plan mode)
     table_shows(l2, "2", l2_role, t("step_status.approved"), NAME[L2])
     assert_clean(l2, my_requests, LANG, error_patterns)

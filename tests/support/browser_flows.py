@@ -52,3 +52,42 @@ def table_shows(tab, *cells: Cell, timeout_s: float = 15) -> None:
 def starting_with(text: str) -> re.Pattern[str]:
     """A cell that starts with ``text`` (a status followed by a note, say)."""
     return re.compile(re.escape(text) + ".*", re.S)
+
+
+def choose(tab, wait_idle, label: str, option: str | re.Pattern[str] | int, attempts: int = 3) -> str:
+    """Pick ``option`` (its text, a pattern of it, or its position) in the visible selectbox
+    ``label``; returns what the box shows afterwards.
+
+    The box is scrolled into view before it is clicked (a click that scrolls the page may see the
+    list close again on that scroll), and a text is typed into the box first: the list shows only the
+    options that match, so an option far down a long list (which the list draws only when scrolled
+    to) is drawn. A list that did not open, or closed before the option was clicked, is opened again.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect
+
+    box = tab.get_by_role("combobox", name=label, exact=True).filter(visible=True).first
+    for _ in range(attempts):
+        box.scroll_into_view_if_needed()
+        box.click()
+        try:
+            expect(box).to_have_attribute("aria-expanded", "true", timeout=2_000)
+        except AssertionError:
+            continue
+        if isinstance(option, str):
+            box.fill(option)
+        options = tab.get_by_role("option")
+        if isinstance(option, int):
+            target = options.nth(option)
+        elif isinstance(option, str):
+            target = tab.get_by_role("option", name=option, exact=True).first
+        else:
+            target = options.filter(has_text=option).first
+        try:
+            target.click(timeout=5_000)
+        except PlaywrightError:
+            tab.keyboard.press("Escape")
+            continue
+        wait_idle(tab)
+        return box.input_value()
+    raise AssertionError(f"could not pick {option!r} in the selectbox {label!r}")
