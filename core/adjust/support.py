@@ -308,7 +308,7 @@ def approve(*, sessions: sessionmaker[Session], actor: Identity, request_id: int
     donor = _pool(org, donor_pool, "donor_pool")
     reason = _text(reason, "reason", required=False)
     now, today = utc_now(), utc_today()
-    lifecycle._ensure_capacity_rows(sessions, [donor])
+    lifecycle.ensure_capacity_rows(sessions, [donor])
     with unit_of_work(sessions) as s:
         row = _load(s, actor, request_id, lock=True)
         if row.raised_by == actor.id:  # four eyes: whoever raised it does not approve it

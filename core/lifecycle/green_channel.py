@@ -295,7 +295,7 @@ def submit_emergency(*, sessions: sessionmaker[Session], actor: Identity, form: 
     consistency_errors(form)
     org = load_org()
     svc._check_refs(form, actor, org, allow_dynamic_reserve=True)
-    svc._ensure_capacity_rows(sessions, org.pools)
+    svc.ensure_capacity_rows(sessions, org.pools)
     now = svc._now()
     with unit_of_work(sessions) as s:
         flags = [FLAG] + [fl.as_dict() for fl in check_compliance(facts(form, org))]
@@ -402,7 +402,7 @@ def decide_emergency(*, sessions: sessionmaker[Session], actor: Identity, reques
     if actor.role != settings.approver_role:
         raise PermissionDenied("error.permission_denied", action="decide an emergency request", role=actor.role)
     org = load_org()
-    svc._ensure_capacity_rows(sessions, org.pools)
+    svc.ensure_capacity_rows(sessions, org.pools)
     try:
         with unit_of_work(sessions) as s:
             row = _load_emergency(s, request_id, lock=True)

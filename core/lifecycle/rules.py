@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from core.datafiles import load_derived
 from core.errors import InputError
-from core.i18n import Msg
+from core.i18n import LANGS, Msg, has_key
 from core.identity import Identity
 from core.lifecycle.forms import HIGH_PRIORITIES, IntakeForm, answered
 from core.org import Org, Pool
@@ -365,8 +365,6 @@ def route(f: Mapping[str, Any], tiers: Tiers | None = None) -> Routing:
 def _route_message(key: str, f: Mapping[str, Any], *, has_ops: bool) -> str:
     """The tier's message, or its ``.province`` variant when the ops step is the provincial L1
     review then L2 assessment (a provincial pool) and the catalogs have one."""
-    from core.i18n import LANGS, has_key
-
     province = f"{key}.province"
     if has_ops and f.get("pool_level") == "province" and all(has_key(province, lang) for lang in LANGS):
         return province

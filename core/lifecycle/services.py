@@ -188,7 +188,7 @@ def _high_priority_gpus(s: Session, pool_id: str) -> int:
     return int(total or 0)
 
 
-def _ensure_capacity_rows(sessions: sessionmaker[Session], pool_ids: Iterable[str]) -> None:
+def ensure_capacity_rows(sessions: sessionmaker[Session], pool_ids: Iterable[str]) -> None:
     """Create missing ``pool_capacity`` rows in their own transaction (a concurrent insert is fine)."""
     wanted = set(pool_ids)
     with unit_of_work(sessions) as s:
@@ -240,7 +240,7 @@ def lock_pool(s: Session, pool_id: str) -> None:
     that is not a grant (an extension, a support transfer out of the pool): the row is read
     ``FOR UPDATE`` (PostgreSQL) and its version bumped in the database, so the write lock is held
     on SQLite too and a grant that read the row before (:func:`_reserve`) sees a new version and
-    re-reads. The row must exist (:func:`_ensure_capacity_rows`, before the unit of work)."""
+    re-reads. The row must exist (:func:`ensure_capacity_rows`, before the unit of work)."""
     s.execute(select(PoolCapacityRow.pool_id).where(PoolCapacityRow.pool_id == pool_id).with_for_update()).scalar_one()
     s.execute(update(PoolCapacityRow).where(PoolCapacityRow.pool_id == pool_id)
               .values(version=PoolCapacityRow.version + 1).execution_options(synchronize_session=False))
@@ -637,7 +637,7 @@ def submit(*, sessions: sessionmaker[Session], actor: Identity, form: IntakeForm
     if missing:
         raise InputError("lifecycle.incomplete", field=missing[0], missing=", ".join(missing))
     if form.pool in org.pools:
-        _ensure_capacity_rows(sessions, [form.pool])
+        ensure_capacity_rows(sessions, [form.pool])
     now = _now()
     try:
         with unit_of_work(sessions) as s:
@@ -980,7 +980,7 @@ def decide(*, sessions: sessionmaker[Session], actor: Identity, request_id: int,
     if not steps_taken_by(actor):
         raise PermissionDenied("error.permission_denied", action="approve resource applications", role=actor.role)
     org = load_org()
-    _ensure_capacity_rows(sessions, org.pools)
+    ensure_capacity_rows(sessions, org.pools)
     try:
         with unit_of_work(sessions) as s:
             row = _load_visible(s, actor, request_id, org, lock=True)

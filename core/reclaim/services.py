@@ -339,7 +339,7 @@ def decide_extension(*, sessions: sessionmaker[Session], actor: Identity, extens
         raise InputError("lifecycle.reason_required", field="reason")
     at = common.now()
     org = load_org()
-    svc._ensure_capacity_rows(sessions, org.pools)
+    svc.ensure_capacity_rows(sessions, org.pools)
     with unit_of_work(sessions) as s:
         e = s.scalars(select(ExtensionRequestRow).where(ExtensionRequestRow.id == extension_id).with_for_update()).first()
         if e is None:

@@ -88,7 +88,7 @@ def test_optimistic_version_check_retries_on_fresh_numbers(sqlite_ctx):
     """
     ctx = sqlite_ctx
     org = load_org()
-    svc._ensure_capacity_rows(ctx.sessions, [POOL])
+    svc.ensure_capacity_rows(ctx.sessions, [POOL])
 
     def book(s, gpus: int) -> None:
         """What a grant does in its transaction: book the pool's GPUs for today (the check counts the
