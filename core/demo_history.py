@@ -51,8 +51,9 @@ def demo_fleet():
 
 
 def _store(sessions: sessionmaker[Session], batch: list[tuple[date, pl.DataFrame]]) -> int:
-    """Replace the rollup rows of the batch's days in one transaction (a Core executemany: ten times
-    faster on SQLite than the ORM's per-day insert for the ~370,000 rows of a year)."""
+    """Replace the rollup rows of the batch's days in one transaction: COPY on PostgreSQL, the
+    DBAPI's executemany on SQLite (ten times faster than the ORM's per-day insert for the ~370,000
+    rows of a year), a Core executemany elsewhere."""
     if not batch:
         return 0
     now = utc_now()
@@ -62,7 +63,15 @@ def _store(sessions: sessionmaker[Session], batch: list[tuple[date, pl.DataFrame
     with unit_of_work(sessions) as s:
         s.execute(delete(GpuDailyRollupRow).where(GpuDailyRollupRow.day.in_([d for d, _ in batch])))
         conn = s.connection()
-        if conn.dialect.name != "sqlite":
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg" and frame.height:
+            # PostgreSQL: COPY, about five times faster than SQLAlchemy's batched multi-row INSERTs
+            # for a year of rollups (measured on the test database: 7.9 s of the test's inserts)
+            columns = ", ".join(frame.columns)
+            with conn.connection.driver_connection.cursor() as cursor, \
+                    cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+                for row in frame.iter_rows():
+                    copy.write_row(row)
+        elif conn.dialect.name != "sqlite":
             conn.execute(table.insert(), frame.to_dicts())
         elif frame.height:
             # SQLite: the DBAPI's executemany with dates already in the text layout SQLAlchemy's SQLite

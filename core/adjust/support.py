@@ -355,17 +355,40 @@ def return_transfer(*, sessions: sessionmaker[Session], actor: Identity, request
                     backend: Any = None) -> dict[str, Any]:
     """HQ ops end a transfer before its window ends: the quota goes back (one transaction). When the
     clusters cannot be re-sized the request stays as it was, with the failure shown, and the daily
-    job tries again once the window has ended."""
+    job tries again once the window has ended.
+
+    Refused (``support.return_overbooked``) while the receiving pool has allocations booked in the
+    rest of the window that only fit with the transferred GPUs: they are checked under the
+    receiver's capacity-row lock, so a grant on it cannot slip in between."""
     require(actor, DECIDE_ROLES, "return a support transfer")
     reason = _text(reason, "reason", required=True)
     org = load_org()
     now, today = utc_now(), utc_today()
+    pool = None
+    with unit_of_work(sessions) as s:
+        pool = s.scalar(select(SupportRequestRow.pool_id).where(SupportRequestRow.id == request_id))
+    if pool in org.pools:
+        lifecycle.ensure_capacity_rows(sessions, [pool])
     with unit_of_work(sessions) as s:
         row = _load(s, actor, request_id, lock=True)
         if not states.allowed(row.status, "returned"):
             raise states.InvalidSupportTransition(row.status, "returned")
+        _check_receiver_keeps_its_bookings(s, org, row, today)
         _give_back(s, org, row, actor, backend, now, today, reason)
         return _view(row, now)
+
+
+def _check_receiver_keeps_its_bookings(s: Session, org: Org, row: SupportRequestRow, today: date) -> None:
+    """Refuse to end ``row``'s transfer early when the receiving pool's bookings over the rest of
+    its window need the transferred GPUs (under the receiver's capacity-row lock)."""
+    start = max(today, row.starts_on)
+    if row.ends_on <= start or row.pool_id not in org.pools:
+        return
+    lifecycle.lock_pool(s, row.pool_id)
+    free = int(cap.free_by_pool(s, org, start=start, end=row.ends_on, exclude_transfer=row.id).get(row.pool_id, 0))
+    if free < 0:
+        raise InputError("support.return_overbooked", field="request", value=row.id, pool=row.pool_id,
+                         short=-free, end=row.ends_on.isoformat())
 
 
 def run_transfers(*, sessions: sessionmaker[Session], today: date | None = None,

@@ -62,8 +62,9 @@ def transfers(s: Session, *, exclude: int | None = None) -> list[Transfer]:
     return [transfer_of(r) for r in rows if r.id != exclude and r.donor_pool_id]
 
 
-def quota_shift(s: Session, start: date, end: date) -> dict[str, int]:
+def quota_shift(s: Session, start: date, end: date, *, exclude: int | None = None) -> dict[str, int]:
     """Per pool, the quota change the transfers make on every day from ``start`` to ``end``
     (exclusive): the hook the capacity figures add to each pool's size
-    (:func:`core.adjust.support_states.quota_shift`)."""
-    return _shift(transfers(s), start, end)
+    (:func:`core.adjust.support_states.quota_shift`); ``exclude``: leave out that support request's
+    transfer (what the pools would have without it)."""
+    return _shift(transfers(s, exclude=exclude), start, end)

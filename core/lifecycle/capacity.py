@@ -90,11 +90,14 @@ def window(start: date | None, days: int | None, today: date | None = None) -> t
 
 
 def free_by_pool(s: Session, org: Org, *, start: date | None = None, end: date | None = None,
-                 today: date | None = None, exclude_allocation: int | None = None) -> dict[str, int]:
-    """Per pool: GPUs free on every day from ``start`` to ``end`` (exclusive); default: today."""
+                 today: date | None = None, exclude_allocation: int | None = None,
+                 exclude_transfer: int | None = None) -> dict[str, int]:
+    """Per pool: GPUs free on every day from ``start`` to ``end`` (exclusive); default: today.
+    ``exclude_allocation`` / ``exclude_transfer``: as if that allocation or that support request's
+    transfer did not exist (negative: the bookings would exceed the pool)."""
     today = today or utc_today()
     start = start or today
     end = end or plus_days(start, 1)
-    shift = quota_shift(s, start, end)  # support-request transfers between pools in the window
+    shift = quota_shift(s, start, end, exclude=exclude_transfer)  # support-request transfers in the window
     sizes = {p.id: cf.total(p) + shift.get(p.id, 0) for p in org.pools.values()}
     return free_in_window(sizes, bookings(s, today=today, exclude_allocation=exclude_allocation), start, end)

@@ -1,7 +1,8 @@
 """Browser test fixtures: the demo data of ``make run`` served by a real ``streamlit run app.py``,
 Debian's Chromium driven by Playwright.
 
-One seeded database, one Streamlit server and one Chromium per test session (per xdist worker);
+The demo data is seeded once per run (the first xdist worker to need it; the others copy it); one
+copy of it, one Streamlit server and one Chromium per test session (per xdist worker);
 each test opens its own tab, which is a new Streamlit session (tabs share one browser context per
 language, so static assets come from the HTTP cache). Seeding and serving run on the real clock,
 in subprocesses, so they agree on today. Screenshots are saved only for pages that fail, under
@@ -26,9 +27,8 @@ from tests.support.browser_app import (
     DESKTOP,
     SCREENSHOT_DIR,
     SetupFailed,
-    demo_env,
     save_screenshot,
-    seed_demo,
+    seed_shared_demo,
     streamlit_server,
     wait_for_app_idle,
 )
@@ -91,18 +91,21 @@ def chromium_browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def app_env(tmp_path_factory) -> dict[str, str]:
-    """Environment of the app under test: a throwaway SQLite database and metrics folder seeded
-    through the CLI as ``make run`` does (smaller history), demo sign-in, strict i18n."""
-    env = demo_env(tmp_path_factory.mktemp("demo-app"))
+    """Environment of the app under test: a throwaway SQLite database and metrics folder with the
+    demo data, seeded through the CLI as ``make run`` does (smaller history) once for all xdist
+    workers and copied for each; demo sign-in, strict i18n."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "computeloop-browser-demo"
     try:
-        timings = seed_demo(env)
+        env, timings = seed_shared_demo(shared, tmp_path_factory.mktemp("demo-app"))
     except SetupFailed as exc:
         failed = str(exc)
     else:
         failed = ""
     if failed:
         pytest.fail(failed, pytrace=False)
-    print("demo data seeded: " + ", ".join(f"{step} {s:.1f} s" for step, s in timings.items()))
+    if timings:
+        print("demo data seeded: " + ", ".join(f"{step} {s:.1f} s" for step, s in timings.items()))
     return env
 
 

@@ -2,10 +2,11 @@
 
 The commands are enumerated from the argparse parser itself, so a new command is fuzzed without a
 change here; each gets ``COMPUTELOOP_FUZZ_CLI_EXAMPLES`` argvs drawn from its own actions
-(tests/support/fuzz.py). After every case: exit code 0 or 2, no traceback, a refusal is exactly one
-stderr line, and a refused command changed no row of any table and no file of its workspace. The
-database is a copy of the migrated template with the demo seed (requests, estimates), shared by
-the cases of the module (an accepted command's writes are the next case's starting point).
+(tests/support/fuzz.py), 1,000 by default, run in batches of ten per hypothesis example. After every
+case: exit code 0 or 2, no traceback, a refusal is exactly one stderr line, and a refused command
+inserted, changed or deleted no row of any table (triggers count every row written) and no file of
+its workspace. Each command's cases start from a fresh copy of one migrated database with the demo
+seed (requests, estimates, reports); an accepted case's writes are the next case's starting point.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from core import context
@@ -27,7 +29,8 @@ from tests.support import clock
 from tests.support.databases import sqlite_copy
 from tests.support.forms import INFERENCE, JS_FORM, LARGE, MEDIUM, SMALL
 from tests.support.fuzz import (
-    FUZZ_CLI, Inputs, Workspace, argv_for, check_result, file_tree, fuzz_data_dir, leaf_commands, run_cli, table_counts,
+    CLI_BATCH, CLI_EXAMPLES, FUZZ_CLI, Inputs, Workspace, argv_for, check_result, count_writes, file_tree, fuzz_data_dir,
+    leaf_commands, run_cli, writes,
 )
 from tests.support.fuzz_report import PROPERTY
 
@@ -122,12 +125,11 @@ def env(seeded, tmp_path, monkeypatch) -> Env:
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.name.replace(" ", "-") for c in COMMANDS])
 def test_every_command_exits_0_or_2_with_one_line_and_writes_nothing_when_refused(command, env, record_property):
     cases = {"n": 0, "refused": 0}
-    counts = [table_counts(env.engine)]
+    count_writes(env.engine)
+    written = [writes(env.engine)]
     started, cpu = time.perf_counter(), time.process_time()
 
-    @FUZZ_CLI
-    @given(argv=argv_for(command, env.inputs))
-    def case(argv):
+    def run_one(argv: list[str]) -> None:
         cases["n"] += 1
         before_files = file_tree(env.inputs.ws.root)
         began = time.perf_counter()
@@ -137,15 +139,22 @@ def test_every_command_exits_0_or_2_with_one_line_and_writes_nothing_when_refuse
                 fh.write(json.dumps([argv, result.code, result.err[-300:], round(time.perf_counter() - began, 3)],
                                    ensure_ascii=False) + "\n")
         check_result(argv, result)
-        after = table_counts(env.engine)
+        after = writes(env.engine)
         if result.code == 2:
             cases["refused"] += 1
-            assert after == counts[0], f"refused {argv!r} changed rows: {_diff(counts[0], after)}"
+            assert after == written[0], f"refused {argv!r} wrote rows: {_diff(written[0], after)}"
             assert file_tree(env.inputs.ws.root) == before_files, f"refused {argv!r} changed files"
-        counts[0] = after
+        written[0] = after
+
+    @FUZZ_CLI
+    @given(batch=st.lists(argv_for(command, env.inputs), min_size=CLI_BATCH, max_size=CLI_BATCH))
+    def case(batch):
+        for argv in batch:
+            run_one(argv)
 
     try:
         case()
+        assert cases["n"] >= CLI_EXAMPLES, f"only {cases['n']} cases of {command.name} ran, {CLI_EXAMPLES} wanted"
     finally:
         record_property(PROPERTY, json.dumps({"entry": f"cli {command.name}", "group": "cli", "cases": cases["n"],
                                               "refused": cases["refused"],

@@ -19,6 +19,7 @@ from core.db.session import unit_of_work
 from core.errors import InputError, NotFound
 from core.identity import Identity, PermissionDenied
 from core.lifecycle import capacity as cap
+from core.lifecycle.persistence import AllocationRow, RequestRow
 from core.org import load_org
 from tests.support import clock
 from tests.support.people import APPLICANT, HQ_OPS, PROV_OPS
@@ -191,3 +192,44 @@ def test_node_addition_is_recorded_with_its_approval(ctx):
     with pytest.raises(PermissionDenied):
         support.record_node_addition(sessions=ctx.sessions, actor=ZJ_OPS, pool="js-pool", nodes=1, gpus=8,
                                      approved_by="someone", reason="x")
+
+
+def _book(ctx, pool: str, gpus: int, ends_on) -> int:
+    """An allocation holding ``gpus`` of ``pool`` from today to ``ends_on`` (what a grant leaves)."""
+    now = clock.now()
+    with unit_of_work(ctx.sessions) as s:
+        req = RequestRow(status="active", created_by="chen.jing", created_at=now, updated_at=now, form={}, flags=[],
+                         pool_id=pool)
+        s.add(req)
+        s.flush()
+        alloc = AllocationRow(request_id=req.id, pool_id=pool, gpus=gpus, status="active", starts_on=clock.day(0),
+                              ends_on=ends_on, created_at=now, attempts=0)
+        s.add(alloc)
+        s.flush()
+        return alloc.id
+
+
+def test_an_early_return_is_refused_while_the_receivers_bookings_need_the_transferred_gpus(ctx):
+    raised = _raise(ctx)  # 16 GPUs into js-pool (64) for a week
+    support.approve(sessions=ctx.sessions, actor=HQ_OPS, request_id=raised["id"], donor_pool=DONOR, reason="idle",
+                    backend=PlanBackend())
+    with unit_of_work(ctx.sessions) as s:
+        assert cap.free_by_pool(s, ORG, start=clock.day(0), end=clock.day(7))["js-pool"] == 80
+    first = _book(ctx, "js-pool", 64, clock.day(7))
+    _book(ctx, "js-pool", 10, clock.day(3))  # 74 of the 80 until day 3: 10 of the transferred GPUs in use
+
+    with pytest.raises(InputError) as refused:
+        support.return_transfer(sessions=ctx.sessions, actor=HQ_OPS, request_id=raised["id"], reason="done early",
+                                backend=PlanBackend())
+    assert refused.value.key == "support.return_overbooked" and refused.value.field == "request"
+    assert refused.value.params["short"] == 10 and refused.value.params["pool"] == "js-pool"
+    shown = support.get_request(sessions=ctx.sessions, actor=HQ_OPS, request_id=raised["id"])
+    assert shown["status"] == "active"  # nothing changed
+    with unit_of_work(ctx.sessions) as s:
+        assert quota_shift(s, clock.day(0), clock.day(7)) == {DONOR: -16, "js-pool": 16}
+
+    with unit_of_work(ctx.sessions) as s:  # the first booking ends: 10 GPUs in use, 64 without the transfer
+        s.get(AllocationRow, first).status = "released"
+    done = support.return_transfer(sessions=ctx.sessions, actor=HQ_OPS, request_id=raised["id"], reason="done early",
+                                   backend=PlanBackend())
+    assert done["status"] == "returned" and done["returned_by"] == HQ_OPS.id

@@ -39,7 +39,8 @@ class DemoData:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block: one process at a time."""
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -53,7 +54,7 @@ def demo_data(folder: Path, migrated_template: Path) -> DemoData:
     lock, so that parallel workers sharing ``folder`` make it once)."""
     folder.mkdir(parents=True, exist_ok=True)
     data = DemoData(folder / "demo.db", folder / "samples")
-    with _locked(folder / ".lock"):
+    with file_lock(folder / ".lock"):
         if not (folder / ".done").exists():
             _make(data, migrated_template)
             (folder / ".done").write_text("ok", encoding="utf-8")

@@ -9,6 +9,7 @@ what "today" is.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,6 +95,26 @@ def seed_demo(env: dict[str, str], steps: tuple[tuple[str, ...], ...] = DEMO_STE
             raise SetupFailed(f"`python -m core {' '.join(step)}` exited {done.returncode}:\n"
                               f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return timings
+
+
+def seed_shared_demo(shared: Path, workdir: Path) -> tuple[dict[str, str], dict[str, float]]:
+    """The environment of a demo app in ``workdir`` (:func:`demo_env`) holding a copy of the demo
+    data, which is seeded (:func:`seed_demo`) once in ``shared`` by the first process to get there
+    — the other pytest-xdist workers wait on a file lock and copy it (each worker's app writes to
+    its own copy). Returns (env, seconds of each seeding step; empty when it was copied)."""
+    from tests.support.app_demo import file_lock
+
+    shared.mkdir(parents=True, exist_ok=True)
+    seeded = demo_env(shared)
+    timings: dict[str, float] = {}
+    with file_lock(shared / ".lock"):
+        if not (shared / ".done").exists():
+            timings = seed_demo(seeded)
+            (shared / ".done").write_text("ok", encoding="utf-8")
+    env = demo_env(workdir)
+    shutil.copyfile(shared / "computeloop.db", workdir / "computeloop.db")
+    shutil.copytree(shared / "metrics", workdir / "metrics")
+    return env, timings
 
 
 def _free_port() -> int:
