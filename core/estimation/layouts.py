@@ -13,7 +13,8 @@ The global batch is a setting in tokens (``tokens_per_global_batch`` for pre-tra
 data-parallel replica at least one micro-batch per step.
 
 Communication and waiting per step (:func:`step_communication`), against the compute of the step
-(6 · N_active · batch tokens / (GPUs × peak × efficiency)):
+(6 · N_active · batch tokens / (GPUs × peak × efficiency); 4 · N for LoRA, whose frozen weights get no
+gradients — :mod:`core.estimation.flops`):
 
 * data-parallel gradient all-reduce (ring: 2·(n − 1)/n × the bytes each GPU holds), 16-bit
   gradients of the parameters the GPU trains — shared ones over DP, expert ones over DP / EP;
@@ -37,6 +38,7 @@ from typing import Iterator
 from core.errors import InputError
 from core.estimation import defaults
 from core.estimation.catalog import GPU
+from core.estimation.flops import flops_per_param_token
 from core.estimation.memory import (
     Layout, MemoryEstimate, estimate_memory, lora_adapter_params, moe_split, states_exceed_capacity,
 )
@@ -213,7 +215,8 @@ def step_communication(
     link = gpu.interconnect_gbps / 2.0 * 1e9  # bytes/s, one direction
     between_nodes = min(link, d["inter_node_gbps_per_gpu"].value * 1e9)
     peak = gpu.peak_tflops(layout.precision) or 0.0
-    compute = 6.0 * model.n_active * batch_tokens / (layout.gpus * peak * 1e12 * efficiency)
+    per_param_token = flops_per_param_token("lora" if layout.lora_rank is not None else "finetune")
+    compute = per_param_token * model.n_active * batch_tokens / (layout.gpus * peak * 1e12 * efficiency)
 
     if layout.lora_rank is not None:
         shared, expert = lora_adapter_params(model, layout.lora_rank), 0.0

@@ -307,6 +307,18 @@ def test_data_parallel_all_reduce_by_hand():
     assert eight.data_parallel_s == pytest.approx(2 * 7 / 8 * 2 * 7e9 / 200e9)
 
 
+
+def test_a_lora_step_computes_4_n_per_token_and_all_reduces_only_the_adapters():
+    # 7B LoRA (rank 16) on 8 H800 in one node: 4·N·tokens of compute (frozen weights get no weight
+    # gradients, core.estimation.flops), and the ring all-reduce carries the adapters' 16-bit gradients
+    model, _ = complete_architecture(ModelSpec(params=7e9))
+    gpu = load_catalog().get("H800")
+    comm = step_communication(model, Layout(gpus=8, zero=1, lora_rank=16), gpu, 0.4, PRETRAIN_BATCH, DEFAULT_VALUES)
+    d, kv = model.hidden, (model.kv_heads or model.heads) * model.head_dim
+    adapters = model.layers * 16 * (4 * d + 2 * (d + kv))
+    assert comm.compute_s == pytest.approx(4 * 7e9 * PRETRAIN_BATCH / (8 * 989e12 * 0.4))
+    assert comm.data_parallel_s == pytest.approx(2 * 7 / 8 * 2 * adapters / 200e9)
+
 class _Default:
     def __init__(self, value):
         self.value = float(value)
