@@ -20,6 +20,8 @@ PYTEST_ARGS ?=
 # stealing between them. The browser and PostgreSQL tests spend much of their time waiting on
 # Chromium, Streamlit or the server: on this 2-core machine 3 workers with --dist worksteal ran the
 # suite in 489 s where 2 with the default distribution took 597 s (same commit, machine otherwise idle).
+# tests/conftest.py orders the run for work stealing: the browser tests at the start of two workers'
+# shares, so neither finishes long after the others.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 PYTEST_DIST ?= worksteal
 # The modules whose rules read "today" (lifecycle, provisioning, green channel, reclaim, reports,

@@ -121,8 +121,9 @@ def _provincial_requests(sessions: sessionmaker[Session], people: dict[str, Iden
                                 form=_training_form(project="P-JS-06", department="js-it", applicant=JS_APPLICANT.name,
                                                     pool="js-pool", gpu="A800-80GB", **kw))
 
-    # waiting for the L1 initial review
+    # two waiting for the L1 initial review
     submit(gpus=6, days=7, background="L2 微调：配网故障工单分类")
+    submit(gpus=6, days=5, background="L2 微调：输电线路缺陷识别")
     # initial review passed, waiting for the L2 feasibility assessment
     reviewed = submit(gpus=6, days=7, background="L2 微调：变电站巡检图像识别")
     lifecycle.decide(sessions=sessions, actor=l1, request_id=reviewed["id"], decision="approve",

@@ -1,8 +1,9 @@
-"""The applicant's main flow as 张伟 (zhang.wei, 数字化部) does it, in Chromium on the demo data, in zh-CN:
+"""The applicant's main flow as 张伟 (zhang.wei, 数字化部) does it, in Chromium on the demo data, in zh-CN and in en:
 size a fine-tuning job on the Estimate page, save the estimate, apply from it (the Apply page opens
 filled in with what the estimate knows), submit, follow the link to the new request in My requests,
 and find its notice in the inbox. At every page the clean-page checks of test_support_flow.py: no
-error box and nothing the zh-CN text detectors find."""
+error box and (zh-CN) nothing the text detectors find. Each run submits a request of its own, so the
+two languages may share a server."""
 
 from __future__ import annotations
 
@@ -13,16 +14,15 @@ import pytest
 from playwright.sync_api import expect
 
 from core.estimation.model import load_presets
-from core.i18n import translate
+from core.i18n import LANGS
 from core.lifecycle.states import TRANSITIONS
 from core.org import load_org
 from tests.support.browser_checks import open_page
-from tests.support.browser_flows import assert_clean, choose, menu_page, table_shows
+from tests.support.browser_flows import Words, assert_clean, choose, menu_page, table_shows, text_matching
 from ui.navigation import PageSpec
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-LANG = "zh-CN"
 APPLICANT = "zhang.wei"
 # the estimate: the page's default model (Llama 2 7B) and GPU count (8), fine-tuned on 3 B tokens on
 # H20 — a few days of wall-clock — and applied for on the fine-tuning pool, which has that GPU model
@@ -30,32 +30,7 @@ MODEL, GPUS, GPU, TOKENS_B, POOL, TITLE = "llama-2-7b", 8, "H20", 3, "hq-ft", "�
 NUMBER = re.compile(r"CR-\d{4}-\d{6}")
 
 
-def t(key: str, **params) -> str:
-    return translate(key, LANG, **params)
-
-
-def _pattern(key: str, **groups: str) -> re.Pattern[str]:
-    """The catalog text of ``key`` as a regular expression, each placeholder in ``groups`` a named
-    group matching its regex (``_pattern("estimate.saved", id=r"\\d+")``)."""
-    marks = {name: f"\x00{name}\x00" for name in groups}
-    text = re.escape(t(key, **marks))
-    for name, regex in groups.items():
-        text = text.replace(re.escape(marks[name]), f"(?P<{name}>{regex})")
-    return re.compile(text)
-
-
-def _text(tab, pattern: re.Pattern[str]):
-    """The element whose text ``pattern`` (a :func:`_pattern`) matches (its named groups, which
-    JavaScript spells otherwise, made plain groups)."""
-    return tab.get_by_text(re.compile(re.sub(r"\(\?P<\w+>", "(", pattern.pattern)))
-
-
-
-
-
-
 # --- this flow's helpers -----------------------------------------------------------------------
-
 
 
 def _arrived(tab, spec: PageSpec, wait_idle) -> None:
@@ -68,7 +43,8 @@ def _fill(tab, label: str, value: str, wait_idle=None) -> None:
     """Type ``value`` into the (visible) text or number field labelled ``label`` and leave it (the
     rerun that starts is waited for when ``wait_idle`` is given; fields filled one after another
     need only the last wait: Streamlit keeps each value and reruns with all of them)."""
-    field = tab.get_by_label(label, exact=True).filter(visible=True)
+    # the field itself, not a heading of the same words (English: "Business background")
+    field = tab.get_by_label(label, exact=True).and_(tab.locator("input, textarea")).filter(visible=True)
     field.fill(value)
     field.press("Tab")
     if wait_idle is not None:
@@ -81,31 +57,33 @@ def _metric(tab, label: str) -> str:
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
-def _shown_hours(value: str) -> tuple[float, float]:
+def _shown_hours(t: Words, value: str) -> tuple[float, float]:
     """Hours a duration as the Estimate page writes it ("4.5 天", "12.3 小时") stands for, and how far
     off its rounding may be."""
-    days = _pattern("unit.days", value=r"[\d,.]+").fullmatch(value)
+    days = t.pattern("unit.days", value=r"[\d,.]+").fullmatch(value)
     if days:
         return float(days["value"].replace(",", "")) * 24, 0.05 * 24
-    hours = _pattern("unit.hours", value=r"[\d,.]+").fullmatch(value)
+    hours = t.pattern("unit.hours", value=r"[\d,.]+").fullmatch(value)
     assert hours, f"the wall-clock {value!r} is neither days nor hours"
     return float(hours["value"].replace(",", "")), 0.05
 
 
+@pytest.mark.parametrize("lang", LANGS)
 def test_an_applicant_estimates_saves_applies_and_follows_the_request(new_tab, app_url, wait_idle, error_patterns,
-                                                                      screenshot):
-    tab = new_tab(LANG)
+                                                                      screenshot, lang):
+    tab = new_tab(lang)
     try:
-        _walk(tab, app_url, wait_idle, error_patterns)
+        _walk(tab, app_url, wait_idle, error_patterns, Words(lang))
     except BaseException:
-        screenshot(tab, "applicant-flow")
+        screenshot(tab, f"applicant-flow-{lang}")
         raise
 
 
-def _walk(tab, app_url, wait_idle, patterns) -> None:
+def _walk(tab, app_url, wait_idle, patterns, t: Words) -> None:
+    lang = t.lang
     # 1. Estimate: fine-tuning on 8 × H20 (the page's default model and count)
     estimate = menu_page("applicant", "estimate")
-    open_page(tab, app_url, estimate, APPLICANT, LANG)
+    open_page(tab, app_url, estimate, APPLICANT, lang)
     _fill(tab, t("training.tokens_b"), str(TOKENS_B), wait_idle)
     choose(tab, wait_idle, t("training.gpu"), GPU)
     choose(tab, wait_idle, t("training.workload"), t("training.workload.finetune"))
@@ -113,17 +91,17 @@ def _walk(tab, app_url, wait_idle, patterns) -> None:
     wait_idle(tab)
     expect(tab.get_by_text(t("training.result", gpus=GPUS, gpu=GPU), exact=True)).to_be_visible()
     wall_clock = _metric(tab, t("training.out.wall_clock"))
-    wall_hours, slack = _shown_hours(wall_clock)
-    assert_clean(tab, estimate, LANG, patterns)
+    wall_hours, slack = _shown_hours(t, wall_clock)
+    assert_clean(tab, estimate, lang, patterns)
 
     # 2. save it under a title
     _fill(tab, t("estimate.save_title"), TITLE, wait_idle)
     tab.get_by_role("button", name=t("estimate.save"), exact=True).click()
     wait_idle(tab)
-    saved = _text(tab, _pattern("estimate.saved", id=r"\d+"))
+    saved = text_matching(tab, t.pattern("estimate.saved", id=r"\d+"))
     expect(saved).to_be_visible()
-    estimate_id = _pattern("estimate.saved", id=r"\d+").search(saved.inner_text())["id"]
-    assert_clean(tab, estimate, LANG, patterns)
+    estimate_id = t.pattern("estimate.saved", id=r"\d+").search(saved.inner_text())["id"]
+    assert_clean(tab, estimate, lang, patterns)
 
     # 3. apply from it: the Apply page opens with what the estimate knows
     tab.get_by_role("button", name=t("estimate.apply_with")).click()
@@ -144,7 +122,7 @@ def _walk(tab, app_url, wait_idle, patterns) -> None:
     assert abs(run_hours - wall_hours) <= slack + 0.1, (run_hours, wall_clock)
     days = math.ceil(run_hours / 24)
     expect(tab.get_by_label(t("form.duration_days"), exact=True)).to_have_value(str(days))
-    assert_clean(tab, apply, LANG, patterns)
+    assert_clean(tab, apply, lang, patterns)
 
     # what the estimate does not know, then submit
     _fill(tab, t("form.contact"), "010-6666-8888")
@@ -161,14 +139,14 @@ def _walk(tab, app_url, wait_idle, patterns) -> None:
     tab.get_by_role("button", name=t("apply.submit")).click()
     wait_idle(tab)
     statuses = "|".join(re.escape(t(f"status.{s}")) for s in TRANSITIONS if s != "draft")
-    done = _pattern("apply.submitted", number=NUMBER.pattern, status=statuses, days=r"\d+")
-    submitted = _text(tab, done)
+    done = t.pattern("apply.submitted", number=NUMBER.pattern, status=statuses, days=r"\d+")
+    submitted = text_matching(tab, done)
     expect(submitted).to_be_visible()
     shown = done.search(submitted.inner_text())
     number, status = shown["number"], shown["status"]
     link = tab.get_by_role("link", name=t("apply.open_request", number=number))
     expect(link).to_be_visible()
-    assert_clean(tab, apply, LANG, patterns)
+    assert_clean(tab, apply, lang, patterns)
 
     # 4. the link opens the request in My requests: its number and status in words, in the list too
     link.click()
@@ -176,10 +154,10 @@ def _walk(tab, app_url, wait_idle, patterns) -> None:
     _arrived(tab, my_requests, wait_idle)
     expect(tab.get_by_text(t("req.detail_title", number=number, status=status), exact=True)).to_be_visible()
     table_shows(tab, number, status)
-    assert_clean(tab, my_requests, LANG, patterns)
+    assert_clean(tab, my_requests, lang, patterns)
 
     # 5. the inbox has the notice of the submission, its subject naming the number
     inbox = menu_page("applicant", "inbox")
-    open_page(tab, app_url, inbox, APPLICANT, LANG, from_menu=True)
+    open_page(tab, app_url, inbox, APPLICANT, lang, from_menu=True)
     expect(tab.get_by_text(t("notify.request_submitted.subject", number=number))).to_be_visible()
-    assert_clean(tab, inbox, LANG, patterns)
+    assert_clean(tab, inbox, lang, patterns)

@@ -11,7 +11,7 @@ from core.services import estimates as estimates_svc
 
 def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     made = seed(ctx.sessions)
-    assert made == {"estimates": 4, "outcomes": 4, "requests": 15}
+    assert made == {"estimates": 4, "outcomes": 4, "requests": 16}
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     states = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=applicant))
     assert {"draft", "active", "submitted", "in_review", "queued", "expiring", "extended", "returned", "reclaimed",
@@ -19,14 +19,15 @@ def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     assert len(estimates_svc.corrections(sessions=ctx.sessions)) >= 2
     assert any(r["status"] == "in_review" for r in lifecycle.pending_approvals(
         sessions=ctx.sessions, actor=next(p for p in load_personas() if p.id == "zhou.lei")))
-    # the Jiangsu requests: one per provincial level waiting, one whose cluster was unreachable
+    # the Jiangsu requests: two waiting for the L1 review (a queue to work through), one for
+    # L2, one whose cluster was unreachable
     people = {p.id: p for p in load_personas()}
     l1 = lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["chen.jing"])
     l2 = lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["wu.hao"])
-    assert [[s["role"] for s in r["steps"] if s["status"] == "pending"] for r in l1] == [["prov_ops_l1", "prov_ops_l2"]]
-    assert {r["id"] for r in l1} < {r["id"] for r in l2} and len(l2) == 2
+    assert [[s["role"] for s in r["steps"] if s["status"] == "pending"] for r in l1] == [["prov_ops_l1", "prov_ops_l2"]] * 2
+    assert {r["id"] for r in l1} < {r["id"] for r in l2} and len(l2) == 3
     js = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"]))
-    assert js == {"submitted": 1, "in_review": 1, "provisioning_failed": 1, "provisioning": 1}, js
+    assert js == {"submitted": 2, "in_review": 1, "provisioning_failed": 1, "provisioning": 1}, js
     # the stalled run is offered for recovery
     stalled = next(r["id"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=people["chen.jing"])
                    if r["status"] == "provisioning")

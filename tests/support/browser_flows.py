@@ -1,5 +1,6 @@
-"""What the browser flow tests (tests/browser/test_*_flow*.py) share: a page of a role's menu, the
-clean-page check at one step of a flow, and waiting for table cells to be shown."""
+"""What the browser flow tests (tests/browser/test_*_flow*.py) share: the words of the UI in the
+flow's language, a page of a role's menu, the clean-page check at one step of a flow, and waiting
+for table cells to be shown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,34 @@ from tests.support.browser_checks import error_findings, text_findings, visible_
 from ui.navigation import PageSpec, pages_for
 
 Cell = str | re.Pattern[str] | None
+
+
+class Words:
+    """The catalog texts of one language, as a flow looks for them on the page: ``t(key, **params)``
+    and :meth:`pattern`."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str, **params) -> str:
+        from core.i18n import translate
+
+        return translate(key, self.lang, **params)
+
+    def pattern(self, key: str, **groups: str) -> re.Pattern[str]:
+        """The text of ``key`` as a regular expression, each placeholder in ``groups`` a named group
+        matching its regex (``t.pattern("estimate.saved", id=r"\\d+")``)."""
+        marks = {name: f"\x00{name}\x00" for name in groups}
+        text = re.escape(self(key, **marks))
+        for name, regex in groups.items():
+            text = text.replace(re.escape(marks[name]), f"(?P<{name}>{regex})")
+        return re.compile(text)
+
+
+def text_matching(tab, pattern: re.Pattern[str]):
+    """The element whose text ``pattern`` (a :meth:`Words.pattern`) matches (its named groups, which
+    JavaScript spells otherwise, made plain groups)."""
+    return tab.get_by_text(re.compile(re.sub(r"\(\?P<\w+>", "(", pattern.pattern)))
 
 
 def menu_page(role: str, key: str) -> PageSpec:
