@@ -15,8 +15,8 @@ os.environ.setdefault("COMPUTELOOP_I18N_STRICT", "1")
 # The live backend stores the tokens it mints sealed: the test session has a key of its own.
 os.environ.setdefault("COMPUTELOOP_TOKEN_KEYS", Fernet.generate_key().decode())
 
-# the "fuzz cases" section of the terminal summary (pytest reads pytest_plugins only in the root conftest)
-pytest_plugins = ("tests.support.fuzz_report",)
+# the "fuzz cases" and "permission matrix" sections of the terminal summary (pytest reads pytest_plugins only in the root conftest)
+pytest_plugins = ("tests.support.run_counts",)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -32,7 +32,7 @@ from tests.support.fuzz import (
     CLI_BATCH, CLI_EXAMPLES, FUZZ_CLI, Inputs, Workspace, argv_for, check_result, count_writes, file_tree, fuzz_data_dir,
     leaf_commands, run_cli, writes,
 )
-from tests.support.fuzz_report import PROPERTY
+from tests.support.run_counts import PROPERTY
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = os.environ.get("COMPUTELOOP_FUZZ_LOG")

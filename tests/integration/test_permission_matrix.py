@@ -31,6 +31,7 @@ hq_ops … admin          HQ ops, the head of the owning department, committee, 
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -65,6 +66,7 @@ from tests.support.people import (
     ADMIN, HQ_OPS, OTHER_DEPT,
 )
 from tests.support.rules import _lifted_data_dir, auto_caps_lifted  # noqa: F401 - fixtures
+from tests.support.run_counts import PERMISSION_PROPERTY
 from tests.support.subjects import (
     FORMS, HQ_OPS_B, PEOPLE, Subject, active as _active, alloc_of as _alloc,
     form_for as _form, granted as _granted,
@@ -688,8 +690,10 @@ def _outcome(case: Case, ctx, actor: Identity, subject: Subject) -> str:
 
 
 @pytest.mark.parametrize(("service", "where"), sorted(MATRIX), ids=[f"{s}-{w}" for s, w in sorted(MATRIX)])
-def test_permission_matrix(ctx, service, where):
+def test_permission_matrix(ctx, service, where, record_property):
     case, expected = CASES[service], MATRIX[(service, where)]
+    record_property(PERMISSION_PROPERTY, json.dumps({"row": f"{service}-{where}", "cells": len(expected),
+                                                     "database": ctx.engine.dialect.name}))
     outcomes, subject = {}, None
     for role in expected:
         subject = subject or case.build(ctx, where)

@@ -38,7 +38,7 @@ from tests.support.forms import INFERENCE, JS_FORM, LARGE, MEDIUM, SMALL, TRAINI
 from tests.support.fuzz import (
     FUZZ, HOSTILE_DATES, HOSTILE_NUMBERS, HOSTILE_TEXT, deep, dump_json, json_values, mutate_bytes,
 )
-from tests.support.fuzz_report import PROPERTY
+from tests.support.run_counts import PROPERTY
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADTESTS = sorted((ROOT / "tests" / "fixtures" / "loadtests").glob("*.*[nv]"))

@@ -1,10 +1,12 @@
-"""A pytest plugin that prints how many cases each fuzz entry point ran, at the end of the run.
+"""A pytest plugin that prints, at the end of the run, how many cases each fuzz entry point ran and
+how many cells of the permission matrix were checked.
 
 A fuzz test records ``record_property("fuzz_cases", json.dumps({"entry": ..., "cases": ...,
-"seconds": ...}))``; the properties travel with the test reports (also from pytest-xdist workers
-to the controller), and this plugin adds a "fuzz cases" section to the terminal summary, so the
-CI log shows the counts. Registered by ``pytest_plugins`` in tests/conftest.py (pytest reads that
-variable only in the root conftest).
+"seconds": ...}))``, a permission-matrix test ``record_property("permission_cells", json.dumps(
+{"row": ..., "database": ..., "cells": ...}))``; the properties travel with the test reports (also
+from pytest-xdist workers to the controller), and this plugin adds a "fuzz cases" and a
+"permission matrix" section to the terminal summary, so the CI log shows the counts. Registered by
+``pytest_plugins`` in tests/conftest.py (pytest reads that variable only in the root conftest).
 """
 
 from __future__ import annotations
@@ -14,21 +16,30 @@ import json
 import pytest
 
 PROPERTY = "fuzz_cases"
+PERMISSION_PROPERTY = "permission_cells"
 # The entries of this run (one pytest session per process; under xdist the controller's).
 _SESSION_ENTRIES: list[dict] = []
+_PERMISSION_ROWS: list[dict] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call":
         return
     for name, value in report.user_properties:
-        if name == PROPERTY:
+        if name in (PROPERTY, PERMISSION_PROPERTY):
             entry = json.loads(value) if isinstance(value, str) else dict(value)
             entry["outcome"] = report.outcome
-            _SESSION_ENTRIES.append(entry)
+            (_SESSION_ENTRIES if name == PROPERTY else _PERMISSION_ROWS).append(entry)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _PERMISSION_ROWS:
+        terminalreporter.section("permission matrix")
+        for database in sorted({r["database"] for r in _PERMISSION_ROWS}):
+            rows = [r for r in _PERMISSION_ROWS if r["database"] == database]
+            failed = sum(r["outcome"] == "failed" for r in rows)
+            terminalreporter.write_line(f"{database:<12} {len(rows):>4} rows (service × subject) "
+                                        f"{sum(r['cells'] for r in rows):>5} cells (× role)  {failed} rows failed")
     if not _SESSION_ENTRIES:
         return
     terminalreporter.section("fuzz cases")
