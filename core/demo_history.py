@@ -64,8 +64,8 @@ def _store(sessions: sessionmaker[Session], batch: list[tuple[date, pl.DataFrame
         s.execute(delete(GpuDailyRollupRow).where(GpuDailyRollupRow.day.in_([d for d, _ in batch])))
         conn = s.connection()
         if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg" and frame.height:
-            # PostgreSQL: COPY, about five times faster than SQLAlchemy's batched multi-row INSERTs
-            # for a year of rollups (measured on the test database: 7.9 s of the test's inserts)
+            # PostgreSQL: COPY instead of SQLAlchemy's batched multi-row INSERTs, which took 7.9 s of
+            # the 13-month history test (that test: 24 s -> 5.5 s on the test database)
             columns = ", ".join(frame.columns)
             with conn.connection.driver_connection.cursor() as cursor, \
                     cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
