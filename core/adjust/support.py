@@ -364,10 +364,7 @@ def return_transfer(*, sessions: sessionmaker[Session], actor: Identity, request
     reason = _text(reason, "reason", required=True)
     org = load_org()
     now, today = utc_now(), utc_today()
-    with unit_of_work(sessions) as s:  # the receiver's capacity row must exist before its lock is taken
-        pool = s.scalar(select(SupportRequestRow.pool_id).where(SupportRequestRow.id == request_id))
-    if pool in org.pools:
-        lifecycle.ensure_capacity_rows(sessions, [pool])
+    lifecycle.ensure_capacity_rows(sessions, org.pools)  # the receiver's row, locked below, must exist
     with unit_of_work(sessions) as s:
         row = _load(s, actor, request_id, lock=True)
         if not states.allowed(row.status, "returned"):

@@ -17,10 +17,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.i18n import translate
 from core.identity import load_personas
 from tests.support.browser_checks import open_page
-from tests.support.browser_flows import assert_clean, choose, menu_page, table_shows
+from tests.support.browser_flows import Words, assert_clean, choose, menu_page, table_shows
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -29,15 +28,7 @@ HQ, L1, L2 = "li.na", "chen.jing", "wu.hao"
 NAME = {p.id: p.name for p in load_personas()}  # as the pages name people (李娜, 陈静, 吴昊)
 NUMBER = re.compile(r"CR-\d{4}-\d{6}")
 
-
-def t(key: str, **params) -> str:
-    return translate(key, LANG, **params)
-
-
-
-
-
-
+t = Words(LANG)
 
 
 def _heading(tab, text: str) -> None:

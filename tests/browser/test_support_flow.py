@@ -11,18 +11,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.i18n import translate
 from tests.support.browser_checks import open_page
-from tests.support.browser_flows import assert_clean, menu_page, starting_with, table_shows
+from tests.support.browser_flows import Words, assert_clean, menu_page, starting_with, table_shows
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 LANG = "zh-CN"
 PROVINCE, HQ = "chen.jing", "li.na"
 
-
-def t(key: str, **params) -> str:
-    return translate(key, LANG, **params)
+t = Words(LANG)
 
 
 def test_a_province_asks_hq_for_gpus_and_hq_approves_the_transfer(new_tab, app_url, wait_idle, error_patterns):
