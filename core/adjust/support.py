@@ -383,7 +383,7 @@ def _check_receiver_keeps_its_bookings(s: Session, org: Org, row: SupportRequest
     lifecycle.lock_pool(s, row.pool_id)
     free = int(cap.free_by_pool(s, org, start=start, end=row.ends_on, exclude_transfer=row.id).get(row.pool_id, 0))
     if free < 0:
-        raise InputError("support.return_overbooked", field="request", value=row.id, pool=row.pool_id,
+        raise InputError("support.return_overbooked", field="support_request", value=row.id, pool=row.pool_id,
                          short=-free, end=row.ends_on.isoformat())
 
 

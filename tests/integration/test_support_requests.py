@@ -221,7 +221,7 @@ def test_an_early_return_is_refused_while_the_receivers_bookings_need_the_transf
     with pytest.raises(InputError) as refused:
         support.return_transfer(sessions=ctx.sessions, actor=HQ_OPS, request_id=raised["id"], reason="done early",
                                 backend=PlanBackend())
-    assert refused.value.key == "support.return_overbooked" and refused.value.field == "request"
+    assert refused.value.key == "support.return_overbooked" and refused.value.field == "support_request"
     assert refused.value.params["short"] == 10 and refused.value.params["pool"] == "js-pool"
     shown = support.get_request(sessions=ctx.sessions, actor=HQ_OPS, request_id=raised["id"])
     assert shown["status"] == "active"  # nothing changed
