@@ -4,11 +4,12 @@ import streamlit as st
 
 from ui.errors import guarded
 from ui.i18n import t
-from ui.warnings_view import actions, evidence, filters, pick, warnings_frame, warnings_list
+from ui.warnings_view import actions, evidence, feedback, filters, pick, warnings_frame, warnings_list
 
 st.title(t("warn.title"))
 st.caption(t("warn.caption"))
 with guarded():
+    feedback()
     chosen_filters = filters()
     rows = warnings_list(**chosen_filters)
     if not rows:

@@ -191,8 +191,10 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
 
     # approved at once (standard tier) — then provisioned when the provisioning stage exists
     submit(pool="hq-ft", gpus=4, days=5, background="L2 微调：客服意图识别")
-    # waiting for HQ ops
+    # two waiting for HQ ops (a queue to work through; the second on the multimodal pool, which has room
+    # for it once the first is granted)
     submit(pool="hq-ft", gpus=16, days=7, background="L2 微调：调度规程问答")
+    submit(pool="hq-mm", gpus=8, days=7, gpu="A800-80GB", background="L2 微调：输变电巡检图文理解")
     # waiting for the department head after ops approved
     large = submit(pool="hq-lang", gpus=64, days=45, subtype="l1_foundation", params=7e10, gpu="H800-SXM",
                    background="L1 语义大模型续训")

@@ -10,8 +10,8 @@ from typing import Iterator
 import streamlit as st
 
 from core.errors import ComputeLoopError, InputError
-from core.i18n import field_name
-from ui.i18n import current_lang, t
+from core.i18n import Msg, field_name
+from ui.i18n import current_lang, render, t
 
 log = logging.getLogger("computeloop.ui")
 
@@ -64,13 +64,14 @@ def show_error(exc: BaseException) -> None:
 
 def show_outcome(prefix: str) -> bool:
     """The outcome a button's callback left for this run: the error under ``<prefix>_error``, or
-    the catalog key of the success message under ``<prefix>_done``; each shown once. True when
-    there was one."""
+    the success message under ``<prefix>_done`` (a catalog key, or a :class:`Msg` when it has
+    parameters); each shown once. True when there was one."""
     if f"{prefix}_error" in st.session_state:
         show_error(st.session_state.pop(f"{prefix}_error"))
         return True
     if f"{prefix}_done" in st.session_state:
-        st.success(t(st.session_state.pop(f"{prefix}_done")))
+        done = st.session_state.pop(f"{prefix}_done")
+        st.success(render(done) if isinstance(done, Msg) else t(done))
         return True
     return False
 

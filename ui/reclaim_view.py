@@ -27,6 +27,7 @@ from ui.errors import guarded
 from ui.i18n import current_lang, t
 from ui.names import k8s_kind, people, person, project_name
 from ui.warnings_view import owner_columns
+from ui.widget_state import step_keys
 
 
 def is_ops() -> bool:
@@ -111,13 +112,13 @@ def extensions() -> None:
             _ = chosen
 
 
-def _move(candidate_id: int) -> None:
+def _move(candidate_id: int, keys: dict[str, str]) -> None:
+    s = st.session_state
     with guarded():
-        plan = st.session_state.get("cand_plan")
-        svc.move_candidate(sessions=ctx().sessions, actor=me(), candidate_id=candidate_id, to=st.session_state["cand_to"],
-                           note=st.session_state.get("cand_note", ""), plan=plan,
-                           plan_gpus=st.session_state.get("cand_gpus") if plan == "scale_down" else None)
-        st.session_state["cand_note"] = ""  # recorded: the next step starts with an empty note
+        plan = s.get(keys["plan"])
+        svc.move_candidate(sessions=ctx().sessions, actor=me(), candidate_id=candidate_id, to=s[keys["to"]],
+                           note=s.get(keys["note"], ""), plan=plan,
+                           plan_gpus=s.get(keys["gpus"]) if plan == "scale_down" else None)
         _done("reclaim.saved")
 
 
@@ -153,6 +154,7 @@ def _candidate_actions(rows: list[dict]) -> None:
     chosen = st.selectbox(t("reclaim.pick_candidate"), list(labels), format_func=labels.get,
                           placeholder=choose(), key="cand_pick")
     row = open_rows[chosen]
+    keys = step_keys("cand", chosen, row["status"], names=("to", "plan", "gpus", "note"))
     # the move forward first (the default), dismissing last: a dismissed candidate is closed for good
     nexts = sorted((s for s in CANDIDATE[row["status"]] if s != "executed"), key=lambda s: (s == "dismissed", s))
     if nexts:
@@ -160,12 +162,12 @@ def _candidate_actions(rows: list[dict]) -> None:
             to_labels = {s: t(f"reclaim.cand.{s}") for s in nexts}
             plan_labels = {p: t(f"reclaim.plan.{p}") for p in PLANS}
             st.selectbox(t("reclaim.next"), list(to_labels), format_func=to_labels.get,
-                         placeholder=choose(), key="cand_to")
+                         placeholder=choose(), key=keys["to"])
             st.selectbox(t("reclaim.col.plan"), list(plan_labels), format_func=plan_labels.get,
-                         placeholder=choose(), key="cand_plan")
-            st.number_input(t("reclaim.release_gpus"), min_value=1, value=1, step=1, key="cand_gpus")
-            st.text_input(t("reclaim.note"), key="cand_note")
-            st.form_submit_button(t("reclaim.apply"), on_click=_move, args=(chosen,))
+                         placeholder=choose(), key=keys["plan"])
+            st.number_input(t("reclaim.release_gpus"), min_value=1, value=1, step=1, key=keys["gpus"])
+            st.text_input(t("reclaim.note"), key=keys["note"])
+            st.form_submit_button(t("reclaim.apply"), on_click=_move, args=(chosen, keys))
     if row["status"] == "plan_agreed" and not row["reclaim_record_id"] and row["request_id"] is not None:
         st.button(t("reclaim.dry_run"), on_click=_plan_candidate, args=(chosen,))
 

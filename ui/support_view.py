@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.adjust import support
 from core.clock import utc_today
+from core.i18n import Msg
 from core.org import load_org
 from ui.builtin_text import DATE_FORMAT, choose
 from ui.context import ctx, me
@@ -27,7 +28,9 @@ def _call(done_key: str, call) -> None:  # noqa: ANN001 - a service call
     try:
         out = call()
         cluster = (out or {}).get("cluster") if isinstance(out, dict) else None
-        st.session_state["sup_done"] = "support.cluster_failed" if cluster and not cluster.get("ok") else done_key
+        # the message names the request (its number is what HQ ops and the inbox call it by)
+        done = Msg(done_key, {"id": out["id"]}) if isinstance(out, dict) and "id" in out else done_key
+        st.session_state["sup_done"] = "support.cluster_failed" if cluster and not cluster.get("ok") else done
     except Exception as exc:  # noqa: BLE001 - shown through ui.errors
         st.session_state["sup_error"] = exc
 
@@ -43,6 +46,9 @@ def _raise() -> None:
         sessions=ctx().sessions, actor=me(), pool=s.get("sup_pool"), gpus=int(s.get("sup_gpus") or 0),
         starts_on=s.get("sup_start"), ends_on=s.get("sup_end"), reason=s.get("sup_reason", ""),
         namespace=s.get("sup_namespace", ""), deployment=s.get("sup_deployment", "")))
+    if "sup_error" not in s:  # sent: the form is emptied, so a second click does not send it again
+        for key in ("sup_namespace", "sup_deployment", "sup_reason"):
+            s[key] = ""
 
 
 def raise_form(prefill_pool: str | None) -> None:
@@ -157,5 +163,5 @@ def decide(rows: list[dict]) -> None:
             picks = {i: _label(r) for i, r in running.items()}
             pick = st.selectbox(t("support.pick"), list(picks), format_func=picks.get, placeholder=choose(),
                                 key="sup_return_pick")
-            st.text_input(t("support.decision_reason"), max_chars=support.MAX_TEXT, key="sup_return")
+            st.text_input(t("support.return_reason"), max_chars=support.MAX_TEXT, key="sup_return")
             st.button(t("support.return_button"), on_click=_give_back, args=(pick,))

@@ -17,9 +17,10 @@ from core.text import plain
 from ui.builtin_text import choose
 from ui.charts import show
 from ui.context import ctx, me
-from ui.errors import guarded
+from ui.errors import guarded, show_outcome
 from ui.i18n import current_lang, t
 from ui.names import department_name, person
+from ui.widget_state import step_keys
 from ui.times import when
 
 
@@ -64,6 +65,12 @@ def owner_line(row: dict) -> str:
              department=department_name(row["department"]) if row.get("department") else "-",
              pool=pool_label(row.get("pool")), unit=unit_label(row.get("unit")),
              source=t(f"warn.source.{source}", number=row.get("number") or "-"))
+
+
+def feedback() -> None:
+    """The outcome of the last triage step or reply (once), above the list: under a status filter the
+    warning may have left the list it was picked from."""
+    show_outcome("warn")
 
 
 def filters() -> dict:
@@ -126,32 +133,30 @@ def evidence(warning_id: int) -> dict:
     return w
 
 
-def _triage(warning_id: int) -> None:
+def _triage(warning_id: int, keys: dict[str, str]) -> None:
     with guarded():
-        svc.triage(sessions=ctx().sessions, actor=me(), warning_id=warning_id, to=st.session_state["warn_to"],
-                   note=st.session_state.get("warn_note", ""))
-        st.session_state["warn_note"] = ""  # recorded: the next step starts with an empty note
-        st.session_state["warn_done"] = True
+        svc.triage(sessions=ctx().sessions, actor=me(), warning_id=warning_id, to=st.session_state[keys["to"]],
+                   note=st.session_state.get(keys["note"], ""))
+        st.session_state["warn_done"] = "warn.saved"
 
 
 def _reply(warning_id: int) -> None:
     with guarded():
         svc.reply(sessions=ctx().sessions, actor=me(), warning_id=warning_id, text=st.session_state.get("warn_reply", ""))
         st.session_state["warn_reply"] = ""
-        st.session_state["warn_done"] = True
+        st.session_state["warn_done"] = "warn.saved"
 
 
 def actions(w: dict) -> None:
     """Ops: the next triage step with a note. The owner: a reply."""
     if me().role in OPS_ROLES and w["next"]:
+        keys = step_keys("warn", w["id"], w["status"], names=("to", "note"))
         with st.form("warn_triage"):
             labels = {s: t(f"warn.status.{s}") for s in w["next"]}
-            st.selectbox(t("warn.next"), list(labels), format_func=labels.get, placeholder=choose(), key="warn_to")
-            st.text_area(t("warn.note"), key="warn_note")
-            st.form_submit_button(t("warn.apply"), on_click=_triage, args=(w["id"],), key="warn_apply")
+            st.selectbox(t("warn.next"), list(labels), format_func=labels.get, placeholder=choose(), key=keys["to"])
+            st.text_area(t("warn.note"), key=keys["note"])
+            st.form_submit_button(t("warn.apply"), on_click=_triage, args=(w["id"], keys), key="warn_apply")
     if me().id == w["owner"] or me().role == "dept_head":
         with st.form("warn_reply_form"):
             st.text_area(t("warn.reply"), key="warn_reply")
             st.form_submit_button(t("warn.send_reply"), on_click=_reply, args=(w["id"],), key="warn_send")
-    if st.session_state.pop("warn_done", False):
-        st.success(t("warn.saved"))

@@ -205,3 +205,26 @@ def test_a_black_list_entry_that_is_not_a_candidate_says_why_in_the_pages_langua
     at.segmented_control(key="reclaim_section").set_value("candidates").run()
     no_exceptions(at)
     assert not at.dataframe and shows(at.info, "reclaim.why.empty", lang, month=month)
+
+
+def test_picking_another_candidate_offers_its_own_next_step_not_the_last_ones(app_ctx):
+    """A candidate whose plan is agreed offers only "dismissed"; the next one picked, not reviewed
+    yet, must offer its review first, not keep "dismissed" as its default."""
+    from core.db.session import unit_of_work
+    from core.reclaim.persistence import ReclaimCandidateRow
+
+    now, month = clock.now(), clock.month_start(-1).strftime("%Y-%m")
+    with unit_of_work(app_ctx.sessions) as s:
+        for namespace, status in (("svc-agreed", "plan_agreed"), ("svc-new", "detected")):
+            s.add(ReclaimCandidateRow(namespace=namespace, month=month, status=status, unit="HQ", pool_id="hq-inf",
+                                      gpus=2, days_counted=20, created_at=now, updated_at=now))
+    at = open_page(PAGE, persona="li.na")
+    at.segmented_control(key="reclaim_section").set_value("candidates").run()
+    pick = at.selectbox(key="cand_pick")
+    agreed, new = (next(v for v in pick.options if v.endswith(name)) for name in ("svc-agreed", "svc-new"))
+    agreed_id, new_id = (int(label.split(" · ")[0][1:]) for label in (agreed, new))
+    pick.set_value(agreed_id).run()
+    assert at.selectbox(key=f"cand_to_{agreed_id}_plan_agreed").value == "dismissed"
+    at.selectbox(key="cand_pick").set_value(new_id).run()
+    no_exceptions(at)
+    assert at.selectbox(key=f"cand_to_{new_id}_detected").value == "under_review"

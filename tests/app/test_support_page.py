@@ -28,6 +28,8 @@ def test_provincial_ops_raise_and_hq_ops_approve_the_suggested_donor(lang):
     _click(at, "support.raise_button", lang)
     assert shows(at.success, "support.raised", lang)
     assert len(at.dataframe[-1].value) == 1
+    # sent: the form is empty again, so a second click sends nothing (the reason is required)
+    assert at.text_input(key="sup_namespace").value == "" and at.text_area(key="sup_reason").value == ""
 
     hq = open_page(PAGE, persona="li.na", lang=lang)
     no_exceptions(hq)

@@ -11,7 +11,7 @@ from core.services import estimates as estimates_svc
 
 def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     made = seed(ctx.sessions)
-    assert made == {"estimates": 4, "outcomes": 4, "requests": 16}
+    assert made == {"estimates": 4, "outcomes": 4, "requests": 17}
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     states = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=applicant))
     assert {"draft", "active", "submitted", "in_review", "queued", "expiring", "extended", "returned", "reclaimed",
@@ -22,6 +22,10 @@ def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     # the Jiangsu requests: two waiting for the L1 review (a queue to work through), one for
     # L2, one whose cluster was unreachable
     people = {p.id: p for p in load_personas()}
+    # two waiting for HQ ops alone (each browser flow language takes one), each fitting its pool
+    hq = [r for r in lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["li.na"]) if r["status"] == "submitted"]
+    assert [[s["role"] for s in r["steps"]] for r in hq] == [["hq_ops"]] * 2
+    assert all(r["capacity"]["fits"] for r in hq)
     l1 = lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["chen.jing"])
     l2 = lifecycle.pending_approvals(sessions=ctx.sessions, actor=people["wu.hao"])
     assert [[s["role"] for s in r["steps"] if s["status"] == "pending"] for r in l1] == [["prov_ops_l1", "prov_ops_l2"]] * 2
