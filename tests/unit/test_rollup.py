@@ -92,6 +92,26 @@ def test_row_order_and_duplicates_do_not_change_the_result(minute_gpu):
     assert_frame_equal(rollup_day(shuffled, DAY, step_s=60), expected)
 
 
+@pytest.mark.parametrize("key_bits", [62, 1], ids=["one integer key", "two sort keys"])
+def test_rows_in_a_scrapers_order_roll_up_as_each_gpus_rows_in_time_order(minute_gpu, monkeypatch, key_bits):
+    """Every GPU at one instant, then the next (one-row blocks: the sorting path), with a duplicate
+    instant whose values differ: the first in the file counts, as the in-order path keeps it."""
+    import core.metrics.rollup as rollup
+
+    monkeypatch.setattr(rollup, "KEY_BITS", key_bits)  # 1: the key cannot hold both, np.lexsort instead
+    gpus = pl.concat([minute_gpu.with_columns(pl.lit(f"GPU-{i}").alias("uuid"), pl.col("util") * (i + 1) / 4)
+                      for i in range(3)])
+    per_gpu = gpus.sort("uuid", "ts", maintain_order=True)
+    duplicate = per_gpu.head(1).with_columns(pl.lit(0.0).alias("util"))
+    scrape = pl.concat([gpus.sort("ts", maintain_order=True), duplicate])
+    assert_frame_equal(rollup_day(scrape, DAY, step_s=60), rollup_day(per_gpu, DAY, step_s=60))  # in order, no copy
+    # the copy first: its values count instead
+    first = rollup_day(pl.concat([duplicate, scrape]), DAY, step_s=60).filter(pl.col("uuid") == "GPU-0")
+    utils = per_gpu.filter(pl.col("uuid") == "GPU-0")["util"].to_list()
+    assert first["samples"].item() == len(utils)
+    assert first["mean_util"].item() == pytest.approx(sum([0.0, *utils[1:]]) / len(utils))
+
+
 def test_samples_of_other_days_are_ignored_and_an_empty_day_gives_no_rows(minute_gpu):
     later = minute_gpu.with_columns(pl.col("ts") + timedelta(days=1))
     assert rollup_day(later, DAY, step_s=60).height == 0
