@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.i18n import Msg
 from core.identity import OPS_ROLES
 from core.org import load_org
 from core.reclaim import warning_service as svc
@@ -135,9 +136,11 @@ def evidence(warning_id: int) -> dict:
 
 def _triage(warning_id: int, keys: dict[str, str]) -> None:
     with guarded():
-        svc.triage(sessions=ctx().sessions, actor=me(), warning_id=warning_id, to=st.session_state[keys["to"]],
+        to = st.session_state[keys["to"]]
+        svc.triage(sessions=ctx().sessions, actor=me(), warning_id=warning_id, to=to,
                    note=st.session_state.get(keys["note"], ""))
-        st.session_state["warn_done"] = "warn.saved"
+        # named: under a status filter the warning leaves the list it was picked from
+        st.session_state["warn_done"] = Msg("warn.moved", {"id": warning_id, "status": t(f"warn.status.{to}")})
 
 
 def _reply(warning_id: int) -> None:

@@ -47,6 +47,7 @@ def test_ops_open_a_warning_with_its_evidence_and_acknowledge_it():
     at.button(key="warn_apply").click().run()
     no_exceptions(at)
     assert text("warn.status.acknowledged") in at.dataframe[0].value.to_string()
+    assert shows(at.success, "warn.moved", id=wid, status=text("warn.status.acknowledged"))
     # recorded: the next step has a form of its own, which does not repeat the note
     assert at.text_area(key=f"warn_note_{wid}_acknowledged").value == ""
 

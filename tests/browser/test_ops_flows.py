@@ -139,7 +139,7 @@ def test_hq_ops_approve_a_request_see_its_allocation_triage_a_warning_and_dry_ru
     hq.get_by_label(t("warn.note")).fill(typed["warning"])
     hq.get_by_role("button", name=t("warn.apply")).click()
     wait_idle(hq)
-    _success(hq, t, "warn.saved")  # said above the list, which the warning has left
+    _success(hq, t, "warn.moved", id=wid, status=acknowledged)  # said above the list, which the warning has left
     # listed among the acknowledged warnings now, the note under its evidence: who, the new status, the note
     choose(hq, wait_idle, t("warn.filter_status"), acknowledged)
     table_shows(hq, wid, month, None, resource)
