@@ -335,24 +335,44 @@ def partition_path(root: Path, day: date) -> Path:
 
 
 def write_samples(root: Path | str, *, start: date, days: int, step_s: int = 60, seed: int = 7,
-                  scale: float = 1.0) -> dict:
+                  scale: float = 1.0, shard_gpus: int | None = None) -> dict:
     """Generate the demo fleet's samples for ``days`` days from ``start`` into ``root`` (Parquet,
     one partition per day in :func:`core.metrics.offline.write_day_file`'s layout, each file replaced
     atomically) and write ``manifest.json``.
 
+    ``shard_gpus``: a fleet larger than this is generated and written in shards of that many GPUs
+    (``part-000.parquet`` …, each GPU in one shard, each shard its own random stream), so that one
+    shard's day is in memory at a time — a 100,000-GPU day at 60 s is 144 M samples, about 20 GB as
+    one frame; the rollup reads such a day file by file
+    (:func:`core.metrics.offline.OfflineSource.daily_gpu_stats`). Other ``part*`` files of a day
+    written are removed.
+
     Returns ``{"root", "gpus", "days", "rows", "files"}``. Raises :class:`InputError` on a bad
     ``days``, ``step_s`` or ``scale``.
     """
+    if days < 1:
+        raise InputError("metrics.bad_days", field="days", value=days)
     root = Path(root)
     fleet = build_fleet(seed=seed, scale=scale)
     root.mkdir(parents=True, exist_ok=True)
+    size = len(fleet.gpus) if not shard_gpus or shard_gpus >= len(fleet.gpus) else int(shard_gpus)
+    shards = [fleet] if size == len(fleet.gpus) else [
+        FleetManifest(seed=fleet.seed * 1_000 + k, scale=fleet.scale, gpus=fleet.gpus[i:i + size])
+        for k, i in enumerate(range(0, len(fleet.gpus), size))]
+    names = ["part.parquet"] if len(shards) == 1 else [f"part-{k:03d}.parquet" for k in range(len(shards))]
+    days_of = [generate_days(shard, start=start, days=days, step_s=step_s) for shard in shards]
     rows, files = 0, []
-    for d, frame in generate_days(fleet, start=start, days=days, step_s=step_s):
-        folder = partition_path(root, d)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_day_file(frame, folder / "part.parquet")  # series ids, integer MiB, no codec: fastest to roll up
-        rows += frame.height
-        files.append(str(folder / "part.parquet"))
+    for _ in range(days):
+        for name, shard_days in zip(names, days_of):
+            d, frame = next(shard_days)
+            folder = partition_path(root, d)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_day_file(frame, folder / name)  # series ids, integer MiB, no codec: fastest to roll up
+            rows += frame.height
+            files.append(str(folder / name))
+            del frame
+        for stale in set(folder.glob("part*.parquet")) - {folder / n for n in names}:
+            stale.unlink()
     meta = {"start": start.isoformat(), "days": days, "step_s": step_s}
     manifest = FleetManifest(seed=fleet.seed, scale=fleet.scale, gpus=fleet.gpus, meta=meta)
     (root / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")

@@ -25,7 +25,7 @@ integer per row) and the key-value metadata ``computeloop.series``: JSON ``{"ver
 "labels": {"uuid": [...], "namespace": [...], "cluster": [...], "hostname": [...], "model": [...]}}``,
 where row ``i`` of ``labels`` holds the label values of every row whose ``series`` is ``i``. When a
 day is that one file, the rollup reads ``series`` instead of the five label columns and does not
-compare strings row by row (:func:`core.metrics.rollup.rollup_day_series`); every other reader uses
+compare strings row by row (:func:`core.metrics.rollup.series_runs`); every other reader uses
 the label columns. A tool that rewrites the label columns of such a file must drop ``series`` or the
 metadata (a file read and written again by polars, pandas or pyarrow loses the metadata: checked
 with polars 2.1, pandas 3.1 and pyarrow 26; a test keeps the polars case). The writer also stores the
@@ -45,7 +45,7 @@ import polars as pl
 
 from core.config import PROJECT_ROOT
 from core.errors import InputError
-from core.metrics.rollup import RUN_LABELS, rollup_day, rollup_day_series
+from core.metrics.rollup import RUN_LABELS, combine_runs, rollup_day, series_runs
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
 
 DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"
@@ -114,8 +114,8 @@ class OfflineSource:
         files = self.files(day)
         if not files:
             return pl.DataFrame(schema=ROLLUP_SCHEMA)
-        if len(files) == 1 and files[0].suffix.lower() == ".parquet":
-            fast = _rollup_series_file(files[0], day, step_s)
+        if all(f.suffix.lower() == ".parquet" for f in files):
+            fast = _rollup_series_files(files, day, step_s)
             if fast is not None:
                 return fast
         lf = self.scan(day)
@@ -217,21 +217,31 @@ def series_labels(path: Path) -> tuple[pl.DataFrame, int] | None:
     return labels, rows
 
 
-def _rollup_series_file(path: Path, day: date, step_s: int) -> pl.DataFrame | None:
-    """The rollup of ``day`` from a file with series ids, ``None`` when the file has none or they
-    do not apply (the caller then reads the label columns)."""
-    found = series_labels(path)
-    if found is None:
+def _rollup_series_files(paths: list[Path], day: date, step_s: int) -> pl.DataFrame | None:
+    """The rollup of ``day`` from files with series ids, read one at a time (a 100,000-GPU day is
+    written as shards of GPUs, :func:`core.metrics.fleet.write_samples`: only one shard is in memory).
+    ``None`` when a file has no ids or they do not apply, or when two files hold samples of the same
+    GPU (a GPU's energy needs its samples in one time order): the caller then reads the label columns."""
+    found = [series_labels(path) for path in paths]  # the files' metadata first: nothing read in vain
+    if any(f is None for f in found):
         return None
-    labels, rows = found
-    try:
-        frame = pl.read_parquet(path, columns=list(SERIES_INPUT_COLUMNS))
-    except _POLARS_ERRORS:
-        return None  # the plain read names the file
-    if frame.height != rows:
+    uuids = [u for labels, _ in found for u in labels["uuid"].unique().to_list()]
+    if len(uuids) != len(set(uuids)):
         return None
-    numbers = [c for c in SERIES_INPUT_COLUMNS[2:] if frame.schema[c].is_float()]
-    return rollup_day_series(_measurements_only(frame, numbers), labels, day, step_s=step_s)
+    parts = []
+    for path, (labels, rows) in zip(paths, found):
+        try:
+            frame = pl.read_parquet(path, columns=list(SERIES_INPUT_COLUMNS))
+        except _POLARS_ERRORS:
+            return None  # the plain read names the file
+        if frame.height != rows:
+            return None
+        numbers = [c for c in SERIES_INPUT_COLUMNS[2:] if frame.schema[c].is_float()]
+        runs = series_runs(_measurements_only(frame, numbers), labels, day)
+        if runs is None:
+            return None
+        parts.append(runs)
+    return combine_runs(pl.concat(parts, how="vertical_relaxed"), day, step_s=step_s)
 
 
 def _largest(column: str) -> float:

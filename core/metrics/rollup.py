@@ -219,9 +219,17 @@ def rollup_day_series(frame: pl.DataFrame, labels: pl.DataFrame, day: date, *, s
     out of range or missing, or a missing uuid/namespace in ``labels``.
     """
     expected = expected_per_day(step_s)
+    runs = series_runs(frame, labels, day)
+    return None if runs is None else _combine(runs, day, step_s, expected)
+
+
+def series_runs(frame: pl.DataFrame, labels: pl.DataFrame, day: date) -> pl.DataFrame | None:
+    """Phase 1 of :func:`rollup_day_series` (one row per run, not yet combined per GPU and namespace),
+    ``None`` where that function returns ``None``. The runs of several files whose GPUs do not
+    overlap, concatenated, combine (:func:`combine_runs`) into the rollup of all their samples."""
     n = frame.height
     if n == 0:
-        return _combine(_runs(frame), day, step_s, expected)
+        return _runs(frame)
     series = frame["series"]
     if not series.dtype.is_integer() or series.null_count() or labels.select(pl.col("uuid", "namespace").null_count()).sum_horizontal().item():
         return None
@@ -245,7 +253,12 @@ def rollup_day_series(frame: pl.DataFrame, labels: pl.DataFrame, day: date, *, s
     if ts[gpu_starts].min() < lo or ts[np.append(gpu_starts[1:], n) - 1].max() >= hi:
         return None
     run_labels = labels.select(RUN_LABELS)[run_series]
-    return _combine(_reduce(frame, starts, gpu_starts, run_labels.to_dict()), day, step_s, expected)
+    return _reduce(frame, starts, gpu_starts, run_labels.to_dict())
+
+
+def combine_runs(runs: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataFrame:
+    """Phase 2: the rollup rows of ``day`` from runs (:func:`series_runs`, several files' concatenated)."""
+    return _combine(runs, day, step_s, expected_per_day(step_s))
 
 
 def _ordered(frame: pl.DataFrame, gpu_starts: np.ndarray, distinct_gpus: int) -> bool:

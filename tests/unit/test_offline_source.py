@@ -13,7 +13,7 @@ from core.errors import InputError
 from core.metrics.fleet import write_samples
 from core.metrics import offline as offline_module
 from core.metrics.offline import SERIES_METADATA, OfflineSource, partition_dir, scan_file, write_day_file
-from core.metrics.rollup import rollup_day, rollup_day_series
+from core.metrics.rollup import rollup_day, series_runs
 from core.metrics.schema import SAMPLE_SCHEMA
 
 DAY = date(2026, 3, 2)
@@ -174,11 +174,11 @@ def spy(monkeypatch):
     calls = {"taken": 0, "declined": 0}
 
     def counting(*args, **kwargs):
-        out = rollup_day_series(*args, **kwargs)
+        out = series_runs(*args, **kwargs)
         calls["taken" if out is not None else "declined"] += 1
         return out
 
-    monkeypatch.setattr(offline_module, "rollup_day_series", counting)
+    monkeypatch.setattr(offline_module, "series_runs", counting)
     return calls
 
 
@@ -283,12 +283,40 @@ def test_a_file_rewritten_by_polars_loses_the_ids_so_edited_labels_are_read(tmp_
     assert spy["taken"] == 0 and set(got["namespace"]) == {"renamed"}
 
 
-def test_a_day_of_two_files_reads_the_label_columns(tmp_path, samples, spy):
+def test_a_day_written_as_shards_of_gpus_takes_the_series_ids_file_by_file(tmp_path, samples, spy):
+    folder = partition_dir(tmp_path / "shards", DAY)
+    folder.mkdir(parents=True)
+    gpus = samples["uuid"].unique().sort()
+    for k, shard in enumerate((gpus[: gpus.len() // 2], gpus[gpus.len() // 2:])):
+        write_day_file(samples.filter(pl.col("uuid").is_in(shard.implode())), folder / f"part-{k}.parquet")
+    got = OfflineSource(tmp_path / "shards").daily_gpu_stats(DAY, step_s=900)
+    assert spy == {"taken": 2, "declined": 0}
+    assert_frame_equal(got, _plain(tmp_path, samples).daily_gpu_stats(DAY, step_s=900))
+
+
+def test_a_day_of_two_files_sharing_a_gpu_reads_the_label_columns(tmp_path, samples, spy):
     folder = partition_dir(tmp_path / "two", DAY)
     folder.mkdir(parents=True)
-    half = samples.height // 2
-    write_day_file(samples[:half], folder / "a.parquet")
-    write_day_file(samples[half:], folder / "b.parquet")
+    write_day_file(samples.gather_every(2), folder / "a.parquet")  # every GPU in both files
+    write_day_file(samples.gather_every(2, offset=1), folder / "b.parquet")
     got = OfflineSource(tmp_path / "two").daily_gpu_stats(DAY, step_s=900)
     assert spy == {"taken": 0, "declined": 0}
     assert_frame_equal(got, _plain(tmp_path, samples).daily_gpu_stats(DAY, step_s=900))
+
+
+def test_a_fleet_written_in_shards_rolls_up_as_the_same_fleet_in_one_frame(tmp_path):
+    """write_samples(shard_gpus=…): one file per shard of GPUs, each rolled up from its series ids,
+    the day's rows those of the plain rollup of all the shards' samples together."""
+    from core.metrics.fleet import write_samples
+
+    out = write_samples(tmp_path / "sharded", start=DAY, days=1, step_s=900, scale=0.05, shard_gpus=20)
+    folder = partition_dir(tmp_path / "sharded", DAY)
+    parts = sorted(folder.glob("part*.parquet"))
+    assert len(parts) == len(out["files"]) > 1 and all(p.name.startswith("part-") for p in parts)
+    together = pl.concat([scan_file(p).collect() for p in parts])
+    assert together.height == out["rows"] and together["uuid"].n_unique() == out["gpus"]
+    got = OfflineSource(tmp_path / "sharded").daily_gpu_stats(DAY, step_s=900)
+    assert_frame_equal(got, rollup_day(together, DAY, step_s=900))
+    # written again unsharded: the shards' files go, the day is one file
+    write_samples(tmp_path / "sharded", start=DAY, days=1, step_s=900, scale=0.05)
+    assert [p.name for p in folder.glob("part*.parquet")] == ["part.parquet"]
