@@ -24,8 +24,9 @@ have it). A Parquet file may carry, besides the columns above, a ``series`` colu
 integer per row) and the key-value metadata ``computeloop.series``: JSON ``{"version": 1, "rows": N,
 "labels": {"uuid": [...], "namespace": [...], "cluster": [...], "hostname": [...], "model": [...]}}``,
 where row ``i`` of ``labels`` holds the label values of every row whose ``series`` is ``i``. When a
-day is that one file, the rollup reads ``series`` instead of the five label columns and does not
-compare strings row by row (:func:`core.metrics.rollup.series_runs`); every other reader uses
+day is such files — one, or shards of GPUs with each GPU in one of them — the rollup reads ``series``
+instead of the five label columns, file by file, and does not compare strings row by row
+(:func:`core.metrics.rollup.series_runs`); every other reader uses
 the label columns. A tool that rewrites the label columns of such a file must drop ``series`` or the
 metadata (a file read and written again by polars, pandas or pyarrow loses the metadata: checked
 with polars 2.1, pandas 3.1 and pyarrow 26; a test keeps the polars case). The writer also stores the
