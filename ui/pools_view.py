@@ -171,13 +171,65 @@ def pick_pool(snap: wl.WaterLevel) -> str | None:
 
 
 def heat_map(snap: wl.WaterLevel, pool: str) -> None:
-    """Node × GPU slot of one pool: colour = latest utilisation; unallocated and no-data slots grey."""
-    cells = snap.heat.filter(pl.col("pool") == pool).to_pandas()
+    """Node × GPU slot of one pool: colour = latest utilisation; unallocated and no-data slots grey.
+    A pool of more nodes than ``heat_map_max_rows`` (data/metrics_thresholds.yaml) shows groups of
+    neighbouring nodes first, then the nodes of the group picked."""
+    cells = snap.heat.filter(pl.col("pool") == pool)
+    groups = wl.node_groups(cells, pool, int(wl.load_thresholds()["water_level"]["heat_map_max_rows"]))
+    if any(len(g) > 1 for g in groups):
+        chosen = _group_map(cells, groups, key=f"pools_nodes_{pool}")
+        cells = cells.filter(pl.col("hostname").is_in(groups[chosen]))
+    _node_map(snap, cells.to_pandas())
+
+
+# Every row of a heat map named in full: Vega hides labels it thinks overlap and cuts long ones.
+ROW_LABELS = alt.Axis(labelOverlap=False, labelLimit=200)
+
+
+def _rows_height(rows: int) -> int:
+    """A heat map's height for 18 px a row: Streamlit fits the whole chart, axes and titles
+    included, into the height (autosize "fit"), so the slot axis below the rows is added."""
+    return 18 * rows + 75  # (+ 60 more where the legend is below, see _group_map)
+
+
+def _tail(first: str, last: str) -> str:
+    """``last`` without the part it shares with ``first`` (hq-lang-node-000 … 003)."""
+    shared = len(os.path.commonprefix([first, last]))
+    while shared and last[shared - 1].isdigit():  # keep a number whole: 019 – 020, not 019 – 20
+        shared -= 1
+    return last[shared:] or last
+
+
+def _group_map(cells: pl.DataFrame, groups: list[list[str]], key: str) -> int:
+    """The heat map of node groups and the picker of one group; the group picked (its index)."""
+    # the rows named by their first and last node (the caption gives the group size: a narrow
+    # screen keeps room for the cells); the picker below says how many nodes each has
+    names = [f"{g[0]} – {_tail(g[0], g[-1])}" if len(g) > 1 else g[0] for g in groups]
+    st.caption(t("pools.heat_grouped", nodes=sum(len(g) for g in groups), size=len(groups[0])))
+    frame = wl.heat_by_group(cells, groups).to_pandas()
+    frame["name"] = [names[i] for i in frame["group"]]
+    frame["util_pct"] = (frame["util"] * 100).round(1)
+    status = [alt.Tooltip(f"{s}:Q", title=t(f"pools.status.{s}")) for s in wl.HEAT_STATUSES]
+    base = alt.Chart(frame).encode(
+        x=alt.X("slot:O", title=t("pools.axis.slot")),
+        y=alt.Y("name:N", title=t("pools.axis.node_group"), sort=names, axis=ROW_LABELS),
+        tooltip=[alt.Tooltip("name:N", title=t("pools.axis.node_group")), alt.Tooltip("slot:O", title=t("pools.axis.slot")),
+                 alt.Tooltip("util_pct:Q", title=t("pools.axis.mean_util")), *status])
+    working = base.transform_filter("datum.util_pct != null").mark_rect().encode(
+        color=alt.Color("util_pct:Q", title=t("pools.axis.mean_util"), scale=alt.Scale(domain=[0, 100], scheme="viridis"),
+                        legend=alt.Legend(orient="bottom")))
+    none = base.transform_filter("datum.util_pct == null").mark_rect(color="#d9d9d9")
+    show((working + none).properties(height=_rows_height(len(groups)) + 60))
+    labels = {i: t("pools.node_group", first=g[0], last=_tail(g[0], g[-1]), n=len(g)) for i, g in enumerate(groups)}
+    return st.selectbox(t("pools.pick_group"), list(labels), format_func=labels.get, placeholder=choose(), key=key)
+
+
+def _node_map(snap: wl.WaterLevel, cells) -> None:  # noqa: ANN001 - a pandas frame of heat cells
     status = {s: t(f"pools.status.{s}") for s in wl.HEAT_STATUSES}
     cells["state"] = cells["status"].map(status)
     cells["util_pct"] = (cells["util"] * 100).round(1)
     base = alt.Chart(cells).encode(
-        x=alt.X("slot:O", title=t("pools.axis.slot")), y=alt.Y("hostname:N", title=t("pools.axis.node")),
+        x=alt.X("slot:O", title=t("pools.axis.slot")), y=alt.Y("hostname:N", title=t("pools.axis.node"), axis=ROW_LABELS),
         tooltip=[alt.Tooltip("hostname:N", title=t("pools.axis.node")), alt.Tooltip("slot:O", title=t("pools.axis.slot")),
                  alt.Tooltip("state:N", title=t("pools.axis.status")), alt.Tooltip("util_pct:Q", title=t("pools.axis.util")),
                  alt.Tooltip("namespace:N", title=t("pools.axis.namespace"))],
@@ -188,8 +240,7 @@ def heat_map(snap: wl.WaterLevel, pool: str) -> None:
         color="#d9d9d9")
     idle = base.transform_filter(alt.FieldEqualPredicate(field="status", equal="idle")).mark_text(
         text="○", color="white", fontSize=12)
-    height = max(120, 18 * cells["hostname"].nunique())
-    show((allocated + other + idle).properties(height=height))
+    show((allocated + other + idle).properties(height=_rows_height(cells["hostname"].nunique())))
     counts = cells["status"].value_counts()
     st.caption(t("pools.heat_legend", busy=int(counts.get("busy", 0)), idle=int(counts.get("idle", 0)),
                  unallocated=int(counts.get("unallocated", 0)), no_data=int(counts.get("no_data", 0)),

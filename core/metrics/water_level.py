@@ -183,6 +183,28 @@ def heat_map(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float) -> pl.
             .select([pl.col(c).cast(t) for c, t in HEAT_SCHEMA.items()]).sort("cluster", "pool", "hostname", "slot"))
 
 
+def node_groups(heat: pl.DataFrame, pool: str, max_rows: int) -> list[list[str]]:
+    """The pool's nodes in heat-map order, in at most ``max_rows`` groups of consecutive nodes (one
+    group a node when they fit): a pool of 3,200 nodes is 54 rows of 60 nodes, each opened on its
+    own."""
+    hosts = heat.filter(pl.col("pool") == pool)["hostname"].unique(maintain_order=True).to_list()
+    size = max(1, -(-len(hosts) // max(1, max_rows)))
+    return [hosts[i:i + size] for i in range(0, len(hosts), size)]
+
+
+def heat_by_group(heat: pl.DataFrame, groups: list[list[str]]) -> pl.DataFrame:
+    """The heat map of node groups: per group (its index) and slot, the mean latest utilisation of
+    the slot's GPUs running a workload (busy or idle; null when none) and how many slots are in each
+    status (:data:`HEAT_STATUSES`)."""
+    index = pl.DataFrame({"hostname": [h for g in groups for h in g],
+                          "group": [i for i, g in enumerate(groups) for _ in g]}, schema={"hostname": pl.Utf8, "group": pl.Int64})
+    working = pl.col("status").is_in(["busy", "idle"])
+    return (heat.join(index, on="hostname", how="inner").group_by("group", "slot")
+            .agg(pl.col("util").filter(working).mean().alias("util"),
+                 *[(pl.col("status") == s).sum().cast(pl.Int64).alias(s) for s in HEAT_STATUSES])
+            .sort("group", "slot"))
+
+
 def free_per_node(heat: pl.DataFrame) -> pl.DataFrame:
     """pool, hostname, gpus (slots), free (sampled GPUs with no workload) per node."""
     if heat.height == 0:

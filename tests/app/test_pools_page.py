@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.metrics import water_level as wl
 from core.metrics.sources import inventory_nodes, metrics_source
 from tests.support import app_scenarios as scenarios
@@ -213,3 +215,22 @@ def test_plan_mode_says_the_scheduler_queues_are_read_from_live_clusters():
     at = open_page("app_pages/pools.py", persona="li.na")
     no_exceptions(at)
     assert shows(at.info, "scheduler.workloads.plan_mode"), [i.value for i in at.info]
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_a_pool_of_more_nodes_than_the_heat_map_rows_opens_in_node_groups(demo_metrics, monkeypatch, lang):
+    from core.metrics import water_level as wl
+
+    thresholds = wl.load_thresholds()
+    rows = {**thresholds["water_level"], "heat_map_max_rows": 4}
+    monkeypatch.setattr(wl, "load_thresholds", lambda: {**thresholds, "water_level": rows})
+    at = open_page("app_pages/pools.py", persona="li.na", lang=lang)
+    no_exceptions(at)
+    pool = at.selectbox(key="pools_pool").value
+    picker = at.selectbox(key=f"pools_nodes_{pool}")
+    assert 1 < len(picker.options) <= 4 and shows(at.caption, "pools.heat_grouped", lang)
+    picker.set_value(len(picker.options) - 1).run()  # drill down into the last group: its nodes only
+    no_exceptions(at)
+    last = at.selectbox(key=f"pools_nodes_{pool}")
+    assert last.value == len(picker.options) - 1 and last.format_func(last.value).endswith(
+        text("pools.node_group", lang).split("{n}")[-1])

@@ -102,6 +102,21 @@ def test_heat_map_marks_busy_idle_unallocated_and_missing_slots():
     assert heat.height == 20  # every slot of every node
 
 
+def test_a_pool_of_more_nodes_than_rows_is_shown_in_groups_of_neighbouring_nodes():
+    heat = wl.heat_map(LATEST, _nodes(), 0.10)
+    assert wl.node_groups(heat, "a", 60) == [["a-0"], ["a-1"]]  # they fit: one node a row
+    nodes = wl.nodes_frame([GpuNode("c1", f"n-{i:02d}", "big", "A800-80GB", 2) for i in range(7)])
+    big = wl.heat_map(_latest([("n-00", "0", "job", 0.9), ("n-00", "1", "job", 0.05), ("n-01", "0", "", 0.0),
+                               ("n-06", "1", "job", 0.5)]), nodes, 0.10)
+    groups = wl.node_groups(big, "big", 3)
+    assert groups == [["n-00", "n-01", "n-02"], ["n-03", "n-04", "n-05"], ["n-06"]]  # ⌈7 / 3⌉ = 3 nodes a row
+    rows = {(r["group"], r["slot"]): r for r in wl.heat_by_group(big, groups).iter_rows(named=True)}
+    assert rows[(0, 0)]["util"] == pytest.approx(0.9) and rows[(0, 0)]["busy"] == 1 and rows[(0, 0)]["unallocated"] == 1
+    assert rows[(0, 1)]["util"] == pytest.approx(0.05) and rows[(0, 1)]["idle"] == 1  # a workload below the threshold
+    assert rows[(1, 0)]["util"] is None and rows[(1, 0)]["no_data"] == 3  # nothing running: no colour
+    assert sum(r[s] for r in rows.values() for s in wl.HEAT_STATUSES) == 14  # every slot counted once
+
+
 def test_fragmentation_counts_whole_requests_per_node():
     free = pl.DataFrame({"pool": ["p"] * 4, "hostname": ["n0", "n1", "n2", "n3"], "gpus": [8] * 4,
                          "free": [3, 2, 8, 0]}, schema=wl.FREE_SCHEMA)
