@@ -191,8 +191,8 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
 
     # approved at once (standard tier) — then provisioned when the provisioning stage exists
     submit(pool="hq-ft", gpus=4, days=5, background="L2 微调：客服意图识别")
-    # two waiting for HQ ops (a queue to work through; the second on the multimodal pool, which has room
-    # for it once the first is granted)
+    # two waiting for HQ ops (a queue to work through; the second on the multimodal pool: once the
+    # first is granted, hq-ft has no room for another)
     submit(pool="hq-ft", gpus=16, days=7, background="L2 微调：调度规程问答")
     submit(pool="hq-mm", gpus=8, days=7, gpu="A800-80GB", background="L2 微调：输变电巡检图文理解")
     # waiting for the department head after ops approved
