@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from core.config import PROJECT_ROOT
 
@@ -46,13 +47,14 @@ def ensure_files(scale: float, shard_gpus: int) -> dict:
 
     stamp = ROOT / "source.json"
     wanted = {"version": VERSION, "scale": scale, "shard_gpus": shard_gpus, "day": DAY.isoformat(), "step_s": STEP}
-    if stamp.exists() and json.loads(stamp.read_text())["wanted"] == wanted:
-        return json.loads(stamp.read_text())
+    known = json.loads(stamp.read_text()) if stamp.exists() else {}
+    if known.get("wanted") == wanted:
+        return known
     started = time.perf_counter()
     out = write_samples(ROOT, start=DAY, days=1, step_s=STEP, scale=scale, shard_gpus=shard_gpus)
     info = {"wanted": wanted, "gpus": out["gpus"], "rows": out["rows"], "files": len(out["files"]),
             "generated_s": round(time.perf_counter() - started, 1),
-            "bytes": sum(p.stat().st_size for p in (ROOT / f"day={DAY.isoformat()}").glob("*.parquet"))}
+            "bytes": sum(Path(f).stat().st_size for f in out["files"])}
     stamp.write_text(json.dumps(info))
     return info
 

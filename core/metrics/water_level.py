@@ -79,6 +79,9 @@ def load_thresholds() -> dict[str, Any]:
     shapes = raw["water_level"].get("request_shapes")
     if not shapes or not all(isinstance(s, int) and s > 0 for s in shapes):
         raise InputError("error.data_entry_invalid", field="metrics_thresholds.yaml", entry="water_level.request_shapes")
+    rows = raw["water_level"].get("heat_map_max_rows")
+    if not isinstance(rows, int) or rows < 1:
+        raise InputError("error.data_entry_invalid", field="metrics_thresholds.yaml", entry="water_level.heat_map_max_rows")
     return raw
 
 

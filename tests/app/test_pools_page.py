@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.metrics import water_level as wl
@@ -228,9 +230,11 @@ def test_a_pool_of_more_nodes_than_the_heat_map_rows_opens_in_node_groups(demo_m
     no_exceptions(at)
     pool = at.selectbox(key="pools_pool").value
     picker = at.selectbox(key=f"pools_nodes_{pool}")
-    assert 1 < len(picker.options) <= 4 and shows(at.caption, "pools.heat_grouped", lang)
+    sizes = [int(re.search(r"[(（](\d+)", label).group(1)) for label in picker.options]  # "(4 nodes)" / "（4 个节点）"
+    nodes = sum(sizes)
+    # at most 4 rows of ⌈nodes / 4⌉ neighbouring nodes each (the last may be shorter), said in the caption
+    assert 1 < len(sizes) <= 4 and set(sizes[:-1]) == {-(-nodes // 4)} and sizes[-1] <= sizes[0]
+    assert shows(at.caption, "pools.heat_grouped", lang, nodes=nodes, size=sizes[0])
     picker.set_value(len(picker.options) - 1).run()  # drill down into the last group: its nodes only
     no_exceptions(at)
-    last = at.selectbox(key=f"pools_nodes_{pool}")
-    assert last.value == len(picker.options) - 1 and last.format_func(last.value).endswith(
-        text("pools.node_group", lang).split("{n}")[-1])
+    assert at.selectbox(key=f"pools_nodes_{pool}").value == len(picker.options) - 1

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from core.cluster.inventory import GpuNode
+from core.errors import InputError
 from core.identity import PermissionDenied, load_personas
 from core.metrics import water_level as wl
 from core.metrics.prometheus import MetricsUnavailable
@@ -231,3 +232,21 @@ def test_threshold_and_shapes_come_from_the_data_file_only(sessions, tmp_path, m
     assert sorted(set(changed.fragments["shape"].to_list())) == [1, 3]
     assert wl.WaterLevel(*(getattr(snap, f) for f in ("pools", "clusters", "models", "totals", "heat", "free",
                                                        "fragments", "fetched_at", "data_as_of", "stale"))).shapes == (1, 3)
+
+
+@pytest.mark.parametrize("rows", [0, "sixty", None])
+def test_a_bad_heat_map_row_limit_names_its_entry(rows, tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    from core.config import DATA_DIR
+
+    doc = yaml.safe_load((DATA_DIR / "metrics_thresholds.yaml").read_text(encoding="utf-8"))
+    doc["water_level"]["heat_map_max_rows"] = rows
+    shutil.copytree(DATA_DIR, tmp_path / "data")
+    (tmp_path / "data" / "metrics_thresholds.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    monkeypatch.setenv("COMPUTELOOP_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(InputError) as raised:
+        wl.load_thresholds()
+    assert raised.value.params["entry"] == "water_level.heat_map_max_rows"
