@@ -86,6 +86,13 @@ SETTINGS: tuple[Setting, ...] = (
         "4",
         "Queries in flight at once per metrics source (clusters, and the pieces of a long window), 1 to 16.",
     ),
+    Setting(
+        "COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL",
+        "",
+        "The label that names each series' cluster when one central store (Thanos Query, Mimir, a "
+        "VictoriaMetrics cluster) holds every cluster: list every cluster with the store's URL in "
+        "COMPUTELOOP_PROMETHEUS_URLS and each cluster's queries select its series. Empty: one server per cluster.",
+    ),
     Setting("COMPUTELOOP_PROMETHEUS_TIMEOUT_S", "10", "Timeout of one Prometheus query, seconds."),
     Setting("COMPUTELOOP_PROMETHEUS_RETRIES", "1", "Connection retries per Prometheus query."),
     Setting(

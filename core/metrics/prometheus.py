@@ -1,6 +1,10 @@
 """The Prometheus-compatible metrics source (Prometheus, Thanos, VictoriaMetrics) behind :class:`MetricsSource`.
 
-One server per cluster (HQ and provinces). Every question is **one query per server** whatever
+One server per cluster (HQ and provinces), or one central store for all of them (Thanos Query,
+Mimir, a VictoriaMetrics cluster: the same API) whose series carry a label naming their cluster —
+``COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL``, e.g. ``cluster``; then every cluster is listed with the
+store's URL and each query for a cluster gets the matcher ``cluster="<name>"`` on every selector
+(:func:`core.metrics.promql.scoped`). Every question is **one query per server** whatever
 the number of GPUs or namespaces — the queries (:mod:`core.metrics.promql`) aggregate with
 ``by (...)`` and combine their figures with a ``stat`` label — except range queries, which are
 split into chunks below Prometheus' 11,000-points-per-series limit. :attr:`PrometheusSource.query_count`
@@ -16,8 +20,9 @@ typed records, so they are tested without a server.
 
 Settings (read by :func:`prometheus_settings` when called): ``COMPUTELOOP_PROMETHEUS_URLS``
 (``cluster=url`` pairs, comma-separated; empty = offline source), ``COMPUTELOOP_PROMETHEUS_TIMEOUT_S``
-(default 10), ``COMPUTELOOP_PROMETHEUS_RETRIES`` (connection retries, default 1) and
-``COMPUTELOOP_PROMETHEUS_EXPORTER_NAMESPACES`` (default ``gpu-operator,nvidia-gpu-operator``).
+(default 10), ``COMPUTELOOP_PROMETHEUS_RETRIES`` (connection retries, default 1),
+``COMPUTELOOP_PROMETHEUS_EXPORTER_NAMESPACES`` (default ``gpu-operator,nvidia-gpu-operator``) and
+``COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL`` (empty: one server per cluster).
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class PrometheusSettings:
     exporter_namespaces: tuple[str, ...] = DEFAULT_EXPORTER_NAMESPACES
     left_open_ranges: bool = False
     concurrency: int = 4
+    cluster_label: str = ""  # the label telling clusters apart in a central store; "" = a server per cluster
 
 
 def parse_servers(text: str) -> dict[str, str]:
@@ -132,7 +138,16 @@ def prometheus_settings() -> PrometheusSettings:
         exporter_namespaces=tuple(n.strip() for n in namespaces.split(",") if n.strip()),
         left_open_ranges=_ranges(os.environ.get("COMPUTELOOP_PROMETHEUS_RANGES", "closed")),
         concurrency=min(MAX_CONCURRENCY, max(1, _number("COMPUTELOOP_PROMETHEUS_CONCURRENCY", "4", int))),
+        cluster_label=_cluster_label(os.environ.get("COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL", "")),
     )
+
+
+def _cluster_label(value: str) -> str:
+    """The central store's cluster label, checked as a Prometheus label name; "" when unset."""
+    value = value.strip()
+    if value and not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", value):
+        raise InputError("prometheus.bad_label_setting", field="COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL", value=value)
+    return value
 
 
 def _ranges(value: str) -> bool:
@@ -149,7 +164,8 @@ def source_from_settings(settings: PrometheusSettings | None = None) -> "Prometh
     if not s.servers:
         return None
     return PrometheusSource(s.servers, s.timeout_s, retries=s.retries, exporter_namespaces=s.exporter_namespaces,
-                            left_open_ranges=s.left_open_ranges, concurrency=s.concurrency)
+                            left_open_ranges=s.left_open_ranges, concurrency=s.concurrency,
+                            cluster_label=s.cluster_label)
 
 
 # --------------------------------------------------------------------------- model names
@@ -394,7 +410,8 @@ class PrometheusSource:
     def __init__(self, servers: Mapping[str, str], timeout: float = 10.0, *, retries: int = 1,
                  exporter_namespaces: Iterable[str] = DEFAULT_EXPORTER_NAMESPACES,
                  model_of: Callable[[str], str] | None = None, left_open_ranges: bool = False,
-                 max_points: int = promql.MAX_POINTS_PER_SERIES, concurrency: int = 4) -> None:
+                 max_points: int = promql.MAX_POINTS_PER_SERIES, concurrency: int = 4,
+                 cluster_label: str = "") -> None:
         if not servers:
             raise ValueError("at least one Prometheus server is needed")
         if not 1 <= max_points < 11_000:
@@ -406,6 +423,7 @@ class PrometheusSource:
         self.left_open_ranges = left_open_ranges
         self.max_points = max_points
         self.concurrency = min(MAX_CONCURRENCY, max(1, int(concurrency)))
+        self.cluster_label = cluster_label
         self._model_of = model_of
         self._clients: dict[str, PrometheusConnect] = {}
         self._lock = threading.Lock()
@@ -499,8 +517,13 @@ class PrometheusSource:
                                      reason=f"unexpected result {type(result).__name__}")
         return result
 
+    def _scoped(self, cluster: str, query: str) -> str:
+        """``query`` as sent for ``cluster``: limited to its series when one store holds every cluster."""
+        return promql.scoped(query, self.cluster_label, cluster) if self.cluster_label else query
+
     def instant(self, cluster: str, query: str, at: datetime | None = None) -> list[dict]:
         """Run one instant query on ``cluster``'s server; the raw ``result`` list."""
+        query = self._scoped(cluster, query)
         self._record(cluster, "instant", query)
         params = {"timeout": f"{self.timeout:g}s"}
         if at is not None:
@@ -510,6 +533,7 @@ class PrometheusSource:
     def range(self, cluster: str, query: str, start: datetime, end: datetime, step_s: int) -> list[dict]:
         """Run a range query on ``cluster``'s server, split into chunks of at most
         :attr:`max_points` points per series; the results of all chunks, concatenated."""
+        query = self._scoped(cluster, query)
         out: list[dict] = []
         for lo, hi in promql.range_chunks(_aware(start), _aware(end), step_s, self.max_points):
             self._record(cluster, "range", query, promql.points(lo, hi, step_s))

@@ -144,10 +144,39 @@ def regex_matcher(label: str, values: Iterable[str]) -> str:
 
 
 def selector(metric: str, *matchers: str) -> str:
-    """``metric{m1, m2}`` (or the bare metric name)."""
+    """``metric{m1, m2}`` — always with braces, even empty (``metric{}``), so that :func:`scoped` can
+    find every selector of a query."""
     _check_metric(metric)
     inner = ",".join(m for m in matchers if m)
-    return f"{metric}{{{inner}}}" if inner else metric
+    return f"{metric}{{{inner}}}"
+
+
+def scoped(query: str, label: str, value: str) -> str:
+    """``query`` with the matcher ``label="value"`` added to every selector: how one cluster is read
+    from a central store (Thanos Query, Mimir, a VictoriaMetrics cluster) that holds every cluster's
+    series, told apart by ``label`` (an external label such as ``cluster``).
+
+    Every selector of this module's queries is written by :func:`selector` and so has braces; outside
+    string literals a ``{`` only ever opens a selector's matchers in PromQL, so the matcher goes right
+    after each such brace. String literals (label values, regexes, ``label_replace`` arguments) are
+    skipped, escapes included.
+    """
+    scope = matcher(label, value)
+    out, i, n = [], 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch in "\"'`":  # a string literal: copy it whole (backquoted strings have no escapes)
+            j = i + 1
+            while j < n and query[j] != ch:
+                j += 2 if ch != "`" and query[j] == "\\" else 1
+            out.append(query[i:j + 1])
+            i = j + 1
+            continue
+        out.append(ch)
+        if ch == "{":
+            out.append(scope if query[i + 1:].lstrip().startswith("}") else scope + ",")
+        i += 1
+    return "".join(out)
 
 
 def by(keys: Sequence[str]) -> str:

@@ -263,6 +263,41 @@ def test_one_query_per_server_and_cluster_column(fx, prom):
     assert frame.group_by("cluster").len().sort("cluster")["len"].to_list() == [4, 4]
 
 
+@pytest.fixture(scope="module")
+def central(fx, tmp_path_factory):
+    """One VictoriaMetrics holding two clusters' copies of the fixture, each series labelled with its
+    cluster (as remote write from each cluster's Prometheus adds its external labels)."""
+    binary = find_victoria()
+    if binary is None:
+        missing_service("Debian victoria-metrics")
+    server = VictoriaMetricsServer(tmp_path_factory.mktemp("central"), binary)
+    server.start()
+    server.import_openmetrics(fx.openmetrics, {"cluster": "hq-beijing-1"})
+    server.import_openmetrics(fx.openmetrics.replace("GPU-", "GPU-js-"), {"cluster": "js-nanjing"})
+    yield server
+    server.stop()
+
+
+def test_a_central_store_is_read_per_cluster_by_its_label(fx, central, samples):
+    src = PrometheusSource({"hq-beijing-1": central.url, "js-nanjing": central.url}, left_open_ranges=True,
+                           retries=0, cluster_label="cluster")
+    frame = src.daily_gpu_stats(fx.day_after)
+    assert src.queries_by_cluster() == {"hq-beijing-1": 1, "js-nanjing": 1}
+    want = _reference(samples, fx.day_after)
+    hq = frame.filter(pl.col("cluster") == "hq-beijing-1")
+    js = frame.filter(pl.col("cluster") == "js-nanjing")
+    _assert_same(hq, want)
+    _assert_same(js, want.with_columns(uuid=pl.col("uuid").str.replace("GPU-", "GPU-js-")).sort("uuid", "namespace"))
+    latest = src.latest(_at(fx))
+    assert latest.group_by("cluster").len().sort("cluster").rows() == [("hq-beijing-1", 4), ("js-nanjing", 4)]
+    assert all(u.startswith("GPU-js-") for u in latest.filter(pl.col("cluster") == "js-nanjing")["uuid"])
+    # without the label setting each cluster would read both clusters' series
+    unscoped = PrometheusSource({"hq-beijing-1": central.url}, left_open_ranges=True, retries=0)
+    assert unscoped.daily_gpu_stats(fx.day_after).height == 2 * want.height
+    for s in (src, unscoped):
+        s.close()
+
+
 @pytest.mark.parametrize("namespaces", [10, 100])
 def test_query_count_does_not_depend_on_the_number_of_namespaces(namespaces):
     result = [{"metric": {"stat": stat, "UUID": f"GPU-{i}", "gpu": "0", "hostname": f"n{i}", "modelName": "NVIDIA H20",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,11 +79,15 @@ class VictoriaMetricsServer(ServerProcess):
         self.stop()
         raise RuntimeError(f"victoria-metrics not ready after {timeout_s}s: {self.log_tail()}")
 
-    def import_openmetrics(self, text: str) -> None:
-        """Import OpenMetrics sample lines through the import API and make them searchable now."""
+    def import_openmetrics(self, text: str, extra_labels: dict[str, str] | None = None) -> None:
+        """Import OpenMetrics sample lines through the import API and make them searchable now;
+        ``extra_labels`` are added to every series (the import API's ``extra_label``), as a central
+        store's remote write adds a cluster's external labels."""
         t0 = time.monotonic()
         body = exposition_from_openmetrics(text).encode()
-        request = urllib.request.Request(f"{self.url}/api/v1/import/prometheus", data=body, method="POST",
+        query = urllib.parse.urlencode([("extra_label", f"{k}={v}") for k, v in (extra_labels or {}).items()])
+        request = urllib.request.Request(f"{self.url}/api/v1/import/prometheus" + (f"?{query}" if query else ""),
+                                         data=body, method="POST",
                                          headers={"Content-Type": "text/plain"})
         with urllib.request.urlopen(request, timeout=120) as resp:
             if resp.status not in (200, 204):

@@ -252,3 +252,68 @@ def test_outage_messages_name_the_server_in_both_languages():
     err = MetricsUnavailable("prometheus.timeout", cluster="js-nanjing", url="http://p.js:9090", seconds="2")
     assert "js-nanjing" in str(err) and "http://p.js:9090" in str(err)
     assert "js-nanjing" in translate(err.key, "zh-CN", **err.params)
+
+
+# --------------------------------------------------------------------------- one central store
+
+
+def _outside_strings(query: str) -> str:
+    """``query`` with every string literal blanked to ``""`` (escapes inside honoured)."""
+    return re.sub(r'"(?:[^"\\]|\\.)*"|`[^`]*`', '""', query)
+
+
+def _every_query() -> dict[str, str]:
+    """Every query the Prometheus source sends, built with this package's own settings."""
+    from core.metrics import cpu, serving
+
+    day = date(2026, 11, 3)
+    window = promql.serving_window(datetime(2026, 11, 3, tzinfo=timezone.utc), datetime(2026, 11, 4, tzinfo=timezone.utc), 60)
+    return {
+        "daily": promql.daily_gpu_stats(promql.day_window(day)),
+        "daily one namespace": promql.daily_gpu_stats(promql.day_window(day), namespace=NASTY[3]),
+        "latest": promql.latest_samples(), "series": promql.gpu_series(namespace="team-a"),
+        "requests": promql.running_gpu_requests(), "quotas": promql.gpu_quotas(), "allocatable": promql.allocatable_gpus(),
+        "serving": serving.parts_query(window, serving.load_settings()), "cpu": cpu.parts_query(window, cpu.load_settings()),
+    }
+
+
+@pytest.mark.parametrize("name", list(_every_query()))
+def test_a_scoped_query_selects_the_cluster_on_every_selector(name):
+    query = _every_query()[name]
+    scoped = promql.scoped(query, "cluster", "js-nanjing")
+    bare = _outside_strings(query)
+    selectors = bare.count("{")
+    assert selectors > 0
+    # every metric name is a selector with braces (so none can escape the scope) ...
+    assert not re.search(r"\b(?:DCGM_FI_|kube_|vllm:|container_)[\w:]*(?![\w:])(?!\s*\{)", bare)
+    # ... and each of them, and nothing else, now starts with the cluster's matcher
+    assert scoped.count('{cluster="js-nanjing"') == selectors
+    assert _outside_strings(scoped).replace('cluster="",', "").replace('cluster=""', "") == bare
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_scoping_leaves_string_literals_alone_and_escapes_the_cluster(value):
+    query = f'label_replace(up{{{promql.matcher("namespace", value)}}}, "a", "$1", "b", "(.+){{2}}")'
+    scoped = promql.scoped(query, "cluster", value)
+    assert scoped == (f'label_replace(up{{{promql.matcher("cluster", value)},{promql.matcher("namespace", value)}}}, '
+                      f'"a", "$1", "b", "(.+){{2}}")')
+
+
+def test_an_empty_selector_gets_the_matcher_alone():
+    assert promql.scoped(promql.selector("up"), "cluster", "hq") == 'up{cluster="hq"}'
+    assert promql.scoped("sum(up{ })", "site", "hq") == 'sum(up{site="hq" })'
+
+
+@pytest.mark.parametrize("value", ["cluster", "_c1", ""])
+def test_the_cluster_label_setting_takes_label_names(monkeypatch, value):
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL", value)
+    assert prometheus_settings().cluster_label == value
+
+
+@pytest.mark.parametrize("value", ["1cluster", "clus-ter", 'c"'])
+def test_a_cluster_label_that_is_no_label_name_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL", value)
+    with pytest.raises(InputError) as err:
+        prometheus_settings()
+    assert err.value.field == "COMPUTELOOP_PROMETHEUS_CLUSTER_LABEL"
+    assert value in translate(err.value.key, "en", **err.value.params)

@@ -163,7 +163,7 @@ def test_serving_query_prefers_the_first_exporter_and_escapes_label_filters():
     assert q.count('"stat"') == 6
     assert "unless on (namespace)" in q and "sum by (namespace, le)" in q and "histogram_quantile(0.99," in q
     assert 'handler="/v1\\"} or up{x=\\""' in q
-    assert "[86399999ms:60s]" in q and "irate(vllm:request_success_total[120s])" in q
+    assert "[86399999ms:60s]" in q and "irate(vllm:request_success_total{}[120s])" in q
     with pytest.raises(ValueError):
         promql.serving_stats(promql.serving_window(T0, T0 + timedelta(days=1), 60), exporters,
                              namespace_labels=['namespace"'])
