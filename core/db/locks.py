@@ -6,8 +6,8 @@ schema the tables live in — the same in every process):
 * :func:`job_lock` — held for a ``with`` block that spans many transactions (the daily job, a
   rollup, a notice run). PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a
   connection of its own, so the job's own transactions never wait on it. SQLite: an exclusive
-  ``flock`` on a lock file beside the database file (``<db>.<name>.lock``); its write lock cannot
-  be held across the job's own transactions. Either way the lock goes with its holder: a job
+  ``flock`` on a lock file beside the database file (``<db>.<name>.lock``, removed by its holder
+  when done); its write lock cannot be held across the job's own transactions. Either way the lock goes with its holder: a job
   killed with ``kill -9`` leaves nothing to clean up (the server drops the connection's locks, the
   kernel the file's). An in-memory SQLite database is only reachable from this process: a lock of
   the process stands in.
@@ -117,26 +117,38 @@ def lock_file(database: Path, name: str) -> Path:
 
 @contextmanager
 def _file_lock(database: Path, name: str, wait: bool | float) -> Iterator[bool]:
+    """An exclusive ``flock`` on the lock file of ``name``, which its holder removes on release (a
+    rollup per day would otherwise leave a file per day). A waiter that then gets the lock holds the
+    removed file: it sees that the path no longer names what it locked, and opens the path again."""
     import fcntl
+    import os
 
     path = lock_file(database, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as fh:
-        held = False
-        deadline = _deadline(wait)
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
-                break
-            except BlockingIOError:
-                if not _retry(deadline):
-                    break
+    deadline = _deadline(wait)
+    while True:
+        fh = path.open("a+b")
         try:
-            yield held
-        finally:
-            if held:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            if _retry(deadline):
+                continue
+            yield False
+            return
+        try:
+            current = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        fh.close()  # released and removed by the holder before us: lock the path's new file
+    try:
+        yield True
+    finally:
+        path.unlink(missing_ok=True)  # while still holding it, so nobody locks a file on its way out
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
 
 
 @contextmanager

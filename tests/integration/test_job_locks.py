@@ -230,3 +230,43 @@ def test_two_notice_runs_at_once_the_second_does_nothing_and_says_so(ctx):
     assert "error" not in first, repr(first.get("error"))
     assert second.locked is True and second.sent == 0 and other.sent == []
     assert first["result"].locked is False and first["result"].sent == 3 and len(pausing.sent) == 3
+
+
+# ----------------------------------------------------------------- SQLite lock files
+
+
+def test_a_sqlite_lock_file_is_gone_after_its_holder_and_waiters_still_take_turns(tmp_path):
+    """Many threads, each with its own open of the lock file, take one lock by turns while every
+    holder removes the file on release: never two inside at once, and no file left behind."""
+    from sqlalchemy import create_engine
+
+    from core.db.locks import job_lock, lock_file
+
+    database = tmp_path / "portal.db"
+    engine = create_engine(f"sqlite:///{database}")
+    inside, most, done = [0], [0], []
+    guard = threading.Lock()
+
+    def worker(k: int) -> None:
+        for _ in range(20):
+            with job_lock(engine, "rollup:2026-11-01", wait=WAIT_S) as held:
+                assert held
+                with guard:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                threading.Event().wait(0.001)
+                with guard:
+                    inside[0] -= 1
+        done.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT_S * 3)
+    assert sorted(done) == list(range(6)) and most[0] == 1
+    assert not lock_file(database, "rollup:2026-11-01").exists()
+    with job_lock(engine, "rollup:2026-11-01") as held:  # free again, and taken without waiting
+        assert held and lock_file(database, "rollup:2026-11-01").exists()
+    assert list(tmp_path.glob("*.lock")) == []
+    engine.dispose()
