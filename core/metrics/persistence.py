@@ -25,6 +25,9 @@ class GpuDailyRollupRow(Base):
     __table_args__ = (
         UniqueConstraint("day", "uuid", "namespace", name="uq_gpu_daily_rollups_day_uuid_namespace"),
         Index("ix_gpu_daily_rollups_namespace_day", "namespace", "day"),
+        # covering index of the water-level trend's per-node sums (core/metrics/trend_sql.py)
+        Index("ix_gpu_daily_rollups_day_hostname_sums", "day", "hostname", "allocated_gpu_hours", "used_gpu_hours",
+              "mean_util", "samples"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
