@@ -87,6 +87,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     fleet.add_argument("--scale", type=real("scale"), default=1.0, help="GPUs per pool × scale (1 ≈ 1,000 GPUs, 10 ≈ 10,000)")
     fleet.add_argument("--seed", type=whole("seed"), default=7, help="random seed (default 7)")
     fleet.add_argument("--step", type=sample_step("sample_step"), default=60, help="sample step in seconds (default 60)")
+    fleet.add_argument("--shard-gpus", type=whole("shard_gpus"), default=10_000,
+                       help="GPUs per file of a day (default 10,000): a larger fleet is generated and written in "
+                            "shards of that many GPUs, one shard's day in memory at a time")
     add_json_flag(fleet)
     fleet.set_defaults(handler=_fleet)
 
@@ -290,7 +293,7 @@ def _fleet(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         result = write_samples(args.root, start=args.start, days=args.days, step_s=args.step, seed=args.seed,
-                               scale=args.scale)
+                               scale=args.scale, shard_gpus=args.shard_gpus)
     except OSError as exc:  # a parent that is a file, no permission, disk full
         raise InputError("cliinput.file_unwritable", field="--root", detail=exc.strerror or type(exc).__name__) from None
     result["seconds"] = round(time.perf_counter() - started, 3)

@@ -162,6 +162,21 @@ def test_a_fleet_beyond_the_sample_limit_is_refused_naming_the_limit(tmp_path):
     assert "max_fleet_samples" in err and not root.exists()
 
 
+def test_a_fleet_is_written_in_shards_of_shard_gpus_and_a_shard_below_100_is_refused(tmp_path):
+    from core.metrics.offline import OfflineSource
+
+    root = tmp_path / "fleet"
+    refused(run("jobs", "fleet", "--start", clock.iso(-30), "--days", "1", "--scale", "0.5", "--step", "43200",
+                "--shard-gpus", "99", "--root", str(root)), names="--shard-gpus")
+    assert not root.exists()
+    code, out, _ = run("jobs", "fleet", "--start", clock.iso(-30), "--days", "1", "--scale", "0.5", "--step", "43200",
+                       "--shard-gpus", "100", "--root", str(root), "--json")
+    assert code == 0
+    gpus = json.loads(out)["gpus"]
+    files = OfflineSource(root).files(clock.day(-30))
+    assert gpus > 400 and [f.name for f in files] == [f"part-{k:03d}.parquet" for k in range(-(-gpus // 100))]
+
+
 def test_a_fleet_root_that_is_a_file_is_refused_naming_root(tmp_path):
     a_file = tmp_path / "samples"
     a_file.write_text("x", encoding="utf-8")
