@@ -1,6 +1,6 @@
 """Waiting in the browser: how long every page of every menu takes to show in Chromium.
 
-``python -m bench browser [--fleet demo|10k] [--repeat 3] [--lang zh-CN] [--workdir DIR] [--json PATH]``
+``python -m bench browser [--fleet demo|10k|100k] [--repeat 3] [--lang zh-CN] [--workdir DIR] [--json PATH]``
 
 Seeds a throwaway folder (SQLite database and metrics folder, ``tests.support.browser_app.demo_env``)
 through the CLI, starts ``streamlit run app.py`` on it and drives Debian's Chromium
@@ -13,6 +13,8 @@ through the CLI, starts ``streamlit run app.py`` on it and drives Debian's Chrom
   history at that size and last month's board. The portal's allocations stay those of the demo
   seed (the ~1,000-GPU fleet's namespaces): seeding a request per namespace of the 10k fleet
   through the lifecycle services would take most of an hour. Target 3 s per page.
+* **100k** — the same at scale 100: 100,800 GPUs (``jobs fleet`` writes each day in shards of
+  10,000 GPUs). Target 3 s per page.
 
 For every distinct menu (``tests.support.menus.distinct_menus``, walked by its first persona) and
 every page of it, the time from navigation to "Streamlit idle, content shown" — connected, the
@@ -57,7 +59,11 @@ MAKE_RUN_STEPS: tuple[tuple[str, ...], ...] = (
     ("demo", "board"),
 )
 FLEET_STEP_S = 900
-TARGET_S = {"demo": 1.5, "10k": 3.0}
+TARGET_S = {"demo": 1.5, "10k": 3.0, "100k": 3.0}
+FLEET_SCALE = {"10k": "10", "100k": "100"}  # jobs fleet --scale: 10,080 and 100,800 GPUs
+# Longest a seeding step may take: the 100k fleet's `demo metrics` rolls up 36 days of 100,800 GPUs
+# and of their services (about 10 minutes on a 2-core machine).
+SEED_STEP_TIMEOUT_S = {"demo": 300.0, "10k": 900.0, "100k": 3600.0}
 STATE_FILE = "bench-browser.json"  # in --workdir: which fleet the folder was seeded with
 
 # Installed before any script of every document: records when the app last became idle.
@@ -91,7 +97,7 @@ def fleet_steps(fleet: str, metrics: Path, today: date) -> tuple[tuple[str, ...]
     return (
         ("db", "upgrade"),
         ("demo", "seed"),  # before the samples: its allocations are for the default (1k) fleet
-        ("jobs", "fleet", "--start", first.isoformat(), "--days", str((today - first).days), "--scale", "10",
+        ("jobs", "fleet", "--start", first.isoformat(), "--days", str((today - first).days), "--scale", FLEET_SCALE[fleet],
          "--step", str(FLEET_STEP_S), "--root", str(metrics)),
         ("demo", "metrics", "--step", str(FLEET_STEP_S)),  # rolls the days up, services' and CPU samples
         ("demo", "history", "--months", "2"),
@@ -169,7 +175,7 @@ def prepare(fleet: str, workdir: Path) -> tuple[dict[str, str], dict[str, float]
     today = utc_today()
     steps = fleet_steps(fleet, workdir / "metrics", today)
     _log(f"[browser/{fleet}] seeding {workdir}: " + "; ".join(" ".join(s) for s in steps))
-    timings = seed_demo(env, steps)
+    timings = seed_demo(env, steps, timeout_s=SEED_STEP_TIMEOUT_S[fleet])
     _log(f"[browser/{fleet}] seeded: " + ", ".join(f"{step} {s:.0f} s" for step, s in timings.items()))
     state.write_text(json.dumps({"fleet": fleet, "date": today.isoformat()}))
     return env, timings
@@ -360,7 +366,8 @@ def run() -> list[tuple[str, float, float]]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench browser", description=__doc__.split("\n\n")[0])
     parser.add_argument("--fleet", choices=list(TARGET_S), default="demo",
-                        help="demo: the data of `make run` (target 1.5 s); 10k: a 10,000-GPU fleet (target 3 s)")
+                        help="demo: the data of `make run` (target 1.5 s); 10k, 100k: a 10,080- or 100,800-GPU fleet "
+                             "(target 3 s)")
     parser.add_argument("--repeat", type=int, default=3, help="passes over every menu after the first (default 3)")
     parser.add_argument("--lang", default="zh-CN", help="UI language (default zh-CN)")
     parser.add_argument("--workdir", type=Path, help="seed into this folder and keep it (reused when seeded already)")

@@ -83,13 +83,15 @@ def demo_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def seed_demo(env: dict[str, str], steps: tuple[tuple[str, ...], ...] = DEMO_STEPS) -> dict[str, float]:
-    """Run ``steps`` (default :data:`DEMO_STEPS`) as ``python -m core …``; returns the seconds each took."""
+def seed_demo(env: dict[str, str], steps: tuple[tuple[str, ...], ...] = DEMO_STEPS, *,
+              timeout_s: float = CLI_TIMEOUT_S) -> dict[str, float]:
+    """Run ``steps`` (default :data:`DEMO_STEPS`) as ``python -m core …``, each within ``timeout_s``;
+    returns the seconds each took."""
     timings: dict[str, float] = {}
     for step in steps:
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "core", *step], cwd=PROJECT_ROOT, env=env,
-                              capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+                              capture_output=True, text=True, timeout=timeout_s)
         timings[" ".join(step)] = time.monotonic() - started
         if done.returncode != 0:
             raise SetupFailed(f"`python -m core {' '.join(step)}` exited {done.returncode}:\n"
