@@ -50,6 +50,7 @@ class VictoriaMetricsServer(ServerProcess):
     # VictoriaMetrics' range selectors are left-open, (t - d, t], like Prometheus 3's.
     left_open_ranges: bool = True
     timings: dict[str, float] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()  # more command-line flags (query limits of a large benchmark)
 
     @property
     def url(self) -> str:
@@ -62,7 +63,7 @@ class VictoriaMetricsServer(ServerProcess):
         t0 = time.monotonic()
         self.process = subprocess.Popen(
             [self.binary, f"-storageDataPath={self.workdir / 'data'}", f"-httpListenAddr=127.0.0.1:{self.port}",
-             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.disableCache"],
+             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-search.disableCache", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
