@@ -133,13 +133,27 @@ class OfflineSource:
         days = [d for d in self.days() if at is None or d <= _utc(at).date()]
         if not days:
             return pl.DataFrame(schema={c: SAMPLE_SCHEMA[c] for c in columns})
-        lf = self._scan_days(days[-2] if len(days) > 1 else days[-1], days[-1])
+        first = days[-2] if len(days) > 1 else days[-1]
+        if first != days[-1] and (at is None or _utc(at).date() > days[-1]) and self._same_gpus(first, days[-1]):
+            first = days[-1]  # every GPU of the day before has samples on the newest day: its last is there
+        lf = self._scan_days(first, days[-1])
         if at is not None:
             lf = lf.filter(pl.col("ts") <= _utc(at))
         # The newest sample per GPU without sorting millions of rows: keep rows at the GPU's own max ts.
         query = (lf.select(columns).filter(pl.col("ts") == pl.col("ts").max().over("uuid"))
                  .unique("uuid", keep="last", maintain_order=True).select(columns).sort("uuid"))
         return self._collect(query, days[-1])
+
+    def _same_gpus(self, before: date, newest: date) -> bool:
+        """True when the files of ``before`` hold no GPU that the files of ``newest`` lack, read from
+        the series labels in the files' metadata (no rows); False when a file has none."""
+        found = []
+        for day in (before, newest):
+            labels = [series_labels(p) for p in self.files(day)]
+            if not labels or any(x is None for x in labels):
+                return False
+            found.append(set().union(*(x[0]["uuid"].to_list() for x in labels)))
+        return found[0] <= found[1]
 
     def series(self, start: datetime, end: datetime, *, step_s: int, namespace: str | None = None) -> pl.DataFrame:
         """Per-GPU means per ``step_s`` bucket between ``start`` (inclusive) and ``end`` (exclusive):

@@ -134,6 +134,34 @@ def test_latest_gives_one_row_per_gpu_at_or_before_the_time(parquet_root, day_fr
     assert source.latest()["ts"].min().date() == DAY + timedelta(days=1)
 
 
+def _two_days(parquet_root, tmp_path, drop_on_newest: int) -> tuple[OfflineSource, pl.DataFrame]:
+    """The fixture's two days rewritten with ``drop_on_newest`` GPUs missing from the newest day."""
+    days = [scan_file(partition_dir(parquet_root, d) / "part.parquet").collect() for d in (DAY, DAY + timedelta(days=1))]
+    gone = days[0]["uuid"].unique().sort().head(drop_on_newest)
+    days[1] = days[1].filter(~pl.col("uuid").is_in(gone.implode()))
+    for d, frame in zip((DAY, DAY + timedelta(days=1)), days):
+        partition_dir(tmp_path, d).mkdir(parents=True)
+        write_day_file(frame.select(list(SAMPLE_SCHEMA)), partition_dir(tmp_path, d) / "part.parquet")
+    return OfflineSource(tmp_path), pl.concat(days)
+
+
+@pytest.mark.parametrize("drop_on_newest", [0, 2])
+def test_latest_reads_the_day_before_only_for_gpus_missing_from_the_newest_day(parquet_root, tmp_path, drop_on_newest,
+                                                                              monkeypatch):
+    source, both = _two_days(parquet_root, tmp_path, drop_on_newest)
+    want = (both.filter(pl.col("ts") == pl.col("ts").max().over("uuid")).unique("uuid", keep="last")
+            .drop("energy_mj").sort("uuid"))
+    scanned = []
+    monkeypatch.setattr(offline_module, "scan_file", lambda path: scanned.append(path) or scan_file(path))
+    got = source.latest()
+    assert (partition_dir(tmp_path, DAY) / "part.parquet" in scanned) is (drop_on_newest > 0)
+    assert_frame_equal(got, want.select(got.columns))
+    assert (got["ts"].dt.date() == DAY).sum() == drop_on_newest  # the missing GPUs' last samples, the day before
+    within = datetime.combine(DAY + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=1)
+    early = source.latest(within)  # an instant inside the newest day: every GPU, from both days
+    assert early.height == both["uuid"].n_unique() and early["ts"].max() <= within
+
+
 def test_series_resamples_and_filters_one_namespace(parquet_root, day_frame):
     namespace = day_frame.filter(pl.col("namespace") != "")["namespace"][0]
     start = datetime(2026, 3, 2, tzinfo=timezone.utc)
