@@ -37,14 +37,16 @@ def _inventory(url: str) -> InventoryReading:
     return read_inventory(metrics_source())
 
 
+# The water level and its trend are fleet-wide, the same for every reader: cached once for all of
+# them (``_reader`` is left out of the cache key), each reader's role checked before (wl.require_reader).
 @st.cache_data(ttl=60, show_spinner=False)
-def _snapshot(url: str, actor: Identity) -> wl.WaterLevel:
-    return wl.snapshot(sessions=ctx().sessions, actor=actor, source=metrics_source(), nodes=_inventory(url).nodes)
+def _snapshot(url: str, _reader: Identity) -> wl.WaterLevel:
+    return wl.snapshot(sessions=ctx().sessions, actor=_reader, source=metrics_source(), nodes=_inventory(url).nodes)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _trend(url: str, actor: Identity, first: date, last: date, period: str) -> pl.DataFrame:
-    return wl.trend(sessions=ctx().sessions, actor=actor, nodes=_inventory(url).nodes,
+def _trend(url: str, _reader: Identity, first: date, last: date, period: str) -> pl.DataFrame:
+    return wl.trend(sessions=ctx().sessions, actor=_reader, nodes=_inventory(url).nodes,
                     first=first, last=last, period=period)
 
 
@@ -67,8 +69,10 @@ def _url() -> str:
 
 
 def water_level() -> wl.WaterLevel:
-    """The current water level (cached for a minute)."""
-    return _snapshot(_url(), me())
+    """The current water level (cached for a minute, shared by every reader)."""
+    reader = me()
+    wl.require_reader(reader)
+    return _snapshot(_url(), reader)
 
 
 def inventory() -> InventoryReading:
@@ -266,7 +270,9 @@ def trend_section(first: date | None = None) -> None:
     days = int(wl.load_thresholds()["water_level"]["trend_days"])
     last = utc_today()
     first = first or (last - timedelta(days=days if period == "day" else 365))
-    frame = _trend(_url(), me(), first, last, period)
+    reader = me()
+    wl.require_reader(reader)
+    frame = _trend(_url(), reader, first, last, period)
     if frame.height == 0:
         st.info(t("pools.no_trend"), icon=":material/insights:")
         return

@@ -289,6 +289,13 @@ def _source_key(source: Any) -> str:
     return f"latest:{type(source).__name__}:{where}"
 
 
+def require_reader(actor: Identity) -> None:
+    """Raise :class:`~core.identity.PermissionDenied` unless ``actor`` may read the water level. The
+    figures themselves are fleet-wide, the same for every reader, so a page may share them between
+    readers once each has passed this check."""
+    require(actor, WATER_LEVEL_ROLES, "read the water level")
+
+
 def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, nodes: Sequence[GpuNode],
              at: datetime | None = None, now: datetime | None = None,
              cache: MutableMapping[str, tuple[pl.DataFrame, datetime]] | None = None) -> WaterLevel:
@@ -302,7 +309,7 @@ def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, n
     """
     from core.metrics.prometheus import with_last_good
 
-    require(actor, WATER_LEVEL_ROLES, "read the water level")
+    require_reader(actor)
     threshold, shapes = in_use_threshold(), request_shapes()
     fetched = with_last_good(lambda: source.latest(at), _LAST_GOOD if cache is None else cache,
                              key=_source_key(source), now=now)
@@ -336,7 +343,7 @@ def trend(*, sessions: sessionmaker[Session], actor: Identity, nodes: Sequence[G
     PermissionDenied as :func:`snapshot`."""
     from core.metrics.trend_sql import pool_day_sums, trend_frame
 
-    require(actor, WATER_LEVEL_ROLES, "read the water level")
+    require_reader(actor)
     if first > last:
         raise InputError("pools.bad_range", field="first", first=first.isoformat(), last=last.isoformat())
     if period not in ("day", "month"):

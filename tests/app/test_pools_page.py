@@ -238,3 +238,23 @@ def test_a_pool_of_more_nodes_than_the_heat_map_rows_opens_in_node_groups(demo_m
     picker.set_value(len(picker.options) - 1).run()  # drill down into the last group: its nodes only
     no_exceptions(at)
     assert at.selectbox(key=f"pools_nodes_{pool}").value == len(picker.options) - 1
+
+
+def test_the_water_level_is_computed_once_for_every_reader_and_still_refused_to_other_roles(demo_metrics, monkeypatch):
+    """The figures are fleet-wide: cached once for all readers (not per person), each reader's role
+    checked before the cache is read."""
+    from core.identity import PermissionDenied
+    from ui import pools_view
+
+    calls = []
+    real = wl.snapshot
+    monkeypatch.setattr(wl, "snapshot", lambda **kw: calls.append(kw["actor"].id) or real(**kw))
+    pools_view._snapshot.clear()
+    for persona in ("li.na", "zhao.min", "chen.jing"):
+        monkeypatch.setattr(pools_view, "me", lambda p=persona: scenarios.persona(p))
+        assert pools_view.water_level().totals["total"] > 0
+    assert calls == ["li.na"]
+    for persona in ("wang.qiang", "zhang.wei"):  # an executive reads the board; an applicant neither
+        monkeypatch.setattr(pools_view, "me", lambda p=persona: scenarios.persona(p))
+        with pytest.raises(PermissionDenied):
+            pools_view.water_level()
