@@ -7,9 +7,10 @@ schema the tables live in — the same in every process):
   rollup, a notice run). PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a
   connection of its own, so the job's own transactions never wait on it. SQLite: an exclusive
   ``flock`` on a lock file beside the database file (``<db>.<name>.lock``, removed by its holder
-  when done); its write lock cannot be held across the job's own transactions. Either way the lock goes with its holder: a job
-  killed with ``kill -9`` leaves nothing to clean up (the server drops the connection's locks, the
-  kernel the file's). An in-memory SQLite database is only reachable from this process: a lock of
+  when done); its write lock cannot be held across the job's own transactions. Either way the
+  lock goes with its holder: a job killed with ``kill -9`` leaves nothing to clean up (the server
+  drops the connection's locks, the kernel the file's, and the next holder removes the file). An
+  in-memory SQLite database is only reachable from this process: a lock of
   the process stands in.
 * :func:`xact_lock` — held until the current transaction ends (publishing a report, an
   auto-approval that counts earlier ones). PostgreSQL: ``pg_advisory_xact_lock``; SQLite: the
