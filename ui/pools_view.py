@@ -16,6 +16,7 @@ import streamlit as st
 from core.adjust.scheduler import scheduler_workloads
 from core.clock import utc_today
 from core import config
+from core.db.changes import cache_seconds
 from core.identity import Identity
 from core.metrics import water_level as wl
 from core.metrics.sources import (FLEET, LIVE, InventoryReading, metrics_dir, metrics_source, read_inventory,
@@ -44,10 +45,10 @@ def _snapshot(url: str, _reader: Identity) -> wl.WaterLevel:
     return wl.snapshot(sessions=ctx().sessions, actor=_reader, source=metrics_source(), nodes=_inventory(url).nodes)
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def _trend(url: str, _reader: Identity, first: date, last: date, period: str) -> pl.DataFrame:
-    return wl.trend(sessions=ctx().sessions, actor=_reader, nodes=_inventory(url).nodes,
-                    first=first, last=last, period=period)
+@st.cache_data(ttl=cache_seconds("pools_trend"), max_entries=8, show_spinner=False)
+def _trend(stamp: tuple, _reader: Identity, _nodes: tuple, first: date, last: date,
+           period: str) -> pl.DataFrame:
+    return wl.trend(sessions=ctx().sessions, actor=_reader, nodes=_nodes, first=first, last=last, period=period)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -272,7 +273,10 @@ def trend_section(first: date | None = None) -> None:
     first = first or (last - timedelta(days=days if period == "day" else 365))
     reader = me()
     wl.require_reader(reader)
-    frame = _trend(_url(), reader, first, last, period)
+    nodes = tuple(inventory().nodes)
+    # the trend changes only when a day is rolled up or a node changes pool: cached under those
+    stamp = (_url(), wl.trend_stamp(ctx().sessions), hash(tuple((n.name, n.pool) for n in nodes)))
+    frame = _trend(stamp, reader, nodes, first, last, period)
     if frame.height == 0:
         st.info(t("pools.no_trend"), icon=":material/insights:")
         return

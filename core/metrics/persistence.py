@@ -28,6 +28,7 @@ class GpuDailyRollupRow(Base):
         # covering index of the water-level trend's per-node sums (core/metrics/trend_sql.py)
         Index("ix_gpu_daily_rollups_day_hostname_sums", "day", "hostname", "allocated_gpu_hours", "used_gpu_hours",
               "mean_util", "samples"),
+        Index("ix_gpu_daily_rollups_computed_at", "computed_at"),  # newest_rollup: one index lookup
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -69,6 +70,16 @@ def read_days(session: Session, first: date, last: date) -> pl.DataFrame:
     result = session.execute(select(*cols).where(GpuDailyRollupRow.day.between(first, last))
                              .order_by(GpuDailyRollupRow.day, GpuDailyRollupRow.uuid, GpuDailyRollupRow.namespace))
     return pl.DataFrame([tuple(r) for r in result], schema=ROLLUP_SCHEMA, orient="row")
+
+
+def newest_rollup(session: Session) -> tuple[int, str]:
+    """The newest GPU rollup as (largest row id, latest ``computed_at``), ``(0, "")`` when there is
+    none: it changes whenever a day is rolled up (:func:`replace_day` stamps its rows with the time;
+    the id alone does not do, as SQLite reuses the ids of the last day when it is rolled up again).
+    Two index lookups. A read of the rollups cached under it is read again once a day has been rolled
+    up; the rollup job writes no audit event, so :func:`core.db.changes.latest_change` cannot see it."""
+    newest, at = session.execute(select(func.max(GpuDailyRollupRow.id), func.max(GpuDailyRollupRow.computed_at))).one()
+    return int(newest or 0), str(at or "")
 
 
 def count_rows(session: Session, day: date | None = None) -> int:

@@ -334,6 +334,15 @@ def snapshot(*, sessions: sessionmaker[Session], actor: Identity, source: Any, n
     )
 
 
+def trend_stamp(sessions: sessionmaker[Session]) -> tuple[int, str]:
+    """What a cached :func:`trend` is keyed on besides its arguments: the newest rollup row id
+    and time (:func:`core.metrics.persistence.newest_rollup`), which change whenever a day is rolled up."""
+    from core.metrics.persistence import newest_rollup
+
+    with unit_of_work(sessions) as s:
+        return newest_rollup(s)
+
+
 def trend(*, sessions: sessionmaker[Session], actor: Identity, nodes: Sequence[GpuNode], first: date, last: date,
           period: str = "day") -> pl.DataFrame:
     """Per pool and day or month between ``first`` and ``last``: allocated/used GPU-hours and mean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -258,3 +259,29 @@ def test_the_water_level_is_computed_once_for_every_reader_and_still_refused_to_
         monkeypatch.setattr(pools_view, "me", lambda p=persona: scenarios.persona(p))
         with pytest.raises(PermissionDenied):
             pools_view.water_level()
+
+
+def test_the_trend_is_read_again_only_when_a_day_is_rolled_up(demo_metrics, monkeypatch):
+    """The trend is cached under the newest rollup (and the nodes' pools), not for a minute: reruns
+    and other readers reuse it; a day rolled up again shows at once."""
+    from core.db.session import unit_of_work
+    from core.metrics.persistence import read_days, replace_day
+    from ui import pools_view
+
+    calls = []
+    real = wl.trend
+    monkeypatch.setattr(wl, "trend", lambda **kw: calls.append(kw["actor"].id) or real(**kw))
+    pools_view._trend.clear()
+    for persona in ("li.na", "zhao.min"):
+        monkeypatch.setattr(pools_view, "me", lambda p=persona: scenarios.persona(p))
+        pools_view.trend_section()
+    assert calls == ["li.na"]
+    before = wl.trend_stamp(demo_metrics.sessions)
+    day = clock.day(-1)
+    with unit_of_work(demo_metrics.sessions) as s:
+        rows = read_days(s, day, day)
+        assert rows.height
+        replace_day(s, day, rows, now=clock.now() + timedelta(minutes=5))  # the day rolled up again
+    assert wl.trend_stamp(demo_metrics.sessions) > before
+    pools_view.trend_section()
+    assert calls == ["li.na", "zhao.min"]
