@@ -78,7 +78,9 @@ def newest_rollup(session: Session) -> tuple[int, str]:
     the id alone does not do, as SQLite reuses the ids of the last day when it is rolled up again).
     Two index lookups. A read of the rollups cached under it is read again once a day has been rolled
     up; the rollup job writes no audit event, so :func:`core.db.changes.latest_change` cannot see it."""
-    newest, at = session.execute(select(func.max(GpuDailyRollupRow.id), func.max(GpuDailyRollupRow.computed_at))).one()
+    # two scalar subqueries: SQLite answers a lone max() from an index, but scans the table for two in one select
+    newest, at = session.execute(select(select(func.max(GpuDailyRollupRow.id)).scalar_subquery(),
+                                        select(func.max(GpuDailyRollupRow.computed_at)).scalar_subquery())).one()
     return int(newest or 0), str(at or "")
 
 

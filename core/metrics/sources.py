@@ -57,12 +57,29 @@ def metrics_source():
     return live if live is not None else OfflineSource(metrics_dir())
 
 
+# The nodes of the last manifest read, under its path, modification time and size: a 100,800-GPU
+# manifest takes about a second to read, and changes only when `jobs fleet` writes it again.
+_FLEET_NODES: dict[tuple[str, int, int], tuple[GpuNode, ...]] = {}
+_FLEET_NODES_LOCK = threading.Lock()
+
+
 def fleet_nodes(root: Path | str) -> list[GpuNode] | None:
     """The demo fleet's nodes from ``<root>/manifest.json`` (one per hostname, with its pool and
-    GPU count), or None when the folder holds no readable manifest."""
+    GPU count), or None when the folder holds no readable manifest. Read again only when the file
+    has changed."""
     from core.errors import InputError
     from core.metrics.fleet import load_manifest
 
+    path = Path(root) / "manifest.json"
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _FLEET_NODES_LOCK:
+        known = _FLEET_NODES.get(key)
+    if known is not None:
+        return list(known)
     try:
         manifest = load_manifest(root)
     except InputError:
@@ -71,8 +88,12 @@ def fleet_nodes(root: Path | str) -> list[GpuNode] | None:
     for g in manifest.gpus:
         entry = nodes.setdefault(g.hostname, [g.cluster, g.pool, g.model, 0])
         entry[3] += 1
-    return sorted((GpuNode(c, name, pool, model, n) for name, (c, pool, model, n) in nodes.items()),
-                  key=lambda n: (n.cluster, n.name))
+    found = tuple(sorted((GpuNode(c, name, pool, model, n) for name, (c, pool, model, n) in nodes.items()),
+                         key=lambda n: (n.cluster, n.name)))
+    with _FLEET_NODES_LOCK:
+        _FLEET_NODES.clear()
+        _FLEET_NODES[key] = found
+    return list(found)
 
 
 def inventory_nodes(source=None, org: Org | None = None) -> list[GpuNode]:

@@ -250,3 +250,20 @@ def test_a_bad_heat_map_row_limit_names_its_entry(rows, tmp_path, monkeypatch):
     with pytest.raises(InputError) as raised:
         wl.load_thresholds()
     assert raised.value.params["entry"] == "water_level.heat_map_max_rows"
+
+
+def test_the_fleet_manifest_is_read_again_only_when_it_changes(tmp_path, monkeypatch):
+    """A 100,800-GPU manifest takes a second to read; its nodes are kept until the file changes."""
+    from core.metrics import fleet, sources
+
+    day = date(2026, 3, 1)
+    fleet.write_samples(tmp_path, start=day, days=1, step_s=43200, scale=0.01)
+    reads = []
+    real = fleet.load_manifest
+    monkeypatch.setattr(fleet, "load_manifest", lambda root: reads.append(root) or real(root))
+    first = sources.fleet_nodes(tmp_path)
+    assert sources.fleet_nodes(tmp_path) == first and len(reads) == 1
+    fleet.write_samples(tmp_path, start=day, days=1, step_s=43200, scale=0.02)  # a larger fleet, written again
+    again = sources.fleet_nodes(tmp_path)
+    assert len(reads) == 2 and sum(n.gpus for n in again) > sum(n.gpus for n in first)
+    assert sources.fleet_nodes(tmp_path / "nothing") is None
