@@ -234,7 +234,9 @@ def _node_map(snap: wl.WaterLevel, cells) -> None:  # noqa: ANN001 - a pandas fr
     cells["state"] = cells["status"].map(status)
     cells["util_pct"] = (cells["util"] * 100).round(1)
     base = alt.Chart(cells).encode(
-        x=alt.X("slot:O", title=t("pools.axis.slot")), y=alt.Y("hostname:N", title=t("pools.axis.node"), axis=ROW_LABELS),
+        x=alt.X("slot:O", title=t("pools.axis.slot")),
+        y=alt.Y("hostname:N", title=t("pools.axis.node"), axis=ROW_LABELS,
+                sort=sorted(cells["hostname"].unique(), key=wl.natural_key)),
         tooltip=[alt.Tooltip("hostname:N", title=t("pools.axis.node")), alt.Tooltip("slot:O", title=t("pools.axis.slot")),
                  alt.Tooltip("state:N", title=t("pools.axis.status")), alt.Tooltip("util_pct:Q", title=t("pools.axis.util")),
                  alt.Tooltip("namespace:N", title=t("pools.axis.namespace"))],

@@ -30,6 +30,8 @@ services pages call (one ``latest()`` call and one grouped rollup query per page
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, MutableMapping, Sequence
@@ -186,11 +188,17 @@ def heat_map(latest: pl.DataFrame, nodes: pl.DataFrame, threshold: float) -> pl.
             .select([pl.col(c).cast(t) for c, t in HEAT_SCHEMA.items()]).sort("cluster", "pool", "hostname", "slot"))
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key that compares runs of digits as numbers: node-999 before node-1000 (as text, a pool
+    of more than 1,000 numbered nodes would put node-1000 between node-099 and node-100)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def node_groups(heat: pl.DataFrame, pool: str, max_rows: int) -> list[list[str]]:
-    """The pool's nodes in heat-map order, in at most ``max_rows`` groups of consecutive nodes (one
-    group a node when they fit): a pool of 3,200 nodes is 54 rows of 60 nodes, each opened on its
-    own."""
-    hosts = heat.filter(pl.col("pool") == pool)["hostname"].unique(maintain_order=True).to_list()
+    """The pool's nodes in natural order (:func:`natural_key`), in at most ``max_rows`` groups of
+    consecutive nodes (one group a node when they fit): a pool of 3,200 nodes is 54 rows of 60
+    nodes, each opened on its own."""
+    hosts = sorted(heat.filter(pl.col("pool") == pool)["hostname"].unique().to_list(), key=natural_key)
     size = max(1, -(-len(hosts) // max(1, max_rows)))
     return [hosts[i:i + size] for i in range(0, len(hosts), size)]
 

@@ -118,6 +118,17 @@ def test_a_pool_of_more_nodes_than_rows_is_shown_in_groups_of_neighbouring_nodes
     assert sum(r[s] for r in rows.values() for s in wl.HEAT_STATUSES) == 14  # every slot counted once
 
 
+def test_numbered_nodes_are_grouped_in_number_order_past_a_thousand():
+    """hq-lang at 100,800 GPUs has nodes 000 to 3199: as text, node-1000 sorted between node-099 and
+    node-100, so a group read "node-054 – 1006"."""
+    nodes = wl.nodes_frame([GpuNode("c1", f"pool-node-{i:03d}", "big", "A800-80GB", 1) for i in range(1200)])
+    heat = wl.heat_map(_latest([("pool-node-000", "0", "job", 0.5)]), nodes, 0.10)
+    groups = wl.node_groups(heat, "big", 12)
+    assert [(g[0], g[-1]) for g in groups[:2]] == [("pool-node-000", "pool-node-099"), ("pool-node-100", "pool-node-199")]
+    assert groups[-1][-1] == "pool-node-1199" and sum(len(g) for g in groups) == 1200
+    assert sorted(["n-10", "n-9", "n-100", "m-2"], key=wl.natural_key) == ["m-2", "n-9", "n-10", "n-100"]
+
+
 def test_fragmentation_counts_whole_requests_per_node():
     free = pl.DataFrame({"pool": ["p"] * 4, "hostname": ["n0", "n1", "n2", "n3"], "gpus": [8] * 4,
                          "free": [3, 2, 8, 0]}, schema=wl.FREE_SCHEMA)
