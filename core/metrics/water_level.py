@@ -31,7 +31,6 @@ services pages call (one ``latest()`` call and one grouped rollup query per page
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, MutableMapping, Sequence
