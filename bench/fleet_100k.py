@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +50,13 @@ DAY = date(2026, 1, 1)
 STEP = 60
 VERSION = 1  # bump when the generated files change, so they are written again
 
-CHILD = """
+# Both children report their peak memory as VmHWM (ru_maxrss would carry the parent's peak across fork and exec).
+_PEAK = """
+def PEAK_GB():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1e6
+"""
+
+CHILD = _PEAK + """
 import json, sys, time
 from datetime import date
 from core.metrics.offline import OfflineSource
@@ -58,7 +65,7 @@ out = OfflineSource(sys.argv[1]).daily_gpu_stats(date.fromisoformat(sys.argv[2])
 print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "rows": out.height,
                   "samples": int(out["samples"].sum()), "used_gpu_hours": float(out["used_gpu_hours"].sum()),
                   "energy_kwh": float(out["energy_kwh"].sum()),
-                  "rss_gb": next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1e6}))
+                  "rss_gb": PEAK_GB()}))
 """
 
 
@@ -80,7 +87,7 @@ def ensure_files(scale: float, shard_gpus: int) -> dict:
     return info
 
 
-STORE_CHILD = """
+STORE_CHILD = _PEAK + """
 import json, sys, time
 from datetime import date
 from core.metrics.prometheus import PrometheusSource
@@ -91,7 +98,7 @@ out = src.daily_gpu_stats(day, step_s=step)
 print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "rows": out.height,
                   "samples": int(out["samples"].sum()), "queries": src.query_count,
                   "used_gpu_hours": float(out["used_gpu_hours"].sum()), "energy_kwh": float(out["energy_kwh"].sum()),
-                  "rss_gb": next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1e6}))
+                  "rss_gb": PEAK_GB()}))
 """
 
 
@@ -156,7 +163,6 @@ def store_server(files_info: dict):
     server = VictoriaMetricsServer(STORE_ROOT, binary, extra_args=STORE_FLAGS)
     if known.get("wanted") != wanted:
         stamp.unlink(missing_ok=True)
-        import shutil
         shutil.rmtree(STORE_ROOT / "data", ignore_errors=True)
     server.start()
     if known.get("wanted") == wanted:

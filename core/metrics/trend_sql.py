@@ -9,8 +9,7 @@ pool left out), which the database does not hold: the inventory's (hostname, poo
 as one JSON parameter that the database turns into a table (SQLite's ``json_each``, PostgreSQL's
 ``json_array_elements``) joined on ``hostname`` — the same inner join the polars path makes. As a
 ``VALUES`` list of two bind parameters a node it cost 1.1 s of SQLAlchemy compiling for the 12,600
-nodes of a 100,800-GPU fleet, and SQLite's limit of 32,766 parameters stopped at some 16,000 nodes;
-the list stays for any other database.
+nodes of a 100,800-GPU fleet, and SQLite's limit of 32,766 parameters stopped at some 16,000 nodes.
 
 One query, :func:`pool_day_sums`: per pool and day Σ allocated GPU-hours, Σ used GPU-hours,
 Σ ``mean_util × samples`` of the rows with a utilisation and Σ ``samples`` of those rows. The rows
@@ -33,7 +32,7 @@ from datetime import date
 from typing import Iterable
 
 import polars as pl
-from sqlalchemy import String, case, column, func, select, text, values
+from sqlalchemy import String, case, column, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 
@@ -66,6 +65,7 @@ def pool_day_sums(session: Session, first: date, last: date, node_pools: Iterabl
     return pl.DataFrame(rows, schema=SUMS_SCHEMA, orient="row")
 
 
+# The pairs as a table, per database the portal runs on (SQLite, PostgreSQL).
 _JSON_TABLES = {
     "sqlite": "SELECT json_extract(value, '$[0]') AS hostname, json_extract(value, '$[1]') AS pool "
               "FROM json_each(:nodes)",
@@ -74,11 +74,8 @@ _JSON_TABLES = {
 
 
 def _node_pools(session: Session, pairs: list[tuple[str, str]]) -> FromClause:
-    """The (hostname, pool) pairs as a table with those two columns: one JSON parameter on SQLite and
-    PostgreSQL, a ``VALUES`` list elsewhere."""
-    sql = _JSON_TABLES.get(session.get_bind().dialect.name)
-    if sql is None:
-        return values(column("hostname", String), column("pool", String), name="node_pools").data(pairs).cte("node_pools")
+    """The (hostname, pool) pairs as a table with those two columns, sent as one JSON parameter."""
+    sql = _JSON_TABLES[session.get_bind().dialect.name]
     return (text(sql).bindparams(nodes=json.dumps(pairs, ensure_ascii=False))
             .columns(column("hostname", String), column("pool", String)).subquery("node_pools"))
 
