@@ -293,9 +293,12 @@ def trend_section(first: date | None = None) -> None:
     totals = (frame.group_by("period").agg(pl.col(list(hours)).sum()).sort("period").to_pandas()
               .melt(id_vars=["period"], var_name="measure", value_name="hours"))
     totals["measure"] = totals["measure"].map(hours)
+    # the used hours drawn over the hours with a workload (they are part of them), not stacked on top:
+    # a temporal x axis has no band for xOffset to split, so Vega stacked the two into one bar
     bars = alt.Chart(totals).mark_bar().encode(
-        x=alt.X("period:T", title=t("pools.axis.period")), y=alt.Y("hours:Q", title=t("pools.axis.gpu_hours")),
-        xOffset=alt.XOffset("measure:N"), color=alt.Color("measure:N", title=""),
+        x=alt.X("period:T", title=t("pools.axis.period")),
+        y=alt.Y("hours:Q", title=t("pools.axis.gpu_hours"), stack=None),
+        color=alt.Color("measure:N", title="", scale=alt.Scale(domain=list(hours.values())), legend=alt.Legend(labelLimit=320)),
         tooltip=[alt.Tooltip("period:T", title=t("pools.axis.period")), alt.Tooltip("measure:N", title=""),
                  alt.Tooltip("hours:Q", title=t("pools.axis.gpu_hours"), format=",.0f")])
     left, right = st.columns(2)

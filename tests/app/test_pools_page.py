@@ -285,3 +285,16 @@ def test_the_trend_is_read_again_only_when_a_day_is_rolled_up(demo_metrics, monk
     assert wl.trend_stamp(demo_metrics.sessions) > before
     pools_view.trend_section()
     assert calls == ["li.na", "zhao.min"]
+
+
+def test_the_trend_bars_show_each_figure_at_its_own_height_not_stacked(demo_metrics):
+    """Hours with a workload and used hours (a part of them) are drawn over each other: stacked, the
+    bar's top read as their sum (28,000 GPU-hours a day where 17,300 had a workload)."""
+    import json
+
+    at = open_page("app_pages/pools.py", persona="li.na", lang="zh-CN")
+    no_exceptions(at)
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    hours = [text("pools.trend.allocated_hours", "zh-CN"), text("pools.trend.used_hours", "zh-CN")]
+    (bars,) = [s for s in specs if ((s.get("encoding") or {}).get("color") or {}).get("scale", {}).get("domain") == hours]
+    assert bars["encoding"]["y"]["stack"] is None and "xOffset" not in bars["encoding"]
