@@ -86,14 +86,14 @@ ORDER BY uuid, namespace
 
 def duckdb_sql(path: Path | str, day: date, *, step_s: int = STEP) -> str:
     """:data:`SQL` for ``day`` of the Parquet file ``path``."""
-    from core.metrics.offline import _largest
+    from core.metrics.schema import largest_value
     from core.metrics.rollup import day_bounds, expected_per_day
 
     expected_per_day(step_s)
     start, end = day_bounds(day)
     return SQL.format(path=str(path).replace("'", "''"), start=start.isoformat(), end=end.isoformat(),
-                      hours_per_sample=repr(step_s / 3600.0), max_util=repr(_largest("util")),
-                      max_used=repr(_largest("fb_used_mib")), max_free=repr(_largest("fb_free_mib")))
+                      hours_per_sample=repr(step_s / 3600.0), max_util=repr(largest_value("util")),
+                      max_used=repr(largest_value("fb_used_mib")), max_free=repr(largest_value("fb_free_mib")))
 
 
 def duckdb_rollup(path: Path | str, day: date, *, step_s: int = STEP, con=None):

@@ -17,7 +17,10 @@ A file without those columns, with a column of the wrong kind or with a value th
 raises :class:`InputError` whose field is the file (``path:line`` for a CSV value).
 
 Rows are fastest to roll up when each GPU's samples are contiguous and in time order (a per-series
-export); any order is accepted (see :func:`core.metrics.rollup.rollup_day`).
+export); any order is accepted (see :func:`core.metrics.rollup.rollup_day`). A day of Parquet files
+whose first rows are in a scraper's order (every GPU at one instant, then the next) is rolled up
+through the label columns' dictionary codes instead of their strings
+(:mod:`core.metrics.plain_files`; same figures).
 
 Series ids (optional; what :func:`write_day_file` writes, so the demo fleet and the benchmark month
 have it). A Parquet file may carry, besides the columns above, a ``series`` column (an unsigned
@@ -47,7 +50,8 @@ import polars as pl
 from core.config import PROJECT_ROOT
 from core.errors import InputError
 from core.metrics.rollup import RUN_LABELS, combine_runs, rollup_day, series_runs
-from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA
+from core.metrics.plain_files import rollup_plain_files, scraper_order
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value
 
 DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"
 LABEL_COLUMNS = ("cluster", "hostname", "gpu", "uuid", "model", "namespace", "pod")
@@ -117,6 +121,8 @@ class OfflineSource:
             return pl.DataFrame(schema=ROLLUP_SCHEMA)
         if all(f.suffix.lower() == ".parquet" for f in files):
             fast = _rollup_series_files(files, day, step_s)
+            if fast is None and scraper_order(files):
+                fast = rollup_plain_files(files, day, step_s=step_s)
             if fast is not None:
                 return fast
         lf = self.scan(day)
@@ -259,19 +265,11 @@ def _rollup_series_files(paths: list[Path], day: date, step_s: int) -> pl.DataFr
     return combine_runs(pl.concat(parts, how="vertical_relaxed"), day, step_s=step_s)
 
 
-def _largest(column: str) -> float:
-    """The largest value a sample file may hold in ``column`` (data/cli_limits.yaml sample_values)."""
-    from core.datafiles import load_yaml
-
-    value = ((load_yaml("cli_limits.yaml") or {}).get("sample_values") or {}).get(column)
-    return float(value) if value is not None else float("inf")
-
-
 def _measured(column: str) -> pl.Expr:
     """True where a number column holds a measurement: finite, not negative, at most its largest
     value (two memory values of 9e307 overflowed to infinity in the rollup's sum)."""
     col = pl.col(column)
-    return col.is_finite() & (col >= 0) & (col <= _largest(column))
+    return col.is_finite() & (col >= 0) & (col <= largest_value(column))
 
 
 def _measurements_only(frame: pl.DataFrame | pl.LazyFrame, columns=NUMBER_COLUMNS):

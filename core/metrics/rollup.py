@@ -41,6 +41,7 @@ MJ_PER_KWH = 3.6e9
 ROLLUP_INPUT_COLUMNS = ("ts", "cluster", "hostname", "uuid", "model", "namespace", "util",
                         "fb_used_mib", "fb_free_mib", "energy_mj")
 RUN_LABELS = ("uuid", "namespace", "cluster", "hostname", "model")  # the labels a rollup row carries
+NUMBER_INPUTS = ("util", "fb_used_mib", "fb_free_mib", "energy_mj")  # the numbers a rollup reduces
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -145,6 +146,11 @@ def _day_samples(samples: pl.LazyFrame | pl.DataFrame, day: date) -> pl.LazyFram
     return samples.lazy().select(ROLLUP_INPUT_COLUMNS).filter((pl.col("ts") >= start) & (pl.col("ts") < end))
 
 
+def _times(frame: pl.DataFrame) -> np.ndarray:
+    """``ts`` as integers (no nulls: the callers filtered or checked them)."""
+    return frame["ts"].to_physical().to_numpy()
+
+
 def _float(frame: pl.DataFrame, name: str) -> np.ndarray:
     """A float column as numpy (nulls → NaN; zero-copy when there are none)."""
     return frame[name].cast(pl.Float64).to_numpy()
@@ -167,28 +173,39 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     gpu_starts = np.flatnonzero(new_gpu)
     starts = np.flatnonzero(new_gpu | flags["ns_change"].to_numpy())
     if check and (gpu_starts.size * MIN_BLOCK_ROWS > n  # blocks this short: a scraper's order, sorting pays
-                  or not _ordered(frame, gpu_starts, frame["uuid"].gather(gpu_starts).n_unique())):
+                  or not blocks_in_order(_times(frame), gpu_starts, frame["uuid"].gather(gpu_starts).n_unique())):
         return None
-    return _reduce(frame, starts, gpu_starts, {k: frame[k].gather(starts) for k in RUN_LABELS})
+    return _reduce(_arrays(frame), starts, gpu_starts, {k: frame[k].gather(starts) for k in RUN_LABELS})
 
 
 def _sorted_runs(frame: pl.DataFrame) -> pl.DataFrame:
     """:func:`_runs` of rows in any order: as if sorted by (uuid, ts) with a GPU's duplicate instants
     dropped but the first in row order, without sorting or moving a string.
 
-    The GPUs and namespaces become dictionary codes (a categorical cast: one hash per row); a row's
-    key is its GPU's code above its time within the day, so one stable integer argsort gives the
-    order, and equal neighbouring keys are the duplicates. Only the four number columns are put in
-    that order; the labels are taken at the runs' first rows. (Sorting the frame by its uuid strings
-    and de-duplicating with ``unique`` took 3.6–5.9 s for a 4.2 M-sample day in a scraper's order;
-    this takes about 0.3 s.)"""
+    The GPUs and namespaces become dictionary codes (a categorical cast: one hash per row) and
+    :func:`sorted_order` puts the rows in (GPU, time) order by those codes. Only the four number
+    columns are put in that order; the labels are taken at the runs' first rows. (Sorting the frame
+    by its uuid strings and de-duplicating with ``unique`` took 3.6–5.9 s for a 4.2 M-sample day in a
+    scraper's order; this takes about 0.3 s.)"""
     codes = frame.select(pl.col("uuid", "namespace").cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1))
     gpu, namespace = codes["uuid"].to_numpy(), codes["namespace"].to_numpy()
-    ts = frame["ts"].to_physical().to_numpy()  # no nulls: _day_samples keeps the day's instants only
+    order = sorted_order(gpu, _times(frame))  # no null ts: _day_samples keeps the day's instants only
+    gpu, namespace = gpu[order], namespace[order]
+    gpu_starts, starts = run_starts(gpu, namespace)
+    numbers = frame.select(NUMBER_INPUTS)[pl.Series(order)]
+    labels = frame.select(RUN_LABELS)[pl.Series(order[starts])]
+    return _reduce(_arrays(numbers), starts, gpu_starts, labels.to_dict())
+
+
+def sorted_order(gpu: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """The row numbers that put rows in (GPU, time) order — ``gpu`` integer codes, ``ts`` integer
+    times, both one value per row — with a GPU's duplicate instants left out but the first in row
+    order. A row's key is its GPU above its time in the day, in one int64 when both fit, so one
+    stable integer argsort gives the order and equal neighbouring keys are the duplicates."""
     offset = ts - ts.min()
     shift = int(offset.max()).bit_length()
     if shift < KEY_BITS and int(gpu.max()) + 2 < 1 << (KEY_BITS - shift):  # (GPU, time) fits one int64 key
-        keys = (gpu + 1) << shift | offset
+        keys = (gpu.astype(np.int64) + 1) << shift | offset  # int64 whatever the codes' type
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         first = np.concatenate(([True], keys[1:] != keys[:-1]))
@@ -196,14 +213,15 @@ def _sorted_runs(frame: pl.DataFrame) -> pl.DataFrame:
         order = np.lexsort((offset, gpu))  # stable, as above
         g, o = gpu[order], offset[order]
         first = np.concatenate(([True], (g[1:] != g[:-1]) | (o[1:] != o[:-1])))
-    if not first.all():  # a GPU's duplicate instants: the first in row order stays
-        order = order[first]
-    gpu, namespace = gpu[order], namespace[order]
+    return order if first.all() else order[first]
+
+
+def run_starts(gpu: np.ndarray, namespace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each GPU's rows begin and where each run of one (GPU, namespace) begins, from codes in
+    row order."""
     new_gpu = np.concatenate(([True], gpu[1:] != gpu[:-1]))
     starts = np.flatnonzero(new_gpu | np.concatenate(([True], namespace[1:] != namespace[:-1])))
-    numbers = frame.select("util", "fb_used_mib", "fb_free_mib", "energy_mj")[pl.Series(order)]
-    labels = frame.select(RUN_LABELS)[pl.Series(order[starts])]
-    return _reduce(numbers, starts, np.flatnonzero(new_gpu), labels.to_dict())
+    return np.flatnonzero(new_gpu), starts
 
 
 def rollup_day_series(frame: pl.DataFrame, labels: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataFrame | None:
@@ -244,7 +262,7 @@ def series_runs(frame: pl.DataFrame, labels: pl.DataFrame, day: date) -> pl.Data
     gpu = labels["uuid"].rank("dense").to_numpy()[run_series]
     first_runs = np.flatnonzero(np.concatenate(([True], gpu[1:] != gpu[:-1])))
     gpu_starts = starts[first_runs]
-    if not _ordered(frame, gpu_starts, np.unique(gpu[first_runs]).size):
+    if not blocks_in_order(_times(frame), gpu_starts, np.unique(gpu[first_runs]).size):
         return None
     # each GPU's rows are in time order: its first and last rows bound the day's times
     ts = frame["ts"].to_physical().to_numpy()
@@ -253,7 +271,7 @@ def series_runs(frame: pl.DataFrame, labels: pl.DataFrame, day: date) -> pl.Data
     if ts[gpu_starts].min() < lo or ts[np.append(gpu_starts[1:], n) - 1].max() >= hi:
         return None
     run_labels = labels.select(RUN_LABELS)[run_series]
-    return _reduce(frame, starts, gpu_starts, run_labels.to_dict())
+    return _reduce(_arrays(frame), starts, gpu_starts, run_labels.to_dict())
 
 
 def combine_runs(runs: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataFrame:
@@ -261,27 +279,26 @@ def combine_runs(runs: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataF
     return _combine(runs, day, step_s, expected_per_day(step_s))
 
 
-def _ordered(frame: pl.DataFrame, gpu_starts: np.ndarray, distinct_gpus: int) -> bool:
+def blocks_in_order(ts: np.ndarray, gpu_starts: np.ndarray, distinct_gpus: int) -> bool:
     """Whether each GPU's rows are one block (``distinct_gpus`` == the blocks starting at
-    ``gpu_starts``) in strictly increasing time."""
+    ``gpu_starts``) in strictly increasing time ``ts`` (integers, one per row, no nulls)."""
     if gpu_starts.size != distinct_gpus:
         return False
-    ts = frame["ts"].to_physical().to_numpy()  # no nulls: the callers filtered or checked them
     back = np.flatnonzero(ts[1:] <= ts[:-1]) + 1  # rows not later than the one before: only a GPU's first
     return back.size <= gpu_starts.size and bool(np.isin(back, gpu_starts, assume_unique=True).all())
 
 
-def _reduce(frame: pl.DataFrame, starts: np.ndarray, gpu_starts: np.ndarray, labels: dict) -> pl.DataFrame:
+def _reduce(numbers: dict[str, np.ndarray], starts: np.ndarray, gpu_starts: np.ndarray, labels: dict) -> pl.DataFrame:
     """Partial sums, counts and maxima of each run (rows ``starts[i]`` … ``starts[i+1]-1``) whose labels
-    are ``labels`` (one value per run).
+    are ``labels`` (one value per run); ``numbers`` holds the columns of :data:`NUMBER_INPUTS` as
+    numpy arrays (:func:`_arrays`), missing values as NaN.
 
     The day is taken in chunks of whole runs (about :data:`CHUNK_ROWS` rows) whose temporaries live in
     a few small buffers used over and over: a day-sized temporary costs more in fresh pages from the
     kernel than the arithmetic on it. Each run's figures are the same as from one pass over the day.
     A NaN or a counter drop is rare: it is looked for only when a chunk's sum or minimum shows one."""
-    n, runs = frame.height, starts.size
-    e, util = _float(frame, "energy_mj"), _float(frame, "util")
-    used, free = _numbers(frame, "fb_used_mib"), _numbers(frame, "fb_free_mib")
+    n, runs = numbers["util"].size, starts.size
+    util, used, free, e = (numbers[name] for name in NUMBER_INPUTS)
     gpu_run = np.zeros(runs, dtype=bool)
     gpu_run[np.searchsorted(starts, gpu_starts)] = True  # runs that begin a GPU's rows
     ends = np.append(starts[1:], n)
@@ -359,11 +376,16 @@ class _Buffers:
         return array[:size]
 
 
-def _numbers(frame: pl.DataFrame, name: str) -> np.ndarray:
-    """A numeric column as numpy without a copy when it has no nulls (integers stay integers);
-    with nulls, as Float64 with NaN."""
-    column = frame[name]
-    return column.to_numpy() if not column.null_count() else _float(frame, name)
+def _arrays(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The columns of :data:`NUMBER_INPUTS` as numpy for :func:`_reduce`, nulls as NaN. Without a copy
+    when a column has no nulls; memory in MiB may stay integers (whole numbers below 2**53 and their
+    sums are exact in a double)."""
+    def column(name: str) -> np.ndarray:
+        values = frame[name]
+        if name in ("fb_used_mib", "fb_free_mib") and not values.null_count():
+            return values.to_numpy()
+        return _float(frame, name)
+    return {name: column(name) for name in NUMBER_INPUTS}
 
 
 def _combine(runs: pl.DataFrame, day: date, step_s: int, expected: int) -> pl.DataFrame:

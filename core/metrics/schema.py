@@ -48,6 +48,17 @@ SAMPLE_SCHEMA: dict[str, pl.DataType] = {
     "energy_mj": pl.Float64,
 }
 
+
+
+def largest_value(column: str) -> float:
+    """The largest value a sample file may hold in the number column ``column`` (data/cli_limits.yaml
+    ``sample_values``; infinity when it names none): a larger one is not a measurement."""
+    from core.datafiles import load_yaml
+
+    value = ((load_yaml("cli_limits.yaml") or {}).get("sample_values") or {}).get(column)
+    return float(value) if value is not None else float("inf")
+
+
 # Columns of a daily rollup row (one per GPU × namespace × day) — what monthly boards and reclaim read.
 ROLLUP_SCHEMA: dict[str, pl.DataType] = {
     "day": pl.Date,

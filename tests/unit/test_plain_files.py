@@ -1,0 +1,158 @@
+"""Plain exporter files rolled up through their dictionary codes (core.metrics.plain_files) give
+exactly the figures of the polars rollup of the same samples — in a scraper's order, per series,
+shuffled, with duplicate instants, values that are not measurements, other time units, neighbouring
+days' samples, several files and several row groups (each its own dictionary) — and hand over to the
+polars reader (``None``) whatever they do not take."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from bench.rollup_duckdb import plain_day
+from core.metrics import offline as offline_module
+from core.metrics import plain_files
+from core.metrics.offline import OfflineSource, scan_file
+from core.metrics.plain_files import rollup_plain_files, scraper_order
+from core.metrics.rollup import rollup_day
+from tests.support.clock import day
+
+DAY = day(-3)
+STEP = 300  # 288 samples a day
+
+
+@pytest.fixture(scope="module")
+def samples() -> pd.DataFrame:
+    """30 GPUs for a day at 5 minutes, namespaces changing mid-day, 3 % missing, a few values that
+    are not measurements, and samples of the days before and after."""
+    out = plain_day(gpus=30, step_s=STEP, day=DAY, seed=9, changes=(0.0, 0.5, 0.5))
+    out.loc[5, "util"] = float("nan")
+    out.loc[50, "util"] = -0.5
+    out.loc[500, "fb_used_mib"] = float("inf")
+    out.loc[900, "fb_free_mib"] = 5e6
+    out.loc[1200, "energy_mj"] = None
+    neighbours = [out.iloc[:300].assign(ts=out["ts"].iloc[:300] - timedelta(days=1)),
+                  out.iloc[-300:].assign(ts=out["ts"].iloc[-300:] + timedelta(days=1))]
+    return pd.concat([out, *neighbours], ignore_index=True)
+
+
+def _scrape(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["ts", "hostname", "uuid"], kind="stable").reset_index(drop=True)
+
+
+def _write(frame: pd.DataFrame, path: Path, *, row_group_size: int = 2_000, **options) -> Path:
+    """A plain exporter's file: label strings, snappy, small row groups (each its own dictionaries)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size, **options)
+    return path
+
+
+def _polars(paths: list[Path]) -> pl.DataFrame:
+    """The rollup the polars reader gives (what the files rolled up to before this module)."""
+    frames = [scan_file(p) for p in paths]
+    return rollup_day(pl.concat(frames, how="vertical"), DAY, step_s=STEP, engine="streaming")
+
+
+def _same(paths: list[Path]) -> pl.DataFrame:
+    ours = rollup_plain_files(paths, DAY, step_s=STEP)
+    assert ours is not None
+    assert_frame_equal(ours, _polars(paths), check_exact=True)
+    return ours
+
+
+@pytest.mark.parametrize("order", ["scrape", "per-series", "shuffled"])
+def test_each_row_order_rolls_up_exactly_like_the_polars_reader(samples, tmp_path, order):
+    frame = {"scrape": _scrape(samples), "per-series": samples,
+             "shuffled": samples.sample(frac=1.0, random_state=4).reset_index(drop=True)}[order]
+    out = _same([_write(frame, tmp_path / "part.parquet")])
+    assert out.height > 30 and (out["namespace"] == "").any()
+    assert out["samples"].sum() < 30 * 288  # missing samples, neighbouring days left out
+
+
+def test_a_gpus_duplicate_instants_count_once_the_first_in_the_file(samples, tmp_path):
+    frame = _scrape(samples)
+    again = frame.iloc[[10, 11, 400, 2000]].assign(util=0.123, energy_mj=1.0)  # same GPU and ts, other values
+    duplicated = pd.concat([frame.iloc[:2100], again, frame.iloc[2100:]], ignore_index=True)
+    duplicated = duplicated.sort_values("ts", kind="stable").reset_index(drop=True)  # still a scraper's order
+    out = _same([_write(duplicated, tmp_path / "dup.parquet")])
+    assert out["samples"].sum() == _same([_write(frame, tmp_path / "plain.parquet")])["samples"].sum()
+
+
+def test_several_files_other_units_integer_memory_and_naive_times(samples, tmp_path):
+    frame = _scrape(samples)
+    half = len(frame) // 2
+    first = frame.iloc[:half].assign(fb_used_mib=lambda f: f["fb_used_mib"].fillna(0).clip(0, 1e6).astype("int64"))
+    second = frame.iloc[half:].assign(ts=lambda f: f["ts"].dt.tz_localize(None).astype("datetime64[ns]"))
+    paths = [_write(first, tmp_path / "a.parquet"), _write(second, tmp_path / "b.parquet", compression="zstd")]
+    assert pq.read_schema(paths[1]).field("ts").type == pa.timestamp("ns")
+    _same(paths)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.integers(0, 5), st.integers(-3, 300), st.sampled_from(["", "a", "b"]),
+                               st.floats(-0.5, 1.5), st.floats(0, 1e4)), min_size=1, max_size=120),
+       row_group=st.integers(1, 50))
+def test_any_small_file_rolls_up_exactly_like_the_polars_reader(tmp_path, rows, row_group):
+    """GPUs, minutes (some the day before), namespaces and values drawn at random, in the drawn order."""
+    start = pd.Timestamp(DAY, tz="UTC")
+    frame = pd.DataFrame({
+        "ts": [start + pd.Timedelta(minutes=m) for _, m, *_ in rows],
+        "cluster": "c1", "hostname": [f"n{g // 2}" for g, *_ in rows], "gpu": [str(g % 2) for g, *_ in rows],
+        "uuid": [f"GPU-{g}" for g, *_ in rows], "model": "H800", "namespace": [ns for _, _, ns, *_ in rows],
+        "pod": "", "util": [u for *_, u, _ in rows], "fb_used_mib": [e for *_, e in rows], "fb_free_mib": 100.0,
+        "power_w": 300.0, "energy_mj": [e * 1000 for *_, e in rows],
+    })
+    path = _write(frame, tmp_path / f"r{row_group}-{len(rows)}.parquet", row_group_size=row_group)
+    ours = rollup_plain_files([path], DAY, step_s=60)
+    assert ours is not None
+    assert_frame_equal(ours, rollup_day(scan_file(path), DAY, step_s=60, engine="streaming"), check_exact=True)
+
+
+def test_what_it_does_not_take_goes_to_the_polars_reader(samples, tmp_path):
+    frame = _scrape(samples)
+    csv = tmp_path / "part.csv"
+    frame.to_csv(csv, index=False)
+    no_uuid = _write(frame.assign(uuid=frame["uuid"].where(frame.index != 7, None)), tmp_path / "null.parquet")
+    text_number = _write(frame.assign(util=frame["util"].astype(str)), tmp_path / "text.parquet")
+    missing = _write(frame.drop(columns=["pod"]), tmp_path / "missing.parquet")
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(_write(frame, tmp_path / "whole.parquet").read_bytes()[:5_000])
+    for path in (csv, no_uuid, text_number, missing, broken):
+        assert rollup_plain_files([path], DAY, step_s=STEP) is None, path.name
+
+
+def test_the_order_is_sniffed_from_the_first_rows_uuid_codes(samples, tmp_path):
+    assert scraper_order([_write(_scrape(samples), tmp_path / "scrape.parquet")])
+    assert not scraper_order([_write(samples, tmp_path / "series.parquet")])
+    assert not scraper_order([tmp_path / "none.csv"])
+
+
+def test_the_offline_source_rolls_a_scrapers_day_up_through_the_codes(samples, tmp_path, monkeypatch):
+    """OfflineSource takes this path for a scraper's order and the polars reader for long GPU blocks;
+    the two days' figures are the same."""
+    taken = []
+    original = plain_files.rollup_plain_files
+
+    def spy(*args, **kwargs):
+        taken.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(offline_module, "rollup_plain_files", spy)
+    folder = f"day={DAY.isoformat()}"
+    scraped = OfflineSource(_write(_scrape(samples), tmp_path / "a" / folder / "part.parquet").parents[1])
+    series = OfflineSource(_write(samples, tmp_path / "b" / folder / "part.parquet").parents[1])
+    out = scraped.daily_gpu_stats(DAY, step_s=STEP)
+    assert len(taken) == 1
+    assert_frame_equal(series.daily_gpu_stats(DAY, step_s=STEP), out, check_exact=False, rel_tol=1e-12)
+    assert len(taken) == 1  # long GPU blocks: the polars reader
+    assert np.isclose(out["energy_kwh"].sum(), _polars(scraped.files(DAY))["energy_kwh"].sum())
