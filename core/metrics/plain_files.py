@@ -39,8 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.metrics.rollup import (
-    MIN_BLOCK_ROWS, NUMBER_INPUTS, RUN_LABELS, _reduce, blocks_in_order, combine_runs, day_bounds,
-    expected_per_day, run_starts, sorted_order,
+    MIN_BLOCK_ROWS, NUMBER_INPUTS, RUN_LABELS, blocks_in_order, combine_runs, day_bounds, expected_per_day,
+    reduce_runs, run_starts, sorted_order,
 )
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value
 
@@ -71,14 +71,18 @@ def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 
     order, gpu = _gpu_time_order(gpu, frame["ts"].to_numpy())
     if order is not None:
         frame = frame.with_columns(pl.Series("ns", namespace))[pl.Series(order)]
-        namespace = frame["ns"].to_numpy()
         rows = order if rows is None else rows[order]
+        ts = frame["ts"].to_numpy()
+        repeated = np.concatenate(([False], (gpu[1:] == gpu[:-1]) & (ts[1:] == ts[:-1])))
+        if repeated.any():  # a GPU's duplicate instants: the first in the file stays (the sort is stable)
+            frame, gpu, rows = frame.filter(pl.Series(~repeated)), gpu[~repeated], rows[~repeated]
+        namespace = frame["ns"].to_numpy()
     gpu_starts, starts = run_starts(gpu, namespace)
     first_rows = pa.array(starts if rows is None else rows[starts])
     run_labels = {name: pl.Series(name, table.column(name).take(first_rows).cast(pa.string()), dtype=pl.Utf8)
                   for name in RUN_LABELS}
     numbers = {name: frame[name].to_numpy() for name in NUMBER_INPUTS}
-    return combine_runs(_reduce(numbers, starts, gpu_starts, run_labels), day, step_s=step_s)
+    return combine_runs(reduce_runs(numbers, starts, gpu_starts, run_labels), day, step_s=step_s)
 
 
 def scraper_order(paths: Sequence[Path | str]) -> bool:
@@ -205,21 +209,15 @@ def _inside(frame: pl.DataFrame, day: date) -> tuple[np.ndarray | None, pl.DataF
 
 
 def _gpu_time_order(gpu: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """The row numbers that put rows in (GPU, time) order with, of a GPU's duplicate instants, only
-    the first in row order (``None`` when each GPU's rows are one block in time order already), and
-    the GPU codes in that order."""
+    """The row numbers that put rows in (GPU, time) order, stably (a GPU's duplicate instants stay
+    in row order, next to each other; ``None`` when each GPU's rows are one block in time order
+    already), and the GPU codes in that order."""
     gpu_starts = np.flatnonzero(np.concatenate(([True], gpu[1:] != gpu[:-1])))
     if gpu_starts.size * MIN_BLOCK_ROWS <= gpu.size:
         if blocks_in_order(ts, gpu_starts, int(np.count_nonzero(np.bincount(gpu[gpu_starts])))):
             return None, gpu
     if gpu.max() < RADIX_CODES and bool((ts[1:] >= ts[:-1]).all()):  # a scraper's order
-        order = np.argsort(gpu.astype(np.int16), kind="stable")
         counts = np.bincount(gpu)
-        in_order = np.repeat(np.arange(counts.size, dtype=gpu.dtype), counts)  # gpu[order], without a gather
-        t = ts[order]
-        duplicate = np.concatenate(([False], (in_order[1:] == in_order[:-1]) & (t[1:] == t[:-1])))
-        if duplicate.any():
-            order, in_order = order[~duplicate], in_order[~duplicate]
-        return order, in_order
+        return np.argsort(gpu.astype(np.int16), kind="stable"), np.repeat(np.arange(counts.size, dtype=gpu.dtype), counts)
     order = sorted_order(gpu, ts)
     return order, gpu[order]

@@ -175,7 +175,7 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     if check and (gpu_starts.size * MIN_BLOCK_ROWS > n  # blocks this short: a scraper's order, sorting pays
                   or not blocks_in_order(_times(frame), gpu_starts, frame["uuid"].gather(gpu_starts).n_unique())):
         return None
-    return _reduce(_arrays(frame), starts, gpu_starts, {k: frame[k].gather(starts) for k in RUN_LABELS})
+    return reduce_runs(_arrays(frame), starts, gpu_starts, {k: frame[k].gather(starts) for k in RUN_LABELS})
 
 
 def _sorted_runs(frame: pl.DataFrame) -> pl.DataFrame:
@@ -194,7 +194,7 @@ def _sorted_runs(frame: pl.DataFrame) -> pl.DataFrame:
     gpu_starts, starts = run_starts(gpu, namespace)
     numbers = frame.select(NUMBER_INPUTS)[pl.Series(order)]
     labels = frame.select(RUN_LABELS)[pl.Series(order[starts])]
-    return _reduce(_arrays(numbers), starts, gpu_starts, labels.to_dict())
+    return reduce_runs(_arrays(numbers), starts, gpu_starts, labels.to_dict())
 
 
 def sorted_order(gpu: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -271,7 +271,7 @@ def series_runs(frame: pl.DataFrame, labels: pl.DataFrame, day: date) -> pl.Data
     if ts[gpu_starts].min() < lo or ts[np.append(gpu_starts[1:], n) - 1].max() >= hi:
         return None
     run_labels = labels.select(RUN_LABELS)[run_series]
-    return _reduce(_arrays(frame), starts, gpu_starts, run_labels.to_dict())
+    return reduce_runs(_arrays(frame), starts, gpu_starts, run_labels.to_dict())
 
 
 def combine_runs(runs: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataFrame:
@@ -288,7 +288,7 @@ def blocks_in_order(ts: np.ndarray, gpu_starts: np.ndarray, distinct_gpus: int) 
     return back.size <= gpu_starts.size and bool(np.isin(back, gpu_starts, assume_unique=True).all())
 
 
-def _reduce(numbers: dict[str, np.ndarray], starts: np.ndarray, gpu_starts: np.ndarray, labels: dict) -> pl.DataFrame:
+def reduce_runs(numbers: dict[str, np.ndarray], starts: np.ndarray, gpu_starts: np.ndarray, labels: dict) -> pl.DataFrame:
     """Partial sums, counts and maxima of each run (rows ``starts[i]`` … ``starts[i+1]-1``) whose labels
     are ``labels`` (one value per run); ``numbers`` holds the columns of :data:`NUMBER_INPUTS` as
     numpy arrays (:func:`_arrays`), missing values as NaN.
@@ -360,7 +360,7 @@ def _reduce(numbers: dict[str, np.ndarray], starts: np.ndarray, gpu_starts: np.n
 # than :func:`_sorted_runs`, which gives the same figures for any order.
 MIN_BLOCK_ROWS = 8
 KEY_BITS = 62  # of an int64 sort key of _sorted_runs (GPU code above the time), its sign bit spared
-CHUNK_ROWS = 1 << 16  # rows per chunk of _reduce: its buffers (0.5 MB each) stay in the L2 cache
+CHUNK_ROWS = 1 << 16  # rows per chunk of reduce_runs: its buffers (0.5 MB each) stay in the L2 cache
 
 
 class _Buffers:
@@ -377,7 +377,7 @@ class _Buffers:
 
 
 def _arrays(frame: pl.DataFrame) -> dict[str, np.ndarray]:
-    """The columns of :data:`NUMBER_INPUTS` as numpy for :func:`_reduce`, nulls as NaN. Without a copy
+    """The columns of :data:`NUMBER_INPUTS` as numpy for :func:`reduce_runs`, nulls as NaN. Without a copy
     when a column has no nulls; memory in MiB may stay integers (whole numbers below 2**53 and their
     sums are exact in a double)."""
     def column(name: str) -> np.ndarray:

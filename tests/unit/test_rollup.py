@@ -222,7 +222,7 @@ def test_series_ids_decline_what_only_the_sorting_path_handles(minute_gpu, tmp_p
 
 @pytest.mark.parametrize("chunk", [1, 5, 64])
 def test_chunks_of_runs_give_the_figures_of_one_pass(monkeypatch, chunk):
-    """_reduce works through the day in chunks of whole runs: small chunks (every run boundary a chunk
+    """reduce_runs works through the day in chunks of whole runs: small chunks (every run boundary a chunk
     boundary, counter resets, missing values and namespace changes inside and across chunks) give
     exactly what one chunk for the whole day gives."""
     fleet = build_fleet(seed=12, scale=0.03)
