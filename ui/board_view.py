@@ -19,7 +19,7 @@ from core.reports import service as reports
 from core.reports.figures import ZERO
 from core.reports.notes import definition_notes, trend_notes
 from core.reports.ranked import ranked_list
-from core.reports.tables import RANKINGS, fmt, tables
+from core.reports.tables import RANKINGS, fmt, page_rows, tables
 from core.reports.tiles import Tile, comparison_note, headline_tiles, load_targets
 from core.text import plain
 from ui.builtin_text import choose
@@ -197,13 +197,18 @@ def red_black_lists(snap: dict[str, Any]) -> None:
 
 
 def report_tables(snap: dict[str, Any]) -> None:
-    """Every table in an expander each."""
+    """Every table in an expander each; a long one cut to its first rows (the downloads hold all)."""
     lang = current_lang()
+    limit = int(reports.settings()["page_table_rows"])
     for table in tables(snap, lang):
         with st.expander(table.title(lang), expanded=table.key == "projects"):
-            frame = pd.DataFrame([[fmt(r.get(c), kind) for c, kind in table.columns] for r in table.rows],
+            rows = page_rows(table, limit)
+            frame = pd.DataFrame([[fmt(r.get(c), kind) for c, kind in table.columns] for r in rows],
                                  columns=table.headers(lang))
             st.dataframe(frame, hide_index=True, width="stretch")
+            if len(rows) < len(table.rows):
+                st.caption(t(f"board.table_cut.{'projects' if table.key == 'projects' else 'rows'}",
+                             shown=fmt(len(rows), "int"), total=fmt(len(table.rows), "int")))
 
 
 def downloads(view: dict[str, Any], *, key: str) -> None:

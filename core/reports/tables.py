@@ -30,6 +30,17 @@ class Table:
         return [translate(f"reports.col.{c}", lang) for c, _ in self.columns]
 
 
+def page_rows(table: Table, limit: int) -> list[dict[str, Any]]:
+    """The rows of ``table`` a page shows: all of them up to ``limit``, else the first ``limit`` —
+    for the projects table, those with the most allocated GPU-hours (the ones a reader looks for).
+    The downloads keep every row."""
+    if len(table.rows) <= limit:
+        return table.rows
+    if table.key == "projects":
+        return sorted(table.rows, key=lambda r: -(r.get("gpu_hours_allocated") or 0.0))[:limit]
+    return table.rows[:limit]
+
+
 def fmt(value: Any, kind: str) -> str:
     """A cell as text: ratios as percentages, numbers with thousands separators, None as "—"."""
     if value is None or value == "":

@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from core.reports import figures
+from core.reports import export, figures
 from core.reports import service as reports
 from tests.support import app_scenarios as scenarios
 from tests.support import clock
@@ -135,3 +135,30 @@ def test_each_list_says_what_it_ranks_and_shows_that_figure(demo_database):
     assert entries and all("CNY" in v and "%" not in v for v in entries)
     assert any(text("board.ranked_by.asc", "en", figure=text("board.figure.cost_per_useful_gpu_hour", "en")) in c.value
                for c in at.caption)
+
+
+def test_a_long_table_shows_its_largest_projects_and_says_how_many_it_has(demo_database, data_copy):  # noqa: F811
+    """A page does not send thousands of rows to the browser (17,755 projects at 100,800 GPUs): the
+    projects table shows the ``page_table_rows`` with the most allocated GPU-hours and says how many
+    there are; the CSV download keeps every row."""
+    from core.context import build
+
+    snap = _published_snapshot(build(demo_database))
+    entities = sorted(snap["entities"], key=lambda e: -(e["gpu_hours_allocated"] or 0.0))
+    assert len(entities) > 3
+    path = data_copy / "report_settings.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    write_data(path, yaml.safe_dump({**settings, "page_table_rows": 3}, allow_unicode=True))
+    for lang in ("zh-CN", "en"):
+        at = open_page("app_pages/board.py", persona="wang.qiang", lang=lang)
+        no_exceptions(at)
+        titles = [e.label for e in at.expander]
+        projects = at.expander[titles.index(text("reports.table.projects", lang))]
+        shown = projects.dataframe[0].value
+        assert len(shown) == 3
+        names = [e.get("name_en" if lang == "en" else "name_zh") or e["id"] for e in entities[:3]]
+        assert list(shown.iloc[:, 0]) == names
+        note = text("board.table_cut.projects", lang, shown="3", total=f"{len(entities):,}")
+        assert [c.value for c in projects.caption] == [note]
+    csv = export.to_csv(snap, "en", "projects").decode("utf-8-sig")
+    assert len(csv.strip().splitlines()) == len(entities) + 1  # the header and every project
