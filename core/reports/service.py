@@ -384,8 +384,9 @@ def list_reports(*, sessions: sessionmaker[Session], actor: Identity, month: str
         return [_view(r, with_snapshot=False) for r in s.scalars(query)]
 
 
-def get_report(*, sessions: sessionmaker[Session], actor: Identity, report_id: int) -> dict[str, Any]:
-    """One report with its snapshot.
+def get_report(*, sessions: sessionmaker[Session], actor: Identity, report_id: int,
+               with_snapshot: bool = True) -> dict[str, Any]:
+    """One report, with its snapshot unless ``with_snapshot`` is false.
 
     Raises:
         NotFound: no such report.
@@ -399,7 +400,7 @@ def get_report(*, sessions: sessionmaker[Session], actor: Identity, report_id: i
             raise NotFound("error.not_found", what="report", id=report_id)
         if row.status != "published" and not _may_read_draft(actor, row.scope):
             raise PermissionDenied("error.permission_denied", action="read an unpublished report", role=actor.role)
-        return _view(row)
+        return _view(row, with_snapshot=with_snapshot)
 
 
 def latest_published(*, sessions: sessionmaker[Session], actor: Identity, month: str, scope: str) -> dict[str, Any] | None:

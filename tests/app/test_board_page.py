@@ -73,6 +73,27 @@ def test_reruns_reuse_the_cached_reports_and_a_new_publication_shows_at_once(app
     assert len(calls) == 2 and at.selectbox[0].options == [second, first]
 
 
+def test_every_reader_checks_access_but_the_snapshot_is_read_once(app_ctx, monkeypatch, tmp_path):
+    """The 15 MB snapshot of a 100,800-GPU fleet is one shared object: two readers and their reruns
+    read it from the database once, while each reader's right to read the report is checked."""
+    scenarios.one_long_cache_slot(tmp_path, monkeypatch)
+    ctx = app_ctx
+    ops = scenarios.persona("li.na")
+    draft = reports.build_draft(sessions=ctx.sessions, actor=ops, month=clock.month(-2), scope="HQ")
+    reports.publish(sessions=ctx.sessions, actor=ops, report_id=draft["id"])
+    reads = []
+    real = reports.get_report
+    monkeypatch.setattr(reports, "get_report", lambda **kw: reads.append((kw["actor"].id, kw.get("with_snapshot", True)))
+                        or real(**kw))
+    for persona in ("wang.qiang", "zhang.wei"):
+        at = open_page("app_pages/board.py", persona=persona, lang="zh-CN")
+        no_exceptions(at)
+        at.run()
+        assert any(text("reports.metric.gpus_total", "zh-CN") in m.label for m in at.metric)
+    assert [r for r in reads if r[1]] == [("wang.qiang", True)]  # the snapshot: once
+    assert sorted(r[0] for r in reads if not r[1]) == ["wang.qiang", "zhang.wei"]  # each reader checked
+
+
 def _published_snapshot(ctx) -> dict:
     view = next(r for r in reports.list_reports(sessions=ctx.sessions, actor=scenarios.persona("wang.qiang"))
                 if r["status"] == "published")
