@@ -126,11 +126,15 @@ def tile(container: Any, view: Tile) -> None:
 # The tiles' figures carry their unit ("920.1 万元", "352,063 卡时"); st.metric cuts a value that
 # does not fit with "…". Each tile is a CSS size container and its value's font scales with the
 # tile's width (Streamlit's 2.25rem at most), so a figure fits three tiles a row beside the water
-# level at 1440 px as on a projector. Tied to Streamlit 1.67's data-testid names (stMetric,
+# level at 1440 px as on a projector; a label ("已分配 GPU（月均）") or the change's "较上月" that
+# does not fit wraps instead of being cut. Tied to Streamlit 1.67's data-testid names (stMetric,
 # stMetricValue) and the st-key-<key> class of a keyed container.
 _TILE_STYLE = """<style>
 .st-key-{key} [data-testid="stMetric"] {{ container-type: inline-size; }}
 .st-key-{key} [data-testid="stMetricValue"] {{ font-size: clamp(1.1rem, 15cqi, 2.25rem); }}
+.st-key-{key} [data-testid="stMetricLabel"] p,
+.st-key-{key} [data-testid="stMetricDeltaDescription"] p {{ white-space: normal; overflow: visible; text-overflow: clip; }}
+.st-key-{key} div:has(> [data-testid="stMetricDelta"]) {{ flex-wrap: wrap; row-gap: 0.25rem; }}
 </style>"""
 
 

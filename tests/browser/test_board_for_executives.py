@@ -15,6 +15,7 @@ from ui.navigation import pages_for
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 PROJECTOR = {"width": 1920, "height": 1080}
+LAPTOP = {"width": 1440, "height": 900}  # where the tiles are narrowest beside the water level
 PHONE = {"width": 390, "height": 844}
 
 # Where the tiles, their changes and the charts are on the page (Streamlit 1.67's test ids).
@@ -27,6 +28,13 @@ _LAYOUT = """() => {
     deltas: metrics.filter(m => m.querySelector('[data-testid="stMetricDelta"]')).length,
     cut: metrics.filter(m => { const v = m.querySelector('[data-testid="stMetricValue"] div, [data-testid="stMetricValue"]');
                                 return v && v.scrollWidth > v.clientWidth + 1; }).length,
+    // a label or the change's description cut with "…": its text is wider than its box (by a fraction
+    // of a pixel is enough for the ellipsis, so the boxes' unrounded widths are compared)
+    cut_text: metrics.flatMap(m => [...m.querySelectorAll(
+                '[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"], [data-testid="stMetricDeltaDescription"] [data-testid="stCaptionContainer"]')])
+              .filter(box => { const p = box.querySelector('p');
+                               return p && p.getBoundingClientRect().width > box.getBoundingClientRect().width + 0.01; })
+              .map(box => box.textContent),
     last_tile_bottom: Math.max(0, ...metrics.map(m => m.getBoundingClientRect().bottom)),
     first_chart_top: charts.length ? Math.min(...charts.map(top)) : null,
   };
@@ -59,7 +67,7 @@ def _tiles_with_a_change(database_url: str, lang: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("screen", [PROJECTOR, PHONE], ids=["projector-1920x1080", "phone-390x844"])
+@pytest.mark.parametrize("screen", [PROJECTOR, LAPTOP, PHONE], ids=["projector-1920x1080", "laptop-1440x900", "phone-390x844"])
 def test_the_executive_takes_the_board_in_at_a_glance(new_tab, app_url, app_env, error_patterns, screenshot, screen,
                                                       lang):
     board = next(s for s in pages_for(ROLE_MENU["executive"], "executive") if s.key == "board")
@@ -77,6 +85,7 @@ def test_the_executive_takes_the_board_in_at_a_glance(new_tab, app_url, app_env,
     # every tile core gives a change shows it (the others say why in their help)
     assert (layout["tiles"], layout["deltas"]) == (tiles, changed), layout
     assert layout["cut"] == 0, f"a tile's figure is cut: {layout}"
+    assert layout["cut_text"] == [], f"a tile's label or change is cut: {layout}"
     assert translate("board.delta.vs_last_month", lang) in tab.locator('[data-testid="stMain"]').inner_text()
     if screen is PROJECTOR:
         assert layout["last_tile_bottom"] <= screen["height"], f"the tiles run below the first screen: {layout}"
