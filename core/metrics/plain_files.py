@@ -5,8 +5,8 @@ An exporter writes the label columns as strings, and Parquet stores such columns
 each page holds small integer codes into a list of the distinct values. Arrow reads them as those
 codes (``read_dictionary``) without making one string per row, so finding a GPU's rows and a
 namespace's runs compares integers and putting a scraper's rows in GPU order is an integer sort;
-the label strings are looked up only at the runs' first rows. The numbers and times are read by
-polars meanwhile, on another thread. The figures are those of :func:`core.metrics.rollup.rollup_day`
+the label strings are looked up only at the runs' first rows. Polars reads the numbers and times
+meanwhile (the labels are read on another thread). The figures are those of :func:`core.metrics.rollup.rollup_day`
 on the same samples: the same rows in the same order go into the same reduction (equal exactly;
 ``tests/unit/test_plain_files.py``).
 
@@ -100,7 +100,10 @@ def scraper_order(paths: Sequence[Path | str]) -> bool:
         return False
     if batch is None or not batch.num_rows:
         return False
-    codes = batch.column(0).indices.to_numpy(zero_copy_only=False)
+    uuids = batch.column(0)
+    if not pa.types.is_dictionary(uuids.type):  # a kind read_dictionary does not apply to
+        uuids = pc.dictionary_encode(uuids)
+    codes = uuids.indices.to_numpy(zero_copy_only=False)
     blocks = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
     return blocks * MIN_BLOCK_ROWS > codes.size
 
