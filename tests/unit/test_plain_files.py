@@ -135,6 +135,12 @@ def test_the_order_is_sniffed_from_the_first_rows_uuid_codes(samples, tmp_path):
     assert scraper_order([_write(_scrape(samples), tmp_path / "scrape.parquet")])
     assert not scraper_order([_write(samples, tmp_path / "series.parquet")])
     assert not scraper_order([tmp_path / "none.csv"])
+    table = pa.Table.from_pandas(_scrape(samples), preserve_index=False)
+    large = table.cast(pa.schema([f.with_type(pa.large_string()) if pa.types.is_string(f.type) else f for f in table.schema]))
+    path = tmp_path / "large.parquet"
+    pq.write_table(large, path, store_schema=True)
+    assert scraper_order([path])
+    _same([path])
 
 
 def test_the_offline_source_rolls_a_scrapers_day_up_through_the_codes(samples, tmp_path, monkeypatch):
