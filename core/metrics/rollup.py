@@ -262,10 +262,10 @@ def series_runs(frame: pl.DataFrame, labels: pl.DataFrame, day: date) -> pl.Data
     gpu = labels["uuid"].rank("dense").to_numpy()[run_series]
     first_runs = np.flatnonzero(np.concatenate(([True], gpu[1:] != gpu[:-1])))
     gpu_starts = starts[first_runs]
-    if not blocks_in_order(_times(frame), gpu_starts, np.unique(gpu[first_runs]).size):
+    ts = _times(frame)
+    if not blocks_in_order(ts, gpu_starts, np.unique(gpu[first_runs]).size):
         return None
     # each GPU's rows are in time order: its first and last rows bound the day's times
-    ts = frame["ts"].to_physical().to_numpy()
     first, last = day_bounds(day)
     lo, hi = (pl.Series([first, last], dtype=frame["ts"].dtype).to_physical().to_list())
     if ts[gpu_starts].min() < lo or ts[np.append(gpu_starts[1:], n) - 1].max() >= hi:
