@@ -51,7 +51,7 @@ from core.config import PROJECT_ROOT
 from core.errors import InputError
 from core.metrics.rollup import RUN_LABELS, combine_runs, rollup_day, series_runs
 from core.metrics.plain_files import rollup_plain_files, scraper_order
-from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, measured
 
 DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"
 LABEL_COLUMNS = ("cluster", "hostname", "gpu", "uuid", "model", "namespace", "pod")
@@ -265,16 +265,9 @@ def _rollup_series_files(paths: list[Path], day: date, step_s: int) -> pl.DataFr
     return combine_runs(pl.concat(parts, how="vertical_relaxed"), day, step_s=step_s)
 
 
-def _measured(column: str) -> pl.Expr:
-    """True where a number column holds a measurement: finite, not negative, at most its largest
-    value (two memory values of 9e307 overflowed to infinity in the rollup's sum)."""
-    col = pl.col(column)
-    return col.is_finite() & (col >= 0) & (col <= largest_value(column))
-
-
 def _measurements_only(frame: pl.DataFrame | pl.LazyFrame, columns=NUMBER_COLUMNS):
     """``frame`` with every value of ``columns`` that is not a measurement made missing (null)."""
-    return frame.with_columns([pl.when(_measured(c)).then(pl.col(c)).alias(c) for c in columns])
+    return frame.with_columns([pl.when(measured(c)).then(pl.col(c)).alias(c) for c in columns])
 
 
 def _utc(value: datetime) -> datetime:
@@ -348,7 +341,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
         if name == "ts":
             bad = parsed.filter(parsed[name].is_null())  # a sample needs its time
         elif not bad.height:  # "inf", "nan", "-1", "1e308" parse, but no DCGM gauge or counter holds them
-            bad = parsed.filter(given & ~_measured(name))
+            bad = parsed.filter(given & ~measured(name))
         if bad.height:
             row = int(bad["__row"][0])
             raise InputError("metrics.bad_value", field=f"{path}:{row + 2}", column=name,

@@ -42,7 +42,7 @@ from core.metrics.rollup import (
     MIN_BLOCK_ROWS, NUMBER_INPUTS, RUN_LABELS, blocks_in_order, combine_runs, day_bounds, expected_per_day,
     reduce_runs, run_starts, sorted_order,
 )
-from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value, measured
 
 CODED = ("uuid", "namespace")  # the labels whose codes order and split the rows
 RADIX_CODES = 1 << 15  # numpy's stable argsort sorts int16 keys by radix
@@ -136,7 +136,7 @@ def _plain(path: Path) -> bool:
 
 def _read_numbers(paths: list[Path]) -> pl.DataFrame | None:
     """``ts`` as int64 microseconds (UTC; nulls kept) and the numbers of :data:`NUMBER_INPUTS` as
-    float64 with what is not a measurement as null (:func:`_measured`), all files in order."""
+    float64 with what is not a measurement as null (:func:`_measurements_only`), all files in order."""
     frames = []
     for path in paths:
         try:
@@ -145,19 +145,20 @@ def _read_numbers(paths: list[Path]) -> pl.DataFrame | None:
             return None
         unit = frame.schema["ts"]
         ts = frame["ts"] if unit.time_unit == "us" else frame["ts"].cast(pl.Datetime("us", unit.time_zone))
-        frames.append(pl.DataFrame([ts.to_physical().alias("ts"), *[_measured(frame[name]) for name in NUMBER_INPUTS]]))
+        frames.append(pl.DataFrame([ts.to_physical().alias("ts"), *[_measurements_only(frame[name]) for name in NUMBER_INPUTS]]))
     return pl.concat(frames, how="vertical").rechunk()  # one buffer a column: a gather of chunks is 2-4× slower
 
 
-def _measured(values: pl.Series) -> pl.Series:
+def _measurements_only(values: pl.Series) -> pl.Series:
     """``values`` as float64 with what is not a measurement — missing, not finite, negative, above its
-    largest value in data/cli_limits.yaml — as null: the rule of the polars reader."""
+    largest value in data/cli_limits.yaml — as null: the polars reader's rule
+    (:func:`core.metrics.schema.measured`), after a cheap look whether any value breaks it."""
     values = values.cast(pl.Float64)
     largest = largest_value(values.name)
     low, high = values.nan_min(), values.nan_max()  # NaN when there is one (min and max skip it)
     if low is not None and low >= 0 and high <= largest < float("inf"):
         return values  # the usual file: no value to drop
-    return values.set(~(values.is_finite().fill_null(False) & (values >= 0) & (values <= largest)).fill_null(True), None)
+    return values.to_frame().select(pl.when(measured(values.name)).then(pl.col(values.name))).to_series()
 
 
 def _read_labels(paths: list[Path]) -> tuple[pa.Table, dict[str, np.ndarray]] | None:
@@ -178,7 +179,7 @@ def _codes(column: pa.ChunkedArray) -> np.ndarray:
     """One integer per row naming its value, the same for equal values in every chunk (each Parquet
     row group has its own dictionary: a chunk's codes are mapped through its dictionary's place in the
     union of all of them, computed once per distinct dictionary; a row group's batches share one)."""
-    if pa.types.is_dictionary(column.type) is False:
+    if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     chunks = [c for c in column.chunks if len(c)]
     if not chunks:

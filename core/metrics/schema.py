@@ -59,6 +59,13 @@ def largest_value(column: str) -> float:
     return float(value) if value is not None else float("inf")
 
 
+def measured(column: str) -> pl.Expr:
+    """True where the number column ``column`` holds a measurement: finite, not negative, at most its
+    largest value (two memory values of 9e307 overflowed to infinity in the rollup's sum)."""
+    col = pl.col(column)
+    return col.is_finite() & (col >= 0) & (col <= largest_value(column))
+
+
 # Columns of a daily rollup row (one per GPU × namespace × day) — what monthly boards and reclaim read.
 ROLLUP_SCHEMA: dict[str, pl.DataType] = {
     "day": pl.Date,
