@@ -5,7 +5,8 @@
 #   docker run ... computeloop:0.1.0 python -m core jobs daily                          # a job
 #
 # Read-only root file system: everything the processes write (SQLite default, offline samples,
-# temporary files, caches) is under the one volume /var/lib/computeloop. No demo data (no var/, no
+# temporary files, caches: fonts, numba's compiled rollup loop) is under the one volume
+# /var/lib/computeloop. No demo data (no var/, no
 # seeded database) and no secret is in the image: settings come from the environment, the sign-in
 # secrets from a mounted secrets.toml (STREAMLIT_SECRETS_FILES). Operator's guide: docs/deploy.md.
 
@@ -53,6 +54,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/var/lib/computeloop \
     TMPDIR=/var/lib/computeloop \
     XDG_CACHE_HOME=/var/lib/computeloop/.cache \
+    NUMBA_CACHE_DIR=/var/lib/computeloop/.cache/numba \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
     STREAMLIT_SECRETS_FILES=/etc/computeloop/streamlit/secrets.toml \
     COMPUTELOOP_DATABASE_URL=sqlite:////var/lib/computeloop/computeloop.db \

@@ -24,8 +24,9 @@ values that are not measurements (not finite, negative or above data/cli_limits.
 aggregation over the GPU) and the removal of duplicate (uuid, ts) samples (the file has none).
 
 Threads: DuckDB uses its default, one thread per core (both cores here; printed). Ours rolls the
-single day up on one Python thread (``rollup_range`` runs one worker per day); polars' thread pool
-(both cores) reads the Parquet and finds the run boundaries, the numpy reduction is single-threaded.
+single day up on one Python thread (``rollup_range`` runs one worker per day): a second thread reads
+the next Parquet row group (Arrow's pool decoding its columns on both cores) while the compiled loop
+of :mod:`core.metrics.plain_files` goes through the last one's rows on the day's thread.
 
 ``python -m bench.rollup_duckdb [--runs N]`` runs this comparison alone; ``python -m bench rollup``
 runs it after the month (:mod:`bench.rollup`). The files are generated once into
@@ -254,6 +255,7 @@ def run(runs: int = RUNS) -> list[tuple[str, float, float]]:
     the ratio and the load average before and after."""
     import duckdb
     import polars as pl
+    import pyarrow as pa
 
     folders = ensure_files()
     before = os.getloadavg()
@@ -279,9 +281,8 @@ def run(runs: int = RUNS) -> list[tuple[str, float, float]]:
                      r["seconds"]["ours"] / r["seconds"]["duckdb"], 1.0))
         rows.append((f"plain exporter day ({order} order): ours, ms per million samples (40 M/s = 25)",
                      1000 * r["seconds"]["ours"] / (r["samples"] / 1e6), 25.0))
-    print("  threads: DuckDB one per core (default); ours one Python thread for the day, polars' pool "
-          f"({pl.thread_pool_size()} threads) for the read and run boundaries, numpy reduction single-threaded",
-          file=sys.stderr)
+    print("  threads: DuckDB one per core (default); ours the day's thread running the compiled loop over a "
+          f"row group while another reads the next (Arrow's pool, {pa.cpu_count()} threads)", file=sys.stderr)
     return rows
 
 

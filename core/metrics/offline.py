@@ -16,11 +16,10 @@ is refused in a CSV file (no DCGM gauge or counter holds it). CSV ``ts`` is ISO 
 A file without those columns, with a column of the wrong kind or with a value that does not parse
 raises :class:`InputError` whose field is the file (``path:line`` for a CSV value).
 
-Rows are fastest to roll up when each GPU's samples are contiguous and in time order (a per-series
-export); any order is accepted (see :func:`core.metrics.rollup.rollup_day`). A day of Parquet files
-whose first rows are in a scraper's order (every GPU at one instant, then the next) is rolled up
-through the label columns' dictionary codes instead of their strings
-(:mod:`core.metrics.plain_files`; same figures).
+Any row order is accepted. A day of Parquet files in which no GPU's time goes back — a scraper's
+order (every GPU at one instant, then the next) or a per-series export — is rolled up in one pass
+over its rows and their label columns' dictionary codes (:mod:`core.metrics.plain_files`); any other
+order, and CSV files, by sorting in polars (:func:`core.metrics.rollup.rollup_day`; same figures).
 
 Series ids (optional; what :func:`write_day_file` writes, so the demo fleet and the benchmark month
 have it). A Parquet file may carry, besides the columns above, a ``series`` column (an unsigned
@@ -50,7 +49,7 @@ import polars as pl
 from core.config import PROJECT_ROOT
 from core.errors import InputError
 from core.metrics.rollup import RUN_LABELS, combine_runs, rollup_day, series_runs
-from core.metrics.plain_files import rollup_plain_files, scraper_order
+from core.metrics.plain_files import rollup_plain_files
 from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, measured
 
 DEFAULT_ROOT = PROJECT_ROOT / "var" / "metrics" / "samples"
@@ -121,7 +120,7 @@ class OfflineSource:
             return pl.DataFrame(schema=ROLLUP_SCHEMA)
         if all(f.suffix.lower() == ".parquet" for f in files):
             fast = _rollup_series_files(files, day, step_s)
-            if fast is None and scraper_order(files):
+            if fast is None:
                 fast = rollup_plain_files(files, day, step_s=step_s)
             if fast is not None:
                 return fast

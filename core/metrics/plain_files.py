@@ -1,33 +1,32 @@
-"""The daily rollup of plain Parquet sample files — any exporter's, without our series ids — read
-through the files' dictionary codes instead of their label strings.
+"""The daily rollup of plain Parquet sample files — any exporter's, without our series ids — in one
+pass over the rows as they lie in the files.
 
 An exporter writes the label columns as strings, and Parquet stores such columns dictionary-encoded:
-each page holds small integer codes into a list of the distinct values. Arrow reads them as those
-codes (``read_dictionary``) without making one string per row, so finding a GPU's rows and a
-namespace's runs compares integers and putting a scraper's rows in GPU order is an integer sort;
-the label strings are looked up only at the runs' first rows. Polars reads the numbers and times
-meanwhile (the labels are read on another thread). The figures are those of :func:`core.metrics.rollup.rollup_day`
-on the same samples: the same rows in the same order go into the same reduction (equal exactly;
-``tests/unit/test_plain_files.py``).
+each row group holds small integer indices into a list of its distinct values. Arrow reads them as
+those indices (``read_dictionary``) without making one string per row; each row group's dictionary
+is mapped once into codes shared by all files. A compiled loop (:func:`core.metrics.rollup_scan.scan_rows`)
+then goes through the rows in the files' order, keeping for each GPU its last sample and for each
+(GPU, namespace) the rollup's sums, counts and maxima: no sort, no gather, no string per row. The
+label strings are looked up once per (GPU, namespace), at its first row. Row groups are read one at
+a time, the next while the loop runs over the last (both cores; memory is about one row group).
 
-Three row orders, cheapest first:
-
-* each GPU's rows together and in time order (a per-series export): reduced where they lie;
-* time never going back (a scraper appending each scrape: every GPU at one instant, then the next):
-  a stable sort by GPU code alone, by radix while the codes fit 15 bits;
-* anything else: the (GPU, time) key sort of :func:`core.metrics.rollup.sorted_order`.
-
-Rows are put in order with polars' gather (all columns at once, on both cores), not numpy's.
-
-:func:`rollup_plain_files` returns ``None`` when a file is not such a file — a CSV file, a missing
-column or a column of another kind, a missing (null) ``uuid`` or ``namespace``, a file that cannot be
-read — and the caller rolls the day up through polars' scan, which names the file and the problem
+The order this takes is any in which no GPU's time goes back: a scraper's (every GPU at one instant,
+then the next), a per-series export, several files of other GPUs or later hours. Otherwise — and for
+a file that is not such a file: a CSV file, a missing column or one of another kind, a missing
+(null) ``uuid`` or ``namespace``, a file that cannot be read — :func:`rollup_plain_files` returns
+``None`` and the caller rolls the day up through polars, which sorts and names a bad file's problem
 (:mod:`core.metrics.offline`).
+
+The figures are those of :func:`core.metrics.rollup.rollup_day` on the same samples: counts, maxima
+and labels equal, sums and means to a relative 1e-12 (they are added in another order;
+``tests/unit/test_plain_files.py``). Why a compiled loop (numba) and not DuckDB: the rollup needs each
+GPU's samples in time order (the energy counter), which a group-by does not give; DuckDB's group-by
+of the same file, without that, is the benchmark it is measured against (:mod:`bench.rollup_duckdb`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -38,74 +37,181 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.metrics.rollup import (
-    MIN_BLOCK_ROWS, NUMBER_INPUTS, RUN_LABELS, blocks_in_order, combine_runs, day_bounds, expected_per_day,
-    reduce_runs, run_starts, sorted_order,
-)
-from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value, measured
+from core.metrics.rollup import NUMBER_INPUTS, RUN_LABELS, combine_runs, day_bounds, expected_per_day
+from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value
 
-CODED = ("uuid", "namespace")  # the labels whose codes order and split the rows
-RADIX_CODES = 1 << 15  # numpy's stable argsort sorts int16 keys by radix
-SNIFF_ROWS = 1 << 14  # rows read by scraper_order
+COLUMNS = ("ts", *RUN_LABELS, *NUMBER_INPUTS)  # what the rollup reads
+FIRST_GROUPS, FIRST_GPUS = 1 << 12, 1 << 12  # initial sizes of the pass's arrays (doubled when full)
 
 
 def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 60) -> pl.DataFrame | None:
     """The rollup of ``day`` (:data:`core.metrics.schema.ROLLUP_SCHEMA`) from the Parquet files
-    ``paths`` (their samples together, as :func:`core.metrics.rollup.rollup_day` takes them), or
-    ``None`` when a file is not a plain sample file this reader takes (see the module)."""
+    ``paths`` (their samples together, in this order, as :func:`core.metrics.rollup.rollup_day`
+    takes them), or ``None`` when this reader does not take them (see the module)."""
     expected_per_day(step_s)
     paths = [Path(p) for p in paths]
     if not paths or not all(_plain(p) for p in paths):
         return None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="labels") as pool:
-        coded = pool.submit(_read_labels, paths)
-        frame = _read_numbers(paths)
-        labels = coded.result()
-    if frame is None or labels is None or labels[0].num_rows != frame.height:
-        return None
-    table, codes = labels
-    rows, frame = _inside(frame, day)
-    if not frame.height:
-        return pl.DataFrame(schema=ROLLUP_SCHEMA)
-    gpu, namespace = (codes[name] if rows is None else codes[name][rows] for name in CODED)
-    order, gpu = _gpu_time_order(gpu, frame["ts"].to_numpy())
-    if order is not None:
-        frame = frame.with_columns(pl.Series("ns", namespace))[pl.Series(order)]
-        rows = order if rows is None else rows[order]
-        ts = frame["ts"].to_numpy()
-        repeated = np.concatenate(([False], (gpu[1:] == gpu[:-1]) & (ts[1:] == ts[:-1])))
-        if repeated.any():  # a GPU's duplicate instants: the first in the file stays (the sort is stable)
-            frame, gpu, rows = frame.filter(pl.Series(~repeated)), gpu[~repeated], rows[~repeated]
-        namespace = frame["ns"].to_numpy()
-    gpu_starts, starts = run_starts(gpu, namespace)
-    first_rows = pa.array(starts if rows is None else rows[starts])
-    run_labels = {name: pl.Series(name, table.column(name).take(first_rows).cast(pa.string()), dtype=pl.Utf8)
-                  for name in RUN_LABELS}
-    numbers = {name: frame[name].to_numpy() for name in NUMBER_INPUTS}
-    return combine_runs(reduce_runs(numbers, starts, gpu_starts, run_labels), day, step_s=step_s)
+    from core.metrics.rollup_scan import BACKWARDS, FULL, scan_rows  # numba: imported when needed
 
-
-def scraper_order(paths: Sequence[Path | str]) -> bool:
-    """Whether the first Parquet file of ``paths`` starts in a scraper's order — the GPU changing
-    from row to row (its first :data:`SNIFF_ROWS` rows average fewer than ``MIN_BLOCK_ROWS`` rows a
-    GPU block) — read from those rows' ``uuid`` codes alone. Only a choice of path: each gives the
-    same figures for any order, but a file of long GPU blocks is rolled up faster by polars reading
-    its strings (:func:`core.metrics.rollup.rollup_day`), and a scraper's by this module."""
-    path = Path(paths[0]) if paths else None
-    if path is None or not _plain(path):
-        return False
+    start, end = day_bounds(day)
+    lo, hi = (int(t.timestamp()) * 1_000_000 for t in (start, end))
+    largest = np.array([min(largest_value(c), np.finfo(np.float64).max) for c in NUMBER_INPUTS])
+    gpus, namespaces, state = _Codes(), _Codes(), _Pass()
+    labels: list[pa.Table] = []
+    first_row = 0
     try:
-        batch = next(pq.ParquetFile(path, read_dictionary=["uuid"]).iter_batches(batch_size=SNIFF_ROWS, columns=["uuid"]), None)
+        for table in _row_groups(paths):
+            gpu, ns = _coded(table.column("uuid"), gpus), _coded(table.column("namespace"), namespaces)
+            if gpu is None or ns is None:
+                return None
+            state.fit_gpus(len(gpus))
+            ts, numbers = _times(table.column("ts")), [_floats(table.column(c)) for c in NUMBER_INPUTS]
+            before, row = state.groups, 0
+            while row < table.num_rows:
+                row, state.groups, status = scan_rows(row, *gpu, *ns, ts, *numbers, first_row, lo, hi, largest,
+                                                      *state.gpu_arrays(), *state.group_arrays(), state.groups)
+                if status == BACKWARDS:
+                    return None
+                if status == FULL:
+                    state.grow_groups()
+            if state.groups > before:  # the new groups' labels, from their first rows in this row group
+                rows = pa.array(state.group_first[before:state.groups] - first_row)
+                labels.append(table.select(list(RUN_LABELS)).take(rows))
+            first_row += table.num_rows
     except (pa.ArrowException, OSError):
-        return False
-    if batch is None or not batch.num_rows:
-        return False
-    uuids = batch.column(0)
-    if not pa.types.is_dictionary(uuids.type):  # a kind read_dictionary does not apply to
-        uuids = pc.dictionary_encode(uuids)
-    codes = uuids.indices.to_numpy(zero_copy_only=False)
-    blocks = 1 + int(np.count_nonzero(codes[1:] != codes[:-1]))
-    return blocks * MIN_BLOCK_ROWS > codes.size
+        return None
+    if not state.groups:
+        return pl.DataFrame(schema=ROLLUP_SCHEMA)
+    return combine_runs(_runs(labels, state), day, step_s=step_s)
+
+
+def _runs(labels: list[pa.Table], state: _Pass) -> pl.DataFrame:
+    """The groups as :func:`core.metrics.rollup.combine_runs` takes runs (one run each)."""
+    from core.metrics.rollup_scan import STATS
+
+    table = pa.concat_tables(labels, promote_options="permissive")
+    frame = pl.DataFrame({name: pl.Series(name, table.column(name).cast(pa.string()), dtype=pl.Utf8) for name in RUN_LABELS})
+    stats = state.stats[:state.groups]
+    return frame.with_columns(pl.Series(name, stats[:, i]) for i, name in enumerate(STATS)).with_columns(
+        pl.col("peak_util", "peak_mem").fill_nan(None))
+
+
+class _Codes:
+    """Label strings → codes shared by every row group of a day's files."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    def places(self, dictionary: pa.Array) -> np.ndarray:
+        """The code of each entry of a row group's dictionary (new strings get new codes)."""
+        code = self._code
+        return np.fromiter((code.setdefault(v, len(code)) for v in dictionary.to_pylist()), dtype=np.int32,
+                           count=len(dictionary))
+
+    def all(self) -> np.ndarray:
+        return np.arange(len(self._code), dtype=np.int32)
+
+
+def _coded(column: pa.ChunkedArray, codes: _Codes) -> tuple[np.ndarray, np.ndarray] | None:
+    """A label column of one row group as (dictionary index per row, code per index) for the pass;
+    ``None`` when a row has no value. A column in several chunks (Arrow starts a new dictionary when
+    the writer stopped using one) is given as codes per row with the identity as places."""
+    if column.null_count:
+        return None
+    if not pa.types.is_dictionary(column.type):  # a kind read_dictionary does not apply to
+        column = pc.dictionary_encode(column)
+    chunks = [c for c in column.chunks if len(c)] or column.chunks[:1]
+    if len(chunks) == 1:
+        return chunks[0].indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), codes.places(chunks[0].dictionary)
+    per_row = np.concatenate([np.take(codes.places(c.dictionary), c.indices.to_numpy(zero_copy_only=False)) for c in chunks])
+    return per_row.astype(np.int32, copy=False), codes.all()
+
+
+def _times(column: pa.ChunkedArray) -> np.ndarray:
+    """``ts`` as int64 microseconds (naive times read as UTC); a missing time is outside every day."""
+    if column.type.unit != "us":
+        column = column.cast(pa.timestamp("us", column.type.tz), safe=False)
+    values = column.cast(pa.int64())
+    if values.null_count:
+        values = pc.fill_null(values, np.iinfo(np.int64).min)
+    return _numpy(values)
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    """A number column as float64, a missing value as NaN."""
+    return _numpy(column).astype(np.float64, copy=False)
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as numpy, without a copy when it is one chunk of numbers without nulls (a chunked
+    array's own ``to_numpy`` copies: 16 ms a million doubles)."""
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    return column.to_numpy()
+
+
+class _Pass:
+    """The arrays :func:`core.metrics.rollup_scan.scan_rows` keeps its state in, grown when full."""
+
+    def __init__(self) -> None:
+        from core.metrics.rollup_scan import NO_TIME, STATS
+
+        self._no_time, self._stats = NO_TIME, len(STATS)
+        self.groups = 0
+        self.gpu_last_ts = np.full(FIRST_GPUS, NO_TIME, dtype=np.int64)
+        self.gpu_last_energy = np.zeros(FIRST_GPUS)
+        self.gpu_group = np.full(FIRST_GPUS, -1, dtype=np.int64)
+        self.gpu_groups = np.full(FIRST_GPUS, -1, dtype=np.int64)
+        self.group_ns = np.empty(FIRST_GROUPS, dtype=np.int64)
+        self.group_next = np.empty(FIRST_GROUPS, dtype=np.int64)
+        self.group_first = np.empty(FIRST_GROUPS, dtype=np.int64)
+        self.stats = np.empty((FIRST_GROUPS, self._stats))
+
+    def gpu_arrays(self) -> tuple[np.ndarray, ...]:
+        return self.gpu_last_ts, self.gpu_last_energy, self.gpu_group, self.gpu_groups
+
+    def group_arrays(self) -> tuple[np.ndarray, ...]:
+        return self.group_ns, self.group_next, self.group_first, self.stats
+
+    def fit_gpus(self, count: int) -> None:
+        """Room for ``count`` GPU codes."""
+        size = self.gpu_last_ts.size
+        if count <= size:
+            return
+        more = max(size, count - size)
+        self.gpu_last_ts = np.append(self.gpu_last_ts, np.full(more, self._no_time, dtype=np.int64))
+        self.gpu_last_energy = np.append(self.gpu_last_energy, np.zeros(more))
+        self.gpu_group = np.append(self.gpu_group, np.full(more, -1, dtype=np.int64))
+        self.gpu_groups = np.append(self.gpu_groups, np.full(more, -1, dtype=np.int64))
+
+    def grow_groups(self) -> None:
+        """Twice the room for groups."""
+        size = self.group_ns.size
+        self.group_ns, self.group_next, self.group_first = (
+            np.concatenate((a, np.empty(size, dtype=np.int64))) for a in (self.group_ns, self.group_next, self.group_first))
+        self.stats = np.concatenate((self.stats, np.empty((size, self._stats))))
+
+
+def _row_groups(paths: list[Path]) -> Iterator[pa.Table]:
+    """The columns the rollup reads, one row group at a time over all files, the next read on another
+    thread while the caller works on the last; the label columns as dictionary arrays."""
+    def blocks() -> Iterator[pa.Table]:
+        for path in paths:
+            file = pq.ParquetFile(path, read_dictionary=list(RUN_LABELS))
+            for group in range(file.num_row_groups):
+                yield file.read_row_group(group, columns=list(COLUMNS))
+
+    source = blocks()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-groups") as pool:
+        pending = pool.submit(next, source, None)
+        while (table := pending.result()) is not None:
+            pending = pool.submit(next, source, None)
+            if table.num_rows:
+                yield table
 
 
 def _plain(path: Path) -> bool:
@@ -132,96 +238,3 @@ def _plain(path: Path) -> bool:
         if not ok:
             return False
     return True
-
-
-def _read_numbers(paths: list[Path]) -> pl.DataFrame | None:
-    """``ts`` as int64 microseconds (UTC; nulls kept) and the numbers of :data:`NUMBER_INPUTS` as
-    float64 with what is not a measurement as null (:func:`_measurements_only`), all files in order."""
-    frames = []
-    for path in paths:
-        try:
-            frame = pl.read_parquet(path, columns=["ts", *NUMBER_INPUTS])
-        except (pl.exceptions.PolarsError, OSError):
-            return None
-        unit = frame.schema["ts"]
-        ts = frame["ts"] if unit.time_unit == "us" else frame["ts"].cast(pl.Datetime("us", unit.time_zone))
-        frames.append(pl.DataFrame([ts.to_physical().alias("ts"), *[_measurements_only(frame[name]) for name in NUMBER_INPUTS]]))
-    return pl.concat(frames, how="vertical").rechunk()  # one buffer a column: a gather of chunks is 2-4× slower
-
-
-def _measurements_only(values: pl.Series) -> pl.Series:
-    """``values`` as float64 with what is not a measurement — missing, not finite, negative, above its
-    largest value in data/cli_limits.yaml — as null: the polars reader's rule
-    (:func:`core.metrics.schema.measured`), after a cheap look whether any value breaks it."""
-    values = values.cast(pl.Float64)
-    largest = largest_value(values.name)
-    low, high = values.nan_min(), values.nan_max()  # NaN when there is one (min and max skip it)
-    if low is not None and low >= 0 and high <= largest < float("inf"):
-        return values  # the usual file: no value to drop
-    return values.to_frame().select(pl.when(measured(values.name)).then(pl.col(values.name))).to_series()
-
-
-def _read_labels(paths: list[Path]) -> tuple[pa.Table, dict[str, np.ndarray]] | None:
-    """The label columns of :data:`RUN_LABELS` as Arrow dictionary arrays (one table of all files)
-    and the codes of :data:`CODED` as numpy arrays (one code per distinct value over all files);
-    ``None`` when a file cannot be read or a coded label is missing in some row."""
-    try:
-        tables = [pq.read_table(p, columns=list(RUN_LABELS), read_dictionary=list(RUN_LABELS)) for p in paths]
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowException, OSError):
-        return None
-    if any(table.column(name).null_count for name in CODED):
-        return None
-    return table, {name: _codes(table.column(name)) for name in CODED}
-
-
-def _codes(column: pa.ChunkedArray) -> np.ndarray:
-    """One integer per row naming its value, the same for equal values in every chunk (each Parquet
-    row group has its own dictionary: a chunk's codes are mapped through its dictionary's place in the
-    union of all of them, computed once per distinct dictionary; a row group's batches share one)."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    chunks = [c for c in column.chunks if len(c)]
-    if not chunks:
-        return np.empty(0, dtype=np.int32)
-    first = chunks[0].dictionary
-    if all(c.dictionary.equals(first) for c in chunks[1:]):
-        return np.concatenate([c.indices.to_numpy() for c in chunks])
-    union = pc.unique(pa.concat_arrays([c.dictionary.cast(pa.string()) for c in chunks]))
-    seen: list[tuple[pa.Array, np.ndarray]] = []  # (dictionary, its values' places in union)
-    parts = []
-    for chunk in chunks:
-        places = next((p for d, p in seen if d.equals(chunk.dictionary)), None)
-        if places is None:
-            places = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=union).to_numpy().astype(np.int32)
-            seen.append((chunk.dictionary, places))
-        parts.append(np.take(places, chunk.indices.to_numpy(), mode="clip"))  # 4× numpy's fancy index of int32
-    return np.concatenate(parts)
-
-
-def _inside(frame: pl.DataFrame, day: date) -> tuple[np.ndarray | None, pl.DataFrame]:
-    """The rows of ``frame`` whose ``ts`` falls on ``day``: their row numbers (``None``: every row)
-    and those rows."""
-    start, end = day_bounds(day)
-    lo, hi = (int(t.timestamp()) * 1_000_000 for t in (start, end))
-    ts = frame["ts"]
-    if not ts.null_count() and (not frame.height or (ts.min() >= lo and ts.max() < hi)):
-        return None, frame
-    inside = ((ts >= lo) & (ts < hi)).fill_null(False).to_numpy()
-    rows = np.flatnonzero(inside)
-    return rows, frame[pl.Series(rows)]
-
-
-def _gpu_time_order(gpu: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """The row numbers that put rows in (GPU, time) order, stably (a GPU's duplicate instants stay
-    in row order, next to each other; ``None`` when each GPU's rows are one block in time order
-    already), and the GPU codes in that order."""
-    gpu_starts = np.flatnonzero(np.concatenate(([True], gpu[1:] != gpu[:-1])))
-    if gpu_starts.size * MIN_BLOCK_ROWS <= gpu.size:
-        if blocks_in_order(ts, gpu_starts, int(np.count_nonzero(np.bincount(gpu[gpu_starts])))):
-            return None, gpu
-    if gpu.max() < RADIX_CODES and bool((ts[1:] >= ts[:-1]).all()):  # a scraper's order
-        counts = np.bincount(gpu)
-        return np.argsort(gpu.astype(np.int16), kind="stable"), np.repeat(np.arange(counts.size, dtype=gpu.dtype), counts)
-    order = sorted_order(gpu, ts)
-    return order, gpu[order]

@@ -68,7 +68,7 @@ def test_every_path_the_image_writes_is_under_its_one_volume():
     volumes = [exec_form(rest) for word, rest in dockerfile() if word == "VOLUME"]
     assert volumes == [[VOLUME]]
     env = dockerfile_env()
-    for name in ("HOME", "TMPDIR", "XDG_CACHE_HOME", "COMPUTELOOP_METRICS_DIR"):
+    for name in ("HOME", "TMPDIR", "XDG_CACHE_HOME", "NUMBA_CACHE_DIR", "COMPUTELOOP_METRICS_DIR"):
         assert env[name] == VOLUME or env[name].startswith(VOLUME + "/"), name
     assert env["COMPUTELOOP_DATABASE_URL"] == f"sqlite:///{VOLUME}/computeloop.db"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
