@@ -6,9 +6,11 @@ import streamlit as st
 
 from core import config
 from core.identity import Identity, identity_from_claims, load_personas
+from core.org import load_org
 from core.people import remember
 from ui.context import ctx
 from ui.i18n import current_lang, t
+from ui.names import department_name
 
 
 def current_identity() -> Identity | None:
@@ -87,4 +89,4 @@ def sidebar_identity(identity: Identity | None) -> None:
     st.sidebar.selectbox(t("sidebar.persona"), ids, index=ids.index(current) if current in ids else 0,
                          key=switcher_key(), format_func=labels.get, on_change=_persona_chosen, args=(switcher_key(),))
     if identity is not None:
-        st.sidebar.caption(t("sidebar.department", department=identity.department))
+        st.sidebar.caption(t("sidebar.department", department=department_name(load_org().department_id(identity.department))))

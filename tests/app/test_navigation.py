@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.i18n import LANGS
 from core.identity import ROLE_MENU, load_personas
+from core.org import load_org
 from tests.support.app_run import APP, no_exceptions, shows, start, text
 from ui.navigation import pages_for, sections_for
 
@@ -88,6 +89,18 @@ def test_demo_mode_shows_a_banner_and_the_persona_switcher(lang):
                 for r, lv in zip(roles, levels)]
     assert [o.split(" · ")[1] for o in switcher.options] == expected
     assert len(set(expected)) == len(expected)  # every persona's role reads differently
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("persona", ["wang.qiang", "zhao.min", "chen.jing"])
+def test_the_sidebar_names_the_personas_department_in_the_pages_language(persona, lang):
+    at = start(persona, lang)
+    no_exceptions(at)
+    org = load_org()
+    dept = org.departments[org.department_id(PERSONAS[persona].department)]
+    shown = [c.value for c in at.sidebar.caption if c.value.startswith(text("sidebar.department", lang, department=""))]
+    assert shown == [text("sidebar.department", lang, department=dept.name_zh if lang == "zh-CN" else dept.name_en)]
+    assert lang == "zh-CN" or not CJK.search(shown[0])
 
 
 # AppTest drops the entrypoint's sidebar from the element tree on reruns, so the language is
