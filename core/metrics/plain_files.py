@@ -7,8 +7,9 @@ those indices (``read_dictionary``) without making one string per row; each row 
 is mapped once into codes shared by all files. A compiled loop (:func:`core.metrics.rollup_scan.scan_rows`)
 then goes through the rows in the files' order, keeping for each GPU its last sample and for each
 (GPU, namespace) the rollup's sums, counts and maxima: no sort, no gather, no string per row. The
-label strings are looked up once per (GPU, namespace), at its first row. Row groups are read one at
-a time, the next while the loop runs over the last (both cores; memory is about one row group).
+label strings are looked up once per (GPU, namespace), at its first row. The rows are read in blocks,
+the next while the loop runs over the last (both cores; memory is about a block and the pass's
+arrays, whatever the size of the day).
 
 The order this takes is any in which no GPU's time goes back: a scraper's (every GPU at one instant,
 then the next), a per-series export, several files of other GPUs or later hours. Otherwise — and for
@@ -42,6 +43,7 @@ from core.metrics.schema import ROLLUP_SCHEMA, SAMPLE_SCHEMA, largest_value
 
 COLUMNS = ("ts", *RUN_LABELS, *NUMBER_INPUTS)  # what the rollup reads
 FIRST_GROUPS, FIRST_GPUS = 1 << 12, 1 << 12  # initial sizes of the pass's arrays (doubled when full)
+BLOCK_ROWS = 1 << 18  # rows read at a time: small enough that reading and the pass overlap, even in one row group
 
 
 def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 60) -> pl.DataFrame | None:
@@ -61,7 +63,7 @@ def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 
     labels: list[pa.Table] = []
     first_row = 0
     try:
-        for table in _row_groups(paths):
+        for table in _blocks(paths):
             gpu, ns = _coded(table.column("uuid"), gpus), _coded(table.column("namespace"), namespaces)
             if gpu is None or ns is None:
                 return None
@@ -75,7 +77,7 @@ def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 
                     return None
                 if status == FULL:
                     state.grow_groups()
-            if state.groups > before:  # the new groups' labels, from their first rows in this row group
+            if state.groups > before:  # the new groups' labels, from their first rows in this block
                 rows = pa.array(state.group_first[before:state.groups] - first_row)
                 labels.append(table.select(list(RUN_LABELS)).take(rows))
             first_row += table.num_rows
@@ -102,22 +104,27 @@ class _Codes:
 
     def __init__(self) -> None:
         self._code: dict[str, int] = {}
+        self._last: tuple[pa.Array, np.ndarray] | None = None  # a row group's batches share its dictionary
 
     def __len__(self) -> int:
         return len(self._code)
 
     def places(self, dictionary: pa.Array) -> np.ndarray:
         """The code of each entry of a row group's dictionary (new strings get new codes)."""
+        if self._last is not None and self._last[0].equals(dictionary):
+            return self._last[1]
         code = self._code
-        return np.fromiter((code.setdefault(v, len(code)) for v in dictionary.to_pylist()), dtype=np.int32,
-                           count=len(dictionary))
+        places = np.fromiter((code.setdefault(v, len(code)) for v in dictionary.to_pylist()), dtype=np.int32,
+                             count=len(dictionary))
+        self._last = dictionary, places
+        return places
 
     def all(self) -> np.ndarray:
         return np.arange(len(self._code), dtype=np.int32)
 
 
 def _coded(column: pa.ChunkedArray, codes: _Codes) -> tuple[np.ndarray, np.ndarray] | None:
-    """A label column of one row group as (dictionary index per row, code per index) for the pass;
+    """A label column of one block as (dictionary index per row, code per index) for the pass;
     ``None`` when a row has no value. A column in several chunks (Arrow starts a new dictionary when
     the writer stopped using one) is given as codes per row with the identity as places."""
     if column.null_count:
@@ -196,14 +203,15 @@ class _Pass:
         self.stats = np.concatenate((self.stats, np.empty((size, self._stats))))
 
 
-def _row_groups(paths: list[Path]) -> Iterator[pa.Table]:
-    """The columns the rollup reads, one row group at a time over all files, the next read on another
-    thread while the caller works on the last; the label columns as dictionary arrays."""
+def _blocks(paths: list[Path]) -> Iterator[pa.Table]:
+    """The columns the rollup reads, :data:`BLOCK_ROWS` rows at a time over all files (Arrow decodes
+    a row group's pages as far as each block needs), the next block read on another thread while the
+    caller works on the last; the label columns as dictionary arrays."""
     def blocks() -> Iterator[pa.Table]:
         for path in paths:
             file = pq.ParquetFile(path, read_dictionary=list(RUN_LABELS))
-            for group in range(file.num_row_groups):
-                yield file.read_row_group(group, columns=list(COLUMNS))
+            for batch in file.iter_batches(batch_size=BLOCK_ROWS, columns=list(COLUMNS)):
+                yield pa.Table.from_batches([batch])
 
     source = blocks()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-groups") as pool:

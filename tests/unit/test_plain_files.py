@@ -97,10 +97,12 @@ def test_a_gpu_whose_time_goes_back_is_left_to_the_polars_reader(samples, tmp_pa
     assert rollup_plain_files([_write(one_late, tmp_path / "late.parquet")], DAY, step_s=STEP) is None
 
 
-def test_more_gpus_and_groups_than_the_first_arrays_hold(samples, tmp_path, monkeypatch):
+def test_more_gpus_and_groups_than_the_first_arrays_hold_and_blocks_that_split_row_groups(samples, tmp_path, monkeypatch):
     monkeypatch.setattr(plain_files, "FIRST_GPUS", 1)
     monkeypatch.setattr(plain_files, "FIRST_GROUPS", 1)
+    monkeypatch.setattr(plain_files, "BLOCK_ROWS", 333)  # several blocks a row group, sharing its dictionary
     _same([_write(_scrape(samples), tmp_path / "part.parquet", row_group_size=700)])
+    _same([_write(samples, tmp_path / "series.parquet", row_group_size=100_000)])
 
 
 def test_a_gpus_duplicate_instants_count_once_the_first_in_the_file(samples, tmp_path):
