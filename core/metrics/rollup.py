@@ -173,7 +173,7 @@ def _runs(frame: pl.DataFrame, *, check: bool = True) -> pl.DataFrame | None:
     gpu_starts = np.flatnonzero(new_gpu)
     starts = np.flatnonzero(new_gpu | flags["ns_change"].to_numpy())
     if check and (gpu_starts.size * MIN_BLOCK_ROWS > n  # blocks this short: a scraper's order, sorting pays
-                  or not blocks_in_order(_times(frame), gpu_starts, frame["uuid"].gather(gpu_starts).n_unique())):
+                  or not _blocks_in_order(_times(frame), gpu_starts, frame["uuid"].gather(gpu_starts).n_unique())):
         return None
     return reduce_runs(_arrays(frame), starts, gpu_starts, {k: frame[k].gather(starts) for k in RUN_LABELS})
 
@@ -183,21 +183,21 @@ def _sorted_runs(frame: pl.DataFrame) -> pl.DataFrame:
     dropped but the first in row order, without sorting or moving a string.
 
     The GPUs and namespaces become dictionary codes (a categorical cast: one hash per row) and
-    :func:`sorted_order` puts the rows in (GPU, time) order by those codes. Only the four number
+    :func:`_sorted_order` puts the rows in (GPU, time) order by those codes. Only the four number
     columns are put in that order; the labels are taken at the runs' first rows. (Sorting the frame
     by its uuid strings and de-duplicating with ``unique`` took 3.6–5.9 s for a 4.2 M-sample day in a
     scraper's order; this takes about 0.3 s.)"""
     codes = frame.select(pl.col("uuid", "namespace").cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1))
     gpu, namespace = codes["uuid"].to_numpy(), codes["namespace"].to_numpy()
-    order = sorted_order(gpu, _times(frame))  # no null ts: _day_samples keeps the day's instants only
+    order = _sorted_order(gpu, _times(frame))  # no null ts: _day_samples keeps the day's instants only
     gpu, namespace = gpu[order], namespace[order]
-    gpu_starts, starts = run_starts(gpu, namespace)
+    gpu_starts, starts = _run_starts(gpu, namespace)
     numbers = frame.select(NUMBER_INPUTS)[pl.Series(order)]
     labels = frame.select(RUN_LABELS)[pl.Series(order[starts])]
     return reduce_runs(_arrays(numbers), starts, gpu_starts, labels.to_dict())
 
 
-def sorted_order(gpu: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def _sorted_order(gpu: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """The row numbers that put rows in (GPU, time) order — ``gpu`` integer codes, ``ts`` integer
     times, both one value per row — with a GPU's duplicate instants left out but the first in row
     order. A row's key is its GPU above its time in the day, in one int64 when both fit, so one
@@ -216,7 +216,7 @@ def sorted_order(gpu: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return order if first.all() else order[first]
 
 
-def run_starts(gpu: np.ndarray, namespace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _run_starts(gpu: np.ndarray, namespace: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each GPU's rows begin and where each run of one (GPU, namespace) begins, from codes in
     row order."""
     new_gpu = np.concatenate(([True], gpu[1:] != gpu[:-1]))
@@ -263,7 +263,7 @@ def series_runs(frame: pl.DataFrame, labels: pl.DataFrame, day: date) -> pl.Data
     first_runs = np.flatnonzero(np.concatenate(([True], gpu[1:] != gpu[:-1])))
     gpu_starts = starts[first_runs]
     ts = _times(frame)
-    if not blocks_in_order(ts, gpu_starts, np.unique(gpu[first_runs]).size):
+    if not _blocks_in_order(ts, gpu_starts, np.unique(gpu[first_runs]).size):
         return None
     # each GPU's rows are in time order: its first and last rows bound the day's times
     first, last = day_bounds(day)
@@ -279,7 +279,7 @@ def combine_runs(runs: pl.DataFrame, day: date, *, step_s: int = 60) -> pl.DataF
     return _combine(runs, day, step_s, expected_per_day(step_s))
 
 
-def blocks_in_order(ts: np.ndarray, gpu_starts: np.ndarray, distinct_gpus: int) -> bool:
+def _blocks_in_order(ts: np.ndarray, gpu_starts: np.ndarray, distinct_gpus: int) -> bool:
     """Whether each GPU's rows are one block (``distinct_gpus`` == the blocks starting at
     ``gpu_starts``) in strictly increasing time ``ts`` (integers, one per row, no nulls)."""
     if gpu_starts.size != distinct_gpus:
