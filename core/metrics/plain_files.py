@@ -79,7 +79,7 @@ def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 
                 if status == BACKWARDS:
                     return None
                 if status == FULL:
-                    state.grow_groups()
+                    state.grow_groups(2 * len(gpus))
             if state.groups > before:  # the new groups' labels, from their first rows in this block
                 rows = pa.array(state.group_first[before:state.groups] - first_row)
                 labels.append(table.select(list(RUN_LABELS)).take(rows))
@@ -103,27 +103,32 @@ def _runs(labels: list[pa.Table], state: _Pass) -> pl.DataFrame:
 
 
 class _Codes:
-    """Label strings → codes shared by every row group of a day's files."""
+    """Label strings → codes shared by every row group of a day's files: a string's code is its place
+    in the strings seen so far."""
 
     def __init__(self) -> None:
-        self._code: dict[str, int] = {}
+        self._seen = pa.array([], type=pa.string())
         self._last: tuple[pa.Array, np.ndarray] | None = None  # row groups often repeat the last dictionary
 
     def __len__(self) -> int:
-        return len(self._code)
+        return len(self._seen)
 
     def places(self, dictionary: pa.Array) -> np.ndarray:
-        """The code of each entry of a row group's dictionary (new strings get new codes)."""
+        """The code of each entry of a row group's dictionary (new strings get new codes); looked up
+        by Arrow's hash join, not string by string (100,000 uuids a row group at fleet scale)."""
         if self._last is not None and self._last[0].equals(dictionary):
             return self._last[1]
-        code = self._code
-        places = np.fromiter((code.setdefault(v, len(code)) for v in dictionary.to_pylist()), dtype=np.int32,
-                             count=len(dictionary))
-        self._last = dictionary, places
-        return places
+        values = dictionary.cast(pa.string())
+        places = pc.index_in(values, value_set=self._seen)
+        if places.null_count:  # strings not seen before go at the end
+            self._seen = pa.concat_arrays([self._seen, pc.unique(values.filter(places.is_null()))])
+            places = pc.index_in(values, value_set=self._seen)
+        codes = places.to_numpy(zero_copy_only=False).astype(np.int32)
+        self._last = dictionary, codes
+        return codes
 
     def all(self) -> np.ndarray:
-        return np.arange(len(self._code), dtype=np.int32)
+        return np.arange(len(self._seen), dtype=np.int32)
 
 
 def _coded(column: pa.ChunkedArray, codes: _Codes) -> tuple[np.ndarray, np.ndarray] | None:
@@ -198,12 +203,13 @@ class _Pass:
         self.gpu_group = np.append(self.gpu_group, np.full(more, -1, dtype=np.int64))
         self.gpu_groups = np.append(self.gpu_groups, np.full(more, -1, dtype=np.int64))
 
-    def grow_groups(self) -> None:
-        """Twice the room for groups."""
+    def grow_groups(self, at_least: int) -> None:
+        """Twice the room for groups, or room for ``at_least`` (most GPUs hold one to three a day)."""
         size = self.group_ns.size
+        more = max(size, at_least - size)
         self.group_ns, self.group_next, self.group_first = (
-            np.concatenate((a, np.empty(size, dtype=np.int64))) for a in (self.group_ns, self.group_next, self.group_first))
-        self.stats = np.concatenate((self.stats, np.empty((size, self._stats))))
+            np.concatenate((a, np.empty(more, dtype=np.int64))) for a in (self.group_ns, self.group_next, self.group_first))
+        self.stats = np.concatenate((self.stats, np.empty((more, self._stats))))
 
 
 def _blocks(paths: list[Path]) -> Iterator[pa.Table]:
