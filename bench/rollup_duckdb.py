@@ -28,7 +28,8 @@ single day up on one Python thread (``rollup_range`` runs one worker per day): a
 the next Parquet row group (Arrow's pool decoding its columns on both cores) while the compiled loop
 of :mod:`core.metrics.plain_files` goes through the last one's rows on the day's thread.
 
-``python -m bench.rollup_duckdb [--runs N]`` runs this comparison alone; ``python -m bench rollup``
+``python -m bench.rollup_duckdb [--runs N] [--gpus N]`` runs this comparison alone (``--gpus 20000``:
+a fleet-size day, about 28 M samples, generated once in about 90 s); ``python -m bench rollup``
 runs it after the month (:mod:`bench.rollup`). The files are generated once into
 ``var/bench/plain-exporter`` (about 45 s on a loaded machine, 250 MB for both orders) and reused.
 """
@@ -129,6 +130,12 @@ def plain_day(*, gpus: int = GPUS, step_s: int = STEP, day: date = DAY, seed: in
     rows together in time order. ``changes[k]`` is the share of GPUs whose namespace changes ``k``
     times during the day (each stretch is idle — namespace "" and no load — one time in five);
     ``missing`` the share of samples left out at random."""
+    return plain_day_frame(gpus=gpus, step_s=step_s, day=day, seed=seed, missing=missing, changes=changes).to_pandas()
+
+
+def plain_day_frame(*, gpus: int = GPUS, step_s: int = STEP, day: date = DAY, seed: int = SEED,
+                    missing: float = MISSING, changes: tuple[float, ...] = (0.45, 0.3, 0.15, 0.1)):
+    """:func:`plain_day` as a polars frame (a fleet of 20,000 GPUs as pandas strings takes 19 GB)."""
     import polars as pl
 
     rng = np.random.default_rng(seed)
@@ -166,17 +173,21 @@ def plain_day(*, gpus: int = GPUS, step_s: int = STEP, day: date = DAY, seed: in
     gpu_of = (np.flatnonzero(keep) // per_day)
     start = np.datetime64(day.isoformat(), "us")
     ts = np.tile(start + (np.arange(per_day) * step_s * 1_000_000).astype("timedelta64[us]"), gpus)[keep]
-    namespace = teams[ns.ravel()[keep]]
+    team_of = ns.ravel()[keep]
+
+    def per_gpu(values) -> pl.Series:  # strings gathered by polars, not made per sample by numpy (20 GB at 20,000 GPUs)
+        return pl.Series(values).gather(gpu_of)
+
     frame = pl.DataFrame({
         "ts": pl.Series(ts).dt.replace_time_zone("UTC"),
-        "cluster": clusters[gpu_of], "hostname": np.char.add("node-", (nodes[gpu_of]).astype(str)),
-        "gpu": (gpu_of % 8).astype(str), "uuid": uuids[gpu_of], "model": models[gpu_of],
-        "namespace": namespace,
-        "pod": np.where(namespace == "", "", np.char.add(namespace.astype(str), "-worker-0")),
+        "cluster": per_gpu(clusters), "hostname": per_gpu([f"node-{n}" for n in nodes]),
+        "gpu": per_gpu([str(g % 8) for g in range(gpus)]), "uuid": per_gpu(uuids), "model": per_gpu(models),
+        "namespace": pl.Series(teams).gather(team_of),
+        "pod": pl.Series([f"{t}-worker-0" if t else "" for t in teams]).gather(team_of),
         "util": util.ravel()[keep], "fb_used_mib": fb_used.ravel()[keep], "fb_free_mib": fb_free.ravel()[keep],
         "power_w": power.ravel()[keep], "energy_mj": energy.ravel()[keep],
     })
-    return frame.to_pandas()
+    return frame
 
 
 def write_plain(frame, path: Path) -> Path:
@@ -196,23 +207,35 @@ def in_order(frame, order: str):
     raise ValueError(f"unknown row order {order!r}; choose from {', '.join(ORDERS)}")
 
 
-def ensure_files(root: Path = ROOT) -> dict[str, Path]:
+def ensure_files(root: Path = ROOT, gpus: int = GPUS) -> dict[str, Path]:
     """Order → the offline-layout folder holding the benchmark day in that row order (generated
-    unless already there with the current settings)."""
-    want = {"version": GENERATOR_VERSION, "day": DAY.isoformat(), "gpus": GPUS, "step_s": STEP, "seed": SEED,
+    unless already there with the current settings). Another fleet size than :data:`GPUS` goes to
+    ``<root>-<gpus>``, in a scraper's order only, written by pyarrow from polars (the same writer and
+    defaults as pandas' ``to_parquet``, without pandas' strings)."""
+    fleet = gpus != GPUS
+    root = root.with_name(f"{root.name}-{gpus}") if fleet else root
+    want = {"version": GENERATOR_VERSION, "day": DAY.isoformat(), "gpus": gpus, "step_s": STEP, "seed": SEED,
             "missing": MISSING}
     stamp = root / "source.json"
-    folders = {order: root / order for order in ORDERS}
+    folders = {order: root / order for order in (("scrape",) if fleet else ORDERS)}
     if stamp.exists() and json.loads(stamp.read_text()) == want and \
             all((f / f"day={DAY.isoformat()}" / "part.parquet").exists() for f in folders.values()):
         return folders
     started = time.perf_counter()
-    frame = plain_day()
-    for order, folder in folders.items():
-        write_plain(in_order(frame, order), folder / f"day={DAY.isoformat()}" / "part.parquet")
+    if fleet:
+        import pyarrow.parquet as pq
+
+        frame = plain_day_frame(gpus=gpus).sort(["ts", "hostname", "gpu"], maintain_order=True)
+        path = folders["scrape"] / f"day={DAY.isoformat()}" / "part.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(frame.to_arrow(), path, compression="snappy")
+    else:
+        frame = plain_day()
+        for order, folder in folders.items():
+            write_plain(in_order(frame, order), folder / f"day={DAY.isoformat()}" / "part.parquet")
     root.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(want))
-    print(f"generated the plain exporter day ({len(frame):,} samples, {GPUS:,} GPUs) in "
+    print(f"generated the plain exporter day ({len(frame):,} samples, {gpus:,} GPUs) in "
           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
     return folders
 
@@ -249,15 +272,16 @@ def compare(folder: Path, *, runs: int = RUNS) -> dict:
             "mb": path.stat().st_size / 1e6}
 
 
-def run(runs: int = RUNS) -> list[tuple[str, float, float]]:
+def run(runs: int = RUNS, gpus: int = GPUS) -> list[tuple[str, float, float]]:
     """(name, value, target) rows, lower is better: ours / DuckDB time per row order (issue #13: at
     least as fast, ≤ 1) and ours in ms per million samples (40 M/s = 25). Prints both throughputs,
-    the ratio and the load average before and after."""
+    the ratio and the load average before and after. ``gpus``: the fleet's size (see
+    :func:`ensure_files`)."""
     import duckdb
     import polars as pl
     import pyarrow as pa
 
-    folders = ensure_files()
+    folders = ensure_files(gpus=gpus)
     before = os.getloadavg()
     results = {order: compare(folder, runs=runs) for order, folder in folders.items()}
     after = os.getloadavg()
@@ -277,9 +301,10 @@ def run(runs: int = RUNS) -> list[tuple[str, float, float]]:
               file=sys.stderr)
         print(f"    all runs, s: ours {' '.join(f'{t:.3f}' for t in r['all']['ours'])}; "
               f"DuckDB {' '.join(f'{t:.3f}' for t in r['all']['duckdb'])}", file=sys.stderr)
-        rows.append((f"plain exporter day ({order} order): ours time / DuckDB time (≤ 1 = as fast)",
+        fleet = "" if gpus == GPUS else f", {gpus:,} GPUs"
+        rows.append((f"plain exporter day ({order} order{fleet}): ours time / DuckDB time (≤ 1 = as fast)",
                      r["seconds"]["ours"] / r["seconds"]["duckdb"], 1.0))
-        rows.append((f"plain exporter day ({order} order): ours, ms per million samples (40 M/s = 25)",
+        rows.append((f"plain exporter day ({order} order{fleet}): ours, ms per million samples (40 M/s = 25)",
                      1000 * r["seconds"]["ours"] / (r["samples"] / 1e6), 25.0))
     print("  threads: DuckDB one per core (default); ours the day's thread running the compiled loop over a "
           f"row group while another reads the next (Arrow's pool, {pa.cpu_count()} threads)", file=sys.stderr)
@@ -287,14 +312,20 @@ def run(runs: int = RUNS) -> list[tuple[str, float, float]]:
 
 
 def main(argv: list[str]) -> int:
-    runs = RUNS
-    if argv[:1] == ["--runs"] and len(argv) == 2 and argv[1].isdigit() and int(argv[1]) > 0:
-        runs = int(argv[1])
-    elif argv:
-        sys.stderr.write("usage: python -m bench.rollup_duckdb [--runs N]\n")
-        return 2
+    import argparse
+
+    def positive(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+        return int(text)
+
+    parser = argparse.ArgumentParser(prog="python -m bench.rollup_duckdb", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=positive, default=RUNS, help=f"alternating runs of each (default {RUNS})")
+    parser.add_argument("--gpus", type=positive, default=GPUS,
+                        help=f"GPUs in the fleet (default {GPUS:,}, both row orders; another size: a scraper's order only)")
+    args = parser.parse_args(argv)
     failed = 0
-    for name, value, target in run(runs):
+    for name, value, target in run(args.runs, args.gpus):
         ok = value <= target
         failed += not ok
         print(f"| {name} | {value:.3f} | ≤ {target:g} | {'ok' if ok else 'MISSED'} |")
