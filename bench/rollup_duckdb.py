@@ -28,8 +28,9 @@ single day up on one Python thread (``rollup_range`` runs one worker per day): a
 the next Parquet row group (Arrow's pool decoding its columns on both cores) while the compiled loop
 of :mod:`core.metrics.plain_files` goes through the last one's rows on the day's thread.
 
-``python -m bench.rollup_duckdb [--runs N] [--gpus N]`` runs this comparison alone (``--gpus 20000``:
-a fleet-size day, about 28 M samples, generated once in about 90 s); ``python -m bench rollup``
+``python -m bench.rollup_duckdb [--runs N] [--gpus N] [--step S]`` runs this comparison alone
+(``--gpus 20000``: a fleet-size day, about 28 M samples, generated once in about 30 s with 9 GB of
+memory; ``--gpus 100000 --step 3600``: many groups for few samples); ``python -m bench rollup``
 runs it after the month (:mod:`bench.rollup`). The files are generated once into
 ``var/bench/plain-exporter`` (about 45 s on a loaded machine, 250 MB for both orders) and reused.
 """
@@ -207,14 +208,14 @@ def in_order(frame, order: str):
     raise ValueError(f"unknown row order {order!r}; choose from {', '.join(ORDERS)}")
 
 
-def ensure_files(root: Path = ROOT, gpus: int = GPUS) -> dict[str, Path]:
+def ensure_files(root: Path = ROOT, gpus: int = GPUS, step_s: int = STEP) -> dict[str, Path]:
     """Order → the offline-layout folder holding the benchmark day in that row order (generated
-    unless already there with the current settings). Another fleet size than :data:`GPUS` goes to
-    ``<root>-<gpus>``, in a scraper's order only, written by pyarrow from polars (the same writer and
-    defaults as pandas' ``to_parquet``, without pandas' strings)."""
-    fleet = gpus != GPUS
-    root = root.with_name(f"{root.name}-{gpus}") if fleet else root
-    want = {"version": GENERATOR_VERSION, "day": DAY.isoformat(), "gpus": gpus, "step_s": STEP, "seed": SEED,
+    unless already there with the current settings). Another fleet size or step than :data:`GPUS` and
+    :data:`STEP` goes to ``<root>-<gpus>-<step>s``, in a scraper's order only, written by pyarrow from
+    polars (the same writer and defaults as pandas' ``to_parquet``, without pandas' strings)."""
+    fleet = (gpus, step_s) != (GPUS, STEP)
+    root = root.with_name(f"{root.name}-{gpus}-{step_s}s") if fleet else root
+    want = {"version": GENERATOR_VERSION, "day": DAY.isoformat(), "gpus": gpus, "step_s": step_s, "seed": SEED,
             "missing": MISSING}
     stamp = root / "source.json"
     folders = {order: root / order for order in (("scrape",) if fleet else ORDERS)}
@@ -225,7 +226,7 @@ def ensure_files(root: Path = ROOT, gpus: int = GPUS) -> dict[str, Path]:
     if fleet:
         import pyarrow.parquet as pq
 
-        frame = plain_day_frame(gpus=gpus).sort(["ts", "hostname", "gpu"], maintain_order=True)
+        frame = plain_day_frame(gpus=gpus, step_s=step_s).sort(["ts", "hostname", "gpu"], maintain_order=True)
         path = folders["scrape"] / f"day={DAY.isoformat()}" / "part.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(frame.to_arrow(), path, compression="snappy")
@@ -240,7 +241,7 @@ def ensure_files(root: Path = ROOT, gpus: int = GPUS) -> dict[str, Path]:
     return folders
 
 
-def compare(folder: Path, *, runs: int = RUNS) -> dict:
+def compare(folder: Path, *, runs: int = RUNS, step_s: int = STEP) -> dict:
     """Ours and DuckDB on the day under ``folder``, alternating, ``runs`` times each after one
     warm-up of each (checked equal, :func:`check_same`). Median wall and CPU seconds (all threads of
     this process) and samples per second."""
@@ -250,12 +251,12 @@ def compare(folder: Path, *, runs: int = RUNS) -> dict:
 
     path = folder / f"day={DAY.isoformat()}" / "part.parquet"
     con = duckdb.connect()
-    ours = rollup_range(folder, DAY, DAY, step_s=STEP)
-    theirs = duckdb_rollup(path, DAY, step_s=STEP, con=con)
+    ours = rollup_range(folder, DAY, DAY, step_s=step_s)
+    theirs = duckdb_rollup(path, DAY, step_s=step_s, con=con)
     check_same(ours, theirs)
     samples = int(ours["samples"].sum())
-    engines = {"ours": lambda: rollup_range(folder, DAY, DAY, step_s=STEP),
-               "duckdb": lambda: duckdb_rollup(path, DAY, step_s=STEP, con=con)}
+    engines = {"ours": lambda: rollup_range(folder, DAY, DAY, step_s=step_s),
+               "duckdb": lambda: duckdb_rollup(path, DAY, step_s=step_s, con=con)}
     times: dict[str, list[float]] = {"ours": [], "duckdb": []}
     cpu: dict[str, list[float]] = {"ours": [], "duckdb": []}
     for _ in range(runs):
@@ -272,18 +273,18 @@ def compare(folder: Path, *, runs: int = RUNS) -> dict:
             "mb": path.stat().st_size / 1e6}
 
 
-def run(runs: int = RUNS, gpus: int = GPUS) -> list[tuple[str, float, float]]:
+def run(runs: int = RUNS, gpus: int = GPUS, step_s: int = STEP) -> list[tuple[str, float, float]]:
     """(name, value, target) rows, lower is better: ours / DuckDB time per row order (issue #13: at
     least as fast, ≤ 1) and ours in ms per million samples (40 M/s = 25). Prints both throughputs,
-    the ratio and the load average before and after. ``gpus``: the fleet's size (see
-    :func:`ensure_files`)."""
+    the ratio and the load average before and after. ``gpus`` and ``step_s``: the fleet's size and
+    its scrape step (see :func:`ensure_files`)."""
     import duckdb
     import polars as pl
     import pyarrow as pa
 
-    folders = ensure_files(gpus=gpus)
+    folders = ensure_files(gpus=gpus, step_s=step_s)
     before = os.getloadavg()
-    results = {order: compare(folder, runs=runs) for order, folder in folders.items()}
+    results = {order: compare(folder, runs=runs, step_s=step_s) for order, folder in folders.items()}
     after = os.getloadavg()
     print(f"plain exporter day vs DuckDB {duckdb.__version__} (polars {pl.__version__}): load average "
           f"before {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f}, after {after[0]:.2f} / {after[1]:.2f} / "
@@ -301,7 +302,7 @@ def run(runs: int = RUNS, gpus: int = GPUS) -> list[tuple[str, float, float]]:
               file=sys.stderr)
         print(f"    all runs, s: ours {' '.join(f'{t:.3f}' for t in r['all']['ours'])}; "
               f"DuckDB {' '.join(f'{t:.3f}' for t in r['all']['duckdb'])}", file=sys.stderr)
-        fleet = "" if gpus == GPUS else f", {gpus:,} GPUs"
+        fleet = "" if (gpus, step_s) == (GPUS, STEP) else f", {gpus:,} GPUs at {step_s} s"
         rows.append((f"plain exporter day ({order} order{fleet}): ours time / DuckDB time (≤ 1 = as fast)",
                      r["seconds"]["ours"] / r["seconds"]["duckdb"], 1.0))
         rows.append((f"plain exporter day ({order} order{fleet}): ours, ms per million samples (40 M/s = 25)",
@@ -323,9 +324,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=positive, default=RUNS, help=f"alternating runs of each (default {RUNS})")
     parser.add_argument("--gpus", type=positive, default=GPUS,
                         help=f"GPUs in the fleet (default {GPUS:,}, both row orders; another size: a scraper's order only)")
+    parser.add_argument("--step", type=positive, default=STEP, help=f"seconds between samples (default {STEP}; divides a day)")
     args = parser.parse_args(argv)
+    if 86400 % args.step:
+        parser.error(f"argument --step: {args.step} does not divide a day (86,400 s)")
     failed = 0
-    for name, value, target in run(args.runs, args.gpus):
+    for name, value, target in run(args.runs, args.gpus, args.step):
         ok = value <= target
         failed += not ok
         print(f"| {name} | {value:.3f} | ≤ {target:g} | {'ok' if ok else 'MISSED'} |")
