@@ -187,3 +187,15 @@ def test_the_offline_source_rolls_plain_files_up_in_one_pass_and_any_other_order
     assert [r is not None for r in returned] == [True, True, False]
     _alike(days["scrape"], days["shuffled"])
     _alike(days["per-series"], days["shuffled"])
+
+
+def test_a_label_column_in_chunks_with_their_own_dictionaries_has_one_code_per_string():
+    """Arrow may hand a row group's column over in chunks, each with its own dictionary (and a later
+    row group repeats or extends the earlier strings): equal strings get equal codes throughout."""
+    codes = plain_files._Codes()
+    first = pa.chunked_array([pa.array(["x", "y", "x"]).dictionary_encode(), pa.array(["z", "x"]).dictionary_encode()])
+    per_row, places = plain_files._coded(first, codes)
+    assert places[per_row].tolist() == [0, 1, 0, 2, 0]
+    per_row, places = plain_files._coded(pa.chunked_array([pa.array(["z", "w", "y"]).dictionary_encode()]), codes)
+    assert places[per_row].tolist() == [2, 3, 1]
+    assert plain_files._coded(pa.chunked_array([pa.array(["x", None]).dictionary_encode()]), codes) is None
