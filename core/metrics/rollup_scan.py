@@ -26,7 +26,7 @@ DONE, FULL, BACKWARDS = 0, 1, 2  # how a pass ended: every row, the group arrays
 @njit(nogil=True, cache=True)
 def scan_rows(start, gpu_index, gpu_codes, ns_index, ns_codes, ts, util, used, free, energy,
               first_row, lo, hi, largest, gpu_last_ts, gpu_last_energy, gpu_group, gpu_groups,
-              group_ns, group_next, group_first, stats, groups):  # pragma: no cover - compiled
+              group_ns, group_next, group_first, stats, groups):
     """Adds rows ``start`` … of one block to the groups; returns (the row reached, the groups now,
     :data:`DONE` | :data:`FULL` | :data:`BACKWARDS`).
 
