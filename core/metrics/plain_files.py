@@ -11,12 +11,15 @@ label strings are looked up once per (GPU, namespace), at its first row. The row
 group at a time (at most :data:`BLOCK_ROWS`), the next while the loop runs over the last (both
 cores; memory is about two row groups and the pass's arrays, whatever the size of the day).
 
-The order this takes is any in which no GPU's time goes back: a scraper's (every GPU at one instant,
-then the next), a per-series export, several files of other GPUs or later hours. Otherwise — and for
-a file that is not such a file: a CSV file, a missing column or one of another kind, a missing
-(null) ``uuid`` or ``namespace``, a file that cannot be read — :func:`rollup_plain_files` returns
-``None`` and the caller rolls the day up through polars, which sorts and names a bad file's problem
-(:mod:`core.metrics.offline`).
+Any row order is taken. In one in which no GPU's time goes back — a scraper's (every GPU at one
+instant, then the next), a per-series export, several files of other GPUs or later hours — the
+rows are rolled up where they lie, as above. In any other (a shuffled export, say) the pass stops at
+the first row whose GPU's time goes back; the whole day is then read into memory, put in (GPU,
+time) order by a counting sort on the GPU codes (:func:`core.metrics.rollup_scan.time_order`) and
+passed through the same loop. A file that is not a plain sample file — a CSV file, a missing column
+or one of another kind, a missing (null) ``uuid`` or ``namespace``, a file that cannot be read — makes
+:func:`rollup_plain_files` return ``None``, and the caller rolls the day up through polars, which
+names the file and the problem (:mod:`core.metrics.offline`).
 
 The figures are those of :func:`core.metrics.rollup.rollup_day` on the same samples: counts, maxima
 and labels equal, sums and means to a relative 1e-12 (they are added in another order;
@@ -57,38 +60,75 @@ def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 
     paths = [Path(p) for p in paths]
     if not paths or not all(_plain(p) for p in paths):
         return None
-    from core.metrics.rollup_scan import BACKWARDS, FULL, scan_rows  # numba: imported when needed
-
     start, end = day_bounds(day)
     lo, hi = (int(t.timestamp()) * 1_000_000 for t in (start, end))
     largest = np.array([min(largest_value(c), np.finfo(np.float64).max) for c in NUMBER_INPUTS])
-    gpus, namespaces, state = _Codes(), _Codes(), _Pass()
-    labels: list[pa.Table] = []
-    first_row = 0
     try:
-        for table in _blocks(paths):
-            gpu, ns = _coded(table.column("uuid"), gpus), _coded(table.column("namespace"), namespaces)
-            if gpu is None or ns is None:
-                return None
-            state.fit_gpus(len(gpus))
-            ts, numbers = _times(table.column("ts")), [_floats(table.column(c)) for c in NUMBER_INPUTS]
-            before, row = state.groups, 0
-            while row < table.num_rows:
-                row, state.groups, status = scan_rows(row, *gpu, *ns, ts, *numbers, first_row, lo, hi, largest,
-                                                      *state.gpu_arrays(), *state.group_arrays(), state.groups)
-                if status == BACKWARDS:
-                    return None
-                if status == FULL:
-                    state.grow_groups(2 * len(gpus))
-            if state.groups > before:  # the new groups' labels, from their first rows in this block
-                rows = pa.array(state.group_first[before:state.groups] - first_row)
-                labels.append(table.select(list(RUN_LABELS)).take(rows))
-            first_row += table.num_rows
-    except (pa.ArrowException, OSError):
+        passed = _in_file_order(paths, lo, hi, largest)
+        if passed is None:  # some GPU's time goes back
+            passed = _in_time_order(paths, lo, hi, largest)
+    except (pa.ArrowException, OSError, _NotPlain):
         return None
+    state, labels = passed
     if not state.groups:
         return pl.DataFrame(schema=ROLLUP_SCHEMA)
     return combine_runs(_runs(labels, state), day, step_s=step_s)
+
+
+class _NotPlain(Exception):
+    """A row without a ``uuid`` or ``namespace``: the polars reader names the file and the problem."""
+
+
+def _in_file_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> tuple[_Pass, list[pa.Table]] | None:
+    """The pass over the rows as they lie, a block at a time, and each new group's labels (from its
+    first row); ``None`` as soon as a GPU's time goes back."""
+    gpus, namespaces, state = _Codes(), _Codes(), _Pass()
+    labels: list[pa.Table] = []
+    first_row = 0
+    for table in _blocks(paths):
+        gpu, ns = _coded(table.column("uuid"), gpus), _coded(table.column("namespace"), namespaces)
+        state.fit_gpus(len(gpus))
+        before = state.groups
+        if not state.scan(gpu, ns, _times(table.column("ts")), [_floats(table.column(c)) for c in NUMBER_INPUTS],
+                          first_row, lo, hi, largest, len(gpus)):
+            return None
+        if state.groups > before:  # the new groups' labels, from their first rows in this block
+            labels.append(table.select(list(RUN_LABELS)).take(pa.array(state.group_first[before:state.groups] - first_row)))
+        first_row += table.num_rows
+    return state, labels
+
+
+def _in_time_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> tuple[_Pass, list[pa.Table]]:
+    """The pass over all the day's rows put in (GPU, time) order first
+    (:func:`core.metrics.rollup_scan.time_order`, a counting sort by GPU): any row order, with the
+    whole day in memory (its codes, times and numbers and their copy in that order: about 100 bytes a
+    sample at the peak)."""
+    from core.metrics.rollup_scan import time_order
+
+    gpus, namespaces = _Codes(), _Codes()
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("gpu", "ns", "ts", *NUMBER_INPUTS)}
+    label_blocks = []
+    for table in _blocks(paths):
+        for name, coded in (("gpu", _coded(table.column("uuid"), gpus)), ("ns", _coded(table.column("namespace"), namespaces))):
+            index, places = coded
+            columns[name].append(np.take(places, index))
+        columns["ts"].append(_times(table.column("ts")))
+        for name in NUMBER_INPUTS:
+            columns[name].append(_floats(table.column(name)))
+        label_blocks.append(table.select(list(RUN_LABELS)))
+    state = _Pass()
+    if not columns["ts"]:
+        return state, []
+    rows = {name: np.concatenate(parts) for name, parts in columns.items()}
+    order = time_order(rows["gpu"], rows["ts"], len(gpus))
+    # the rows gathered into that order, column by column (numpy's gather keeps many loads in flight;
+    # the loop reading through ``order`` itself was 2-3x slower), the GPU codes counted out instead
+    gpu = np.repeat(gpus.all(), np.bincount(rows["gpu"], minlength=len(gpus)))
+    state.fit_gpus(len(gpus))
+    state.scan((gpu, gpus.all()), (np.take(rows["ns"], order), namespaces.all()), np.take(rows["ts"], order),
+               [np.take(rows[name], order) for name in NUMBER_INPUTS], 0, lo, hi, largest, len(gpus))
+    first_rows = pa.array(np.take(order, state.group_first[:state.groups]))
+    return state, [pa.concat_tables(label_blocks, promote_options="permissive").take(first_rows)]
 
 
 def _runs(labels: list[pa.Table], state: _Pass) -> pl.DataFrame:
@@ -131,12 +171,12 @@ class _Codes:
         return np.arange(len(self._seen), dtype=np.int32)
 
 
-def _coded(column: pa.ChunkedArray, codes: _Codes) -> tuple[np.ndarray, np.ndarray] | None:
+def _coded(column: pa.ChunkedArray, codes: _Codes) -> tuple[np.ndarray, np.ndarray]:
     """A label column of one block as (dictionary index per row, code per index) for the pass;
-    ``None`` when a row has no value. A column in several chunks (Arrow starts a new dictionary when
-    the writer stopped using one) is given as codes per row with the identity as places."""
+    :class:`_NotPlain` when a row has no value. A column in several chunks (each with its own
+    dictionary) is given as codes per row with the identity as places."""
     if column.null_count:
-        return None
+        raise _NotPlain(column)
     if not pa.types.is_dictionary(column.type):  # a kind read_dictionary does not apply to
         column = pc.dictionary_encode(column)
     chunks = [c for c in column.chunks if len(c)] or column.chunks[:1]
@@ -185,6 +225,22 @@ class _Pass:
         self.group_next = np.empty(FIRST_GROUPS, dtype=np.int64)
         self.group_first = np.empty(FIRST_GROUPS, dtype=np.int64)
         self.stats = np.empty((FIRST_GROUPS, self._stats))
+
+    def scan(self, gpu: tuple[np.ndarray, np.ndarray], ns: tuple[np.ndarray, np.ndarray], ts: np.ndarray,
+             numbers: list[np.ndarray], first_row: int, lo: int, hi: int, largest: np.ndarray, gpus: int) -> bool:
+        """One block's rows through :func:`core.metrics.rollup_scan.scan_rows`, growing the group
+        arrays when full (``gpus``: the GPU codes so far); False when a GPU's time went back."""
+        from core.metrics.rollup_scan import BACKWARDS, FULL, scan_rows  # numba: imported when needed
+
+        row = 0
+        while row < ts.size:
+            row, self.groups, status = scan_rows(row, *gpu, *ns, ts, *numbers, first_row, lo, hi, largest,
+                                                 *self.gpu_arrays(), *self.group_arrays(), self.groups)
+            if status == BACKWARDS:
+                return False
+            if status == FULL:
+                self.grow_groups(2 * gpus)
+        return True
 
     def gpu_arrays(self) -> tuple[np.ndarray, ...]:
         return self.gpu_last_ts, self.gpu_last_energy, self.gpu_group, self.gpu_groups

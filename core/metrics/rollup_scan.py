@@ -7,7 +7,7 @@ group in :data:`STATS` order. Only the GPU's own previous sample matters for a r
 counter's increase and the duplicate check), so any row order in which no GPU's time goes back is
 rolled up where it lies — a scraper's (every GPU at one instant, then the next) and a per-series
 export alike — without sorting. A row whose GPU's time goes back stops the pass (:data:`BACKWARDS`);
-the caller then rolls the day up by sorting (:func:`core.metrics.rollup.rollup_day`).
+the caller then puts the day's rows in (GPU, time) order (:func:`time_order`) and passes them again.
 
 Imported only when a plain file is rolled up: importing numba takes about half a second.
 """
@@ -96,3 +96,31 @@ def scan_rows(start, gpu_index, gpu_codes, ns_index, ns_codes, ts, util, used, f
         gpu_last_energy[gpu] = e
         gpu_last_ts[gpu] = t
     return ts.shape[0], groups, DONE
+
+
+@njit(nogil=True, cache=True)
+def time_order(gpu, ts, gpus):
+    """The row numbers that put rows in (GPU, time) order — ``gpu`` codes below ``gpus``, ``ts``
+    integer times — stably, so a GPU's duplicate instants stay in file order and the pass keeps the
+    first: a counting sort by GPU (each GPU's rows in file order), then each GPU's rows by time
+    (merge sort), skipped where they are in time order already."""
+    rows = gpu.shape[0]
+    starts = np.zeros(gpus + 1, dtype=np.int64)
+    for row in range(rows):
+        starts[gpu[row] + 1] += 1
+    for g in range(gpus):
+        starts[g + 1] += starts[g]
+    order = np.empty(rows, dtype=np.int64)
+    fill = starts[:gpus].copy()
+    for row in range(rows):
+        g = gpu[row]
+        order[fill[g]] = row
+        fill[g] += 1
+    for g in range(gpus):
+        a, b = starts[g], starts[g + 1]
+        times = ts[order[a:b]]
+        for k in range(1, b - a):
+            if times[k] < times[k - 1]:
+                order[a:b] = order[a:b][np.argsort(times, kind="mergesort")]
+                break
+    return order

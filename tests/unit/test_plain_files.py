@@ -1,10 +1,10 @@
 """Plain exporter files rolled up in one pass over their rows (core.metrics.plain_files) give the
 figures of the polars rollup of the same samples — counts, maxima and labels equal, sums to a relative
-1e-12 (added in another order) — in a scraper's order and per series, with duplicate instants, values
-that are not measurements, other time units, neighbouring days' samples, several files and several
-row groups (each its own dictionary), more GPUs and groups than the pass's first arrays hold; and
-hand over to the polars reader (``None``) whatever they do not take, a GPU whose time goes back
-included."""
+1e-12 (added in another order) — in a scraper's order, per series and shuffled (put in time order
+first, exactly when some GPU's time goes back), with duplicate instants, values that are not
+measurements, other time units, neighbouring days' samples, several files and several row groups
+(each its own dictionary), more GPUs and groups than the pass's first arrays hold; and hand over to
+the polars reader (``None``) whatever they do not take."""
 
 from __future__ import annotations
 
@@ -81,20 +81,38 @@ def _same(paths: list[Path]) -> pl.DataFrame:
     return ours
 
 
-@pytest.mark.parametrize("order", ["scrape", "per-series"])
-def test_each_row_order_rolls_up_like_the_polars_reader(samples, tmp_path, order):
-    frame = {"scrape": _scrape(samples), "per-series": samples}[order]
+def _shuffled(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sample(frac=1.0, random_state=4).reset_index(drop=True)
+
+
+@pytest.fixture
+def time_orders(monkeypatch) -> list[int]:
+    """Counts the days that had to be put in (GPU, time) order first."""
+    taken = []
+    original = plain_files._in_time_order
+
+    def spy(*args, **kwargs):
+        taken.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plain_files, "_in_time_order", spy)
+    return taken
+
+
+@pytest.mark.parametrize("order", ["scrape", "per-series", "shuffled"])
+def test_each_row_order_rolls_up_like_the_polars_reader(samples, tmp_path, order, time_orders):
+    frame = {"scrape": _scrape(samples), "per-series": samples, "shuffled": _shuffled(samples)}[order]
     out = _same([_write(frame, tmp_path / "part.parquet")])
     assert out.height > 30 and (out["namespace"] == "").any()
     assert out["samples"].sum() < 30 * 288  # missing samples, neighbouring days left out
+    assert len(time_orders) == (order == "shuffled")  # rows that are in time order for each GPU are not sorted
 
 
-def test_a_gpu_whose_time_goes_back_is_left_to_the_polars_reader(samples, tmp_path):
-    shuffled = samples.sample(frac=1.0, random_state=4).reset_index(drop=True)
-    assert rollup_plain_files([_write(shuffled, tmp_path / "shuffled.parquet")], DAY, step_s=STEP) is None
+def test_one_sample_out_of_time_order_puts_the_day_in_time_order(samples, tmp_path, time_orders):
     one_late = _scrape(samples)
     one_late = pd.concat([one_late.iloc[[3000]], one_late.drop(index=3000)], ignore_index=True)  # one sample first
-    assert rollup_plain_files([_write(one_late, tmp_path / "late.parquet")], DAY, step_s=STEP) is None
+    _same([_write(one_late, tmp_path / "late.parquet")])
+    assert len(time_orders) == 1
 
 
 def test_more_gpus_and_groups_than_the_first_arrays_hold_and_blocks_that_split_row_groups(samples, tmp_path, monkeypatch):
@@ -103,6 +121,7 @@ def test_more_gpus_and_groups_than_the_first_arrays_hold_and_blocks_that_split_r
     monkeypatch.setattr(plain_files, "BLOCK_ROWS", 333)  # several blocks a row group, sharing its dictionary
     _same([_write(_scrape(samples), tmp_path / "part.parquet", row_group_size=700)])
     _same([_write(samples, tmp_path / "series.parquet", row_group_size=100_000)])
+    _same([_write(_shuffled(samples), tmp_path / "shuffled.parquet", row_group_size=700)])
 
 
 def test_a_gpus_duplicate_instants_count_once_the_first_in_the_file(samples, tmp_path):
@@ -112,6 +131,10 @@ def test_a_gpus_duplicate_instants_count_once_the_first_in_the_file(samples, tmp
     duplicated = duplicated.sort_values("ts", kind="stable").reset_index(drop=True)  # still a scraper's order
     out = _same([_write(duplicated, tmp_path / "dup.parquet")])
     assert out["samples"].sum() == _same([_write(frame, tmp_path / "plain.parquet")])["samples"].sum()
+    # shuffled, with the copies still after the originals in the file: the first in the file stays
+    copies = duplicated.index.isin(duplicated.index[duplicated.duplicated(["uuid", "ts"], keep="first")])
+    shuffled = pd.concat([_shuffled(duplicated[~copies]), duplicated[copies]], ignore_index=True)
+    assert _same([_write(shuffled, tmp_path / "dup-shuffled.parquet")])["samples"].sum() == out["samples"].sum()
 
 
 def test_several_files_other_units_integer_memory_and_naive_times(samples, tmp_path):
@@ -139,12 +162,17 @@ def test_any_small_file_rolls_up_like_the_polars_reader(tmp_path, rows, row_grou
         "power_w": 300.0, "energy_mj": [e * 1000 for *_, e in rows],
     })
     path = _write(frame, tmp_path / f"r{row_group}-{len(rows)}.parquet", row_group_size=row_group)
-    ours = rollup_plain_files([path], DAY, step_s=60)
+    sorted_first = []
+    original = plain_files._in_time_order
+    plain_files._in_time_order = lambda *a: sorted_first.append(1) or original(*a)
+    try:
+        ours = rollup_plain_files([path], DAY, step_s=60)
+    finally:
+        plain_files._in_time_order = original
     in_day = [(g, m) for g, m, *_ in rows if m >= 0]
     back = any(m < max((n for h, n in in_day[:i] if h == g), default=-1) for i, (g, m) in enumerate(in_day))
-    assert (ours is None) == back  # handed over exactly when some GPU's time goes back
-    if ours is not None:
-        _alike(ours, rollup_day(scan_file(path), DAY, step_s=60, engine="streaming"))
+    assert bool(sorted_first) == back  # put in time order exactly when some GPU's time goes back
+    _alike(ours, rollup_day(scan_file(path), DAY, step_s=60, engine="streaming"))
 
 
 def test_what_it_does_not_take_goes_to_the_polars_reader(samples, tmp_path):
@@ -168,9 +196,9 @@ def test_labels_written_as_large_strings(samples, tmp_path):
     _same([path])
 
 
-def test_the_offline_source_rolls_plain_files_up_in_one_pass_and_any_other_order_through_polars(samples, tmp_path, monkeypatch):
-    """OfflineSource gives a day of plain files to this module first; a scraper's and a per-series
-    day are rolled up here, a shuffled one by the polars reader; the three days' figures are alike."""
+def test_the_offline_source_rolls_a_plain_day_up_here_in_any_order(samples, tmp_path, monkeypatch):
+    """OfflineSource gives a day of plain files to this module: a scraper's, a per-series and a
+    shuffled day are all rolled up here, with alike figures."""
     returned = []
     original = plain_files.rollup_plain_files
 
@@ -184,7 +212,7 @@ def test_the_offline_source_rolls_plain_files_up_in_one_pass_and_any_other_order
               "shuffled": samples.sample(frac=1.0, random_state=4).reset_index(drop=True)}
     days = {order: OfflineSource(_write(frame, tmp_path / order / folder / "part.parquet").parents[1]).daily_gpu_stats(DAY, step_s=STEP)
             for order, frame in orders.items()}
-    assert [r is not None for r in returned] == [True, True, False]
+    assert [r is not None for r in returned] == [True, True, True]
     _alike(days["scrape"], days["shuffled"])
     _alike(days["per-series"], days["shuffled"])
 
@@ -198,4 +226,5 @@ def test_a_label_column_in_chunks_with_their_own_dictionaries_has_one_code_per_s
     assert places[per_row].tolist() == [0, 1, 0, 2, 0]
     per_row, places = plain_files._coded(pa.chunked_array([pa.array(["z", "w", "y"]).dictionary_encode()]), codes)
     assert places[per_row].tolist() == [2, 3, 1]
-    assert plain_files._coded(pa.chunked_array([pa.array(["x", None]).dictionary_encode()]), codes) is None
+    with pytest.raises(plain_files._NotPlain):  # a row without a value: the polars reader names the file
+        plain_files._coded(pa.chunked_array([pa.array(["x", None]).dictionary_encode()]), codes)
