@@ -4,10 +4,11 @@ The file is one fleet-day as an exporter that knows nothing of our series ids wr
 documented sample schema (:data:`core.metrics.schema.SAMPLE_SCHEMA`) with label strings, snappy
 Parquet written by pandas (pyarrow, its default row groups). 3,000 GPUs at 60 s steps, idle gaps
 (namespace "" and no load), namespaces that change mid-day (a GPU may return to a namespace it
-left), 3 % of the samples missing: about 4.2 M samples. Two row orders of the same samples:
+left), 3 % of the samples missing: about 4.2 M samples. Three row orders of the same samples:
 
 * ``per-series`` — each GPU's rows together, in time order (a per-series export of a range query);
-* ``scrape`` — all GPUs at one instant, then the next (what a scraper appending each scrape writes).
+* ``scrape`` — all GPUs at one instant, then the next (what a scraper appending each scrape writes);
+* ``shuffled`` — no order at all (a distributed job's output, say): ours must sort, DuckDB need not.
 
 Ours is :func:`core.metrics.rollup.rollup_range` of that day over the offline layout (what the
 rollup job runs). DuckDB runs :data:`SQL` — the same per-(uuid, namespace) group-by — on the same
@@ -32,7 +33,7 @@ of :mod:`core.metrics.plain_files` goes through the last one's rows on the day's
 (``--gpus 20000``: a fleet-size day, about 28 M samples, generated once in about 30 s with 9 GB of
 memory; ``--gpus 100000 --step 3600``: many groups for few samples); ``python -m bench rollup``
 runs it after the month (:mod:`bench.rollup`). The files are generated once into
-``var/bench/plain-exporter`` (about 45 s on a loaded machine, 250 MB for both orders) and reused.
+``var/bench/plain-exporter`` (about 45 s on a loaded machine, 390 MB for the three orders) and reused.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from core.config import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT / "var" / "bench" / "plain-exporter"
 DAY, GPUS, STEP, SEED, MISSING = date(2026, 1, 1), 3000, 60, 13, 0.03
-ORDERS = ("per-series", "scrape")
+ORDERS = ("per-series", "scrape", "shuffled")
 RUNS = 7
 GENERATOR_VERSION = 1  # bump when plain_day changes, so cached files are regenerated
 
@@ -205,6 +206,8 @@ def in_order(frame, order: str):
         return frame
     if order == "scrape":
         return frame.sort_values(["ts", "hostname", "gpu"], kind="stable").reset_index(drop=True)
+    if order == "shuffled":
+        return frame.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
     raise ValueError(f"unknown row order {order!r}; choose from {', '.join(ORDERS)}")
 
 
