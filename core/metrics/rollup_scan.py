@@ -23,7 +23,18 @@ SAMPLES, UTIL_SUM, UTIL_N, PEAK_UTIL, MEM_SUM, MEM_N, PEAK_MEM, ENERGY = range(l
 DONE, FULL, BACKWARDS = 0, 1, 2  # how a pass ended: every row, the group arrays full, a GPU's time went back
 
 
-@njit(nogil=True, cache=True)
+def _compiled(function):
+    """``function`` compiled by numba to run without the GIL, its machine code cached on disk so that
+    a later process does not compile it again (about 1 s): beside this file, else in the user's cache
+    folder, else where ``NUMBA_CACHE_DIR`` says (the image sets it). Where none is writable numba
+    refuses to cache; the function is then compiled in each process instead of failing."""
+    try:
+        return njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(nogil=True)(function)
+
+
+@_compiled
 def scan_rows(start, gpu_index, gpu_codes, ns_index, ns_codes, ts, util, used, free, energy,
               first_row, lo, hi, largest, gpu_last_ts, gpu_last_energy, gpu_group, gpu_groups,
               group_ns, group_next, group_first, stats, groups):
@@ -98,7 +109,7 @@ def scan_rows(start, gpu_index, gpu_codes, ns_index, ns_codes, ts, util, used, f
     return ts.shape[0], groups, DONE
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def time_order(gpu, ts, gpus):
     """The row numbers that put rows in (GPU, time) order — ``gpu`` codes below ``gpus``, ``ts``
     integer times — stably, so a GPU's duplicate instants stay in file order and the pass keeps the

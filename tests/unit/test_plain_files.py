@@ -228,3 +228,25 @@ def test_a_label_column_in_chunks_with_their_own_dictionaries_has_one_code_per_s
     assert places[per_row].tolist() == [2, 3, 1]
     with pytest.raises(plain_files._NotPlain):  # a row without a value: the polars reader names the file
         plain_files._coded(pa.chunked_array([pa.array(["x", None]).dictionary_encode()]), codes)
+
+
+def test_where_numba_cannot_cache_the_loop_is_compiled_in_the_process(samples, tmp_path, monkeypatch):
+    """A read-only install without NUMBA_CACHE_DIR: numba finds nowhere to cache and refuses to
+    compile with ``cache=True``; the rollup still runs (compiled in the process)."""
+    import importlib
+
+    import numba
+    from numba.core import caching, config
+
+    from core.metrics import rollup_scan
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(config, "CACHE_LOCATOR_CLASSES", "", raising=False)
+    with pytest.raises(RuntimeError, match="no locator"):
+        numba.njit(cache=True)(lambda x: x)
+    try:
+        importlib.reload(rollup_scan)
+        _same([_write(_scrape(samples), tmp_path / "part.parquet")])
+    finally:
+        monkeypatch.undo()
+        importlib.reload(rollup_scan)
