@@ -90,7 +90,7 @@ def _in_file_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> 
         state.fit_gpus(len(gpus))
         before = state.groups
         if not state.scan(gpu, ns, _times(table.column("ts")), [_floats(table.column(c)) for c in NUMBER_INPUTS],
-                          first_row, lo, hi, largest, len(gpus)):
+                          first_row, lo, hi, largest):
             return None
         if state.groups > before:  # the new groups' labels, from their first rows in this block
             labels.append(table.select(list(RUN_LABELS)).take(pa.array(state.group_first[before:state.groups] - first_row)))
@@ -102,7 +102,8 @@ def _in_time_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> 
     """The pass over all the day's rows put in (GPU, time) order first
     (:func:`core.metrics.rollup_scan.time_order`, a counting sort by GPU): any row order, with the
     whole day in memory (its codes, times and numbers and their copy in that order: about 100 bytes a
-    sample at the peak)."""
+    sample at the peak). The blocks the pass in file order had read are read again: usually one row
+    group, since a shuffled day goes back in its first rows."""
     from core.metrics.rollup_scan import time_order
 
     gpus, namespaces = _Codes(), _Codes()
@@ -126,7 +127,7 @@ def _in_time_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> 
     gpu = np.repeat(gpus.all(), np.bincount(rows["gpu"], minlength=len(gpus)))
     state.fit_gpus(len(gpus))
     state.scan((gpu, gpus.all()), (np.take(rows["ns"], order), namespaces.all()), np.take(rows["ts"], order),
-               [np.take(rows[name], order) for name in NUMBER_INPUTS], 0, lo, hi, largest, len(gpus))
+               [np.take(rows[name], order) for name in NUMBER_INPUTS], 0, lo, hi, largest)
     first_rows = pa.array(np.take(order, state.group_first[:state.groups]))
     return state, [pa.concat_tables(label_blocks, promote_options="permissive").take(first_rows)]
 
@@ -227,9 +228,10 @@ class _Pass:
         self.stats = np.empty((FIRST_GROUPS, self._stats))
 
     def scan(self, gpu: tuple[np.ndarray, np.ndarray], ns: tuple[np.ndarray, np.ndarray], ts: np.ndarray,
-             numbers: list[np.ndarray], first_row: int, lo: int, hi: int, largest: np.ndarray, gpus: int) -> bool:
-        """One block's rows through :func:`core.metrics.rollup_scan.scan_rows`, growing the group
-        arrays when full (``gpus``: the GPU codes so far); False when a GPU's time went back."""
+             numbers: list[np.ndarray], first_row: int, lo: int, hi: int, largest: np.ndarray) -> bool:
+        """One block's rows through :func:`core.metrics.rollup_scan.scan_rows` (room for its GPU
+        codes made first, :meth:`fit_gpus`), growing the group arrays when full; False when a GPU's
+        time went back."""
         from core.metrics.rollup_scan import BACKWARDS, FULL, scan_rows  # numba: imported when needed
 
         row = 0
@@ -239,7 +241,7 @@ class _Pass:
             if status == BACKWARDS:
                 return False
             if status == FULL:
-                self.grow_groups(2 * gpus)
+                self.grow_groups(2 * self.gpu_last_ts.size)
         return True
 
     def gpu_arrays(self) -> tuple[np.ndarray, ...]:

@@ -49,7 +49,6 @@ SAMPLE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-
 def largest_value(column: str) -> float:
     """The largest value a sample file may hold in the number column ``column`` (data/cli_limits.yaml
     ``sample_values``; infinity when it names none): a larger one is not a measurement."""
