@@ -14,9 +14,9 @@ cores; memory is about two row groups and the pass's arrays, whatever the size o
 Any row order is taken. In one in which no GPU's time goes back — a scraper's (every GPU at one
 instant, then the next), a per-series export, several files of other GPUs or later hours — the
 rows are rolled up where they lie, as above. In any other (a shuffled export, say) the pass stops at
-the first row whose GPU's time goes back; the whole day is then read into memory, put in (GPU,
-time) order by a counting sort on the GPU codes (:func:`core.metrics.rollup_scan.time_order`) and
-passed through the same loop. A file that is not a plain sample file — a CSV file, a missing column
+the first row whose GPU's time goes back; the files are then read again, each row copied into its
+GPU's stretch of one array (a counting sort on the GPU codes), and each GPU's stretch is rolled up
+in time order by the same rules (:func:`core.metrics.rollup_scan.scan_by_gpu`). A file that is not a plain sample file — a CSV file, a missing column
 or one of another kind, a missing (null) ``uuid`` or ``namespace``, a file that cannot be read — makes
 :func:`rollup_plain_files` return ``None``, and the caller rolls the day up through polars, which
 names the file and the problem (:mod:`core.metrics.offline`).
@@ -99,36 +99,39 @@ def _in_file_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> 
 
 
 def _in_time_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> tuple[_Pass, list[pa.Table]]:
-    """The pass over all the day's rows put in (GPU, time) order first
-    (:func:`core.metrics.rollup_scan.time_order`, a counting sort by GPU): any row order, with the
-    whole day in memory (its codes, times and numbers and their copy in that order: about 100 bytes a
-    sample at the peak). The blocks the pass in file order had read are read again: usually one row
-    group, since a shuffled day goes back in its first rows."""
-    from core.metrics.rollup_scan import time_order
+    """The pass over the day's rows, each GPU's in time order, whatever their order in the files: the
+    GPUs' rows are counted (the ``uuid`` column alone is read for that), each row is copied into its
+    GPU's stretch of one array as the files are read again (:func:`core.metrics.rollup_scan.gather_by_gpu`,
+    a counting sort by GPU) and each GPU's stretch is rolled up in time order
+    (:func:`core.metrics.rollup_scan.scan_by_gpu`). Memory: 48 bytes a sample, and the label
+    columns' dictionary indices (about 20) for the groups' labels."""
+    from core.metrics.rollup_scan import FULL, RECORD, gather_by_gpu, scan_by_gpu
 
     gpus, namespaces = _Codes(), _Codes()
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("gpu", "ns", "ts", *NUMBER_INPUTS)}
-    label_blocks = []
+    counts = np.zeros(0, dtype=np.int64)
+    for table in _blocks(paths, ("uuid",)):
+        index, places = _coded(table.column("uuid"), gpus)
+        block = np.bincount(places[index], minlength=len(gpus))
+        counts = np.pad(counts, (0, block.size - counts.size)) + block
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    records, fill = np.empty(starts[-1], dtype=RECORD), starts[:-1].copy()
+    label_blocks, first_row = [], 0
     for table in _blocks(paths):
-        for name, coded in (("gpu", _coded(table.column("uuid"), gpus)), ("ns", _coded(table.column("namespace"), namespaces))):
-            index, places = coded
-            columns[name].append(np.take(places, index))
-        columns["ts"].append(_times(table.column("ts")))
-        for name in NUMBER_INPUTS:
-            columns[name].append(_floats(table.column(name)))
+        gather_by_gpu(*_coded(table.column("uuid"), gpus), *_coded(table.column("namespace"), namespaces),
+                      _times(table.column("ts")), *(_floats(table.column(c)) for c in NUMBER_INPUTS), first_row,
+                      largest, fill, records)
         label_blocks.append(table.select(list(RUN_LABELS)))
+        first_row += table.num_rows
     state = _Pass()
-    if not columns["ts"]:
-        return state, []
-    rows = {name: np.concatenate(parts) for name, parts in columns.items()}
-    order = time_order(rows["gpu"], rows["ts"], len(gpus))
-    # the rows gathered into that order, column by column (numpy's gather keeps many loads in flight;
-    # the loop reading through ``order`` itself was 2-3x slower), the GPU codes counted out instead
-    gpu = np.repeat(gpus.all(), np.bincount(rows["gpu"], minlength=len(gpus)))
     state.fit_gpus(len(gpus))
-    state.scan((gpu, gpus.all()), (np.take(rows["ns"], order), namespaces.all()), np.take(rows["ts"], order),
-               [np.take(rows[name], order) for name in NUMBER_INPUTS], 0, lo, hi, largest)
-    first_rows = pa.array(np.take(order, state.group_first[:state.groups]))
+    gpu = 0
+    while gpu < len(gpus):
+        gpu, state.groups, status = scan_by_gpu(gpu, starts, records, lo, hi, state.gpu_groups, *state.group_arrays(), state.groups)
+        if status == FULL:
+            state.grow_groups(2 * len(gpus))
+    if not label_blocks:
+        return state, []
+    first_rows = pa.array(state.group_first[:state.groups])
     return state, [pa.concat_tables(label_blocks, promote_options="permissive").take(first_rows)]
 
 
@@ -270,8 +273,8 @@ class _Pass:
         self.stats = np.concatenate((self.stats, np.empty((more, self._stats))))
 
 
-def _blocks(paths: list[Path]) -> Iterator[pa.Table]:
-    """The columns the rollup reads, a row group at a time over all files (a row group longer than
+def _blocks(paths: list[Path], columns: Sequence[str] = COLUMNS) -> Iterator[pa.Table]:
+    """The ``columns`` of the files (by default those the rollup reads), a row group at a time over all files (a row group longer than
     :data:`BLOCK_ROWS` in blocks of that many rows), the next read on another thread while the caller
     works on the last; the label columns as dictionary arrays."""
     def blocks() -> Iterator[pa.Table]:
@@ -279,9 +282,9 @@ def _blocks(paths: list[Path]) -> Iterator[pa.Table]:
             file = pq.ParquetFile(path, read_dictionary=list(RUN_LABELS))
             for group in range(file.num_row_groups):
                 if file.metadata.row_group(group).num_rows <= BLOCK_ROWS:
-                    yield file.read_row_group(group, columns=list(COLUMNS))
+                    yield file.read_row_group(group, columns=list(columns))
                     continue
-                for batch in file.iter_batches(batch_size=BLOCK_ROWS, row_groups=[group], columns=list(COLUMNS)):
+                for batch in file.iter_batches(batch_size=BLOCK_ROWS, row_groups=[group], columns=list(columns)):
                     yield pa.Table.from_batches([batch])
 
     source = blocks()

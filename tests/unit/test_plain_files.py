@@ -250,3 +250,20 @@ def test_where_numba_cannot_cache_the_loop_is_compiled_in_the_process(samples, t
     finally:
         monkeypatch.undo()
         importlib.reload(rollup_scan)
+
+
+@settings(max_examples=60, deadline=None)
+@given(times=st.lists(st.one_of(st.integers(-5, 40), st.sampled_from([7, 7, 7, 1_000, np.iinfo(np.int64).min])),
+                      max_size=200))
+def test_a_gpus_times_are_put_in_order_stably_those_of_other_days_left_out(times):
+    """The sort each GPU's stretch goes through on a shuffled day (rollup_scan._time_order): the places
+    of the times in [0, 1000) in time order, equal times in their first order — also with many equal
+    times in one bucket (merge-sorted there), one far time (most in one bucket) and missing times."""
+    from core.metrics.rollup_scan import SMALL_BUCKET, _time_order
+
+    values = np.array(times, dtype=np.int64)
+    inside = np.flatnonzero((values >= 0) & (values < 1_000))
+    expected = inside[np.argsort(values[inside], kind="stable")]
+    assert _time_order(values, 0, 1_000).tolist() == expected.tolist()
+    crowded = np.repeat(np.arange(3, dtype=np.int64), SMALL_BUCKET + 5)[::-1].copy()
+    assert _time_order(crowded, 0, 1_000).tolist() == np.argsort(crowded, kind="stable").tolist()
