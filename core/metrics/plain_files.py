@@ -14,10 +14,11 @@ cores; memory is about two row groups and the pass's arrays, whatever the size o
 Any row order is taken. In one in which no GPU's time goes back — a scraper's (every GPU at one
 instant, then the next), a per-series export, several files of other GPUs or later hours — the
 rows are rolled up where they lie, as above. In any other (a shuffled export, say) the pass stops at
-the first row whose GPU's time goes back; the files are then read again, each row copied into its
-GPU's stretch of one array (a counting sort on the GPU codes), and each GPU's stretch is rolled up
-in time order by the same rules (:func:`core.metrics.rollup_scan.scan_by_gpu`). A file that is not a plain sample file — a CSV file, a missing column
-or one of another kind, a missing (null) ``uuid`` or ``namespace``, a file that cannot be read — makes
+the first row whose GPU's time goes back; each row of the day is then copied into its GPU's
+stretch of one array (a counting sort on the GPU codes; the blocks the pass had gone through are
+read again, the others once), and each GPU's stretch is rolled up in time order by the same rules
+(:func:`core.metrics.rollup_scan.scan_by_gpu`; memory about 70 bytes a sample). A file that is not a
+plain sample file — a CSV file, a missing column or one of another kind, a missing (null) ``uuid`` or ``namespace``, a file that cannot be read — makes
 :func:`rollup_plain_files` return ``None``, and the caller rolls the day up through polars, which
 names the file and the problem (:mod:`core.metrics.offline`).
 
@@ -33,7 +34,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from itertools import chain, islice
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -64,48 +67,59 @@ def rollup_plain_files(paths: Sequence[Path | str], day: date, *, step_s: int = 
     lo, hi = (int(t.timestamp()) * 1_000_000 for t in (start, end))
     largest = np.array([min(largest_value(c), np.finfo(np.float64).max) for c in NUMBER_INPUTS])
     try:
-        passed = _in_file_order(paths, lo, hi, largest)
-        if passed is None:  # some GPU's time goes back
-            passed = _in_time_order(paths, lo, hi, largest)
+        blocks = _blocks(paths)
+        passed = _in_file_order(blocks, lo, hi, largest)
+        if isinstance(passed, _WentBack):  # some GPU's time goes back
+            passed = _in_time_order(paths, passed, blocks, lo, hi, largest)
     except (pa.ArrowException, OSError, _NotPlain):
         return None
-    state, labels = passed
-    if not state.groups:
+    stats, labels = passed
+    if not len(stats):
         return pl.DataFrame(schema=ROLLUP_SCHEMA)
-    return combine_runs(_runs(labels, state), day, step_s=step_s)
+    return combine_runs(_runs(labels, stats), day, step_s=step_s)
 
 
 class _NotPlain(Exception):
     """A row without a ``uuid`` or ``namespace``: the polars reader names the file and the problem."""
 
 
-def _in_file_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> tuple[_Pass, list[pa.Table]] | None:
-    """The pass over the rows as they lie, a block at a time, and each new group's labels (from its
-    first row); ``None`` as soon as a GPU's time goes back."""
+class _WentBack(NamedTuple):
+    """Where the pass in file order stopped: in the block after ``blocks_before`` blocks, ``block``."""
+
+    blocks_before: int
+    block: pa.Table
+
+
+def _in_file_order(blocks: Iterator[pa.Table], lo: int, hi: int, largest: np.ndarray) -> tuple[np.ndarray, list[pa.Table]] | _WentBack:
+    """The pass over the rows as they lie, a block at a time (``blocks``, :func:`_blocks`): the groups'
+    :data:`~core.metrics.rollup_scan.STATS` and labels (from each group's first row); as soon as a
+    GPU's time goes back, where (``blocks`` then holds the blocks after it)."""
     gpus, namespaces, state = _Codes(), _Codes(), _Pass()
     labels: list[pa.Table] = []
     first_row = 0
-    for table in _blocks(paths):
+    for number, table in enumerate(blocks):
         gpu, ns = _coded(table.column("uuid"), gpus), _coded(table.column("namespace"), namespaces)
         state.fit_gpus(len(gpus))
         before = state.groups
         if not state.scan(gpu, ns, _times(table.column("ts")), [_floats(table.column(c)) for c in NUMBER_INPUTS],
                           first_row, lo, hi, largest):
-            return None
+            return _WentBack(number, table)
         if state.groups > before:  # the new groups' labels, from their first rows in this block
             labels.append(table.select(list(RUN_LABELS)).take(pa.array(state.group_first[before:state.groups] - first_row)))
         first_row += table.num_rows
-    return state, labels
+    return state.stats[:state.groups], labels
 
 
-def _in_time_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> tuple[_Pass, list[pa.Table]]:
+def _in_time_order(paths: list[Path], went_back: _WentBack, rest: Iterator[pa.Table], lo: int, hi: int,
+                   largest: np.ndarray) -> tuple[np.ndarray, list[pa.Table]]:
     """The pass over the day's rows, each GPU's in time order, whatever their order in the files: the
     GPUs' rows are counted (the ``uuid`` column alone is read for that), each row is copied into its
-    GPU's stretch of one array as the files are read again (:func:`core.metrics.rollup_scan.gather_by_gpu`,
-    a counting sort by GPU) and each GPU's stretch is rolled up in time order
-    (:func:`core.metrics.rollup_scan.scan_by_gpu`). Memory: 48 bytes a sample, and the label
-    columns' dictionary indices (about 20) for the groups' labels."""
-    from core.metrics.rollup_scan import FULL, RECORD, gather_by_gpu, scan_by_gpu
+    GPU's stretch of one array (:func:`core.metrics.rollup_scan.gather_by_gpu`, a counting sort by
+    GPU) — the blocks the pass in file order went through read again, the one it stopped in and the
+    ``rest`` as they come — and each GPU's stretch is rolled up in time order
+    (:func:`core.metrics.rollup_scan.scan_by_gpu`), the GPUs in two halves on two threads. Memory:
+    48 bytes a sample, and the label columns' dictionary indices (about 20) for the groups' labels."""
+    from core.metrics.rollup_scan import RECORD, gather_by_gpu
 
     gpus, namespaces = _Codes(), _Codes()
     counts = np.zeros(0, dtype=np.int64)
@@ -116,32 +130,43 @@ def _in_time_order(paths: list[Path], lo: int, hi: int, largest: np.ndarray) -> 
     starts = np.concatenate(([0], np.cumsum(counts)))
     records, fill = np.empty(starts[-1], dtype=RECORD), starts[:-1].copy()
     label_blocks, first_row = [], 0
-    for table in _blocks(paths):
+    for table in chain(islice(_blocks(paths), went_back.blocks_before), [went_back.block], rest):
         gather_by_gpu(*_coded(table.column("uuid"), gpus), *_coded(table.column("namespace"), namespaces),
                       _times(table.column("ts")), *(_floats(table.column(c)) for c in NUMBER_INPUTS), first_row,
                       largest, fill, records)
         label_blocks.append(table.select(list(RUN_LABELS)))
         first_row += table.num_rows
+    middle = int(np.searchsorted(starts, starts[-1] // 2))  # about as many samples on either side
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpu-stretches") as pool:
+        halves = list(pool.map(lambda gpus: _stretches(gpus, starts, records, lo, hi), (range(middle), range(middle, len(gpus)))))
+    stats = np.concatenate([half.stats[:half.groups] for half in halves])
+    if not len(stats):
+        return stats, []
+    first_rows = pa.array(np.concatenate([half.group_first[:half.groups] for half in halves]))
+    return stats, [pa.concat_tables(label_blocks, promote_options="permissive").take(first_rows)]
+
+
+def _stretches(gpus: range, starts: np.ndarray, records: np.ndarray, lo: int, hi: int) -> _Pass:
+    """The groups of the GPUs ``gpus`` rolled up from their stretches of ``records``."""
+    from core.metrics.rollup_scan import FULL, scan_by_gpu
+
     state = _Pass()
-    state.fit_gpus(len(gpus))
-    gpu = 0
-    while gpu < len(gpus):
-        gpu, state.groups, status = scan_by_gpu(gpu, starts, records, lo, hi, state.gpu_groups, *state.group_arrays(), state.groups)
+    state.fit_gpus(gpus.stop)
+    gpu = gpus.start
+    while gpu < gpus.stop:
+        gpu, state.groups, status = scan_by_gpu(gpu, gpus.stop, starts, records, lo, hi, state.gpu_groups,
+                                                *state.group_arrays(), state.groups)
         if status == FULL:
             state.grow_groups(2 * len(gpus))
-    if not label_blocks:
-        return state, []
-    first_rows = pa.array(state.group_first[:state.groups])
-    return state, [pa.concat_tables(label_blocks, promote_options="permissive").take(first_rows)]
+    return state
 
 
-def _runs(labels: list[pa.Table], state: _Pass) -> pl.DataFrame:
+def _runs(labels: list[pa.Table], stats: np.ndarray) -> pl.DataFrame:
     """The groups as :func:`core.metrics.rollup.combine_runs` takes runs (one run each)."""
     from core.metrics.rollup_scan import STATS
 
     table = pa.concat_tables(labels, promote_options="permissive")
     frame = pl.DataFrame({name: pl.Series(name, table.column(name).cast(pa.string()), dtype=pl.Utf8) for name in RUN_LABELS})
-    stats = state.stats[:state.groups]
     return frame.with_columns(pl.Series(name, stats[:, i]) for i, name in enumerate(STATS)).with_columns(
         pl.col("peak_util", "peak_mem").fill_nan(None))
 

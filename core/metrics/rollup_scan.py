@@ -108,13 +108,13 @@ def gather_by_gpu(gpu_index, gpu_codes, ns_index, ns_codes, ts, util, used, free
 
 
 @_compiled
-def scan_by_gpu(start, starts, records, lo, hi, gpu_groups, group_ns, group_next, group_first, stats, groups):
-    """Adds GPUs ``start`` … to the groups, GPU ``g``'s samples being ``records[starts[g]:starts[g + 1]]``
+def scan_by_gpu(start, stop, starts, records, lo, hi, gpu_groups, group_ns, group_next, group_first, stats, groups):
+    """Adds GPUs ``start`` … ``stop`` - 1 to the groups, GPU ``g``'s samples being ``records[starts[g]:starts[g + 1]]``
     in file order (:func:`gather_by_gpu`): each GPU's in time order (a GPU's duplicate instants keep
     the first in the file), as :func:`scan_rows` adds rows. Returns (the GPU reached, the groups now,
     :data:`DONE` | :data:`FULL`); with the group arrays full, the GPU that needed one more is left
     as it was before it started, for the caller to grow the arrays and start it again."""
-    for gpu in range(start, starts.shape[0] - 1):
+    for gpu in range(start, stop):
         stretch = records[starts[gpu]:starts[gpu + 1]]
         before = groups
         group, last, last_energy = -1, NO_TIME, 0.0
@@ -130,7 +130,7 @@ def scan_by_gpu(start, starts, records, lo, hi, gpu_groups, group_ns, group_next
                     return gpu, before, FULL
             _add(stats, group, sample.util, sample.mem, _increase(sample.energy, last_energy) if last != NO_TIME else np.nan)
             last, last_energy = t, sample.energy
-    return starts.shape[0] - 1, groups, DONE
+    return stop, groups, DONE
 
 
 @_inlined

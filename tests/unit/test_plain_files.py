@@ -109,10 +109,13 @@ def test_each_row_order_rolls_up_like_the_polars_reader(samples, tmp_path, order
 
 
 def test_one_sample_out_of_time_order_puts_the_day_in_time_order(samples, tmp_path, time_orders):
-    one_late = _scrape(samples)
-    one_late = pd.concat([one_late.iloc[[3000]], one_late.drop(index=3000)], ignore_index=True)  # one sample first
-    _same([_write(one_late, tmp_path / "late.parquet")])
-    assert len(time_orders) == 1
+    """Found in the first block, or in the last (the blocks before it read again, the rest not)."""
+    scrape = _scrape(samples)
+    early = pd.concat([scrape.iloc[[3000]], scrape.drop(index=3000)], ignore_index=True)  # one sample first
+    late = pd.concat([scrape.drop(index=4000), scrape.iloc[[4000]]], ignore_index=True)  # one sample last
+    _same([_write(early, tmp_path / "early.parquet")])
+    _same([_write(late, tmp_path / "late.parquet", row_group_size=1_000)])
+    assert len(time_orders) == 2
 
 
 def test_more_gpus_and_groups_than_the_first_arrays_hold_and_blocks_that_split_row_groups(samples, tmp_path, monkeypatch):
