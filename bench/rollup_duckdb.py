@@ -27,7 +27,9 @@ aggregation over the GPU) and the removal of duplicate (uuid, ts) samples (the f
 Threads: DuckDB uses its default, one thread per core (both cores here; printed). Ours rolls the
 single day up on one Python thread (``rollup_range`` runs one worker per day): a second thread reads
 the next Parquet row group (Arrow's pool decoding its columns on both cores) while the compiled loop
-of :mod:`core.metrics.plain_files` goes through the last one's rows on the day's thread.
+of :mod:`core.metrics.plain_files` goes through the last one's rows on the day's thread; for a
+shuffled day, the rows copied into their GPUs' stretches the same way, then the stretches of each half
+of the GPUs rolled up on a thread of its own.
 
 ``python -m bench.rollup_duckdb [--runs N] [--gpus N] [--step S]`` runs this comparison alone
 (``--gpus 20000``: a fleet-size day, about 28 M samples, generated once in about 30 s with 9 GB of
