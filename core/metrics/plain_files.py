@@ -18,9 +18,10 @@ the first row whose GPU's time goes back; each row of the day is then copied int
 stretch of one array (a counting sort on the GPU codes; the blocks the pass had gone through are
 read again, the others once), and each GPU's stretch is rolled up in time order by the same rules
 (:func:`core.metrics.rollup_scan.scan_by_gpu`; memory about 70 bytes a sample). A file that is not a
-plain sample file — a CSV file, a missing column or one of another kind, a missing (null) ``uuid`` or ``namespace``, a file that cannot be read — makes
-:func:`rollup_plain_files` return ``None``, and the caller rolls the day up through polars, which
-names the file and the problem (:mod:`core.metrics.offline`).
+plain sample file — a CSV file, a missing column or one of another kind, a missing (null) ``uuid``
+or ``namespace``, a file that cannot be read — makes :func:`rollup_plain_files` return ``None``, and
+the caller rolls the day up through polars, which names the file and the problem
+(:mod:`core.metrics.offline`).
 
 The figures are those of :func:`core.metrics.rollup.rollup_day` on the same samples: counts, maxima
 and labels equal, sums and means to a relative 1e-12 (they are added in another order;
@@ -90,7 +91,8 @@ class _WentBack(NamedTuple):
     block: pa.Table
 
 
-def _in_file_order(blocks: Iterator[pa.Table], lo: int, hi: int, largest: np.ndarray) -> tuple[np.ndarray, list[pa.Table]] | _WentBack:
+def _in_file_order(blocks: Iterator[pa.Table], lo: int, hi: int,
+                   largest: np.ndarray) -> tuple[np.ndarray, list[pa.Table]] | _WentBack:
     """The pass over the rows as they lie, a block at a time (``blocks``, :func:`_blocks`): the groups'
     :data:`~core.metrics.rollup_scan.STATS` and labels (from each group's first row); as soon as a
     GPU's time goes back, where (``blocks`` then holds the blocks after it)."""
@@ -138,7 +140,8 @@ def _in_time_order(paths: list[Path], went_back: _WentBack, rest: Iterator[pa.Ta
         first_row += table.num_rows
     middle = int(np.searchsorted(starts, starts[-1] // 2))  # about as many samples on either side
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gpu-stretches") as pool:
-        halves = list(pool.map(lambda gpus: _stretches(gpus, starts, records, lo, hi), (range(middle), range(middle, len(gpus)))))
+        halves = list(pool.map(lambda half: _stretches(half, starts, records, lo, hi),
+                               (range(middle), range(middle, len(gpus)))))
     stats = np.concatenate([half.stats[:half.groups] for half in halves])
     if not len(stats):
         return stats, []
@@ -299,9 +302,9 @@ class _Pass:
 
 
 def _blocks(paths: list[Path], columns: Sequence[str] = COLUMNS) -> Iterator[pa.Table]:
-    """The ``columns`` of the files (by default those the rollup reads), a row group at a time over all files (a row group longer than
-    :data:`BLOCK_ROWS` in blocks of that many rows), the next read on another thread while the caller
-    works on the last; the label columns as dictionary arrays."""
+    """The ``columns`` of the files (by default those the rollup reads), a row group at a time over all
+    files (a row group longer than :data:`BLOCK_ROWS` in blocks of that many rows), the next read on
+    another thread while the caller works on the last; the label columns as dictionary arrays."""
     def blocks() -> Iterator[pa.Table]:
         for path in paths:
             file = pq.ParquetFile(path, read_dictionary=list(RUN_LABELS))

@@ -76,7 +76,8 @@ def scan_rows(start, gpu_index, gpu_codes, ns_index, ns_codes, ts, util, used, f
         ns = ns_codes[ns_index[row]]
         group = gpu_group[gpu]
         if group < 0 or group_ns[group] != ns:  # the GPU's namespace changed: find or start its group
-            group, groups = _group(gpu, ns, first_row + row, gpu_groups, group_ns, group_next, group_first, stats, groups)
+            group, groups = _group(gpu, ns, first_row + row, gpu_groups, group_ns, group_next, group_first, stats,
+                                   groups)
             if group < 0:
                 return row, groups, FULL
             gpu_group[gpu] = group
@@ -124,11 +125,13 @@ def scan_by_gpu(start, stop, starts, records, lo, hi, gpu_groups, group_ns, grou
             if t == last:
                 continue
             if group < 0 or group_ns[group] != sample.ns:
-                group, groups = _group(gpu, sample.ns, sample.row, gpu_groups, group_ns, group_next, group_first, stats, groups)
+                group, groups = _group(gpu, sample.ns, sample.row, gpu_groups, group_ns, group_next, group_first,
+                                       stats, groups)
                 if group < 0:  # forget this GPU's groups: all are new since it started
                     gpu_groups[gpu] = -1
                     return gpu, before, FULL
-            _add(stats, group, sample.util, sample.mem, _increase(sample.energy, last_energy) if last != NO_TIME else np.nan)
+            increase = _increase(sample.energy, last_energy) if last != NO_TIME else np.nan
+            _add(stats, group, sample.util, sample.mem, increase)
             last, last_energy = t, sample.energy
     return stop, groups, DONE
 

@@ -118,7 +118,8 @@ def test_one_sample_out_of_time_order_puts_the_day_in_time_order(samples, tmp_pa
     assert len(time_orders) == 2
 
 
-def test_more_gpus_and_groups_than_the_first_arrays_hold_and_blocks_that_split_row_groups(samples, tmp_path, monkeypatch):
+def test_more_gpus_and_groups_than_the_first_arrays_hold_and_blocks_that_split_row_groups(samples, tmp_path,
+                                                                                            monkeypatch):
     monkeypatch.setattr(plain_files, "FIRST_GPUS", 1)
     monkeypatch.setattr(plain_files, "FIRST_GROUPS", 1)
     monkeypatch.setattr(plain_files, "BLOCK_ROWS", 333)  # several blocks a row group, sharing its dictionary
