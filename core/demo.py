@@ -230,10 +230,11 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
 
 def publish_demo_board(sessions: sessionmaker[Session], today: date | None = None) -> dict[str, Any]:
     """Run the daily job for ``today`` (warnings and reclaim candidates of last month) and publish
-    last month's company report, de-identified, as the demo HQ ops lead — once."""
-    today = today or utc_today()
-    with as_of(today):
-        return _publish_demo_board(sessions, today)
+    last month's company report, de-identified, as the demo HQ ops lead — once. Stamped now, or at
+    09:00 UTC of a given ``today`` (not 09:00 of the real today: before then it would read as
+    published in the future)."""
+    with as_of(today or utc_now()):
+        return _publish_demo_board(sessions, today or utc_today())
 
 
 def _publish_demo_board(sessions: sessionmaker[Session], today: date) -> dict[str, Any]:

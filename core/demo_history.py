@@ -153,9 +153,10 @@ def seed_training_runs(sessions: sessionmaker[Session], *, today: date | None = 
 
     Returns ``{"month", "jobs", "results"}`` (zeros when already done).
     """
-    today = today or utc_today()
-    with as_of(today):  # the form's "no start date in the past" and every timestamp follow ``today``
-        return _seed_training_runs(sessions, today)
+    # the form's "no start date in the past" and every timestamp follow ``today`` (now, by default:
+    # 09:00 UTC of the real today may not have come yet)
+    with as_of(today or utc_now()):
+        return _seed_training_runs(sessions, today or utc_today())
 
 
 def _seed_training_runs(sessions: sessionmaker[Session], today: date) -> dict[str, Any]:

@@ -58,3 +58,19 @@ def test_the_demo_board_publishes_last_months_report_once(ctx):
     executive = next(p for p in load_personas() if p.id == "wang.qiang")
     published = reports.latest_published(sessions=ctx.sessions, actor=executive, month="2026-10", scope="company")
     assert published is not None and published["deidentified"] is True
+
+
+def test_the_demo_board_seeded_before_9_utc_is_not_published_in_the_future(ctx):
+    """The tests' clock stands at 02:00 UTC (10:00 in Shanghai): a board seeded then reads as
+    published then, not at 09:00 UTC (17:00 in Shanghai) of the same day, hours ahead."""
+    from core.clock import utc_now
+    from core.demo import publish_demo_board
+    from core.reports import service as reports
+    from tests.support.clock import today
+
+    assert utc_now().hour < 9
+    seed(ctx.sessions)
+    made = publish_demo_board(ctx.sessions)
+    executive = next(p for p in load_personas() if p.id == "wang.qiang")
+    published = reports.latest_published(sessions=ctx.sessions, actor=executive, month=made["month"], scope="company")
+    assert published["published_at"].date() == today() and published["published_at"] <= utc_now()
