@@ -13,12 +13,12 @@ import streamlit as st
 from core import config
 from core.db.changes import cache_stamp
 from core.identity import Identity
-from core.org import load_org
 from core.reports import charts, export
 from core.reports import service as reports
 from core.reports.figures import ZERO
 from core.reports.notes import definition_notes, trend_notes
 from core.reports.ranked import ranked_list
+from core.reports.scope import scope_name
 from core.reports.tables import RANKINGS, fmt, page_rows, tables
 from core.reports.tiles import Tile, comparison_note, headline_tiles, load_targets
 from core.text import plain
@@ -72,11 +72,8 @@ def report_list() -> list[dict[str, Any]]:
 
 
 def scope_label(scope: str) -> str:
-    """'company' translated; a unit (HQ, a province) by its name in the page's language."""
-    if scope == "company":
-        return t("reports.scope.company")
-    unit = load_org().units.get(scope)
-    return (unit.name_zh if current_lang() == "zh-CN" else unit.name_en) if unit else scope
+    """The report's scope in the page's language (:func:`core.reports.scope.scope_name`)."""
+    return scope_name(scope, current_lang())
 
 
 def choose_report(rows: list[dict[str, Any]], *, key: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from core.reports import analysis
 from core.reports import service as reports
 from core.reports.build import shift_month
 from core.reports.notes import trend_notes
+from core.reports.scope import COMPANY
 from core.reports.tables import fmt
 from ui.builtin_text import choose
 from ui.board_view import scope_label, show_report
@@ -35,7 +36,7 @@ def scopes_for_me() -> list[str]:
     actor = me()
     if actor.role == "prov_ops":
         return [actor.province]
-    return ["company", *load_org().units]
+    return [COMPANY, *load_org().units]
 
 
 def feedback() -> None:

@@ -9,7 +9,8 @@ the change that causes it rather than the sender hours later.
 Parameter types: ids, titles, names, dates are strings (dates already formatted ISO
 ``YYYY-MM-DD``); ``days_left`` and ``gpus`` are integers; ``gpu_util`` and ``mem_util`` are
 ratios 0–1 (rendered as percentages); ``level`` is ``yellow`` or ``orange`` and is itself
-translated (黄色预警 / 橙色预警). A notice about a request also carries ``request_id`` (an integer):
+translated (黄色预警 / 橙色预警), and a report's ``scope`` is named in the notice's language (全公司 /
+Whole company, or the unit's name). A notice about a request also carries ``request_id`` (an integer):
 the inbox and the e-mail link to the request with it (:mod:`core.notifications.links`).
 
 Each template belongs to one kind (:data:`KINDS`), by which the inbox filters.
@@ -18,11 +19,13 @@ Each template belongs to one kind (:data:`KINDS`), by which the inbox filters.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from core.i18n import catalog, normalize_lang, placeholders
 from core.notifications import links
+from core.reports.scope import scope_name
 
 # template -> parameters it needs (the catalog texts use exactly these placeholders)
 TEMPLATES: dict[str, frozenset[str]] = {
@@ -75,6 +78,12 @@ _CODED_PARAMS: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
+# Parameters whose value is an id named in the notice's language.
+_NAMED_PARAMS: dict[str, Callable[[str, str], str]] = {
+    "scope": scope_name,  # a report's: "company" or a unit of the organisation
+}
+
+
 class TemplateError(ValueError):
     """A notice names an unknown template or lacks (or mistypes) a parameter: a programming error."""
 
@@ -123,6 +132,9 @@ def render(template: str, lang: str, params: Mapping[str, Any], *, base_url: str
             if values[name] not in codes:
                 raise TemplateError(f"notice {template!r}: {name} must be one of {sorted(codes)}, not {values[name]!r}")
             values[name] = texts[key_pattern.format(values[name])]
+    for name, name_of in _NAMED_PARAMS.items():
+        if name in values:
+            values[name] = name_of(str(values[name]), lang)
     out = []
     for part in ("subject", "body"):
         key = f"notify.{template}.{part}"

@@ -62,6 +62,7 @@ from core import capacity_figures as cf
 from core.clock import utc_today
 from core.errors import InputError
 from core.metrics.schema import ROLLUP_SCHEMA
+from core.reports.scope import COMPANY
 from core.org import Org
 
 DAY_SECONDS = 86_400.0
@@ -69,7 +70,6 @@ SCHEMA_VERSION = 4  # 2: economics.training_jobs (time–quality–energy); 3: w
 #                     trends.comparison (coverage-normalised, insufficient data), incidents per failed run;
 #                     4: water level from core.capacity_figures (allocated = the portal's grants, reserved,
 #                     in use, in use without an allocation)
-COMPANY = "company"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from core.errors import ComputeLoopError, InputError
 from core.i18n import translate
 from core.reports.notes import definition_notes
+from core.reports.scope import scope_name
 from core.reports.tables import Table, fmt, headline, tables
 from core.text import csv_row, xlsx_append
 
@@ -53,8 +54,7 @@ def chart_svgs(report: dict[str, Any], lang: str) -> list[tuple[str, str]]:
 
 
 def _title(report: dict[str, Any], lang: str) -> str:
-    scope = translate(f"reports.scope.{report['scope']}", lang) if report["scope"] == "company" else report["scope"]
-    return translate("reports.doc_title", lang, month=report["month"], scope=scope)
+    return translate("reports.doc_title", lang, month=report["month"], scope=scope_name(report["scope"], lang))
 
 
 _CSS = """
