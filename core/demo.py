@@ -162,6 +162,22 @@ class _DyingBackend:
         raise _RunDied
 
 
+def _scaling_policy(sessions: sessionmaker[Session], ops: Identity) -> int:
+    """An online inference service's autoscaling policy set up with the defaults, then tuned: the
+    scaling page has a policy, and the adjustment record two manual changes with before and after.
+    Returns the changes made."""
+    from dataclasses import replace
+
+    from core.adjust import services as adjust
+    from core.adjust.autoscaling import default_policy
+
+    policy = default_policy("hq-inf-svc-03", "inference")
+    adjust.save_policy(sessions=sessions, actor=ops, policy=policy, reason="智能客服在线推理上线：按默认双阈值策略扩缩容")
+    adjust.save_policy(sessions=sessions, actor=ops, policy=replace(policy, util_low=0.2, max_replicas=10),
+                       reason="夜间低谷缩容过快，缩容阈值降到 20%；晚高峰副本上限提高到 10")
+    return 2
+
+
 def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
     """Create the demo data once; returns how many rows of each kind were made (empty if skipped)."""
     with sessions() as s:
@@ -219,6 +235,7 @@ def seed(sessions: sessionmaker[Session]) -> dict[str, int]:
                                          days=7, background="L2 微调：全量指令数据"))
     _lifecycle_after_grant(sessions, applicant, ops, dept, name, made)
     _provincial_requests(sessions, people, made)
+    made["adjustments"] = _scaling_policy(sessions, ops)
     # a draft
     lifecycle.save_draft(sessions=sessions, actor=applicant,
                          form={"applicant": name, "department": dept, "project": "P-LLM-01",

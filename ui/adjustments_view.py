@@ -28,7 +28,7 @@ def filters() -> dict:
     kinds = {ALL: t("adjust.all")} | {k: t(f"adjust.kind.{k}") for k in KINDS}
     pools = {ALL: t("adjust.all")} | {p: p for p in sorted(load_org().pools)}
     modes = {ALL: t("adjust.all"), "auto": t("adjust.automatic"), "manual": t("adjust.manual")}
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.5])  # the date range needs room for two dates
     kind = c1.selectbox(t("adjust.filter.kind"), list(kinds), format_func=kinds.get,
                         placeholder=choose(), key="adj_kind")
     pool = c2.selectbox(t("records.filter.pool"), list(pools), format_func=pools.get,

@@ -11,7 +11,7 @@ from core.services import estimates as estimates_svc
 
 def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     made = seed(ctx.sessions)
-    assert made == {"estimates": 4, "outcomes": 4, "requests": 17}
+    assert made == {"estimates": 4, "outcomes": 4, "requests": 17, "adjustments": 2}
     applicant = next(p for p in load_personas() if p.id == "zhang.wei")
     states = Counter(r["status"] for r in lifecycle.list_requests(sessions=ctx.sessions, actor=applicant))
     assert {"draft", "active", "submitted", "in_review", "queued", "expiring", "extended", "returned", "reclaimed",
@@ -43,6 +43,13 @@ def test_seed_creates_estimates_outcomes_and_requests_in_many_states_once(ctx):
     assert sheet["provisioning"]["error"]["key"] == "cluster.unreachable"
     # Retry (the settings' plan backend) finishes it
     assert provisioning.retry(sessions=ctx.sessions, actor=people["wu.hao"], request_id=failed["id"])["status"] == "active"
+    # an inference service's autoscaling policy, set up and then tuned: two manual changes recorded
+    from core.adjust import services as adjust
+
+    policies = adjust.list_policies(sessions=ctx.sessions, actor=people["li.na"])
+    assert [(p["namespace"], p["util_low"], p["max_replicas"]) for p in policies] == [("hq-inf-svc-03", 0.2, 10)]
+    changes = adjust.list_adjustments(sessions=ctx.sessions, actor=people["li.na"], kind="scale_policy_change")
+    assert [(c["before"] or {}).get("util_low") for c in changes] == [0.3, None]  # newest first
     assert seed(ctx.sessions) == {}
 
 
